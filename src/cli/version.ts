@@ -1,0 +1,6 @@
+// The tool version recorded with every trace and run.
+import {readFileSync} from 'node:fs'
+
+export const TOOL_VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {version: string}
+).version

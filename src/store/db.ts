@@ -1,0 +1,85 @@
+// Opening the vmareplay database: WAL, schema version checks, and the read-only mode `query` uses.
+import Database from 'better-sqlite3'
+import {existsSync, statSync} from 'node:fs'
+import {SCHEMA_VERSION, schemaSql} from './schema.js'
+
+export type Db = Database.Database
+
+/** An error a user can act on; commands print its message without a stack trace. */
+export class StoreError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 3,
+  ) {
+    super(message)
+  }
+}
+
+const BUSY_TIMEOUT_MS = 5000
+
+/** Opens (creating if needed) a database for writing: WAL so readers can query while ingest or replay writes. */
+export function openDb(path: string): Db {
+  if (existsSync(path) && statSync(path).isDirectory()) throw new StoreError(`--db ${path} is a directory; give a file path`)
+  let db: Db
+  try {
+    db = new Database(path, {timeout: BUSY_TIMEOUT_MS})
+  } catch (error) {
+    throw new StoreError(`cannot open database ${path}: ${(error as Error).message}`)
+  }
+  try {
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = NORMAL')
+    db.pragma('foreign_keys = ON')
+    ensureSchema(db, path)
+  } catch (error) {
+    db.close()
+    if (error instanceof StoreError) throw error
+    throw new StoreError(`${path} is not a usable vmareplay database: ${(error as Error).message}`)
+  }
+  return db
+}
+
+/** Opens an existing database read-only; the connection itself cannot write, attach or load extensions. */
+export function openDbReadOnly(path: string): Db {
+  if (!existsSync(path)) throw new StoreError(`no database at ${path}: run \`vmareplay ingest <trace> --db ${path}\` first`, 2)
+  let db: Db
+  try {
+    db = new Database(path, {readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS})
+  } catch (error) {
+    throw new StoreError(`cannot open database ${path}: ${(error as Error).message}`)
+  }
+  try {
+    checkVersion(db, path)
+  } catch (error) {
+    db.close()
+    throw error
+  }
+  return db
+}
+
+function checkVersion(db: Db, path: string): number {
+  const version = db.pragma('user_version', {simple: true}) as number
+  if (version > SCHEMA_VERSION)
+    throw new StoreError(
+      `${path} has schema version ${version}, newer than this vmareplay understands (${SCHEMA_VERSION}); upgrade vmareplay or use another --db`,
+    )
+  if (version === 0) {
+    const tables = db.prepare(`SELECT count(*) AS n FROM sqlite_master`).get() as {n: number}
+    if (tables.n > 0) throw new StoreError(`${path} is an SQLite file but not a vmareplay database; use another --db`)
+  }
+  return version
+}
+
+function ensureSchema(db: Db, path: string): void {
+  const version = checkVersion(db, path)
+  if (version === SCHEMA_VERSION) return
+  if (version === 0) {
+    db.transaction(() => {
+      db.exec(schemaSql())
+      db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    })()
+    return
+  }
+  // No older schema has shipped yet; when one does, its migration goes here.
+  throw new StoreError(`${path} has schema version ${version}, which this vmareplay cannot migrate; re-ingest into a new --db`)
+}

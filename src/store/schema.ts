@@ -1,0 +1,234 @@
+// The SQLite schema. docs/schema.md documents every table and view; keep the two in step.
+// Units are in column names (_ns, _bytes). 64-bit addresses are stored as signed INTEGER (two's complement of the
+// unsigned value, so kernel-half addresses are negative); the *_hex view columns print them unsigned.
+import {FIELD_NAMES, KIND_NAMES, Kind} from '../model/events.js'
+
+export const SCHEMA_VERSION = 1
+
+const TABLES = `
+CREATE TABLE traces (
+  trace_id INTEGER PRIMARY KEY,
+  path TEXT NOT NULL,
+  format TEXT NOT NULL,
+  sha256 TEXT NOT NULL UNIQUE,
+  size_bytes INTEGER NOT NULL,
+  kernel_version TEXT,
+  clock TEXT,
+  lines INTEGER NOT NULL,
+  events INTEGER NOT NULL,
+  faults INTEGER NOT NULL,
+  kernel_faults INTEGER NOT NULL,
+  malformed_lines INTEGER NOT NULL,
+  unknown_events INTEGER NOT NULL,
+  lost_events INTEGER NOT NULL,
+  lost_windows INTEGER NOT NULL,
+  first_ts_ns INTEGER,
+  last_ts_ns INTEGER,
+  monotonic INTEGER NOT NULL,
+  warnings TEXT NOT NULL,
+  ingested_by TEXT NOT NULL
+);
+CREATE TABLE events (
+  event_id INTEGER PRIMARY KEY,
+  trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
+  line INTEGER NOT NULL,
+  ts_ns INTEGER NOT NULL,
+  tid INTEGER NOT NULL,
+  tgid INTEGER,
+  cpu INTEGER,
+  kind INTEGER NOT NULL,
+  a INTEGER, b INTEGER, c INTEGER, d INTEGER, e INTEGER, f INTEGER,
+  text TEXT
+);
+CREATE INDEX events_trace ON events(trace_id, kind);
+CREATE TABLE event_kinds (kind INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE event_counts (
+  trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
+  name TEXT NOT NULL,
+  known INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (trace_id, name)
+) WITHOUT ROWID;
+CREATE TABLE threads (
+  trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
+  tid INTEGER NOT NULL,
+  tgid INTEGER,
+  comm TEXT NOT NULL,
+  first_ts_ns INTEGER NOT NULL,
+  last_ts_ns INTEGER NOT NULL,
+  events INTEGER NOT NULL,
+  PRIMARY KEY (trace_id, tid)
+) WITHOUT ROWID;
+CREATE TABLE processes (
+  trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
+  tgid INTEGER NOT NULL,
+  parent_tgid INTEGER,
+  comm TEXT NOT NULL,
+  exec_filename TEXT,
+  start_ts_ns INTEGER,
+  exit_ts_ns INTEGER,
+  threads INTEGER NOT NULL,
+  PRIMARY KEY (trace_id, tgid)
+) WITHOUT ROWID;
+CREATE TABLE mms (
+  trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
+  mm TEXT NOT NULL,
+  owner_tgid INTEGER,
+  first_ts_ns INTEGER NOT NULL,
+  last_ts_ns INTEGER NOT NULL,
+  lock_events INTEGER NOT NULL,
+  PRIMARY KEY (trace_id, mm, first_ts_ns)
+) WITHOUT ROWID;
+CREATE TABLE syscalls (
+  syscall_id INTEGER PRIMARY KEY,
+  trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
+  tid INTEGER NOT NULL,
+  tgid INTEGER,
+  nr INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  enter_event_id INTEGER,
+  exit_event_id INTEGER,
+  enter_ts_ns INTEGER,
+  exit_ts_ns INTEGER,
+  arg0 INTEGER, arg1 INTEGER, arg2 INTEGER, arg3 INTEGER, arg4 INTEGER, arg5 INTEGER,
+  ret INTEGER
+);
+CREATE INDEX syscalls_enter ON syscalls(enter_event_id);
+CREATE INDEX syscalls_trace ON syscalls(trace_id, name);
+CREATE TABLE initial_maps (
+  trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
+  tgid INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  ts_ns INTEGER,
+  vm_start INTEGER NOT NULL,
+  vm_end INTEGER NOT NULL,
+  perms TEXT NOT NULL,
+  file_offset INTEGER NOT NULL,
+  dev TEXT NOT NULL,
+  inode INTEGER NOT NULL,
+  path TEXT NOT NULL
+);
+CREATE INDEX initial_maps_trace ON initial_maps(trace_id, tgid);
+CREATE TABLE lost_windows (
+  trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
+  line INTEGER NOT NULL,
+  cpu INTEGER,
+  lost_events INTEGER,
+  start_ts_ns INTEGER NOT NULL,
+  end_ts_ns INTEGER NOT NULL
+);
+CREATE TABLE parse_problems (
+  trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
+  line INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  excerpt TEXT NOT NULL
+);
+CREATE INDEX parse_problems_trace ON parse_problems(trace_id, line);
+CREATE TABLE runs (
+  run_id INTEGER PRIMARY KEY,
+  trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
+  policy TEXT NOT NULL,
+  policy_json TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  options_json TEXT NOT NULL,
+  tool_version TEXT NOT NULL,
+  faults INTEGER NOT NULL,
+  ops INTEGER NOT NULL,
+  sim_end_ns INTEGER NOT NULL,
+  digest TEXT NOT NULL
+);
+CREATE TABLE reasons (reason_id INTEGER PRIMARY KEY, reason TEXT NOT NULL UNIQUE);
+CREATE TABLE fault_results (
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  event_id INTEGER NOT NULL,
+  tid INTEGER NOT NULL,
+  tgid INTEGER NOT NULL,
+  vma_lock INTEGER NOT NULL,
+  took_mmap_lock INTEGER NOT NULL,
+  reason_id INTEGER NOT NULL REFERENCES reasons(reason_id),
+  wait_ns INTEGER NOT NULL,
+  latency_ns INTEGER NOT NULL,
+  start_ns INTEGER NOT NULL,
+  low_confidence INTEGER NOT NULL,
+  inferred_vma INTEGER NOT NULL,
+  vma_start INTEGER,
+  vma_end INTEGER,
+  PRIMARY KEY (run_id, event_id)
+) WITHOUT ROWID;
+CREATE TABLE lock_waits (
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  lock TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  tgid INTEGER NOT NULL,
+  waiter_tid INTEGER NOT NULL,
+  waiter_op TEXT NOT NULL,
+  waiter_event_id INTEGER,
+  start_ns INTEGER NOT NULL,
+  end_ns INTEGER NOT NULL,
+  wait_ns INTEGER NOT NULL,
+  holder_tid INTEGER,
+  holder_op TEXT,
+  holder_event_id INTEGER
+);
+CREATE INDEX lock_waits_run ON lock_waits(run_id, holder_event_id);
+CREATE TABLE lock_holds (
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  lock TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  tgid INTEGER NOT NULL,
+  tid INTEGER NOT NULL,
+  op TEXT NOT NULL,
+  event_id INTEGER,
+  start_ns INTEGER NOT NULL,
+  end_ns INTEGER NOT NULL,
+  hold_ns INTEGER NOT NULL
+);
+CREATE INDEX lock_holds_run ON lock_holds(run_id, start_ns);
+CREATE TABLE run_counters (
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  name TEXT NOT NULL,
+  value INTEGER NOT NULL,
+  PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+CREATE TABLE thread_results (
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  tid INTEGER NOT NULL,
+  tgid INTEGER NOT NULL,
+  ops INTEGER NOT NULL,
+  faults INTEGER NOT NULL,
+  wait_ns INTEGER NOT NULL,
+  end_ns INTEGER NOT NULL,
+  PRIMARY KEY (run_id, tid)
+) WITHOUT ROWID;
+CREATE VIEW fault_outcomes AS
+  SELECT r.run_id, runs.policy, e.ts_ns, r.tgid AS pid, r.tid, printf('0x%x', e.a) AS address, e.c AS error_code,
+    CASE r.vma_lock WHEN 1 THEN 'vma_lock' ELSE 'mmap_lock' END AS path, r.took_mmap_lock, reasons.reason,
+    r.wait_ns, r.latency_ns,
+    CASE WHEN r.low_confidence THEN 'low' WHEN r.inferred_vma THEN 'inferred' ELSE 'high' END AS confidence
+  FROM fault_results r JOIN runs USING (run_id) JOIN events e ON e.event_id = r.event_id
+  JOIN reasons USING (reason_id);
+`
+
+/** A typed view per event kind, naming the generic a..f/text columns (FIELD_NAMES). */
+function eventViews(): string {
+  const views: string[] = []
+  const hexish = new Set(['address', 'ip', 'start', 'addr', 'lo', 'hi'])
+  for (const [k, fields] of Object.entries(FIELD_NAMES)) {
+    const name = KIND_NAMES[Number(k) as Kind]
+    const cols = Object.entries(fields!).map(([col, field]) =>
+      hexish.has(field!) ? `${col} AS ${field}, printf('0x%x', ${col}) AS ${field}_hex` : `${col} AS ${field}`,
+    )
+    views.push(
+      `CREATE VIEW ev_${name} AS SELECT event_id, trace_id, line, ts_ns, tid, tgid, cpu, ${cols.join(', ')} ` +
+        `FROM events WHERE kind = ${k};`,
+    )
+  }
+  return views.join('\n')
+}
+
+export function schemaSql(): string {
+  const kinds = Object.entries(KIND_NAMES)
+    .map(([k, n]) => `(${k}, '${n}')`)
+    .join(', ')
+  return `${TABLES}\nINSERT INTO event_kinds VALUES ${kinds};\n${eventViews()}`
+}
