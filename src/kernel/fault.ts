@@ -1,0 +1,420 @@
+// The x86 user page fault (arch/x86/mm/fault.c do_user_addr_fault) over handle_mm_fault's lock-relevant
+// decisions (mm/memory.c), per the policy: per-VMA attempt, RETRY reasons, the lock_mm_and_find_vma fallback
+// (trylock, then the sleeping read lock; stack growth), kernel-mode faults under mmap_lock.
+import type {Op} from '../replay/scheduler.js'
+import type {Kernel} from './kernel.js'
+import {mmapReadLock, mmapReadTrylock, mmapReadUnlock, mmapWriteDowngrade, mmapWriteLock, mmapWriteUnlock, type Mm} from './mm.js'
+import type {FaultKind, FaultReason} from './policy.js'
+import {resetAcct, type Blocker, type Task} from './task.js'
+import {anonVmaPrepare, expandVma} from './vma-ops.js'
+import {lockVmaUnderRcu, vmaEndRead, type LockVmaResult} from './vma-lock.js'
+import {
+  PAGE_SIZE,
+  PMD_SIZE,
+  VM_ACCESS_FLAGS,
+  VM_EXEC,
+  VM_GROWSDOWN,
+  VM_HUGEPAGE,
+  VM_HUGETLB,
+  VM_NOHUGEPAGE,
+  VM_SHARED,
+  VM_WRITE,
+  type Vma,
+} from './vma.js'
+
+// x86 error_code bits (kernel-model.md §4).
+export const X86_PF_PROT = 0x1
+export const X86_PF_WRITE = 0x2
+export const X86_PF_USER = 0x4
+export const X86_PF_INSTR = 0x10
+export const X86_PF_PK = 0x20
+
+export interface FaultRequest {
+  address: number
+  /** Raw x86 error_code. */
+  errorCode: number
+  /** page_fault_kernel: a uaccess fault on a user address from kernel mode. */
+  kernelMode?: boolean
+  /** The fault needs I/O (page-cache miss, swap-in): a major fault. Not in the trace; an engine's guess. */
+  io?: boolean
+  /** The PTE holds a swap entry (do_swap_page). */
+  swap?: boolean
+  /** Override the handler's time once the fault is locked, ns. */
+  handleNs?: number
+}
+
+export interface FaultOutcome {
+  tid: number
+  address: number
+  errorCode: number
+  startNs: number
+  endNs: number
+  latencyNs: number
+  /** Where the fault completed: under the per-VMA lock or under mmap_lock. */
+  path: 'vma_lock' | 'mmap_lock'
+  /** The thread acquired or tried mmap_lock during the fault (any trylock counts, incl. the anon_vma trylock). */
+  tookMmapLock: boolean
+  /** Why (see FaultReason). For mmap_lock faults: the first reason the per-VMA path was left or skipped. */
+  reason: FaultReason
+  /** handle_mm_fault's dispatch, or null if the fault never got a VMA. */
+  kind: FaultKind | null
+  /** A trylock (anon_vma or lock_mm_and_find_vma) failed. */
+  trylockFailed: boolean
+  /** SIGSEGV (no VMA, access error). */
+  segv: boolean
+  /** VMA_LOCK_MISS lookups and VM_FAULT_RETRY loops. */
+  misses: number
+  retries: number
+  waitNs: number
+  holdNs: number
+  waitedFor: Blocker | null
+}
+
+/** access_error (arch/x86/mm/fault.c): may this access touch this VMA? */
+export function accessError(errorCode: number, vma: Vma): boolean {
+  if (errorCode & X86_PF_PK) return true
+  if (errorCode & X86_PF_WRITE) return (vma.flags & VM_WRITE) === 0
+  if (errorCode & X86_PF_PROT) return true // read, present
+  if (errorCode & X86_PF_INSTR) return (vma.flags & VM_EXEC) === 0
+  return (vma.flags & VM_ACCESS_FLAGS) === 0
+}
+
+/** handle_pte_fault's dispatch for this fault. */
+export function classifyFault(k: Kernel, vma: Vma, req: FaultRequest): FaultKind {
+  if ((vma.flags & VM_HUGETLB) !== 0) return 'hugetlb'
+  const write = (req.errorCode & X86_PF_WRITE) !== 0
+  const shared = (vma.flags & VM_SHARED) !== 0
+  if ((req.errorCode & X86_PF_PROT) !== 0) return shared ? 'wp_shared' : 'wp_copy'
+  if (req.swap === true) return 'swap'
+  if (vma.anonymous) {
+    if (thpEligible(k, vma, req.address)) return 'anon_thp'
+    return write ? 'anon_write' : 'anon_read'
+  }
+  if (!write) return 'file_read'
+  return shared ? 'file_shared' : 'file_cow'
+}
+
+// THP=madvise: VM_HUGEPAGE and a PMD-aligned 2 MiB range inside the VMA (thp_vma_suitable_order).
+function thpEligible(k: Kernel, vma: Vma, addr: number): boolean {
+  if (k.thp === 'never' || (vma.flags & VM_NOHUGEPAGE) !== 0) return false
+  if (k.thp === 'madvise' && (vma.flags & VM_HUGEPAGE) === 0) return false
+  const haddr = Math.floor(addr / PMD_SIZE) * PMD_SIZE
+  return haddr >= vma.start && haddr + PMD_SIZE <= vma.end
+}
+
+/** Kinds whose handler attaches an anon_vma first (vmf_anon_prepare / anon_vma_prepare). */
+function needsAnonVma(kind: FaultKind): boolean {
+  return kind === 'anon_write' || kind === 'anon_thp' || kind === 'file_cow' || kind === 'wp_copy'
+}
+
+function handleCost(k: Kernel, kind: FaultKind, req: FaultRequest): number {
+  if (req.handleNs !== undefined) return req.handleNs
+  const c = k.costs
+  switch (kind) {
+    case 'anon_read':
+      return c.zeroPageFaultNs
+    case 'anon_write':
+    case 'swap':
+      return c.anonFaultNs
+    case 'anon_thp':
+    case 'hugetlb':
+      return c.thpFaultNs
+    case 'file_read':
+    case 'file_shared':
+    case 'wp_shared':
+      return c.fileFaultNs
+    case 'file_cow':
+    case 'wp_copy':
+      return c.cowFaultNs
+  }
+}
+
+// What RETRYs under the VMA lock before any work, per policy (hugetlb, swap, file ->fault rules).
+function vmaLockedPrecheck(k: Kernel, kind: FaultKind, vma: Vma, req: FaultRequest): FaultReason | null {
+  const p = k.policy
+  switch (kind) {
+    case 'hugetlb':
+      return p.hugetlbUnderVmaLock ? null : 'hugetlb'
+    case 'swap':
+      return p.swapUnderVmaLock ? null : 'swap'
+    case 'file_read':
+    case 'file_cow':
+    case 'file_shared':
+    case 'wp_shared': {
+      if (vma.file === null) return null // no file: only wp_shared of a file-less shared VMA gets here
+      switch (p.fileFaults) {
+        case 'fallback':
+          return 'not_anonymous'
+        case 'map_pages':
+          // 6.6: only do_read_fault's fault-around of cached pages runs under the VMA lock; ->fault (a page-cache
+          // miss, no ->map_pages), COW and shared writes RETRY.
+          return kind === 'file_read' && vma.file!.mapPages && req.io !== true ? null : 'file_fault'
+        case 'fault':
+          // vmf_can_call_fault: ->fault only if the VMA has ->map_pages. page_mkwrite (wp_shared) is allowed.
+          return kind === 'wp_shared' || vma.file!.mapPages ? null : 'file_no_map_pages'
+        case 'any':
+          return null
+      }
+    }
+  }
+  return null
+}
+
+/** Per-fault state the RETRY loop carries (what earlier attempts already did). */
+interface FaultState {
+  ioDone: boolean
+  uffdDone: boolean
+}
+
+/**
+ * handle_mm_fault for one attempt. Under the VMA lock (`vmaLocked`) the VMA read lock is held on entry and
+ * always released on return; under mmap_lock the read lock is held on entry and released here only on RETRY.
+ * Returns 'ok' or the RETRY reason.
+ */
+function* handleMmFault(
+  k: Kernel,
+  t: Task,
+  mm: Mm,
+  vma: Vma,
+  req: FaultRequest,
+  vmaLocked: boolean,
+  out: FaultOutcome,
+  st: FaultState,
+): Op<FaultReason> {
+  const p = k.policy
+  const kind = classifyFault(k, vma, req)
+  out.kind = kind
+  const drop = (): void => (vmaLocked ? vmaEndRead(vma) : mmapReadUnlock(k, t, mm))
+  if (vmaLocked) {
+    const r = vmaLockedPrecheck(k, kind, vma, req)
+    if (r !== null) {
+      drop()
+      return r
+    }
+  }
+  if (needsAnonVma(kind) && vma.anonVma === null) {
+    if (!vmaLocked) {
+      yield k.costs.anonVmaPrepareNs
+      anonVmaPrepare(k, vma)
+    } else if (p.anonVmaPrepare === 'retry') {
+      drop()
+      return 'anon_vma_retry'
+    } else if (p.anonVmaPrepare === 'trylock') {
+      // __vmf_anon_prepare (6.10+): mmap_read_trylock just to attach the anon_vma.
+      out.tookMmapLock = true
+      if (!mmapReadTrylock(k, t, mm)) {
+        out.trylockFailed = true
+        drop()
+        return 'anon_vma_trylock_failed'
+      }
+      yield k.costs.anonVmaPrepareNs
+      anonVmaPrepare(k, vma)
+      mmapReadUnlock(k, t, mm)
+      out.reason = 'anon_vma_trylock'
+    } else anonVmaPrepare(k, vma)
+  }
+  // Waits: userfaultfd handler, then I/O. The kernel drops whichever lock it holds and RETRYs.
+  if (vma.uffdArmed && (req.errorCode & X86_PF_PROT) === 0 && !st.uffdDone) {
+    st.uffdDone = true
+    if (!vmaLocked || p.waitsDropVmaLock) {
+      drop()
+      yield k.costs.uffdNs
+      return 'uffd'
+    }
+    yield k.costs.uffdNs
+  }
+  if ((req.io ?? kind === 'swap') && !st.ioDone) {
+    st.ioDone = true
+    if (!vmaLocked || p.waitsDropVmaLock) {
+      drop()
+      yield k.costs.ioNs
+      return 'io_retry'
+    }
+    yield k.costs.ioNs
+  }
+  yield handleCost(k, kind, req)
+  if (vmaLocked) vmaEndRead(vma)
+  return 'ok'
+}
+
+/**
+ * lock_mm_and_find_vma (mm/mmap_lock.c, 6.5+; the ≤6.4 open-coded form expands the stack under the read lock):
+ * mmap_read_trylock, else the sleeping mmap_read_lock_killable; find_vma; below a VM_GROWSDOWN VMA drop the read
+ * lock, take the write lock, expand, downgrade. Returns the VMA with mmap_lock read-held, or null with it released.
+ */
+export function* lockMmAndFindVma(k: Kernel, t: Task, mm: Mm, addr: number, out: FaultOutcome): Op<Vma | null> {
+  out.tookMmapLock = true
+  if (!mmapReadTrylock(k, t, mm)) {
+    out.trylockFailed = true
+    yield* mmapReadLock(k, t, mm)
+  }
+  yield k.costs.findVmaNs
+  let vma = mm.findVma(addr)
+  if (vma !== null && vma.start <= addr) return vma
+  if (vma === null || (vma.flags & VM_GROWSDOWN) === 0) {
+    mmapReadUnlock(k, t, mm)
+    return null
+  }
+  out.reason = 'stack_growth'
+  const newStart = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE
+  if (k.policy.stackGrowth === 'read') {
+    // Pre-StackRot: expand_stack under the read lock.
+    yield k.costs.stackExpandNs
+    anonVmaPrepare(k, vma)
+    vma.pgoff -= (vma.start - newStart) / PAGE_SIZE
+    vma.start = newStart
+    mm.tree.store(newStart, vma.end, vma)
+    return vma
+  }
+  mmapReadUnlock(k, t, mm)
+  yield* mmapWriteLock(k, t, mm)
+  vma = mm.findVma(addr)
+  if (vma === null || (vma.start > addr && (vma.flags & VM_GROWSDOWN) === 0)) {
+    mmapWriteUnlock(k, t, mm)
+    return null
+  }
+  if (vma.start > addr) {
+    // expand_stack_locked → expand_downwards: anon_vma_prepare, vma_start_write, new bounds.
+    yield k.costs.stackExpandNs
+    anonVmaPrepare(k, vma)
+    yield* expandVma(t, vma, newStart, vma.end)
+  }
+  mmapWriteDowngrade(k, t, mm)
+  return vma
+}
+
+/** do_user_addr_fault (arch/x86/mm/fault.c) for the kernel's policy. Run it on the faulting task. */
+export function* doUserAddrFault(k: Kernel, t: Task, req: FaultRequest): Op<FaultOutcome> {
+  const mm = t.mm
+  if (mm === null) throw new Error(`fault on task ${t.tid} without mm`)
+  const p = k.policy
+  const startNs = k.sched.now
+  const out: FaultOutcome = {
+    tid: t.tid,
+    address: req.address,
+    errorCode: req.errorCode,
+    startNs,
+    endNs: startNs,
+    latencyNs: 0,
+    path: 'vma_lock',
+    tookMmapLock: false,
+    reason: 'ok',
+    kind: null,
+    trylockFailed: false,
+    segv: false,
+    misses: 0,
+    retries: 0,
+    waitNs: 0,
+    holdNs: 0,
+    waitedFor: null,
+  }
+  const st: FaultState = {ioDone: false, uffdDone: false}
+  t.op = 'fault'
+  t.acct = resetAcct(t.faultAcct)
+  yield k.costs.faultEntryNs
+  let reason: FaultReason | null = null
+  if (req.kernelMode === true && !p.kernelFaultsFast) reason = 'kernel_mode'
+  else if (p.fastPath === 'none') reason = 'policy_mmap_lock'
+  else {
+    const lk = t.lookup
+    for (;;) {
+      const vma =
+        p.fastPath === 'vma_lock'
+          ? yield* lockVmaUnderRcu(k, t, mm, req.address, lk)
+          : yield* speculativeLookup(k, t, mm, req.address, lk)
+      out.misses += lk.misses
+      if (vma === null) {
+        reason = lk.reason
+        break
+      }
+      if (accessError(req.errorCode, vma)) {
+        if (p.fastPath === 'vma_lock') vmaEndRead(vma)
+        if (p.accessErrorUnderVmaLock) {
+          k.stats.vmaLock.success++
+          out.kind = classifyFault(k, vma, req)
+          out.segv = true
+          out.reason = 'access_error'
+          return finish(k, t, out)
+        }
+        reason = 'access_error'
+        break
+      }
+      const r =
+        p.fastPath === 'vma_lock'
+          ? yield* handleMmFault(k, t, mm, vma, req, true, out, st)
+          : yield* speculativeFault(k, mm, vma, req, out, st, lk.seq)
+      if (r === 'ok') {
+        k.stats.vmaLock.success++
+        return finish(k, t, out)
+      }
+      k.stats.vmaLock.retry++
+      out.retries++
+      reason = r
+      if (!(p.retryUnderVmaLock && (r === 'io_retry' || r === 'uffd'))) break
+    }
+  }
+  // lock_mmap: the fallback, retried while handle_mm_fault returns VM_FAULT_RETRY (FAULT_FLAG_TRIED).
+  out.path = 'mmap_lock'
+  out.reason = reason ?? 'no_vma'
+  for (;;) {
+    const vma = yield* lockMmAndFindVma(k, t, mm, req.address, out)
+    if (vma === null) {
+      out.segv = true
+      break
+    }
+    if (accessError(req.errorCode, vma)) {
+      mmapReadUnlock(k, t, mm)
+      out.segv = true
+      break
+    }
+    const r = yield* handleMmFault(k, t, mm, vma, req, false, out, st)
+    if (r === 'ok') {
+      mmapReadUnlock(k, t, mm)
+      break
+    }
+    out.retries++
+  }
+  return finish(k, t, out)
+}
+
+function finish(k: Kernel, t: Task, out: FaultOutcome): FaultOutcome {
+  const now = k.sched.now
+  out.endNs = now
+  out.latencyNs = now - out.startNs
+  out.waitNs = t.acct.waitNs
+  out.holdNs = t.acct.holdNs
+  out.waitedFor = t.acct.waitedFor
+  t.op = 'idle'
+  k.stats.faults++
+  if (out.tookMmapLock) k.stats.faultsTookMmapLock++
+  return out
+}
+
+// SPF-style lookup (speculative policy): no per-VMA lock; remember the mm's write seqcount and fail if a writer
+// is inside (mmap_lock_speculate_try_begin).
+function* speculativeLookup(k: Kernel, t: Task, mm: Mm, addr: number, res: LockVmaResult): Op<Vma | null> {
+  res.misses = 0
+  k.rcu.readLock(t)
+  res.seq = mm.writeEpoch
+  const vma = mm.tree.find(addr)
+  yield k.costs.vmaLookupNs
+  k.rcu.readUnlock(t)
+  res.reason = vma === null ? 'no_vma' : (res.seq & 1) !== 0 || mm.writeEpoch !== res.seq ? 'mm_changed' : null
+  res.vma = res.reason === null ? vma : null
+  if (res.reason !== null) k.stats.vmaLock.abort++
+  return res.vma
+}
+
+// SPF-style handling: abort where SPF did (no anon_vma yet), else do the work and abort (RETRY) if the mm was
+// written meanwhile (mmap_lock_speculate_retry).
+function* speculativeFault(k: Kernel, mm: Mm, vma: Vma, req: FaultRequest, out: FaultOutcome, st: FaultState, seq: number): Op<FaultReason> {
+  const kind = classifyFault(k, vma, req)
+  out.kind = kind
+  if (needsAnonVma(kind) && vma.anonVma === null) return 'no_anon_vma'
+  if ((req.io ?? kind === 'swap') && !st.ioDone) {
+    st.ioDone = true
+    yield k.costs.ioNs
+  }
+  yield handleCost(k, kind, req)
+  return mm.writeEpoch === seq ? 'ok' : 'mm_changed'
+}

@@ -1,0 +1,126 @@
+// Kernel generations as data (kernel-model.md §2 and §9). The fault path, lock_vma_under_rcu, the VMA lock and
+// the syscalls read these fields instead of comparing version numbers. A locking policy is a generation plus
+// knobs: see FaultPolicy in policy.ts.
+import {DEFAULT_RCU_GRACE_PERIOD_NS} from './rcu.js'
+
+export type GenerationName = '6.1' | '6.4' | '6.5' | '6.6' | '6.7' | '6.10' | '6.14' | '6.15' | '6.17' | '6.18'
+
+export interface Generation {
+  readonly name: GenerationName
+  /** CONFIG_PER_VMA_LOCK: user faults try lock_vma_under_rcu first (6.4+). */
+  readonly perVmaLock: boolean
+  /** Per-VMA lock form: an rw_semaphore + `detached` flag (6.4–6.14) or vm_refcnt (6.15+). */
+  readonly vmaLock: 'none' | 'rwsem' | 'refcount'
+  /** lock_vma_under_rcu rejects non-anonymous VMAs (6.4, 6.5). */
+  readonly lookupRequiresAnon: boolean
+  /** lock_vma_under_rcu rejects anonymous VMAs without anon_vma (6.4–6.9). */
+  readonly lookupRequiresAnonVma: boolean
+  /** lock_vma_under_rcu rejects userfaultfd-armed VMAs (6.4, 6.5); later uffd faults RETRY in the handler. */
+  readonly lookupRejectsUffd: boolean
+  /** A missing anon_vma under the VMA lock: RETRY (6.6 do_wp_page, 6.7–6.9 vmf_anon_prepare) or mmap_read_trylock (6.10+). */
+  readonly anonVmaPrepare: 'retry' | 'trylock'
+  /**
+   * File faults under the VMA lock: 'fallback' = never (lookup rejects them, ≤6.5); 'map_pages' = only fault-around
+   * of cached pages, every ->fault / COW / shared write RETRYs (6.6); 'fault' = ->fault allowed when the VMA has
+   * ->map_pages, COW via vmf_anon_prepare, page_mkwrite (6.7+).
+   */
+  readonly fileFaults: 'fallback' | 'map_pages' | 'fault'
+  /** do_swap_page under the VMA lock (6.6+; before: RETRY at once). */
+  readonly swapUnderVmaLock: boolean
+  /** hugetlb_fault under the VMA lock (6.10+; 6.6–6.9 RETRY). */
+  readonly hugetlbUnderVmaLock: boolean
+  /** x86 access errors signalled under the VMA lock (6.10+; before: fall back and signal under mmap_lock). */
+  readonly accessErrorUnderVmaLock: boolean
+  /** Stack growth below VM_GROWSDOWN: under mmap read (≤6.4, StackRot) or drop read → write → expand → downgrade (6.5+). */
+  readonly stackGrowth: 'read' | 'write_downgrade'
+  /** dup_mmap write-locks every parent VMA for the whole copy (6.4.3 / 6.5+). */
+  readonly forkWriteLocksParent: boolean
+  /** mm_lock_seq is a seqcount (odd while write-locked) (6.14+); before, an int bumped at write unlock. */
+  readonly mmLockSeqcount: boolean
+  /** VMAs come from a SLAB_TYPESAFE_BY_RCU cache: a freed VMA is reusable at once, even by another mm (6.15+). */
+  readonly typesafeByRcuReuse: boolean
+  /** MADV_DONTNEED(_LOCKED) on a single-VMA range under the per-VMA read lock (6.17+). */
+  readonly madviseDontneedVmaLock: boolean
+  /** MADV_FREE likewise (6.18; version unverified, kernel-model.md §2). */
+  readonly madviseFreeVmaLock: boolean
+  /** Minimum RCU grace period, ns. */
+  readonly rcuGracePeriodNs: number
+}
+
+const base: Generation = {
+  name: '6.1',
+  perVmaLock: false,
+  vmaLock: 'none',
+  lookupRequiresAnon: false,
+  lookupRequiresAnonVma: false,
+  lookupRejectsUffd: false,
+  anonVmaPrepare: 'retry',
+  fileFaults: 'fallback',
+  swapUnderVmaLock: false,
+  hugetlbUnderVmaLock: false,
+  accessErrorUnderVmaLock: false,
+  stackGrowth: 'read',
+  forkWriteLocksParent: false,
+  mmLockSeqcount: false,
+  typesafeByRcuReuse: false,
+  madviseDontneedVmaLock: false,
+  madviseFreeVmaLock: false,
+  rcuGracePeriodNs: DEFAULT_RCU_GRACE_PERIOD_NS,
+}
+
+function derive(from: Generation, name: GenerationName, change: Partial<Generation>): Generation {
+  return Object.freeze({...from, ...change, name})
+}
+
+// 6.4: the seed series (anon-only trylock lookup), before the fork fix and StackRot.
+const g64 = derive(base, '6.4', {
+  perVmaLock: true,
+  vmaLock: 'rwsem',
+  lookupRequiresAnon: true,
+  lookupRequiresAnonVma: true,
+  lookupRejectsUffd: true,
+})
+// 6.5: lock_mm_and_find_vma (StackRot), fork write-locks the parent's VMAs.
+const g65 = derive(g64, '6.5', {stackGrowth: 'write_downgrade', forkWriteLocksParent: true})
+// 6.6: file VMAs pass the lookup (fault-around only), swap and uffd handled (RETRY on waits), hugetlb RETRYs.
+const g66 = derive(g65, '6.6', {
+  lookupRequiresAnon: false,
+  lookupRejectsUffd: false,
+  fileFaults: 'map_pages',
+  swapUnderVmaLock: true,
+})
+// 6.7: ->fault / COW / shared / page_mkwrite under the VMA lock; vmf_anon_prepare RETRYs without anon_vma.
+const g67 = derive(g66, '6.7', {fileFaults: 'fault'})
+// 6.10: lookup stops checking anon_vma; vmf_anon_prepare trylocks mmap_lock; hugetlb and access errors handled.
+const g610 = derive(g67, '6.10', {
+  lookupRequiresAnonVma: false,
+  anonVmaPrepare: 'trylock',
+  hugetlbUnderVmaLock: true,
+  accessErrorUnderVmaLock: true,
+})
+const g614 = derive(g610, '6.14', {mmLockSeqcount: true})
+// 6.15: vm_refcnt + SLAB_TYPESAFE_BY_RCU.
+const g615 = derive(g614, '6.15', {vmaLock: 'refcount', typesafeByRcuReuse: true})
+const g617 = derive(g615, '6.17', {madviseDontneedVmaLock: true})
+const g618 = derive(g617, '6.18', {madviseFreeVmaLock: true})
+
+export const GENERATIONS: Readonly<Record<GenerationName, Generation>> = Object.freeze({
+  '6.1': Object.freeze(base),
+  '6.4': g64,
+  '6.5': g65,
+  '6.6': g66,
+  '6.7': g67,
+  '6.10': g610,
+  '6.14': g614,
+  '6.15': g615,
+  '6.17': g617,
+  '6.18': g618,
+})
+
+export const GENERATION_NAMES = Object.keys(GENERATIONS) as GenerationName[]
+
+export function generation(name: string): Generation {
+  const g = (GENERATIONS as Record<string, Generation>)[name]
+  if (g === undefined) throw new Error(`unknown kernel generation '${name}' (known: ${GENERATION_NAMES.join(', ')})`)
+  return g
+}

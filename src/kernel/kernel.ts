@@ -1,0 +1,186 @@
+// The simulated kernel: one scheduler, one RCU clock, a generation + fault policy + cost table, the VMA slab
+// (reuse on 6.15+), and the counters. Every mm and task belongs to one Kernel; an engine runs one Kernel per policy.
+import {Scheduler, type Op} from '../replay/scheduler.js'
+import {costTable, type CostTable} from './costs.js'
+import {doUserAddrFault, type FaultOutcome, type FaultRequest} from './fault.js'
+import {generation, type Generation, type GenerationName} from './generations.js'
+import {Mm, type LockTraceEvent} from './mm.js'
+import {policyFromGeneration, type FaultPolicy} from './policy.js'
+import {RcuClock} from './rcu.js'
+import {newAcct, Task, type LockAcct} from './task.js'
+import {VMA_BYTES, VMA_LOCK_BYTES, Vma, type AnonVma, type FileRef, type VmaAttrs} from './vma.js'
+
+export interface KernelOptions {
+  /** Kernel generation (default '6.18'). */
+  generation?: GenerationName | Generation
+  /** Fault policy (default: the generation's own, see policyFromGeneration). */
+  policy?: FaultPolicy
+  /** Knobs applied on top of the generation's own policy (ignored when `policy` is given). */
+  knobs?: Partial<FaultPolicy>
+  costs?: Partial<CostTable>
+  /** Minimum RCU grace period, ns (default: the generation's rcuGracePeriodNs). */
+  rcuGracePeriodNs?: number
+  /** Transparent hugepages: 'madvise' (this machine, default) makes VM_HUGEPAGE VMAs THP-eligible; 'always' every anonymous VMA. */
+  thp?: 'madvise' | 'always' | 'never'
+  /** Share a scheduler (several kernels on one clock) or pass options to a new one. */
+  sched?: Scheduler
+}
+
+/** /proc/vmstat's per-VMA lock counters (CONFIG_PER_VMA_LOCK_STATS). */
+export interface VmaLockCounters {
+  success: number
+  abort: number
+  retry: number
+  miss: number
+}
+
+export interface KernelStats {
+  vmaLock: VmaLockCounters
+  faults: number
+  faultsTookMmapLock: number
+  vmasAllocated: number
+  vmasReused: number
+  anonVmas: number
+}
+
+/** What an operation run through Kernel.run reports besides its own result. */
+export interface OpRecord<T> {
+  op: string
+  tid: number
+  startNs: number
+  endNs: number
+  acct: LockAcct
+  result: T
+}
+
+export class Kernel {
+  readonly sched: Scheduler
+  readonly gen: Generation
+  readonly policy: FaultPolicy
+  readonly costs: CostTable
+  readonly rcu: RcuClock
+  readonly thp: 'madvise' | 'always' | 'never'
+  readonly stats: KernelStats = {
+    vmaLock: {success: 0, abort: 0, retry: 0, miss: 0},
+    faults: 0,
+    faultsTookMmapLock: 0,
+    vmasAllocated: 0,
+    vmasReused: 0,
+    anonVmas: 0,
+  }
+  /** Receives every mmap_lock tracepoint the model emits (null: off). */
+  onLockEvent: ((e: LockTraceEvent) => void) | null = null
+  private readonly vmaCache: Vma[] = [] // SLAB_TYPESAFE_BY_RCU free objects (6.15+), LIFO like a per-CPU freelist
+  private nextVmaId = 1
+  private nextAnonVmaId = 1
+  private nextMmId = 1
+  private nextFileId = 1
+  private readonly mms: Mm[] = []
+
+  constructor(opts: KernelOptions = {}) {
+    this.sched = opts.sched ?? new Scheduler()
+    this.gen = typeof opts.generation === 'object' ? opts.generation : generation(opts.generation ?? '6.18')
+    this.policy = opts.policy ?? policyFromGeneration(this.gen, opts.knobs)
+    this.costs = costTable(opts.costs)
+    this.rcu = new RcuClock(this.sched, opts.rcuGracePeriodNs ?? this.gen.rcuGracePeriodNs)
+    this.thp = opts.thp ?? 'madvise'
+  }
+
+  /** A new, empty address space (mm_alloc). `id` defaults to a counter; the engine may use the traced mm pointer's id. */
+  createMm(id = this.nextMmId++): Mm {
+    const mm = new Mm(id, this)
+    this.mms.push(mm)
+    return mm
+  }
+
+  /** A simulated thread using `mm` (mm_users is incremented; exit_mm drops it). */
+  createTask(tid: number, mm: Mm | null): Task {
+    if (mm !== null) mm.users++
+    return new Task(this.sched, tid, mm)
+  }
+
+  /** Live mms in creation order. */
+  liveMms(): Mm[] {
+    return this.mms.filter((m) => !m.dead)
+  }
+
+  /**
+   * Run `fn(k, t, args)` on task `t` (queued behind its current operation), e.g. `k.run(t, 'munmap', sysMunmap,
+   * {addr, len})`. The task's lock accounting is reset when the operation starts; `done` gets it with the result.
+   * `label` is what threads that wait for this one report as its operation.
+   */
+  run<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Op<T>, args: A, done?: (rec: OpRecord<T>) => void): void {
+    t.submit(this.wrap(t, label, fn, args), done)
+  }
+
+  /** Run a user (or kernel-mode uaccess) page fault on `t`: do_user_addr_fault. */
+  fault(t: Task, req: FaultRequest, done?: (out: FaultOutcome) => void): void {
+    t.submit(doUserAddrFault(this, t, req), done)
+  }
+
+  private *wrap<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Op<T>, args: A): Op<OpRecord<T>> {
+    t.op = label
+    t.acct = newAcct()
+    const startNs = this.sched.now
+    const result = yield* fn(this, t, args)
+    const rec: OpRecord<T> = {op: label, tid: t.tid, startNs, endNs: this.sched.now, acct: t.acct, result}
+    t.op = 'idle'
+    return rec
+  }
+
+  /** vm_area_alloc: a fresh object, or (6.15+) the most recently freed one from any mm. */
+  vmAreaAlloc(mm: Mm, start: number, end: number, attrs: VmaAttrs): Vma {
+    let vma = this.gen.typesafeByRcuReuse ? this.vmaCache.pop() : undefined
+    if (vma !== undefined) {
+      this.stats.vmasReused++
+      vma.incarnation++
+      vma.mm = mm
+      vma.start = start
+      vma.end = end
+      vma.state = 'new'
+      vma.lockSeq = -1
+      vma.excluding = false
+      vma.writerWaiting = null
+    } else {
+      vma = new Vma(this.nextVmaId++, mm, start, end)
+    }
+    this.stats.vmasAllocated++
+    vma.setAttrs(attrs)
+    return vma
+  }
+
+  /**
+   * vm_area_free. ≤6.14: call_rcu, the object stays readable for a grace period (unreachable = exit_mmap frees at
+   * once, no reader can find it). 6.15+: back to the typesafe cache at once.
+   */
+  vmAreaFree(vma: Vma, unreachable = false): void {
+    if (vma.state !== 'detached' && vma.state !== 'new') throw new Error(`free of ${vma}`)
+    if (vma.readers !== 0) throw new Error(`free of read-locked ${vma}`)
+    if (this.gen.typesafeByRcuReuse) {
+      vma.state = 'freed'
+      this.vmaCache.push(vma)
+    } else if (unreachable) {
+      vma.state = 'freed'
+    } else {
+      vma.state = 'freeing'
+      this.rcu.callRcu(
+        () => {
+          vma.state = 'freed'
+        },
+        VMA_BYTES + VMA_LOCK_BYTES,
+        1,
+      )
+    }
+  }
+
+  /** An anonymous kernel file: shmem behind MAP_SHARED|MAP_ANONYMOUS (has ->map_pages), hugetlbfs behind MAP_HUGETLB. */
+  internalFile(kind: 'shmem' | 'hugetlb'): FileRef {
+    return {id: `${kind}:${this.nextFileId++}`, mapPages: kind === 'shmem'}
+  }
+
+  /** A new struct anon_vma (anon_vma_alloc); `forked` for anon_vma_fork's child. */
+  newAnonVma(forked: boolean): AnonVma {
+    this.stats.anonVmas++
+    return {id: this.nextAnonVmaId++, forked}
+  }
+}

@@ -1,0 +1,130 @@
+// struct mm_struct (reduced) and the mmap_lock wrappers of include/linux/mmap_lock.h, which also emit the
+// mmap_lock tracepoints (start_locking / acquire_returned / released) so a replay can be compared with a trace.
+import type {Op} from '../replay/scheduler.js'
+import {RwSem} from './rwsem.js'
+import {NODE_BYTES, RangeTree} from './tree.js'
+import type {Vma} from './vma.js'
+import type {Kernel} from './kernel.js'
+import type {Task} from './task.js'
+
+/** TASK_SIZE_MAX on x86-64 with 4-level paging. */
+export const TASK_SIZE = 2 ** 47 - 4096
+/** Default mmap_base (top-down allocation starts below the stack gap). */
+export const DEFAULT_MMAP_BASE = 0x7f00_0000_0000
+
+export class Mm {
+  /** VMA tree (mm->mm_mt). */
+  readonly tree = new RangeTree<Vma>()
+  /** mm->mmap_lock */
+  readonly lock: RwSem
+  /** mm->mm_lock_seq: a VMA is write-locked iff vma.lockSeq === lockSeq while the write lock is held. */
+  lockSeq = 0
+  /** Seqcount of write sections, odd while write-locked (mmap_lock_speculate_*; used by the SPF policy). */
+  writeEpoch = 0
+  /** mm_users */
+  users = 0
+  /** Heap bounds (mm->start_brk, mm->brk); NaN until known. */
+  startBrk = NaN
+  brk = NaN
+  mmapBase = DEFAULT_MMAP_BASE
+  /** mm->def_flags (VM_LOCKED after mlockall(MCL_FUTURE)). */
+  defFlags = 0
+  dead = false
+
+  constructor(
+    readonly id: number,
+    k: Kernel,
+  ) {
+    this.lock = new RwSem(k.costs)
+    this.tree.retire = (nodes) => k.rcu.callRcu(null, nodes * NODE_BYTES, nodes)
+  }
+
+  /** The VMA covering `addr` under mmap_lock (vma_lookup). */
+  vmaLookup(addr: number): Vma | null {
+    return this.tree.find(addr)
+  }
+
+  /** find_vma: the first VMA ending above `addr`. */
+  findVma(addr: number): Vma | null {
+    return this.tree.findNext(addr)?.value ?? null
+  }
+
+  /** VMAs overlapping [start, end), in order. */
+  vmasIn(start: number, end: number): Vma[] {
+    const out: Vma[] = []
+    this.tree.forEachIn(start, end, (v) => out.push(v))
+    return out
+  }
+
+  get mapCount(): number {
+    let n = 0
+    this.tree.forEachIn(0, Infinity, () => n++)
+    return n
+  }
+}
+
+/** A tracepoint of include/trace/events/mmap_lock.h, as the simulated kernel emits it. */
+export interface LockTraceEvent {
+  kind: 'start_locking' | 'acquire_returned' | 'released'
+  time: number
+  tid: number
+  mm: number
+  write: boolean
+  success: boolean
+}
+
+function trace(k: Kernel, t: Task, mm: Mm, kind: LockTraceEvent['kind'], write: boolean, success = true): void {
+  const fn = k.onLockEvent
+  if (fn !== null) fn({kind, time: k.sched.now, tid: t.tid, mm: mm.id, write, success})
+}
+
+/** mmap_read_trylock (6.18: emits start_locking too, kernel-model.md §3). */
+export function mmapReadTrylock(k: Kernel, t: Task, mm: Mm): boolean {
+  trace(k, t, mm, 'start_locking', false)
+  const ok = mm.lock.tryRead(t)
+  if (!ok) t.acct.failedTrylocks++
+  trace(k, t, mm, 'acquire_returned', false, ok)
+  return ok
+}
+
+/** mmap_read_lock / mmap_read_lock_killable */
+export function* mmapReadLock(k: Kernel, t: Task, mm: Mm): Op<void> {
+  trace(k, t, mm, 'start_locking', false)
+  yield* mm.lock.read(t)
+  trace(k, t, mm, 'acquire_returned', false)
+}
+
+/** mmap_read_unlock */
+export function mmapReadUnlock(k: Kernel, t: Task, mm: Mm): void {
+  trace(k, t, mm, 'released', false)
+  mm.lock.upRead(t)
+}
+
+/** mmap_write_lock / mmap_write_lock_killable: then mm_lock_seqcount_begin (6.14+). */
+export function* mmapWriteLock(k: Kernel, t: Task, mm: Mm): Op<void> {
+  trace(k, t, mm, 'start_locking', true)
+  yield* mm.lock.write(t)
+  if (k.gen.mmLockSeqcount) mm.lockSeq++
+  mm.writeEpoch++
+  trace(k, t, mm, 'acquire_returned', true)
+}
+
+/** vma_end_write_all (include/linux/mmap_lock.h): every VMA write-locked in this epoch is unlocked at once. */
+export function vmaEndWriteAll(mm: Mm): void {
+  mm.lockSeq++
+  mm.writeEpoch++
+}
+
+/** mmap_write_unlock: released(w), seqcount end (vma_end_write_all), up_write. */
+export function mmapWriteUnlock(k: Kernel, t: Task, mm: Mm): void {
+  trace(k, t, mm, 'released', true)
+  vmaEndWriteAll(mm)
+  mm.lock.upWrite(t)
+}
+
+/** mmap_write_downgrade: acquire_returned(r) with no start, vma_end_write_all, downgrade_write. */
+export function mmapWriteDowngrade(k: Kernel, t: Task, mm: Mm): void {
+  trace(k, t, mm, 'acquire_returned', false)
+  vmaEndWriteAll(mm)
+  mm.lock.downgrade(t)
+}

@@ -1,0 +1,205 @@
+// rw_semaphore as kernel/locking/rwsem.c behaves (6.x): readers share, a writer excludes; the read fast path and
+// down_read_trylock fail whenever anyone waits (RWSEM_FLAG_WAITERS); a slow-path reader steals a free lock unless
+// a handoff is pending; a woken writer must take the lock itself after its wake-up latency, and others (readers,
+// spinning writers) may steal the free lock in that window until the head waiter, having waited
+// DIV_ROUND_UP(HZ,250) jiffies, sets RWSEM_FLAG_HANDOFF. Waking readers grants every queued reader (up to 256)
+// at once, skipping writers (rwsem_mark_wake); writers are FIFO. Writer optimistic spinning is not modelled: a
+// writer that cannot take the lock queues at once.
+import {BLOCK, type Op} from '../replay/scheduler.js'
+import type {Blocker, Task} from './task.js'
+
+const MAX_READERS_WAKEUP = 256
+
+interface Waiter {
+  task: Task
+  write: boolean
+  since: number
+}
+
+export interface RwsemTimes {
+  wakeLatencyNs: number
+  rwsemHandoffNs: number
+}
+
+export class RwSem {
+  /** Writer owner, or null. */
+  owner: Task | null = null
+  private ownerSince = 0
+  /** Read holders and when each got the lock. */
+  private readonly readerTasks: Task[] = []
+  private readonly readerSince: number[] = []
+  private readonly queue: Waiter[] = []
+  private head = 0
+  /** RWSEM_FLAG_HANDOFF */
+  handoff = false
+  /** A writer woken and not yet running (the steal window). */
+  private wokenWriter: Task | null = null
+  /** Statistics. */
+  steals = 0
+  handoffs = 0
+  contended = 0
+
+  constructor(private readonly times: RwsemTimes) {}
+
+  get readers(): number {
+    return this.readerTasks.length
+  }
+
+  get waiters(): number {
+    return this.queue.length - this.head
+  }
+
+  /** down_read_trylock: fails if writer-owned or anyone is queued (RWSEM_READ_FAILED_MASK). */
+  tryRead(t: Task): boolean {
+    if (this.owner !== null || this.waiters > 0 || this.handoff) return false
+    this.grantRead(t)
+    return true
+  }
+
+  /** down_read / down_read_killable. */
+  *read(t: Task): Op<void> {
+    if (this.tryRead(t)) return
+    // rwsem_down_read_slowpath: optimistic steal when free (no other reader) and no handoff.
+    if (this.owner === null && this.readers === 0 && !this.handoff) {
+      this.steals++
+      this.grantRead(t)
+      if (this.waiters > 0 && !this.queue[this.head]!.write) this.wakeReaders()
+      return
+    }
+    yield* this.sleep(t, false)
+  }
+
+  /** down_write / down_write_killable. */
+  *write(t: Task): Op<void> {
+    if (this.owner === null && this.readers === 0 && !this.handoff) {
+      if (this.waiters > 0) this.steals++ // took it in a woken writer's window (rwsem_try_write_lock_unqueued)
+      this.grantWrite(t)
+      return
+    }
+    yield* this.sleep(t, true)
+  }
+
+  private *sleep(t: Task, write: boolean): Op<void> {
+    this.contended++
+    const blocker = this.blocker()
+    const w: Waiter = {task: t, write, since: t.sched.now}
+    this.queue.push(w)
+    if (t.acct.waitedFor === null) t.acct.waitedFor = blocker
+    for (;;) {
+      yield BLOCK
+      if (!write) break // readers are granted by the waker before being woken
+      // A woken writer: take the lock if it is free, else sleep again (maybe setting the handoff bit).
+      if (this.wokenWriter === t) this.wokenWriter = null
+      if (this.owner === null && this.readers === 0) {
+        this.dequeue(w)
+        if (this.handoff) this.handoff = false
+        this.grantWrite(t)
+        break
+      }
+      if (this.queue[this.head] === w && !this.handoff && t.sched.now - w.since >= this.times.rwsemHandoffNs) {
+        this.handoff = true
+        this.handoffs++
+      }
+    }
+    t.acct.waitNs += t.sched.now - w.since
+  }
+
+  /** up_read */
+  upRead(t: Task): void {
+    const i = this.readerTasks.indexOf(t)
+    if (i < 0) throw new Error(`up_read by non-holder ${t.tid}`)
+    t.acct.holdNs += t.sched.now - this.readerSince[i]!
+    const last = this.readerTasks.length - 1
+    this.readerTasks[i] = this.readerTasks[last]!
+    this.readerSince[i] = this.readerSince[last]!
+    this.readerTasks.pop()
+    this.readerSince.pop()
+    if (this.readerTasks.length === 0 && this.waiters > 0) this.wake()
+  }
+
+  /** up_write */
+  upWrite(t: Task): void {
+    if (this.owner !== t) throw new Error(`up_write by non-owner ${t.tid}`)
+    t.acct.holdNs += t.sched.now - this.ownerSince
+    this.owner = null
+    if (this.waiters > 0) this.wake()
+  }
+
+  /** downgrade_write: the writer becomes a reader; queued readers at the head are granted with it. */
+  downgrade(t: Task): void {
+    if (this.owner !== t) throw new Error(`downgrade by non-owner ${t.tid}`)
+    t.acct.holdNs += t.sched.now - this.ownerSince
+    this.owner = null
+    this.grantRead(t)
+    t.acct.acquisitions-- // a downgrade is not a new acquisition
+    if (this.waiters > 0 && !this.queue[this.head]!.write) this.wakeReaders()
+  }
+
+  private grantRead(t: Task): void {
+    this.readerTasks.push(t)
+    this.readerSince.push(t.sched.now)
+    t.acct.acquisitions++
+  }
+
+  private grantWrite(t: Task): void {
+    this.owner = t
+    this.ownerSince = t.sched.now
+    t.acct.acquisitions++
+  }
+
+  // rwsem_wake → rwsem_mark_wake(RWSEM_WAKE_ANY): the lock just became free.
+  private wake(): void {
+    const first = this.queue[this.head]!
+    if (first.write) {
+      if (this.wokenWriter === null && first.task.blocked) {
+        this.wokenWriter = first.task
+        first.task.wake(first.task.sched.now + this.times.wakeLatencyNs)
+      }
+      return
+    }
+    this.wakeReaders()
+  }
+
+  // Grant every queued reader (up to MAX_READERS_WAKEUP), skipping writers, then wake them.
+  private wakeReaders(): void {
+    let woken = 0
+    let keep = this.head
+    const q = this.queue
+    for (let i = this.head; i < q.length; i++) {
+      const w = q[i]!
+      if (!w.write && woken < MAX_READERS_WAKEUP) {
+        woken++
+        this.grantRead(w.task)
+        w.task.wake(w.task.sched.now + this.times.wakeLatencyNs)
+      } else q[keep++] = w
+    }
+    q.length = keep
+    this.compact()
+  }
+
+  private dequeue(w: Waiter): void {
+    const q = this.queue
+    const i = q.indexOf(w, this.head)
+    if (i === this.head) this.head++
+    else q.splice(i, 1)
+    this.compact()
+  }
+
+  private compact(): void {
+    if (this.head > 0 && (this.head === this.queue.length || this.head > 64)) {
+      this.queue.splice(0, this.head)
+      this.head = 0
+    }
+  }
+
+  // Whom a newcomer waits for: the writer owner, else the queue head it lines up behind, else a read holder.
+  private blocker(): Blocker | null {
+    if (this.owner !== null) return {tid: this.owner.tid, op: this.owner.op, write: true}
+    if (this.waiters > 0) {
+      const w = this.queue[this.head]!
+      return {tid: w.task.tid, op: w.task.op, write: w.write}
+    }
+    const r = this.readerTasks[0]
+    return r === undefined ? null : {tid: r.tid, op: r.op, write: false}
+  }
+}

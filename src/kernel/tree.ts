@@ -1,0 +1,454 @@
+// A range-indexed copy-on-write B-tree in the spirit of the maple tree (lib/maple_tree.c): wide nodes whose slots
+// cover contiguous index ranges (NULL slots are the gaps), per-subtree largest-gap values for the top-down free
+// area search, and RCU-safe writes: a writer never touches a node a reader may walk. It builds replacement nodes
+// for the affected run of nodes on every level, swaps the root pointer, and hands the old nodes to `retire` (the
+// mm wires that to the RCU clock). A reader that loaded `root` earlier keeps walking a consistent older tree.
+//
+// Index space: [0, TREE_MAX). Ranges are half-open [start, end). Addresses outside have no entry.
+
+/** Exclusive upper bound of the index space (2^53: every integer below is exact in a JS number). */
+export const TREE_MAX = 2 ** 53
+
+const LEAF_MAX = 16 // maple_range_64 has 16 slots
+const NODE_MAX = 16
+const LEAF_MIN = 4
+const NODE_MIN = 3
+/** Bytes one node occupies in the kernel (struct maple_node is 256 bytes). */
+export const NODE_BYTES = 256
+
+export interface Leaf<V> {
+  readonly leaf: true
+  readonly ends: number[] // exclusive end of each slot; the last equals the node's end
+  readonly vals: (V | null)[]
+  readonly gap: number // largest NULL slot
+}
+
+export interface Inner<V> {
+  readonly leaf: false
+  readonly ends: number[]
+  readonly kids: TreeNode<V>[]
+  readonly gap: number // largest gap in any child
+}
+
+export type TreeNode<V> = Leaf<V> | Inner<V>
+
+function makeLeaf<V>(ends: number[], vals: (V | null)[], lo: number): Leaf<V> {
+  let gap = 0
+  let start = lo
+  for (let i = 0; i < ends.length; i++) {
+    const end = ends[i]!
+    if (vals[i] === null && end - start > gap) gap = end - start
+    start = end
+  }
+  return {leaf: true, ends, vals, gap}
+}
+
+function makeInner<V>(ends: number[], kids: TreeNode<V>[]): Inner<V> {
+  let gap = 0
+  for (let i = 0; i < kids.length; i++) if (kids[i]!.gap > gap) gap = kids[i]!.gap
+  return {leaf: false, ends, kids, gap}
+}
+
+/** First slot whose end is above `index` (a linear scan: at most 16 pivots, cheaper than branchy bisection). */
+function slotOf(ends: number[], index: number): number {
+  let i = 0
+  while (ends[i]! <= index) i++
+  return i
+}
+
+/** Walk a tree (or an older snapshot of it) to the entry covering `index`: mas_walk() in RCU mode. */
+export function walk<V>(root: TreeNode<V>, index: number): V | null {
+  if (!(index >= 0 && index < TREE_MAX)) return null
+  let n = root
+  while (!n.leaf) n = n.kids[slotOf(n.ends, index)]!
+  return n.vals[slotOf(n.ends, index)]!
+}
+
+/** One stored range. */
+export interface Entry<V> {
+  start: number
+  end: number
+  value: V
+}
+
+// Split n items into ceil(n/max) chunks, filling from the left; the last chunk keeps at least `min` (so appends,
+// the common case for mmap, leave nearly full nodes behind, like the maple tree's right-biased split). Returns
+// chunk end offsets.
+function chunkBounds(n: number, max: number, min: number): number[] {
+  const out: number[] = []
+  let at = 0
+  while (n - at > 2 * max) out.push((at += max))
+  if (n - at > max) out.push((at += n - at - max >= min ? max : n - at - min))
+  out.push(n)
+  return out
+}
+
+function chunkLeaves<V>(ends: number[], vals: (V | null)[], lo: number): TreeNode<V>[] {
+  const out: TreeNode<V>[] = []
+  let from = 0
+  for (const to of chunkBounds(ends.length, LEAF_MAX, LEAF_MIN)) {
+    out.push(makeLeaf(ends.slice(from, to), vals.slice(from, to), from === 0 ? lo : ends[from - 1]!))
+    from = to
+  }
+  return out
+}
+
+function chunkInner<V>(ends: number[], kids: TreeNode<V>[]): TreeNode<V>[] {
+  const out: TreeNode<V>[] = []
+  let from = 0
+  for (const to of chunkBounds(kids.length, NODE_MAX, NODE_MIN)) {
+    out.push(makeInner(ends.slice(from, to), kids.slice(from, to)))
+    from = to
+  }
+  return out
+}
+
+const lastEnd = (n: TreeNode<unknown>): number => n.ends[n.ends.length - 1]!
+
+export class RangeTree<V> {
+  root: TreeNode<V>
+  private height = 1
+  /** Called with the nodes a write replaced; they stay intact for readers of older roots. */
+  retire: ((nodes: number) => void) | null = null
+  /** Nodes allocated / retired over the tree's life (statistics). */
+  allocated = 1
+  retired = 0
+
+  constructor() {
+    this.root = makeLeaf<V>([TREE_MAX], [null], 0)
+  }
+
+  /** Build from sorted, non-overlapping entries in one pass (dup_mmap's __mt_dup, snapshots). */
+  static fromEntries<V>(entries: ReadonlyArray<Entry<V>>): RangeTree<V> {
+    const ends: number[] = []
+    const vals: (V | null)[] = []
+    let at = 0
+    for (const e of entries) {
+      if (e.start < at || e.end <= e.start || e.end > TREE_MAX) throw new Error(`bad entry [${e.start}, ${e.end})`)
+      if (e.start > at) {
+        ends.push(e.start)
+        vals.push(null)
+      }
+      ends.push(e.end)
+      vals.push(e.value)
+      at = e.end
+    }
+    if (at < TREE_MAX) {
+      ends.push(TREE_MAX)
+      vals.push(null)
+    }
+    const t = new RangeTree<V>()
+    let level = chunkLeaves(ends, vals, 0)
+    t.allocated = level.length
+    while (level.length > 1) {
+      level = chunkInner(level.map(lastEnd), level)
+      t.allocated += level.length
+      t.height++
+    }
+    t.root = level[0]!
+    return t
+  }
+
+  /** Replace the whole contents in one bulk build (__mt_dup for fork, __mt_destroy with no entries); retires the old nodes. */
+  replaceAll(entries: ReadonlyArray<Entry<V>>): void {
+    const t = RangeTree.fromEntries(entries)
+    const old = this.countNodes()
+    this.root = t.root
+    this.height = t.height
+    this.allocated += t.allocated
+    this.retired += old
+    if (this.retire !== null) this.retire(old)
+  }
+
+  private countNodes(): number {
+    const count = (n: TreeNode<V>): number => (n.leaf ? 1 : n.kids.reduce((s, c) => s + count(c), 1))
+    return count(this.root)
+  }
+
+  /** The value covering `index`, or null. */
+  find(index: number): V | null {
+    return walk(this.root, index)
+  }
+
+  /** Calls fn for each stored range overlapping [start, end), in address order, with its full (unclipped) bounds. */
+  forEachIn(start: number, end: number, fn: (value: V, s: number, e: number) => void): void {
+    if (end <= start || start >= TREE_MAX) return
+    if (start < 0) start = 0
+    const visit = (n: TreeNode<V>, lo: number): void => {
+      for (let i = slotOf(n.ends, start); i < n.ends.length; i++) {
+        const slotStart = i === 0 ? lo : n.ends[i - 1]!
+        if (slotStart >= end) return
+        if (n.leaf) {
+          const v = n.vals[i]!
+          if (v !== null) fn(v, slotStart, n.ends[i]!)
+        } else visit(n.kids[i]!, slotStart)
+      }
+    }
+    visit(this.root, 0)
+  }
+
+  /** Stored ranges overlapping [start, end). */
+  entriesIn(start = 0, end = TREE_MAX): Entry<V>[] {
+    const out: Entry<V>[] = []
+    this.forEachIn(start, end, (value, s, e) => out.push({start: s, end: e, value}))
+    return out
+  }
+
+  /** The stored range covering `index`, with its bounds. */
+  rangeAt(index: number): Entry<V> | null {
+    if (!(index >= 0 && index < TREE_MAX)) return null
+    let n = this.root
+    let lo = 0
+    for (;;) {
+      const i = slotOf(n.ends, index)
+      if (i > 0) lo = n.ends[i - 1]!
+      if (n.leaf) {
+        const v = n.vals[i]!
+        return v === null ? null : {start: lo, end: n.ends[i]!, value: v}
+      }
+      n = n.kids[i]!
+    }
+  }
+
+  /** The first stored range ending above `index` (find_vma), or null. */
+  findNext(index: number): Entry<V> | null {
+    let found: Entry<V> | null = null
+    if (index < 0) index = 0
+    if (index >= TREE_MAX) return null
+    const visit = (n: TreeNode<V>, lo: number): boolean => {
+      for (let i = slotOf(n.ends, index); i < n.ends.length; i++) {
+        const s = i === 0 ? lo : n.ends[i - 1]!
+        if (n.leaf) {
+          const v = n.vals[i]!
+          if (v !== null) {
+            found = {start: s, end: n.ends[i]!, value: v}
+            return true
+          }
+        } else if (visit(n.kids[i]!, s)) return true
+      }
+      return false
+    }
+    visit(this.root, 0)
+    return found
+  }
+
+  /** The last stored range starting below `index` (find_vma_prev's prev), or null. */
+  findPrev(index: number): Entry<V> | null {
+    let found: Entry<V> | null = null
+    const visit = (n: TreeNode<V>, lo: number): boolean => {
+      const from = index >= TREE_MAX ? n.ends.length - 1 : slotOf(n.ends, Math.max(0, index - 1))
+      for (let i = from; i >= 0; i--) {
+        const s = i === 0 ? lo : n.ends[i - 1]!
+        if (s >= index) continue
+        if (n.leaf) {
+          const v = n.vals[i]!
+          if (v !== null) {
+            found = {start: s, end: n.ends[i]!, value: v}
+            return true
+          }
+        } else if (visit(n.kids[i]!, s)) return true
+      }
+      return false
+    }
+    if (index > 0) visit(this.root, 0)
+    return found
+  }
+
+  /**
+   * Highest `addr` with [addr, addr+len) empty, low <= addr, addr+len <= high, addr a multiple of `align`:
+   * the top-down search of mas_empty_area_rev() used by vm_unmapped_area(). Returns -1 if none.
+   */
+  findGapTopDown(len: number, low: number, high: number, align = 1): number {
+    if (len <= 0 || high - low < len) return -1
+    const search = (n: TreeNode<V>, lo: number): number => {
+      for (let i = n.ends.length - 1; i >= 0; i--) {
+        const s = i === 0 ? lo : n.ends[i - 1]!
+        const e = n.ends[i]!
+        if (e <= low) return -1
+        if (s >= high) continue
+        if (n.leaf) {
+          if (n.vals[i] !== null) continue
+          const gs = s > low ? s : low
+          const ge = e < high ? e : high
+          const addr = Math.floor((ge - len) / align) * align
+          if (addr >= gs) return addr
+        } else if (n.kids[i]!.gap >= len) {
+          const r = search(n.kids[i]!, s)
+          if (r >= 0) return r
+        }
+      }
+      return -1
+    }
+    return this.root.gap >= len ? search(this.root, 0) : -1
+  }
+
+  /** Store `value` (null = erase) over [start, end): mas_store_gfp(). Copy-on-write along the affected runs. */
+  store(start: number, end: number, value: V | null): void {
+    if (!(start >= 0 && end <= TREE_MAX && start < end)) throw new Error(`bad range [${start}, ${end})`)
+    // Include the neighbouring entries so adjacent NULLs (and equal values) merge: a gap never spans nodes.
+    const a = start > 0 ? start - 1 : 0
+    const b = end < TREE_MAX ? end : TREE_MAX - 1
+    const H = this.height
+    // The run of nodes overlapping [a, b] on every level, where each run starts, and the index of its first and
+    // last node inside the first and last node of the run above.
+    const runs: TreeNode<V>[][] = [[this.root]]
+    const los = [0]
+    const firstIdx = [0]
+    const lastIdx = [0]
+    for (let d = 0; d < H - 1; d++) {
+      const kids: TreeNode<V>[] = []
+      let lo = -1
+      let s = los[d]!
+      let fi = -1
+      let li = -1
+      for (const node of runs[d]! as Inner<V>[]) {
+        for (let i = 0; i < node.kids.length; i++) {
+          const cs = i === 0 ? s : node.ends[i - 1]!
+          if (node.ends[i]! > a && cs <= b) {
+            if (lo < 0) {
+              lo = cs
+              fi = i
+            }
+            kids.push(node.kids[i]!)
+            li = i
+          }
+        }
+        s = lastEnd(node)
+      }
+      runs.push(kids)
+      los.push(lo)
+      firstIdx.push(fi)
+      lastIdx.push(li)
+    }
+
+    // Leaf level: gather, edit, merge.
+    const leafD = H - 1
+    let leaves = runs[leafD]!
+    let lo = los[leafD]!
+    const count = (ls: TreeNode<V>[]): number => ls.reduce((n, l) => n + l.ends.length, 0)
+    if (H > 1 && count(leaves) < LEAF_MIN) {
+      // Underfull: pull in a sibling under the same parent so leaves do not wither to single slots.
+      const pLast = runs[leafD - 1]![runs[leafD - 1]!.length - 1] as Inner<V>
+      const pFirst = runs[leafD - 1]![0] as Inner<V>
+      if (lastIdx[leafD]! + 1 < pLast.kids.length) {
+        leaves = [...leaves, pLast.kids[++lastIdx[leafD]!]!]
+      } else if (firstIdx[leafD]! > 0) {
+        const i = --firstIdx[leafD]!
+        leaves = [pFirst.kids[i]!, ...leaves]
+        lo = i === 0 ? los[leafD - 1]! : pFirst.ends[i - 1]!
+      }
+      runs[leafD] = leaves
+    }
+    const ends: number[] = []
+    const vals: (V | null)[] = []
+    const push = (e: number, v: V | null): void => {
+      const n = ends.length
+      if (n > 0 && vals[n - 1] === v) ends[n - 1] = e
+      else {
+        ends.push(e)
+        vals.push(v)
+      }
+    }
+    let s = lo
+    for (const leaf of leaves as Leaf<V>[]) {
+      for (let i = 0; i < leaf.ends.length; i++) {
+        const e = leaf.ends[i]!
+        const v = leaf.vals[i]!
+        if (e <= start || s >= end) push(e, v)
+        else {
+          if (s < start) push(start, v)
+          if (e > end) {
+            push(end, value)
+            push(e, v)
+          } else if (e === end) push(end, value)
+          else push(e, value) // fully covered slot: value extends over it
+        }
+        s = e
+      }
+    }
+    let retired = leaves.length
+    let level = chunkLeaves(ends, vals, lo)
+    let made = level.length
+
+    // Upper levels: splice the new nodes in place of the old run, re-chunk the parents.
+    for (let d = leafD - 1; d >= 0; d--) {
+      let parents = runs[d]! as Inner<V>[]
+      const first = parents[0]!
+      const last = parents[parents.length - 1]!
+      const fi = firstIdx[d + 1]!
+      const li = lastIdx[d + 1]!
+      let kidEnds: number[] = [...first.ends.slice(0, fi), ...level.map(lastEnd), ...last.ends.slice(li + 1)]
+      let kids: TreeNode<V>[] = [...first.kids.slice(0, fi), ...level, ...last.kids.slice(li + 1)]
+      if (d > 0 && kids.length < NODE_MIN) {
+        const gp = runs[d - 1]![runs[d - 1]!.length - 1] as Inner<V>
+        if (lastIdx[d]! + 1 < gp.kids.length) {
+          const sib = gp.kids[++lastIdx[d]!] as Inner<V>
+          kidEnds = [...kidEnds, ...sib.ends]
+          kids = [...kids, ...sib.kids]
+          parents = [...parents, sib]
+        } else if (firstIdx[d]! > 0) {
+          const gf = runs[d - 1]![0] as Inner<V>
+          const sib = gf.kids[--firstIdx[d]!] as Inner<V>
+          kidEnds = [...sib.ends, ...kidEnds]
+          kids = [...sib.kids, ...kids]
+          parents = [sib, ...parents]
+        }
+        runs[d] = parents
+      }
+      retired += parents.length
+      level = chunkInner(kidEnds, kids)
+      made += level.length
+    }
+    while (level.length > 1) {
+      level = chunkInner(level.map(lastEnd), level)
+      made += level.length
+      this.height++
+    }
+    let root = level[0]!
+    while (!root.leaf && root.kids.length === 1) {
+      root = root.kids[0]!
+      this.height--
+    }
+    this.root = root
+    this.allocated += made
+    this.retired += retired
+    if (this.retire !== null) this.retire(retired)
+  }
+
+  /** Height in levels (1 = a single leaf). */
+  get depth(): number {
+    return this.height
+  }
+
+  /** Structural invariants (tests): ordered pivots, uniform depth, no adjacent NULLs, exact gaps, fill bounds. */
+  check(): void {
+    let prevNull = false
+    let prevVal: V | null | undefined
+    const visit = (n: TreeNode<V>, lo: number, hi: number, depth: number): void => {
+      if (n.ends.length === 0) throw new Error('empty node')
+      if (lastEnd(n) !== hi) throw new Error(`node end ${lastEnd(n)} != ${hi}`)
+      let s = lo
+      let gap = 0
+      for (let i = 0; i < n.ends.length; i++) {
+        const e = n.ends[i]!
+        if (e <= s) throw new Error(`pivots not increasing at ${e}`)
+        if (n.leaf) {
+          if (depth !== this.height - 1) throw new Error('leaves at different depths')
+          const v = n.vals[i]!
+          if (v === null && prevNull) throw new Error(`adjacent NULL ranges at ${s}`)
+          if (v !== null && v === prevVal) throw new Error(`adjacent equal ranges at ${s}`)
+          prevNull = v === null
+          prevVal = v
+          if (v === null && e - s > gap) gap = e - s
+        } else {
+          visit(n.kids[i]!, s, e, depth + 1)
+          if (n.kids[i]!.gap > gap) gap = n.kids[i]!.gap
+        }
+        s = e
+      }
+      if (gap !== n.gap) throw new Error(`gap ${n.gap} != ${gap}`)
+      if (n.ends.length > (n.leaf ? LEAF_MAX : NODE_MAX)) throw new Error('overfull node')
+    }
+    visit(this.root, 0, TREE_MAX, 0)
+  }
+}

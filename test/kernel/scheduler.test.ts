@@ -1,0 +1,73 @@
+// The discrete-event scheduler: (time, seq) order, BLOCK/wake, FIFO per thread, inline stepping changes nothing.
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {BLOCK, Scheduler, Timer, SimThread, type Op} from '../../src/replay/scheduler.js'
+
+test('events at the same time run in the order they were scheduled', () => {
+  const s = new Scheduler()
+  const log: string[] = []
+  for (const name of ['a', 'b', 'c']) s.schedule(new Timer(() => log.push(name)), 100)
+  s.schedule(new Timer(() => log.push('early')), 50)
+  s.run()
+  assert.deepEqual(log, ['early', 'a', 'b', 'c'])
+  assert.equal(s.now, 100)
+})
+
+test('a thread sleeps on BLOCK until woken; operations on one thread run FIFO', () => {
+  const s = new Scheduler()
+  const t = new SimThread(s, 1)
+  const log: string[] = []
+  function* sleeper(): Op<string> {
+    log.push(`sleep@${s.now}`)
+    yield BLOCK
+    log.push(`woke@${s.now}`)
+    yield 10
+    return 'done'
+  }
+  t.submit(sleeper(), (v) => log.push(`${v}@${s.now}`))
+  t.submit((function* (): Op<void> { log.push(`second@${s.now}`) })())
+  assert.equal(t.queued, 1)
+  s.schedule(new Timer(() => t.wake()), 500)
+  s.run()
+  assert.deepEqual(log, ['sleep@0', 'woke@500', 'done@510', 'second@510'])
+})
+
+test('runUntil stops at the target and never runs later events', () => {
+  const s = new Scheduler()
+  let ran = false
+  s.schedule(new Timer(() => (ran = true)), 1000)
+  s.runUntil(999)
+  assert.equal(ran, false)
+  assert.equal(s.now, 999)
+  assert.throws(() => s.runUntil(10))
+})
+
+test('inline stepping equals the heap order, and work submitted from outside never runs ahead of now', () => {
+  const run = (noInline: boolean): string[] => {
+    const s = new Scheduler({noInline})
+    const log: string[] = []
+    const a = new SimThread(s, 1)
+    const b = new SimThread(s, 2)
+    const worker = (name: string, d: number): Op<void> =>
+      (function* () {
+        for (let i = 0; i < 5; i++) {
+          yield d
+          log.push(`${name}${i}@${s.now}`)
+        }
+      })()
+    a.submit(worker('a', 7))
+    b.submit(worker('b', 5))
+    s.runUntil(12)
+    a.submit(worker('c', 3))
+    s.run()
+    return log
+  }
+  assert.deepEqual(run(false), run(true))
+  const s = new Scheduler()
+  const t = new SimThread(s, 1)
+  t.submit((function* (): Op<void> { yield 50; yield 80 })())
+  assert.equal(s.now, 0, 'a submit does not advance the clock')
+  s.runUntil(100)
+  assert.equal(s.pending, 1, 'inlined up to the runUntil target, not past it')
+  assert.ok(s.inlined > 0 || s.fired > 0)
+})

@@ -1,0 +1,171 @@
+// Tree-changing syscalls: lock sequences (as mmap_lock tracepoints) and VMA surgery.
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {
+  MADV,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  VM_DONTCOPY,
+  VM_LOCKED,
+  VM_WIPEONFORK,
+  dupMmap,
+  execMmap,
+  exitMm,
+  getUnmappedArea,
+  sysBrk,
+  sysMadvise,
+  sysMlock,
+  sysMmap,
+  sysMprotect,
+  sysMremap,
+  sysMunmap,
+} from './api.js'
+import {BASE, PAGE, assertQuiescent, faultNow, opNow, sig, vma, world} from './helpers.js'
+
+const ranges = (w: ReturnType<typeof world>): Array<[number, number]> =>
+  w.mm.vmasIn(0, 2 ** 53).map((v) => [(v.start - BASE) / PAGE, (v.end - BASE) / PAGE])
+
+test('munmap of the middle of a VMA: split both edges, detach, downgrade (Sw Aw Ar Rr); halves share the anon_vma', () => {
+  const w = world('6.18')
+  const v = vma(w, 0, 30, {anonVma: true})
+  opNow(w, w.t[0]!, 'munmap', sysMunmap, {addr: BASE + 10 * PAGE, len: 10 * PAGE})
+  assert.deepEqual(ranges(w), [[0, 10], [20, 30]])
+  assert.equal(sig(w.events), 'Sw Aw Ar Rr')
+  const [a, b] = w.mm.vmasIn(0, 2 ** 53)
+  assert.equal(a!.anonVma, v.anonVma)
+  assert.equal(b!.anonVma, v.anonVma)
+  assert.equal(v.state, 'freed', 'the unmapped middle (the original object, __split_vma new_below) went through RCU')
+  assert.ok(w.k.rcu.stats.callbacks >= 1)
+  assert.equal(b!.pgoff, v.pgoff - 10 + 20)
+  assertQuiescent(w.k, w.t)
+})
+
+test('munmap of nothing: plain write unlock, no downgrade', () => {
+  const w = world('6.18')
+  opNow(w, w.t[0]!, 'munmap', sysMunmap, {addr: BASE, len: PAGE})
+  assert.equal(sig(w.events), 'Sw Aw Rw')
+})
+
+test('mprotect splits then merges back (vma_modify, vma_merge_existing_range)', () => {
+  const w = world('6.18')
+  vma(w, 0, 30, {anonVma: true})
+  opNow(w, w.t[0]!, 'mprotect', sysMprotect, {addr: BASE + 10 * PAGE, len: 10 * PAGE, prot: 1})
+  assert.deepEqual(ranges(w), [[0, 10], [10, 20], [20, 30]])
+  opNow(w, w.t[0]!, 'mprotect', sysMprotect, {addr: BASE + 10 * PAGE, len: 10 * PAGE, prot: 3})
+  assert.deepEqual(ranges(w), [[0, 30]])
+  assert.equal(sig(w.events), 'Sw Aw Rw Sw Aw Rw')
+  assertQuiescent(w.k, w.t)
+})
+
+test('mmap without MAP_FIXED: top-down gap search below mmap_base; MAP_FIXED replaces what it overlaps', () => {
+  const w = world('6.18')
+  const a = opNow(w, w.t[0]!, 'mmap', sysMmap, {len: 8 * PAGE, prot: 3, flags: 0x22}).result
+  assert.equal(a, w.mm.mmapBase - 8 * PAGE)
+  const b = opNow(w, w.t[0]!, 'mmap', sysMmap, {len: 8 * PAGE, prot: 1, flags: 0x22}).result
+  assert.equal(b, a - 8 * PAGE)
+  assert.equal(getUnmappedArea(w.mm, PAGE), b - PAGE)
+  opNow(w, w.t[0]!, 'mmap', sysMmap, {addr: b + 4 * PAGE, len: 8 * PAGE, prot: 3, flags: 0x32})
+  const got = w.mm.vmasIn(0, 2 ** 53).map((v) => [v.start - b, v.end - b])
+  assert.deepEqual(got, [[0, 4 * PAGE], [4 * PAGE, 16 * PAGE]], 'the fixed map replaced the overlap and merged with the rw VMA above')
+})
+
+test('mremap: shrink downgrades, grow in place expands, move keeps the anon_vma, DONTUNMAP leaves the source empty', () => {
+  const w = world('6.18')
+  const v = vma(w, 0, 16, {anonVma: true})
+  opNow(w, w.t[0]!, 'mremap', sysMremap, {addr: BASE, oldLen: 16 * PAGE, newLen: 8 * PAGE, flags: 0})
+  assert.deepEqual(ranges(w), [[0, 8]])
+  assert.equal(sig(w.events), 'Sw Aw Ar Rr')
+  opNow(w, w.t[0]!, 'mremap', sysMremap, {addr: BASE, oldLen: 8 * PAGE, newLen: 12 * PAGE, flags: 0})
+  assert.deepEqual(ranges(w), [[0, 12]])
+  assert.equal(w.mm.vmaLookup(BASE)!.anonVma, v.anonVma, 'the shrink kept the lower part as a new object (__split_vma new_below)')
+  const r = opNow(w, w.t[0]!, 'mremap', sysMremap, {addr: BASE, oldLen: 12 * PAGE, newLen: 12 * PAGE, flags: MREMAP_MAYMOVE | MREMAP_FIXED, newAddr: BASE + 100 * PAGE})
+  assert.equal(r.result, BASE + 100 * PAGE)
+  assert.deepEqual(ranges(w), [[100, 112]])
+  assert.equal(w.mm.vmaLookup(BASE + 100 * PAGE)!.anonVma, v.anonVma)
+  // Moved memory is not new memory: a write there needs no anon_vma.
+  assert.equal(faultNow(w, w.t[0]!, {address: BASE + 101 * PAGE, errorCode: 0x6}).reason, 'ok')
+  opNow(w, w.t[0]!, 'mremap', sysMremap, {addr: BASE + 100 * PAGE, oldLen: 12 * PAGE, newLen: 12 * PAGE, flags: MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, newAddr: BASE + 200 * PAGE})
+  assert.deepEqual(ranges(w), [[100, 112], [200, 212]])
+  assert.equal(w.mm.vmaLookup(BASE + 100 * PAGE)!.anonVma, null)
+  assertQuiescent(w.k, w.t)
+})
+
+test('brk: learn the break, map the heap, expand it in place (write-locking it), shrink with downgrade', () => {
+  const w = world('6.18')
+  const heap = BASE + 1000 * PAGE
+  const t = w.t[0]!
+  opNow(w, t, 'brk', sysBrk, {brk: 0, result: heap})
+  opNow(w, t, 'brk', sysBrk, {brk: heap + 4 * PAGE, result: heap + 4 * PAGE})
+  const v = w.mm.vmaLookup(heap)!
+  assert.equal(faultNow(w, t, {address: heap, errorCode: 0x6}).reason, 'anon_vma_trylock')
+  opNow(w, t, 'brk', sysBrk, {brk: heap + 40 * PAGE, result: heap + 40 * PAGE})
+  assert.equal(w.mm.vmaLookup(heap + 30 * PAGE), v, 'the heap VMA grew: no new VMA, anon_vma kept')
+  assert.equal(faultNow(w, t, {address: heap + 30 * PAGE, errorCode: 0x6}).reason, 'ok')
+  w.events.length = 0
+  opNow(w, t, 'brk', sysBrk, {brk: heap + 10 * PAGE, result: heap + 10 * PAGE})
+  assert.equal(sig(w.events), 'Sw Aw Ar Rr')
+  assert.equal(w.mm.vmaLookup(heap)!.end, heap + 10 * PAGE)
+  assert.equal(w.mm.vmaLookup(heap)!.anonVma, v.anonVma)
+})
+
+test('madvise lock modes: DONTNEED read (≤6.16), HUGEPAGE write + split, HWPOISON none', () => {
+  const w = world('6.14')
+  vma(w, 0, 30, {anonVma: true})
+  opNow(w, w.t[0]!, 'madvise', sysMadvise, {addr: BASE, len: 30 * PAGE, advice: MADV.DONTNEED})
+  opNow(w, w.t[0]!, 'madvise', sysMadvise, {addr: BASE + 10 * PAGE, len: 10 * PAGE, advice: MADV.HUGEPAGE})
+  opNow(w, w.t[0]!, 'madvise', sysMadvise, {addr: BASE, len: PAGE, advice: MADV.HWPOISON})
+  assert.equal(sig(w.events), 'Sr Ar Rr Sw Aw Rw')
+  assert.deepEqual(ranges(w), [[0, 10], [10, 20], [20, 30]])
+})
+
+test('mlock: write-locked flag change, then populate under the read lock', () => {
+  const w = world('6.18')
+  const v = vma(w, 0, 8)
+  opNow(w, w.t[0]!, 'mlock', sysMlock, {addr: BASE, len: 8 * PAGE})
+  assert.equal(sig(w.events), 'Sw Aw Rw Sr Ar Rr')
+  assert.ok(v.flags & VM_LOCKED)
+  assert.notEqual(v.anonVma, null, 'populating a writable private mapping attaches the anon_vma')
+})
+
+test('fork (dup_mmap): parent and child write locks, anon_vma_fork, DONTCOPY skipped, WIPEONFORK empty, VM_LOCKED dropped', () => {
+  const w = world('6.18')
+  const a = vma(w, 0, 8, {anonVma: true, flags: VM_LOCKED})
+  vma(w, 10, 8, {anonVma: true, flags: VM_DONTCOPY})
+  vma(w, 20, 8, {anonVma: true, flags: VM_WIPEONFORK})
+  const child = opNow(w, w.t[0]!, 'fork', dupMmap, {}).result
+  assert.equal(sig(w.events), 'Sw Aw Sw Aw Rw Rw')
+  const cv = child.vmasIn(0, 2 ** 53)
+  assert.equal(cv.length, 2)
+  assert.ok(cv[0]!.anonVma !== null && cv[0]!.anonVma !== a.anonVma && cv[0]!.anonVma.forked)
+  assert.equal(cv[0]!.flags & VM_LOCKED, 0)
+  assert.equal(cv[1]!.anonVma, null)
+  // The child's first COW write: its anon_vma exists, stays under the VMA lock.
+  const ct = w.k.createTask(999, child)
+  assert.equal(faultNow(w, ct, {address: BASE + PAGE, errorCode: 0x7}).reason, 'ok')
+})
+
+test('exit: exit_mm read section; the last user runs exit_mmap (read, then write) and frees every VMA', () => {
+  const w = world('6.18', 2)
+  const vmas = [vma(w, 0, 8, {anonVma: true}), vma(w, 10, 8)]
+  opNow(w, w.t[0]!, 'exit', exitMm, undefined)
+  assert.equal(w.mm.dead, false)
+  assert.equal(sig(w.events), 'Sr Ar Rr')
+  opNow(w, w.t[1]!, 'exit', exitMm, undefined)
+  assert.equal(sig(w.events), 'Sr Ar Rr Sr Ar Rr Sr Ar Rr Sw Aw Rw')
+  assert.equal(w.mm.dead, true)
+  for (const v of vmas) assert.equal(v.state, 'freed')
+})
+
+test('exec: a new mm with its stack VMA; the old mm is read-locked, then torn down', () => {
+  const w = world('6.18', 1)
+  vma(w, 0, 8, {anonVma: true})
+  const old = w.mm
+  const mm = opNow(w, w.t[0]!, 'exec', execMmap, {}).result
+  assert.equal(w.t[0]!.mm, mm)
+  assert.equal(old.dead, true)
+  assert.equal(mm.mapCount, 1)
+  const stack = mm.vmasIn(0, 2 ** 53)[0]!
+  const o = faultNow(w, w.t[0]!, {address: stack.start - 100, errorCode: 0x6})
+  assert.equal(o.reason, 'stack_growth')
+})
