@@ -3,7 +3,7 @@
 // (trylock, then the sleeping read lock; stack growth), kernel-mode faults under mmap_lock.
 import type {Op} from '../replay/scheduler.js'
 import type {Kernel} from './kernel.js'
-import {mmapReadLock, mmapReadTrylock, mmapReadUnlock, mmapWriteDowngrade, mmapWriteLock, mmapWriteUnlock, type Mm} from './mm.js'
+import {TASK_SIZE, mmapReadLock, mmapReadTrylock, mmapReadUnlock, mmapWriteDowngrade, mmapWriteLock, mmapWriteUnlock, type Mm} from './mm.js'
 import type {FaultKind, FaultReason} from './policy.js'
 import {resetAcct, type Blocker, type Task} from './task.js'
 import {anonVmaPrepare, expandVma} from './vma-ops.js'
@@ -41,6 +41,8 @@ export interface FaultRequest {
   swap?: boolean
   /** Override the handler's time once the fault is locked, ns. */
   handleNs?: number
+  /** The engine's id for this fault (reported to threads that wait for it). */
+  ref?: number
 }
 
 export interface FaultOutcome {
@@ -68,6 +70,8 @@ export interface FaultOutcome {
   waitNs: number
   holdNs: number
   waitedFor: Blocker | null
+  /** The VMA the fault was handled in (valid in the completion callback; objects are reused on 6.15+). */
+  vma: Vma | null
 }
 
 /** access_error (arch/x86/mm/fault.c): may this access touch this VMA? */
@@ -255,8 +259,13 @@ export function* lockMmAndFindVma(k: Kernel, t: Task, mm: Mm, addr: number, out:
     mmapReadUnlock(k, t, mm)
     return null
   }
-  out.reason = 'stack_growth'
   const newStart = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE
+  if (vma.end - newStart > k.stackRlimit) {
+    // acct_stack_growth: RLIMIT_STACK refuses the expansion → SIGSEGV
+    mmapReadUnlock(k, t, mm)
+    return null
+  }
+  out.reason = 'stack_growth'
   if (k.policy.stackGrowth === 'read') {
     // Pre-StackRot: expand_stack under the read lock.
     yield k.costs.stackExpandNs
@@ -307,11 +316,19 @@ export function* doUserAddrFault(k: Kernel, t: Task, req: FaultRequest): Op<Faul
     waitNs: 0,
     holdNs: 0,
     waitedFor: null,
+    vma: null,
   }
   const st: FaultState = {ioDone: false, uffdDone: false}
   t.op = 'fault'
+  t.opRef = req.ref ?? 0
   t.acct = resetAcct(t.faultAcct)
   yield k.costs.faultEntryNs
+  if (req.address < 0 || req.address >= TASK_SIZE) {
+    // do_user_addr_fault: vsyscall emulation and bad_area_nosemaphore come before lock_vma_under_rcu
+    out.segv = true
+    out.reason = 'bad_address'
+    return finish(k, t, out)
+  }
   let reason: FaultReason | null = null
   if (req.kernelMode === true && !p.kernelFaultsFast) reason = 'kernel_mode'
   else if (p.fastPath === 'none') reason = 'policy_mmap_lock'
@@ -327,6 +344,7 @@ export function* doUserAddrFault(k: Kernel, t: Task, req: FaultRequest): Op<Faul
         reason = lk.reason
         break
       }
+      out.vma = vma
       if (accessError(req.errorCode, vma)) {
         if (p.fastPath === 'vma_lock') vmaEndRead(vma)
         if (p.accessErrorUnderVmaLock) {
@@ -358,6 +376,7 @@ export function* doUserAddrFault(k: Kernel, t: Task, req: FaultRequest): Op<Faul
   out.reason = reason ?? 'no_vma'
   for (;;) {
     const vma = yield* lockMmAndFindVma(k, t, mm, req.address, out)
+    out.vma = vma
     if (vma === null) {
       out.segv = true
       break

@@ -22,6 +22,8 @@ export interface KernelOptions {
   rcuGracePeriodNs?: number
   /** Transparent hugepages: 'madvise' (this machine, default) makes VM_HUGEPAGE VMAs THP-eligible; 'always' every anonymous VMA. */
   thp?: 'madvise' | 'always' | 'never'
+  /** RLIMIT_STACK, bytes: how far a VM_GROWSDOWN stack may grow (default 8 MiB, the usual ulimit -s). */
+  stackRlimit?: number
   /** Share a scheduler (several kernels on one clock) or pass options to a new one. */
   sched?: Scheduler
 }
@@ -60,6 +62,7 @@ export class Kernel {
   readonly costs: CostTable
   readonly rcu: RcuClock
   readonly thp: 'madvise' | 'always' | 'never'
+  readonly stackRlimit: number
   readonly stats: KernelStats = {
     vmaLock: {success: 0, abort: 0, retry: 0, miss: 0},
     faults: 0,
@@ -84,6 +87,7 @@ export class Kernel {
     this.costs = costTable(opts.costs)
     this.rcu = new RcuClock(this.sched, opts.rcuGracePeriodNs ?? this.gen.rcuGracePeriodNs)
     this.thp = opts.thp ?? 'madvise'
+    this.stackRlimit = opts.stackRlimit ?? 8 * 2 ** 20
   }
 
   /** A new, empty address space (mm_alloc). `id` defaults to a counter; the engine may use the traced mm pointer's id. */
@@ -109,8 +113,8 @@ export class Kernel {
    * {addr, len})`. The task's lock accounting is reset when the operation starts; `done` gets it with the result.
    * `label` is what threads that wait for this one report as its operation.
    */
-  run<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Op<T>, args: A, done?: (rec: OpRecord<T>) => void): void {
-    t.submit(this.wrap(t, label, fn, args), done)
+  run<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Op<T>, args: A, done?: (rec: OpRecord<T>) => void, ref = 0): void {
+    t.submit(this.wrap(t, label, fn, args, ref), done)
   }
 
   /** Run a user (or kernel-mode uaccess) page fault on `t`: do_user_addr_fault. */
@@ -118,8 +122,9 @@ export class Kernel {
     t.submit(doUserAddrFault(this, t, req), done)
   }
 
-  private *wrap<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Op<T>, args: A): Op<OpRecord<T>> {
+  private *wrap<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Op<T>, args: A, ref: number): Op<OpRecord<T>> {
     t.op = label
+    t.opRef = ref
     t.acct = newAcct()
     const startNs = this.sched.now
     const result = yield* fn(this, t, args)

@@ -27,6 +27,7 @@ export type FaultReason =
   | 'access_error' // x86 access_error(): SIGSEGV (under the VMA lock 6.10+, else after falling back)
   | 'policy_mmap_lock' // the policy has no per-VMA path (6.1)
   | 'mm_changed' // speculative policy: the mm was written during the fault
+  | 'bad_address' // not a user address (kernel half, vsyscall page): handled before any lock (fault_in_kernel_space)
 
 /** What kind of fault handle_mm_fault would take (handle_pte_fault's dispatch). */
 export type FaultKind =

@@ -194,12 +194,12 @@ export class RwSem {
 
   // Whom a newcomer waits for: the writer owner, else the queue head it lines up behind, else a read holder.
   private blocker(): Blocker | null {
-    if (this.owner !== null) return {tid: this.owner.tid, op: this.owner.op, write: true}
+    if (this.owner !== null) return {tid: this.owner.tid, op: this.owner.op, ref: this.owner.opRef, write: true}
     if (this.waiters > 0) {
       const w = this.queue[this.head]!
-      return {tid: w.task.tid, op: w.task.op, write: w.write}
+      return {tid: w.task.tid, op: w.task.op, ref: w.task.opRef, write: w.write}
     }
     const r = this.readerTasks[0]
-    return r === undefined ? null : {tid: r.tid, op: r.op, write: false}
+    return r === undefined ? null : {tid: r.tid, op: r.op, ref: r.opRef, write: false}
   }
 }

@@ -10,6 +10,8 @@ import type {LockVmaResult} from './vma-lock.js'
 export interface Blocker {
   tid: number
   op: string
+  /** The engine's id of that operation (the trace event it replays), 0 if none. */
+  ref: number
   /** The blocker held (or queued for) the lock for write. */
   write: boolean
 }
@@ -42,6 +44,8 @@ export function resetAcct(a: LockAcct): LockAcct {
 export class Task extends SimThread implements RcuReader {
   /** The operation label blockers report ('fault', 'munmap', 'fork', ...). */
   op = 'idle'
+  /** The engine's id of the running operation (Blocker.ref). */
+  opRef = 0
   acct: LockAcct = newAcct()
   /** Reused by every fault of this task (a fault copies what it reports into its outcome). */
   readonly faultAcct: LockAcct = newAcct()

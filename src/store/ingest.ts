@@ -40,6 +40,7 @@ interface PendingSyscall {
   ret: U64 | null
   retId: number | null
   retTs: U64 | null
+  cloneFlags: U64 | null
 }
 
 interface MmLife {
@@ -112,7 +113,7 @@ export class TraceWriter implements ImportSink {
     this.insertOne = db.prepare(sql + rowWithId)
     this.insertSyscall = db.prepare(
       `INSERT INTO syscalls (trace_id, tid, tgid, nr, name, enter_event_id, exit_event_id, enter_ts_ns, exit_ts_ns,
-         arg0, arg1, arg2, arg3, arg4, arg5, ret) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+         arg0, arg1, arg2, arg3, arg4, arg5, ret, clone_flags) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
     )
     this.insertProblem = db.prepare('INSERT INTO parse_problems (trace_id, line, reason, excerpt) VALUES (?,?,?,?)')
     this.insertLost = db.prepare(
@@ -287,7 +288,7 @@ export class TraceWriter implements ImportSink {
         } else {
           if (p !== undefined) this.flushUnclosed(e.tid, p)
           this.orphanExits++
-          this.insertSyscall.run(this.traceId, e.tid, e.tgid, Number(e.a), syscallName(Number(e.a)), null, id, null, toSql(e.ts), null, null, null, null, null, null, toSql(e.b))
+          this.insertSyscall.run(this.traceId, e.tid, e.tgid, Number(e.a), syscallName(Number(e.a)), null, id, null, toSql(e.ts), null, null, null, null, null, null, toSql(e.b), null)
         }
         break
       }
@@ -296,13 +297,19 @@ export class TraceWriter implements ImportSink {
         if (p !== undefined) this.flushUnclosed(e.tid, p)
         break
       }
+      case Kind.NewTask: {
+        // copy_process traces the clone flags; clone3 passes them in memory, so this is where the replay learns them
+        const p = this.pending.get(e.tid)
+        if (p !== undefined) p.cloneFlags = e.b
+        break
+      }
     }
   }
 
   private openSyscall(e: TraceEvent, id: number, args: (U64 | null)[]): void {
     const prev = this.pending.get(e.tid)
     if (prev !== undefined) this.flushUnclosed(e.tid, prev)
-    this.pending.set(e.tid, {nr: Number(e.a), enterId: id, enterTs: e.ts, args, ret: null, retId: null, retTs: null})
+    this.pending.set(e.tid, {nr: Number(e.a), enterId: id, enterTs: e.ts, args, ret: null, retId: null, retTs: null, cloneFlags: null})
   }
 
   /** An enter whose raw exit never came: complete from the named exit if there was one, else leave it open. */
@@ -317,7 +324,7 @@ export class TraceWriter implements ImportSink {
     this.insertSyscall.run(
       this.traceId, tid, tgid, p.nr, syscallName(p.nr), p.enterId, exitId, toSql(p.enterTs), toSql(exitTs),
       toSql(a[0] ?? null), toSql(a[1] ?? null), toSql(a[2] ?? null), toSql(a[3] ?? null), toSql(a[4] ?? null), toSql(a[5] ?? null),
-      toSql(p.ret ?? ret),
+      toSql(p.ret ?? ret), toSql(p.cloneFlags),
     )
   }
 

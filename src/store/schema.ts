@@ -91,7 +91,8 @@ CREATE TABLE syscalls (
   enter_ts_ns INTEGER,
   exit_ts_ns INTEGER,
   arg0 INTEGER, arg1 INTEGER, arg2 INTEGER, arg3 INTEGER, arg4 INTEGER, arg5 INTEGER,
-  ret INTEGER
+  ret INTEGER,
+  clone_flags INTEGER
 );
 CREATE INDEX syscalls_enter ON syscalls(enter_event_id);
 CREATE INDEX syscalls_trace ON syscalls(trace_id, name);

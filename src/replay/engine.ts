@@ -1,0 +1,292 @@
+// The replay engine: turns a trace's operations into calls of the simulated kernel for one policy. Each traced
+// thread is a simulated task; faithful mode starts every operation at its recorded time, what-if mode keeps each
+// thread's recorded think time so that the waits a policy adds (or saves) push its later operations.
+import {
+  dupMmap,
+  execMmap,
+  exitMm,
+  Kernel,
+  sysBrk,
+  sysMadvise,
+  sysMlock,
+  sysMlockall,
+  sysMmap,
+  sysMprotect,
+  sysMremap,
+  sysMunlock,
+  sysMunlockall,
+  sysMunmap,
+  doUserAddrFault,
+  type CostTable,
+  type FaultOutcome,
+  type Mm,
+  type OpRecord,
+  type Task,
+  type Vma,
+} from '../kernel/index.js'
+import {BLOCK} from './scheduler.js'
+import {inferVma, installKnown, type KnownMapping} from './infer.js'
+import {kernelOptions, type Policy} from './policies.js'
+import type {Op} from './stream.js'
+
+export type Mode = 'faithful' | 'what-if'
+
+export interface EngineOptions {
+  mode: Mode
+  costs: Partial<CostTable>
+  /** VMAs each thread group had when tracing began (maps snapshots), by tgid. */
+  initialMaps: Map<number, KnownMapping[]>
+  /** The trace began mid-run (attach mode, or no exec seen): memory found in use is assumed written before. */
+  attached: boolean
+}
+
+export type FaultOp = Extract<Op, {type: 'fault'}>
+export type SyscallOp = Extract<Op, {type: 'syscall'}>
+
+/** Where a replay's outcomes go (the store's run writer, or a test's collector). */
+export interface Recorder {
+  fault(op: FaultOp, out: FaultOutcome, inferredVma: boolean): void
+  op(op: Op, label: string, rec: OpRecord<unknown>): void
+}
+
+const CLONE_VM = 0x100
+const CLONE_VFORK = 0x4000
+const SIGCHLD = 17
+const MAP_ANONYMOUS = 0x20
+const MLOCK_ONFAULT = 1
+const ERRNO_MAX = 4095
+
+/** A syscall return value that is an error (-1..-4095) rather than an address or count. */
+const failed = (ret: number | null): boolean => ret !== null && ret < 0 && ret >= -ERRNO_MAX
+
+export class Replayer {
+  readonly k: Kernel
+  ops = 0
+  faults = 0
+  private readonly tasks = new Map<number, Task>()
+  private readonly mms = new Map<number, Mm>() // tgid → its current mm
+  private readonly inferred = new Set<Vma>()
+  private readonly shift = new Map<number, number>() // what-if: how far each thread runs behind its recording
+  private readonly newTaskFlags = new Map<number, number>() // child pid → clone flags (task_newtask)
+  private readonly forked = new Set<number>() // children created from a clone syscall
+  private lastT = 0
+
+  constructor(
+    readonly policy: Policy,
+    private readonly opts: EngineOptions,
+    private readonly rec: Recorder,
+  ) {
+    this.k = new Kernel({...kernelOptions(policy), costs: opts.costs})
+  }
+
+  /** Replays one operation: the simulation first catches up to its recorded time. */
+  apply(op: Op): void {
+    this.ops++
+    if (op.t > this.lastT) {
+      this.k.sched.runUntil(op.t)
+      this.lastT = op.t
+    }
+    switch (op.type) {
+      case 'fault':
+        this.faults++
+        this.fault(op)
+        break
+      case 'syscall':
+        this.syscall(op)
+        break
+      case 'newtask':
+        this.newTaskFlags.set(op.childPid, op.cloneFlags)
+        break
+      case 'fork':
+        // a fork whose clone syscall was not traced (no raw_syscalls): copy the address space here
+        if (!this.forked.has(op.childPid) && !this.tasks.has(op.childPid)) this.clone(op, op.childPid, this.newTaskFlags.get(op.childPid) ?? SIGCHLD)
+        break
+      case 'exec':
+        this.exec(op)
+        break
+      case 'exit':
+        this.exit(op)
+        break
+      case 'mmap2': {
+        const mm = this.taskFor(op.tid, op.tgid).mm
+        if (mm !== null && mm.findVma(op.start)?.start !== op.start)
+          installKnown(this.k, mm, {start: op.start, end: op.start + op.len, perms: op.perms, offset: op.pgoff, dev: '', inode: op.inode, path: op.path}, false)
+        break
+      }
+    }
+  }
+
+  /** Drains the simulation; returns the simulated run length (ns since the trace's first event). */
+  finish(): number {
+    this.k.sched.run()
+    return this.k.sched.now
+  }
+
+  private taskFor(tid: number, tgid: number): Task {
+    let t = this.tasks.get(tid)
+    if (t === undefined) {
+      t = this.k.createTask(tid, this.mmFor(tgid))
+      this.tasks.set(tid, t)
+    }
+    return t
+  }
+
+  private mmFor(tgid: number): Mm {
+    let mm = this.mms.get(tgid)
+    if (mm === undefined) {
+      mm = this.k.createMm(tgid)
+      for (const m of this.opts.initialMaps.get(tgid) ?? []) installKnown(this.k, mm, m, true)
+      this.mms.set(tgid, mm)
+    }
+    return mm
+  }
+
+  /** Submits `start` to the thread at its recorded time (faithful) or after its accumulated delay (what-if). */
+  private submit(t: Task, op: Op, start: () => void): void {
+    const delay = this.opts.mode === 'what-if' ? (this.shift.get(t.tid) ?? 0) : 0
+    if (delay <= 0) start()
+    else t.submit(sleepUntil(this.k, op.t + delay), () => start())
+  }
+
+  /** What-if bookkeeping: a thread falls behind its recording by its queueing delay plus its lock waits. */
+  private finished(tid: number, op: Op, startNs: number, waitNs: number): void {
+    if (this.opts.mode !== 'what-if') return
+    const behind = startNs - op.t + waitNs
+    if (behind > (this.shift.get(tid) ?? 0)) this.shift.set(tid, behind)
+  }
+
+  private fault(op: FaultOp): void {
+    const t = this.taskFor(op.tid, op.tgid)
+    const req = {address: op.address, errorCode: op.errorCode, kernelMode: !op.user, ref: op.eventId}
+    this.submit(t, op, () => {
+      let inferredVma = false
+      const infer = (): void => {
+        const mm = t.mm
+        if (mm === null || mm.findVma(op.address)?.start! <= op.address) return
+        const v = inferVma(this.k, mm, op.address, op.errorCode, this.opts.attached, this.inferred)
+        inferredVma = v !== null
+      }
+      const done = (out: FaultOutcome): void => {
+        this.finished(t.tid, op, out.startNs, out.waitNs)
+        this.rec.fault(op, out, inferredVma || (out.vma !== null && this.inferred.has(out.vma)))
+      }
+      if (!t.busy) {
+        infer()
+        this.k.fault(t, req, done)
+      } else {
+        t.submit(
+          (function* (k: Kernel) {
+            infer()
+            return yield* doUserAddrFault(k, t, req)
+          })(this.k),
+          done,
+        )
+      }
+    })
+  }
+
+  private run<A>(t: Task, op: Op, label: string, fn: (k: Kernel, t: Task, a: A) => Generator<number, unknown, void>, args: A, after?: (rec: OpRecord<unknown>) => void): void {
+    this.submit(t, op, () =>
+      this.k.run(t, label, fn, args, (rec) => {
+        this.finished(t.tid, op, rec.startNs, rec.acct.waitNs)
+        this.rec.op(op, label, rec)
+        after?.(rec)
+      }, op.eventId),
+    )
+  }
+
+  private syscall(op: SyscallOp): void {
+    const t = this.taskFor(op.tid, op.tgid)
+    if (t.mm === null) return
+    const [a0, a1, a2, a3, a4] = op.args as [number, number, number, number, number, number]
+    const holdNs = op.tEnd !== null && op.tEnd >= op.t ? op.tEnd - op.t : undefined
+    const result = op.ret ?? undefined
+    switch (op.nr) {
+      case 9: {
+        if (result === undefined) return // still running when tracing stopped: where it mapped is unknown
+        const file = (a3 & MAP_ANONYMOUS) !== 0 ? null : {id: `fd:${op.tgid}:${a4 | 0}`, mapPages: true}
+        return this.run(t, op, 'mmap', sysMmap, {addr: a0, len: a1, prot: a2, flags: a3, file, offset: a4 === undefined ? 0 : op.args[5], result, holdNs})
+      }
+      case 10:
+      case 329:
+        return this.run(t, op, op.name, sysMprotect, {addr: a0, len: a1, prot: a2, result, holdNs})
+      case 11:
+        return this.run(t, op, 'munmap', sysMunmap, {addr: a0, len: a1, result, holdNs})
+      case 12:
+        return this.run(t, op, 'brk', sysBrk, {brk: a0, result, holdNs})
+      case 25:
+        if (result === undefined) return
+        return this.run(t, op, 'mremap', sysMremap, {addr: a0, oldLen: a1, newLen: a2, flags: a3, newAddr: a4, result, holdNs})
+      case 28:
+        return this.run(t, op, 'madvise', sysMadvise, {addr: a0, len: a1, advice: a2, result, holdNs})
+      case 149:
+      case 325:
+        return this.run(t, op, op.name, sysMlock, {addr: a0, len: a1, onFault: op.nr === 325 && (a2 & MLOCK_ONFAULT) !== 0, result, holdNs})
+      case 150:
+        return this.run(t, op, 'munlock', sysMunlock, {addr: a0, len: a1, result, holdNs})
+      case 151:
+        return this.run(t, op, 'mlockall', sysMlockall, {flags: a0, result, holdNs})
+      case 152:
+        return this.run(t, op, 'munlockall', sysMunlockall, {result, holdNs})
+      case 56: // clone(flags, ...)
+      case 57: // fork
+      case 58: // vfork
+      case 435: {
+        // clone3: flags live in memory; task_newtask (joined at ingest) or a thread by default (pthread_create)
+        if (result === undefined || failed(result) || result <= 0) return
+        const flags = op.cloneFlags ?? (op.nr === 56 ? a0 : op.nr === 57 ? SIGCHLD : op.nr === 58 ? CLONE_VM | CLONE_VFORK : CLONE_VM)
+        this.forked.add(result)
+        return this.clone(op, result, flags, holdNs)
+      }
+    }
+  }
+
+  /** copy_process: a thread or CLONE_VM child shares the mm; otherwise dup_mmap copies it under both write locks. */
+  private clone(op: Op, child: number, flags: number, holdNs?: number): void {
+    const parent = this.taskFor(op.tid, op.tgid)
+    if (parent.mm === null || this.tasks.has(child)) return
+    if ((flags & CLONE_VM) !== 0) {
+      const t = this.k.createTask(child, parent.mm)
+      this.tasks.set(child, t)
+      if (!this.mms.has(child)) this.mms.set(child, parent.mm) // a CLONE_VM child that is its own thread group (vfork)
+      return
+    }
+    // The child exists from now on; its own operations wait until the copy is done.
+    const childTask = this.k.createTask(child, null)
+    this.tasks.set(child, childTask)
+    let copied = false
+    childTask.submit(
+      (function* () {
+        if (!copied) yield BLOCK
+      })(),
+    )
+    this.run(parent, op, 'fork', dupMmap, {holdNs}, (rec) => {
+      const mm = rec.result as Mm
+      mm.users++
+      childTask.mm = mm
+      this.mms.set(child, mm)
+      copied = true
+      if (childTask.blocked) childTask.wake()
+    })
+  }
+
+  private exec(op: Extract<Op, {type: 'exec'}>): void {
+    const t = this.taskFor(op.tid, op.tgid)
+    if (t.mm === null) return
+    this.run(t, op, 'exec', execMmap, {}, () => {
+      if (t.mm !== null) this.mms.set(op.tgid, t.mm)
+    })
+  }
+
+  private exit(op: Extract<Op, {type: 'exit'}>): void {
+    const t = this.tasks.get(op.tid)
+    if (t === undefined || t.mm === null) return
+    this.run(t, op, 'exit', exitMm, undefined, () => {
+      this.tasks.delete(op.tid)
+    })
+  }
+}
+
+function* sleepUntil(k: Kernel, t: number): Generator<number, void, void> {
+  if (t > k.sched.now) yield t - k.sched.now
+}

@@ -1,0 +1,99 @@
+// What the trace does not say about the address space, inferred and marked as inferred: VMAs that existed before
+// tracing began (maps snapshot, PERF_RECORD_MMAP2, or the first fault that lands outside every known VMA), which
+// file a mapping shows, and whether a VMA already has an anon_vma.
+import {installVma, PAGE_SIZE, VM_GROWSDOWN, type FileRef, type Kernel, type Mm, type Vma} from '../kernel/index.js'
+
+const PROT_READ = 1
+const PROT_WRITE = 2
+const PROT_EXEC = 4
+const X86_PF_INSTR = 0x10
+/** An inferred region grows to cover later faults within this distance (an ELF segment or bss is a few MiB). */
+const INFER_JOIN_BYTES = 2 * 2 ** 20
+
+/** Special mappings (vdso/vvar) fault through ->fault without ->map_pages; device mappings likewise. */
+export function fileFor(path: string, inode: number, dev: string): FileRef | null {
+  if (path === '' || path === '[heap]' || path === '[stack]' || path.startsWith('[anon')) return null
+  if (path.startsWith('[')) return {id: path, mapPages: false}
+  const device = path.startsWith('/dev/') && !path.startsWith('/dev/shm/')
+  return {id: inode !== 0 ? `${dev}:${inode}` : path, mapPages: !device}
+}
+
+function protOf(perms: string): number {
+  return (perms[0] === 'r' ? PROT_READ : 0) | (perms[1] === 'w' ? PROT_WRITE : 0) | (perms[2] === 'x' ? PROT_EXEC : 0)
+}
+
+export interface KnownMapping {
+  start: number
+  end: number
+  perms: string
+  offset: number
+  dev: string
+  inode: number
+  path: string
+}
+
+/**
+ * Installs a mapping the trace reports without its mmap (maps snapshot, PERF_RECORD_MMAP2). A private writable
+ * mapping that already existed has been written in all likelihood, so it gets an anon_vma; a fresh ELF mapping
+ * from exec has not.
+ */
+export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, preexisting: boolean): Vma | null {
+  if (m.end <= m.start || m.end > 2 ** 47) return null
+  for (const v of mm.vmasIn(m.start, m.end)) if (v.start < m.start || v.end > m.end) return null // a live VMA the record would cut: keep the live one
+  const shared = m.perms[3] === 's'
+  const file = fileFor(m.path, m.inode, m.dev)
+  const writablePrivate = m.perms[1] === 'w' && !shared
+  const vma = installVma(k, mm, {
+    start: m.start,
+    end: m.end,
+    prot: protOf(m.perms),
+    shared,
+    flags: m.path === '[stack]' ? VM_GROWSDOWN : 0,
+    file,
+    pgoff: file !== null ? Math.floor(m.offset / PAGE_SIZE) : undefined,
+    anonVma: m.path === '[stack]' || (preexisting && writablePrivate),
+  })
+  if (m.path === '[heap]') {
+    mm.startBrk = m.start
+    mm.brk = m.end
+  }
+  return vma
+}
+
+/**
+ * The first fault at an address no known VMA covers: the VMA predates the trace (exec-time ELF segments, a
+ * mapping made before attach). Its extent grows with later faults nearby. An instruction fetch means text
+ * (file-backed, read-only); otherwise private anonymous memory. `preexisting` (attach mode) gives it an
+ * anon_vma, as memory that existed before tracing has been written; exec-time memory has none yet.
+ * Returns null when the kernel's own stack growth should handle the address.
+ */
+export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, preexisting: boolean, inferred: Set<Vma>): Vma | null {
+  if (address < 0 || address >= 2 ** 47) return null
+  const page = Math.floor(address / PAGE_SIZE) * PAGE_SIZE
+  const above = mm.findVma(address)
+  if (above !== null && (above.flags & VM_GROWSDOWN) !== 0 && above.start - page <= k.stackRlimit) return null
+  const text = (errorCode & X86_PF_INSTR) !== 0
+  const below = mm.vmasIn(Math.max(0, page - INFER_JOIN_BYTES), page).at(-1)
+  if (below !== undefined && inferred.has(below) && (text ? below.file !== null : below.file === null)) {
+    // grow the inferred region up to this page (installVma replaces the old object)
+    inferred.delete(below)
+    const grown = installVma(k, mm, {
+      start: below.start,
+      end: page + PAGE_SIZE,
+      prot: text ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE,
+      file: below.file,
+      anonVma: below.anonVma !== null,
+    })
+    inferred.add(grown)
+    return grown
+  }
+  const vma = installVma(k, mm, {
+    start: page,
+    end: above === null ? page + PAGE_SIZE : Math.min(page + PAGE_SIZE, above.start),
+    prot: text ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE,
+    file: text ? {id: `inferred-text:${page}`, mapPages: true} : null,
+    anonVma: preexisting && !text,
+  })
+  inferred.add(vma)
+  return vma
+}

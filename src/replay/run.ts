@@ -1,0 +1,93 @@
+// One replay command: reads the trace once and feeds every policy's simulated kernel, all stored in one
+// transaction (an interrupted replay leaves the database as it was).
+import type {Db} from '../store/db.js'
+import {openDbReadOnly} from '../store/db.js'
+import {LostWindows, RunWriter} from '../store/runs.js'
+import {Replayer, type Mode} from './engine.js'
+import {policyJson, type Policy} from './policies.js'
+import {readOps, traceInfo} from './stream.js'
+import type {KnownMapping} from './infer.js'
+import type {CostTable} from '../kernel/index.js'
+
+export interface ReplayOptions {
+  mode: Mode
+  costs: Partial<CostTable>
+  toolVersion: string
+  onProgress?: (done: number, total: number) => void
+}
+
+export interface RunSummary {
+  runId: number
+  traceId: number
+  policy: string
+  mode: Mode
+  faults: number
+  ops: number
+  simEndNs: number
+  digest: string
+}
+
+function initialMaps(db: Db, traceId: number): Map<number, KnownMapping[]> {
+  const out = new Map<number, KnownMapping[]>()
+  const rows = db
+    .prepare('SELECT tgid, vm_start, vm_end, perms, file_offset, dev, inode, path FROM initial_maps WHERE trace_id = ? ORDER BY rowid')
+    .all(traceId) as {tgid: number; vm_start: number; vm_end: number; perms: string; file_offset: number; dev: string; inode: number; path: string}[]
+  for (const r of rows) {
+    let list = out.get(r.tgid)
+    if (list === undefined) out.set(r.tgid, (list = []))
+    list.push({start: r.vm_start, end: r.vm_end, perms: r.perms, offset: r.file_offset, dev: r.dev, inode: r.inode, path: r.path})
+  }
+  return out
+}
+
+function lostWindows(db: Db, traceId: number, base: bigint): LostWindows {
+  const rows = db
+    .prepare('SELECT start_ts_ns - ? AS s, end_ts_ns - ? AS e FROM lost_windows WHERE trace_id = ? ORDER BY start_ts_ns')
+    .all(base, base, traceId) as {s: number; e: number}[]
+  return new LostWindows(rows.map((r) => [r.s, r.e]))
+}
+
+/** The trace began mid-run when it has a maps snapshot or its first thread never execs/forks into view. */
+function attached(db: Db, traceId: number): boolean {
+  const q = (sql: string): number => (db.prepare(sql).pluck().get(traceId) as number | null) ?? 0
+  return q('SELECT count(*) FROM initial_maps WHERE trace_id = ?') > 0 || q('SELECT count(*) FROM events WHERE trace_id = ? AND kind = 13') === 0
+}
+
+export function replayTrace(dbPath: string, db: Db, traceId: number, policies: Policy[], opts: ReplayOptions): RunSummary[] {
+  const reader = openDbReadOnly(dbPath) // streams the trace while `db` writes results
+  try {
+    const info = traceInfo(reader, traceId)
+    const engineOpts = {mode: opts.mode, costs: opts.costs, initialMaps: initialMaps(reader, traceId), attached: attached(reader, traceId)}
+    db.exec('BEGIN IMMEDIATE')
+    try {
+      const runs = policies.map((p) => {
+        const writer = new RunWriter(db, {
+          traceId,
+          policy: p.name,
+          policyJson: policyJson(p),
+          mode: opts.mode,
+          optionsJson: JSON.stringify({costs: opts.costs, attached: engineOpts.attached}),
+          toolVersion: opts.toolVersion,
+        }, lostWindows(reader, traceId, info.firstTsNs))
+        return {p, writer, engine: new Replayer(p, engineOpts, writer)}
+      })
+      let n = 0
+      for (const op of readOps(reader, info)) {
+        for (const r of runs) r.engine.apply(op)
+        if ((++n & 0xffff) === 0) opts.onProgress?.(n, info.events)
+      }
+      const out = runs.map(({p, writer, engine}) => {
+        const simEndNs = engine.finish()
+        const digest = writer.finish(engine.k, engine.ops, simEndNs)
+        return {runId: writer.runId, traceId, policy: p.name, mode: opts.mode, faults: engine.faults, ops: engine.ops, simEndNs, digest}
+      })
+      db.exec('COMMIT')
+      return out
+    } catch (error) {
+      db.exec('ROLLBACK')
+      throw error
+    }
+  } finally {
+    reader.close()
+  }
+}

@@ -1,0 +1,171 @@
+// Writes one replay run's outcomes: per-fault results, lock waits and holds, counters, and the run digest — a
+// SHA-256 over everything stored for the run in insertion order, so equal inputs give equal digests anywhere.
+import {createHash, type Hash} from 'node:crypto'
+import type {Db} from './db.js'
+import type {FaultOutcome, OpRecord, Kernel} from '../kernel/index.js'
+import type {FaultOp, Recorder} from '../replay/engine.js'
+import type {Op} from '../replay/stream.js'
+
+const FAULT_COLS = 14
+/** Operations whose first mmap_lock wait is for read (madvise's read advice, exit_mm); the rest wait to write. */
+const READ_OPS: ReadonlySet<string> = new Set(['madvise', 'exit'])
+const BATCH = 64
+
+export interface RunMeta {
+  traceId: number
+  policy: string
+  policyJson: string
+  mode: string
+  optionsJson: string
+  toolVersion: string
+}
+
+/** Lost-event windows, relative ns, sorted; ops arrive in time order so a cursor suffices. */
+export class LostWindows {
+  private i = 0
+  constructor(private readonly windows: [number, number][]) {}
+  contains(t: number): boolean {
+    const w = this.windows
+    while (this.i < w.length && w[this.i]![1] < t) this.i++
+    return this.i < w.length && w[this.i]![0] <= t
+  }
+}
+
+export class RunWriter implements Recorder {
+  readonly runId: number
+  private readonly hash: Hash = createHash('sha256')
+  private readonly batch: (number | null)[] = []
+  private readonly insertFaults
+  private readonly insertFault
+  private readonly insertWait
+  private readonly insertHold
+  private readonly reasonIds = new Map<string, number>()
+  private readonly lookupReason
+  private readonly addReason
+  private readonly counters = new Map<string, number>()
+  private readonly threads = new Map<number, {tgid: number; ops: number; faults: number; waitNs: number; endNs: number}>()
+  private faults = 0
+
+  constructor(
+    private readonly db: Db,
+    meta: RunMeta,
+    private readonly lost: LostWindows,
+  ) {
+    const r = db
+      .prepare(
+        `INSERT INTO runs (trace_id, policy, policy_json, mode, options_json, tool_version, faults, ops, sim_end_ns, digest)
+         VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, '')`,
+      )
+      .run(meta.traceId, meta.policy, meta.policyJson, meta.mode, meta.optionsJson, meta.toolVersion)
+    this.runId = Number(r.lastInsertRowid)
+    const row = `(${Array(FAULT_COLS).fill('?').join(',')})`
+    const sql = 'INSERT INTO fault_results (run_id, event_id, tid, tgid, vma_lock, took_mmap_lock, reason_id, wait_ns, latency_ns, start_ns, low_confidence, inferred_vma, vma_start, vma_end) VALUES '
+    this.insertFaults = db.prepare(sql + Array(BATCH).fill(row).join(','))
+    this.insertFault = db.prepare(sql + row)
+    this.insertWait = db.prepare(
+      `INSERT INTO lock_waits (run_id, lock, mode, tgid, waiter_tid, waiter_op, waiter_event_id, start_ns, end_ns, wait_ns, holder_tid, holder_op, holder_event_id)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+    )
+    this.insertHold = db.prepare(
+      'INSERT INTO lock_holds (run_id, lock, mode, tgid, tid, op, event_id, start_ns, end_ns, hold_ns) VALUES (?,?,?,?,?,?,?,?,?,?)',
+    )
+    this.lookupReason = db.prepare('SELECT reason_id FROM reasons WHERE reason = ?').pluck()
+    this.addReason = db.prepare('INSERT INTO reasons (reason) VALUES (?)')
+  }
+
+  private reasonId(reason: string): number {
+    let id = this.reasonIds.get(reason)
+    if (id === undefined) {
+      id = (this.lookupReason.get(reason) as number | undefined) ?? Number(this.addReason.run(reason).lastInsertRowid)
+      this.reasonIds.set(reason, id)
+    }
+    return id
+  }
+
+  private count(name: string, n = 1): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + n)
+  }
+
+  private thread(tid: number, tgid: number, waitNs: number, endNs: number, fault: boolean): void {
+    let s = this.threads.get(tid)
+    if (s === undefined) {
+      s = {tgid, ops: 0, faults: 0, waitNs: 0, endNs: 0}
+      this.threads.set(tid, s)
+    }
+    s.ops++
+    if (fault) s.faults++
+    s.waitNs += waitNs
+    if (endNs > s.endNs) s.endNs = endNs
+  }
+
+  fault(op: FaultOp, out: FaultOutcome, inferredVma: boolean): void {
+    this.faults++
+    const low = this.lost.contains(op.t) ? 1 : 0
+    const reason = this.reasonId(out.reason)
+    const vs = out.vma?.start ?? null
+    const ve = out.vma?.end ?? null
+    const b = this.batch
+    b.push(this.runId, op.eventId, op.tid, op.tgid, out.path === 'vma_lock' ? 1 : 0, out.tookMmapLock ? 1 : 0, reason, out.waitNs, out.latencyNs, out.startNs, low, inferredVma ? 1 : 0, vs, ve)
+    this.hash.update(`${op.eventId},${out.path},${out.tookMmapLock ? 1 : 0},${out.reason},${out.waitNs},${out.latencyNs},${out.startNs},${vs},${ve}\n`)
+    if (b.length === BATCH * FAULT_COLS) {
+      this.insertFaults.run(b)
+      b.length = 0
+    }
+    this.count(`faults.path.${out.path}`)
+    this.count(`faults.reason.${out.reason}`)
+    if (out.tookMmapLock) this.count('faults.took_mmap_lock')
+    if (out.trylockFailed) this.count('faults.trylock_failed')
+    if (out.segv) this.count('faults.sigsegv')
+    if (low === 1) this.count('faults.low_confidence')
+    if (inferredVma) this.count('faults.inferred_vma')
+    this.thread(op.tid, op.tgid, out.waitNs, out.endNs, true)
+    if (out.waitNs > 0) {
+      const w = out.waitedFor
+      this.insertWait.run(this.runId, 'mmap_lock', 'read', op.tgid, op.tid, 'fault', op.eventId, out.startNs, out.endNs, out.waitNs, w?.tid ?? null, w?.op ?? null, w?.ref || null)
+    }
+    if (out.holdNs > 0)
+      this.insertHold.run(this.runId, 'mmap_lock', 'read', op.tgid, op.tid, 'fault', op.eventId, out.startNs, out.endNs, out.holdNs)
+  }
+
+  op(op: Op, label: string, rec: OpRecord<unknown>): void {
+    const a = rec.acct
+    this.count(`ops.${label}`)
+    this.thread(op.tid, op.tgid, a.waitNs + a.vmaWaitNs, rec.endNs, false)
+    this.hash.update(`${op.eventId},${label},${rec.startNs},${rec.endNs},${a.waitNs},${a.holdNs},${a.vmaWaitNs}\n`)
+    if (a.waitNs > 0) {
+      const w = a.waitedFor
+      this.insertWait.run(this.runId, 'mmap_lock', READ_OPS.has(label) ? 'read' : 'write', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.waitNs, w?.tid ?? null, w?.op ?? null, w?.ref || null)
+    }
+    if (a.vmaWaitNs > 0)
+      this.insertWait.run(this.runId, 'vma', 'write', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.vmaWaitNs, null, null, null)
+    if (a.holdNs > 0)
+      this.insertHold.run(this.runId, 'mmap_lock', 'write', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.holdNs)
+  }
+
+  /** Flushes, stores counters (kernel, RCU, run) and the digest; returns the digest. */
+  finish(k: Kernel, ops: number, simEndNs: number): string {
+    const b = this.batch
+    for (let i = 0; i < b.length; i += FAULT_COLS) this.insertFault.run(b.slice(i, i + FAULT_COLS))
+    b.length = 0
+    const v = k.stats.vmaLock
+    this.count('vma_lock_success', v.success)
+    this.count('vma_lock_abort', v.abort)
+    this.count('vma_lock_retry', v.retry)
+    this.count('vma_lock_miss', v.miss)
+    this.count('vmas_allocated', k.stats.vmasAllocated)
+    this.count('vmas_reused', k.stats.vmasReused)
+    this.count('anon_vmas', k.stats.anonVmas)
+    for (const [name, value] of Object.entries(k.rcu.stats)) this.count(`rcu.${name}`, value)
+    const counters = [...this.counters].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
+    const ins = this.db.prepare('INSERT INTO run_counters (run_id, name, value) VALUES (?,?,?)')
+    for (const [name, value] of counters) {
+      ins.run(this.runId, name, Math.round(value))
+      this.hash.update(`${name}=${Math.round(value)}\n`)
+    }
+    const th = this.db.prepare('INSERT INTO thread_results (run_id, tid, tgid, ops, faults, wait_ns, end_ns) VALUES (?,?,?,?,?,?,?)')
+    for (const [tid, s] of [...this.threads].sort(([x], [y]) => x - y)) th.run(this.runId, tid, s.tgid, s.ops, s.faults, s.waitNs, s.endNs)
+    const digest = this.hash.digest('hex')
+    this.db.prepare('UPDATE runs SET faults = ?, ops = ?, sim_end_ns = ?, digest = ? WHERE run_id = ?').run(this.faults, ops, simEndNs, digest, this.runId)
+    return digest
+  }
+}
