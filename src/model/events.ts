@@ -16,9 +16,9 @@ export const enum Kind {
   LockRelease = 9, // mmap_lock_released
   UnmappedArea = 10, // mmap:vm_unmapped_area
   ExitMmap = 11, // mmap:exit_mmap
-  Fork = 12, // sched_process_fork / PERF_RECORD_FORK
-  Exec = 13, // sched_process_exec / PERF_RECORD_COMM exec
-  Exit = 14, // sched_process_exit / PERF_RECORD_EXIT
+  Fork = 12, // sched_process_fork (perf's PERF_RECORD_FORK/EXIT/COMM exec duplicate 12-14: they only resolve TGIDs)
+  Exec = 13, // sched_process_exec
+  Exit = 14, // sched_process_exit
   NewTask = 15, // task:task_newtask
   Mmap2 = 16, // PERF_RECORD_MMAP2
   Comm = 17, // PERF_RECORD_COMM (rename, not exec)
@@ -77,9 +77,10 @@ export const FIELD_NAMES: Partial<Record<Kind, Partial<Record<'a' | 'b' | 'c' | 
   [Kind.SysExit]: {a: 'nr', b: 'ret'},
   [Kind.SysArgs]: {a: 'nr', b: 'arg0', c: 'arg1', d: 'arg2', e: 'arg3', f: 'arg4', text: 'name'},
   [Kind.SysRet]: {a: 'nr', b: 'ret', text: 'name'},
-  [Kind.LockStart]: {a: 'write', c: 'memcg_id', text: 'mm'},
-  [Kind.LockAcquire]: {a: 'write', b: 'success', c: 'memcg_id', text: 'mm'},
-  [Kind.LockRelease]: {a: 'write', c: 'memcg_id', text: 'mm'},
+  // kernels <= 6.13 print memcg_path instead of memcg_id: d numbers the paths, meta 'memcg_path.<d>' names them
+  [Kind.LockStart]: {a: 'write', c: 'memcg_id', d: 'memcg_path_id', text: 'mm'},
+  [Kind.LockAcquire]: {a: 'write', b: 'success', c: 'memcg_id', d: 'memcg_path_id', text: 'mm'},
+  [Kind.LockRelease]: {a: 'write', c: 'memcg_id', d: 'memcg_path_id', text: 'mm'},
   [Kind.UnmappedArea]: {a: 'addr', b: 'err', c: 'len', d: 'flags', e: 'lo', f: 'hi'},
   [Kind.ExitMmap]: {text: 'mt'},
   [Kind.Fork]: {a: 'parent_pid', b: 'child_pid', text: 'child_comm'},

@@ -5,6 +5,11 @@ import {builtinPolicies, policyByName, type Policy} from './policies.js'
 export function policyForKernel(version: string | null, fallback = 'v6.18'): Policy {
   const m = version === null ? null : /(\d+)\.(\d+)/.exec(version)
   if (m === null) return policyByName(fallback)
+  // ">=6.10": only a lower bound from the text format; the default kernel qualifies unless the bound is newer
+  if (version!.startsWith('>=') && policyForKernel(fallback.slice(1)).name === fallback) {
+    const f = /^v(\d+)\.(\d+)$/.exec(fallback)
+    if (f !== null && Number(f[1]) * 1000 + Number(f[2]) >= Number(m[1]) * 1000 + Number(m[2])) return policyByName(fallback)
+  }
   const v = Number(m[1]) * 1000 + Number(m[2])
   let best: Policy | null = null
   let bestV = -1

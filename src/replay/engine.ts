@@ -25,7 +25,7 @@ import {
   type Vma,
 } from '../kernel/index.js'
 import {BLOCK} from './scheduler.js'
-import {inferVma, installKnown, type KnownMapping} from './infer.js'
+import {inferVma, installExecAreas, installKnown, type KnownMapping} from './infer.js'
 import {kernelOptions, type Policy} from './policies.js'
 import type {Op} from './stream.js'
 
@@ -69,6 +69,7 @@ export class Replayer {
   private readonly shift = new Map<number, number>() // what-if: how far each thread runs behind its recording
   private readonly newTaskFlags = new Map<number, number>() // child pid → clone flags (task_newtask)
   private readonly forked = new Set<number>() // children created from a clone syscall
+  private readonly execAreas = new Map<number, {addr: number; len: number}[]>() // tid → vm_unmapped_area inside its execve
   private lastT = 0
 
   constructor(
@@ -106,6 +107,9 @@ export class Replayer {
         break
       case 'exit':
         this.exit(op)
+        break
+      case 'unmapped_area':
+        if (op.err === 0) this.execAreas.get(op.tid)?.push({addr: op.addr, len: op.len})
         break
       case 'mmap2': {
         const mm = this.taskFor(op.tid, op.tgid).mm
@@ -163,7 +167,7 @@ export class Replayer {
       const infer = (): void => {
         const mm = t.mm
         if (mm === null || mm.findVma(op.address)?.start! <= op.address) return
-        const v = inferVma(this.k, mm, op.address, op.errorCode, this.opts.attached, this.inferred)
+        const v = inferVma(this.k, mm, op.address, op.errorCode, this.inferred)
         inferredVma = v !== null
       }
       const done = (out: FaultOutcome): void => {
@@ -228,6 +232,10 @@ export class Replayer {
         return this.run(t, op, 'mlockall', sysMlockall, {flags: a0, result, holdNs})
       case 152:
         return this.run(t, op, 'munlockall', sysMunlockall, {result, holdNs})
+      case 59: // execve
+      case 322: // execveat
+        this.execAreas.set(op.tid, [])
+        return
       case 56: // clone(flags, ...)
       case 57: // fork
       case 58: // vfork
@@ -273,8 +281,12 @@ export class Replayer {
   private exec(op: Extract<Op, {type: 'exec'}>): void {
     const t = this.taskFor(op.tid, op.tgid)
     if (t.mm === null) return
+    const areas = this.execAreas.get(op.tid) ?? []
+    this.execAreas.delete(op.tid)
     this.run(t, op, 'exec', execMmap, {}, () => {
-      if (t.mm !== null) this.mms.set(op.tgid, t.mm)
+      if (t.mm === null) return
+      this.mms.set(op.tgid, t.mm)
+      installExecAreas(this.k, t.mm, areas, this.inferred)
     })
   }
 

@@ -9,6 +9,8 @@ const PROT_EXEC = 4
 const X86_PF_INSTR = 0x10
 /** An inferred region grows to cover later faults within this distance (an ELF segment or bss is a few MiB). */
 const INFER_JOIN_BYTES = 2 * 2 ** 20
+/** setup_arg_pages expands the new stack by 128 KiB below the argument pages (fs/exec.c stack_expand). */
+const EXEC_STACK_EXPAND = 128 * 1024
 
 /** Special mappings (vdso/vvar) fault through ->fault without ->map_pages; device mappings likewise. */
 export function fileFor(path: string, inode: number, dev: string): FileRef | null {
@@ -61,18 +63,48 @@ export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, preexisting: bo
 }
 
 /**
+ * Regions exec mapped (load_elf_binary), from the `mmap:vm_unmapped_area` events inside the execve: the ELF
+ * interpreter's span first, and last the vDSO with its vvar pages (arch_setup_additional_pages). The vDSO and
+ * vvar are special mappings whose faults call ->fault without ->map_pages (vmf_can_call_fault → RETRY).
+ */
+export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: number}[], inferred: Set<Vma>): void {
+  areas.forEach((a, i) => {
+    if (a.len <= 0 || a.addr <= 0 || a.addr + a.len > 2 ** 47 || mm.vmasIn(a.addr, a.addr + a.len).length > 0) return
+    const vdso = i === areas.length - 1 && areas.length > 1
+    const vma = installVma(k, mm, {
+      start: a.addr,
+      end: a.addr + a.len,
+      prot: vdso ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE | PROT_EXEC,
+      file: vdso ? {id: `[vdso]@${a.addr}`, mapPages: false} : {id: `exec@${a.addr}`, mapPages: true},
+      anonVma: !vdso, // padzero wrote the interpreter's data segment
+    })
+    inferred.add(vma)
+  })
+}
+
+/**
  * The first fault at an address no known VMA covers: the VMA predates the trace (exec-time ELF segments, a
  * mapping made before attach). Its extent grows with later faults nearby. An instruction fetch means text
- * (file-backed, read-only); otherwise private anonymous memory. `preexisting` (attach mode) gives it an
- * anon_vma, as memory that existed before tracing has been written; exec-time memory has none yet.
+ * (file-backed, read-only); otherwise private anonymous memory that already has an anon_vma: memory mapped
+ * before tracing began has been written, and exec's own mappings are written by the kernel itself (the stack
+ * by copy_strings, an ELF data segment's tail by padzero), so none of them takes the anon_vma trylock again.
  * Returns null when the kernel's own stack growth should handle the address.
  */
-export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, preexisting: boolean, inferred: Set<Vma>): Vma | null {
+export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, inferred: Set<Vma>): Vma | null {
   if (address < 0 || address >= 2 ** 47) return null
   const page = Math.floor(address / PAGE_SIZE) * PAGE_SIZE
   const above = mm.findVma(address)
-  if (above !== null && (above.flags & VM_GROWSDOWN) !== 0 && above.start - page <= k.stackRlimit) return null
   const text = (errorCode & X86_PF_INSTR) !== 0
+  if (above !== null && (above.flags & VM_GROWSDOWN) !== 0) {
+    if (above.start - page <= k.stackRlimit) return null // the kernel's own stack growth
+    if (mm.findVma(page + PAGE_SIZE) === above && !text && mm.vmasIn(page, above.start).length === 0) {
+      // Above every mapping: the process stack exec set up (the top of the address space is the stack on x86-64).
+      const floor = mm.vmasIn(Math.max(0, page - EXEC_STACK_EXPAND), page).at(-1)?.end ?? 0
+      const stack = installVma(k, mm, {start: Math.max(PAGE_SIZE, page - EXEC_STACK_EXPAND, floor), end: page + PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: VM_GROWSDOWN, anonVma: true})
+      inferred.add(stack)
+      return stack
+    }
+  }
   const below = mm.vmasIn(Math.max(0, page - INFER_JOIN_BYTES), page).at(-1)
   if (below !== undefined && inferred.has(below) && (text ? below.file !== null : below.file === null)) {
     // grow the inferred region up to this page (installVma replaces the old object)
@@ -81,6 +113,7 @@ export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, 
       start: below.start,
       end: page + PAGE_SIZE,
       prot: text ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE,
+      flags: below.flags & VM_GROWSDOWN,
       file: below.file,
       anonVma: below.anonVma !== null,
     })
@@ -92,7 +125,7 @@ export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, 
     end: above === null ? page + PAGE_SIZE : Math.min(page + PAGE_SIZE, above.start),
     prot: text ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE,
     file: text ? {id: `inferred-text:${page}`, mapPages: true} : null,
-    anonVma: preexisting && !text,
+    anonVma: !text,
   })
   inferred.add(vma)
   return vma

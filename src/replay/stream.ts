@@ -11,9 +11,10 @@ export type Op =
   | {type: 'newtask'; eventId: number; t: number; tid: number; tgid: number; childPid: number; cloneFlags: number; line: number}
   | {type: 'exec'; eventId: number; t: number; tid: number; tgid: number; filename: string; line: number}
   | {type: 'exit'; eventId: number; t: number; tid: number; tgid: number; line: number}
+  | {type: 'unmapped_area'; eventId: number; t: number; tid: number; tgid: number; addr: number; len: number; err: number; line: number}
   | {type: 'mmap2'; eventId: number; t: number; tid: number; tgid: number; start: number; len: number; pgoff: number; inode: number; perms: string; path: string; line: number}
 
-const KINDS = [Kind.FaultUser, Kind.FaultKernel, Kind.SysEnter, Kind.SysArgs, Kind.Fork, Kind.NewTask, Kind.Exec, Kind.Exit, Kind.Mmap2]
+const KINDS = [Kind.FaultUser, Kind.FaultKernel, Kind.SysEnter, Kind.SysArgs, Kind.Fork, Kind.NewTask, Kind.Exec, Kind.Exit, Kind.Mmap2, Kind.UnmappedArea]
 
 export interface TraceInfo {
   traceId: number
@@ -82,6 +83,9 @@ export function* readOps(db: Db, info: TraceInfo): Generator<Op> {
         break
       case Kind.Exit:
         yield {type: 'exit', eventId, t, tid, tgid, line}
+        break
+      case Kind.UnmappedArea:
+        yield {type: 'unmapped_area', eventId, t, tid, tgid, addr: a ?? 0, len: c ?? 0, err: b ?? 0, line}
         break
       case Kind.Mmap2: {
         const sp = (text ?? '').indexOf(' ')

@@ -1,0 +1,105 @@
+// Format detection from the first lines, importer construction, and parseTrace(): the openLines → detect →
+// importer driver the ingest command calls.
+
+import type {ImportSink, LineImporter, TraceFormat} from '../model/events.js'
+import {CsvImporter, isCsvHeader} from './csv.js'
+import {FtraceImporter, isFtraceEventLine} from './ftrace.js'
+import type {ByteLineImporter} from './emit.js'
+import {InputError, readLineBytes, type Compression} from './lines.js'
+import {PerfImporter, isPerfEventLine} from './perf.js'
+
+/** Undecided lines (blank, `#` comments, preamble) tolerated before the format must be clear. */
+const DETECT_LIMIT = 1000
+
+/** The format a single line proves, or null when it proves nothing (blank, comment, unrecognised). */
+export function detectLine(line: string): TraceFormat | null {
+  const t = line.trim()
+  if (t === '') return null
+  if (t.startsWith('# tracer:') || t.startsWith('# entries-in-buffer/')) return 'ftrace'
+  if (/^cpus=\d+$/.test(t) || /^version = \d+$/.test(t)) return 'ftrace' // trace-cmd report preamble
+  if (t.charCodeAt(0) === 35) return null
+  if (isFtraceEventLine(line)) return 'ftrace'
+  if (isPerfEventLine(line)) return 'perf'
+  if (t.includes(',') && isCsvHeader(t)) return 'csv'
+  return null
+}
+
+function unknownFormat(path: string, lines: readonly string[]): InputError {
+  if (lines.every((l) => l.trim() === '')) return new InputError('EMPTY', `${path} is empty: there is no trace to import.`)
+  const first = lines.find((l) => l.trim() !== '' && !l.startsWith('#')) ?? lines.find((l) => l.trim() !== '')!
+  return new InputError(
+    'UNKNOWN_FORMAT',
+    `${path}: cannot tell the trace format from its first ${lines.length} lines. Expected ftrace text ` +
+      `("COMM-TID (TGID) [CPU] FLAGS TIMESTAMP: event: ..." from /sys/kernel/tracing/trace or trace-cmd report), ` +
+      `perf script text ("COMM TID [CPU] TIME: sys:event: ..."), or CSV with a header naming ts_ns,tid,event ` +
+      `(docs/csv-format.md). First line: ${JSON.stringify(first.slice(0, 120))}. Use --format to force one.`,
+  )
+}
+
+export function createImporter(format: TraceFormat, sink: ImportSink): LineImporter {
+  switch (format) {
+    case 'ftrace':
+      return new FtraceImporter(sink)
+    case 'perf':
+      return new PerfImporter(sink)
+    case 'csv':
+      return new CsvImporter(sink)
+  }
+}
+
+export interface ParseOptions {
+  format?: TraceFormat // skip detection
+  onProgress?: (bytesRead: number, totalBytes: number) => void
+}
+
+export interface ParseStats {
+  format: TraceFormat
+  lines: number
+  bytes: number // decompressed text bytes
+  fileBytes: number
+  compression: Compression
+}
+
+/** Reads a trace file (plain/.gz/.xz), detects its format unless given, and feeds every line to its importer. */
+export async function parseTrace(path: string, sink: ImportSink, opts: ParseOptions = {}): Promise<ParseStats> {
+  let importer: LineImporter | null = null
+  let bytes: ByteLineImporter | null = null // the same importer when it takes lines as bytes (ftrace, perf)
+  const use = (imp: LineImporter): void => {
+    importer = imp
+    bytes = 'feedBytes' in imp ? (imp as ByteLineImporter) : null
+  }
+  if (opts.format !== undefined) use(createImporter(opts.format, sink))
+  const pending: string[] = [] // lines read before the format was clear
+  const stats = await readLineBytes(
+    path,
+    (buf, start, end, text, base, lineNo) => {
+      if (bytes !== null) {
+        bytes.feedBytes(buf, start, end, text, base, lineNo)
+        return
+      }
+      const line = base >= 0 ? text.slice(start - base, end - base) : text
+      if (importer !== null) {
+        importer.feed(line, lineNo)
+        return
+      }
+      pending.push(line)
+      const f = detectLine(line)
+      if (f === null) {
+        if (pending.length >= DETECT_LIMIT) throw unknownFormat(path, pending)
+        return
+      }
+      use(createImporter(f, sink))
+      pending.forEach((l, i) => importer!.feed(l, i + 1))
+      pending.length = 0
+    },
+    {onProgress: opts.onProgress},
+  )
+  if (importer === null || stats.bytes === 0) throw unknownFormat(path, pending)
+  const imp: LineImporter = importer
+  imp.finish()
+  sink.meta('format', imp.format)
+  if (stats.compression !== 'none') sink.meta('compression', stats.compression)
+  if (stats.unterminatedLastLine) sink.meta('unterminated_last_line', String(stats.lines))
+  if (stats.truncatedLines > 0) sink.meta('truncated_long_lines', String(stats.truncatedLines))
+  return {format: imp.format, lines: stats.lines, bytes: stats.bytes, fileBytes: stats.fileBytes, compression: stats.compression}
+}
