@@ -40,7 +40,7 @@ export interface KnownMapping {
  * from exec has not.
  */
 export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, preexisting: boolean): Vma | null {
-  if (m.end <= m.start || m.end > 2 ** 47) return null
+  if (m.start < 0 || m.end <= m.start || m.end > 2 ** 47) return null // [vsyscall] and other kernel-half entries
   for (const v of mm.vmasIn(m.start, m.end)) if (v.start < m.start || v.end > m.end) return null // a live VMA the record would cut: keep the live one
   const shared = m.perms[3] === 's'
   const file = fileFor(m.path, m.inode, m.dev)

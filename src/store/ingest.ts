@@ -170,6 +170,11 @@ export class TraceWriter implements ImportSink {
       stmt.run(this.traceId, tgid, source, toSql(ts), toSql(m.start), toSql(m.end), m.perms, toSql(m.offset), m.dev, m.inode, m.path)
   }
 
+  /** Pids whose maps snapshot the trace marks. */
+  snapshotPids(): number[] {
+    return [...this.snapshots.keys()]
+  }
+
   /** When the maps snapshot of `pid` was taken, if the trace marks it. */
   snapshotTime(pid: number): U64 | null {
     return this.snapshots.get(pid) ?? null

@@ -38,6 +38,12 @@ function captureMeta(path: string): {kernelVersion?: string} | null {
   }
 }
 
+/** An attach-mode capture's snapshot saved beside the trace (FILE.maps), used when --maps is not given. */
+function sidecarMaps(path: string, pids: number[]): {pid: number; file: string}[] {
+  const {maps} = outputPaths(path.replace(/\.(gz|xz)$/, ''))
+  return pids.length === 1 && existsSync(maps) ? [{pid: pids[0]!, file: maps}] : []
+}
+
 export async function loadTrace(db: Db, path: string, opts: LoadOptions): Promise<LoadResult> {
   const abs = resolve(path)
   const size = statSync(abs).size
@@ -55,7 +61,7 @@ export async function loadTrace(db: Db, path: string, opts: LoadOptions): Promis
       .run(abs, sha, size, opts.toolVersion)
     const writer = new TraceWriter(db, Number(lastInsertRowid), opts.strict ?? false)
     const stats = await parseTrace(abs, writer, {format: opts.format, onProgress: opts.onProgress})
-    for (const m of opts.maps ?? []) {
+    for (const m of opts.maps ?? sidecarMaps(abs, writer.snapshotPids())) {
       const {entries, problems} = await readMapsFile(m.file)
       for (const p of problems) writer.warn(`${m.file}:${p.line}: ${p.reason}`)
       writer.addInitialMaps(m.pid, entries, `maps:${resolve(m.file)}`, writer.snapshotTime(m.pid))
