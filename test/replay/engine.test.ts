@@ -1,0 +1,92 @@
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {Replayer, type Recorder} from '../../src/replay/engine.js'
+import {policyByName} from '../../src/replay/policies.js'
+import type {Op} from '../../src/replay/stream.js'
+import type {FaultOutcome} from '../../src/kernel/index.js'
+
+// A tiny hand-built trace: one process, two threads. Times in ns since the trace start.
+const PID = 100
+const BASE = 0x7f00_0000_0000
+const MAP_PRIVATE = 0x02
+const MAP_ANONYMOUS = 0x20
+const PROT_RW = 3
+const PROT_R = 1
+let id = 0
+const mmap = (t: number, tid: number, addr: number, len: number, prot: number, flags: number, fd = -1, durNs = 2000): Op =>
+  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 9, name: 'mmap', args: [0, len, prot, flags, fd, 0], ret: addr, cloneFlags: null, line: id})
+const munmap = (t: number, tid: number, addr: number, len: number, durNs: number): Op =>
+  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 11, name: 'munmap', args: [addr, len, 0, 0, 0, 0], ret: 0, cloneFlags: null, line: id})
+const mprotect = (t: number, tid: number, addr: number, len: number, prot: number, durNs: number): Op =>
+  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 10, name: 'mprotect', args: [addr, len, prot, 0, 0, 0], ret: 0, cloneFlags: null, line: id})
+const fault = (t: number, tid: number, address: number, errorCode: number): Op =>
+  ({type: 'fault', eventId: ++id, t, tid, tgid: PID, address, errorCode, user: true, ip: null, ipSymbol: null, line: id})
+
+function replay(policy: string, ops: Op[], mode: 'faithful' | 'what-if' = 'faithful'): {faults: Map<number, FaultOutcome>; end: number} {
+  const faults = new Map<number, FaultOutcome>()
+  const rec: Recorder = {fault: (op, out) => faults.set(op.eventId, {...out}), op: () => {}}
+  const r = new Replayer(policyByName(policy), {mode, costs: {}, initialMaps: new Map(), attached: false}, rec)
+  for (const op of ops) r.apply(op)
+  return {faults, end: r.finish()}
+}
+
+test('a first write into a fresh anonymous mmap: 6.4 rejects it at lookup (no anon_vma), 6.18 trylocks mmap_lock for the anon_vma', () => {
+  const f = fault(10_000, PID, BASE + 0x10, 0x6)
+  const ops = [mmap(0, PID, BASE, 0x10000, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS), f]
+  const v64 = replay('v6.4', ops).faults.get(f.eventId)!
+  assert.equal(v64.path, 'mmap_lock')
+  assert.equal(v64.reason, 'no_anon_vma')
+  const v618 = replay('v6.18', ops).faults.get(f.eventId)!
+  assert.equal(v618.path, 'vma_lock')
+  assert.equal(v618.tookMmapLock, true)
+  assert.equal(v618.reason, 'anon_vma_trylock')
+  const ideal = replay('ideal', ops).faults.get(f.eventId)!
+  assert.equal(ideal.tookMmapLock, false)
+  const old = replay('mmap-lock', ops).faults.get(f.eventId)!
+  assert.equal(old.reason, 'policy_mmap_lock')
+})
+
+test('a read fault in a file mapping: 6.4 falls back (not anonymous), 6.6+ handles it under the VMA lock', () => {
+  const f = fault(10_000, PID, BASE + 0x2000, 0x4)
+  const ops = [mmap(0, PID, BASE, 0x10000, PROT_R, MAP_PRIVATE, 3), f]
+  assert.equal(replay('v6.4', ops).faults.get(f.eventId)!.reason, 'not_anonymous')
+  for (const p of ['v6.6', 'v6.10', 'v6.18']) {
+    const o = replay(p, ops).faults.get(f.eventId)!
+    assert.equal(o.path, 'vma_lock', p)
+    assert.equal(o.tookMmapLock, false, p)
+  }
+})
+
+test('a fault on a VMA another thread is mprotecting (a real change of flags) waits for the writer and names it', () => {
+  const T2 = PID + 1
+  const second = fault(5_000, PID, BASE + 0x10, 0x6) // gives the VMA its anon_vma first
+  const f = fault(20_000, PID, BASE + 0x1000, 0x4)
+  const mp = mprotect(19_000, T2, BASE, 0x10000, PROT_R, 50_000) // changes the flags, so mprotect_fixup write-locks the VMA
+  const ops = [mmap(0, PID, BASE, 0x10000, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS), second, mp, f]
+  const o = replay('v6.18', ops).faults.get(f.eventId)!
+  assert.equal(o.path, 'mmap_lock')
+  assert.equal(o.reason, 'vma_write_locked')
+  assert.ok(o.waitNs > 40_000, `waited ${o.waitNs} ns`)
+  assert.equal(o.waitedFor?.tid, T2)
+  assert.equal(o.waitedFor?.op, 'mprotect')
+  assert.equal(o.waitedFor?.ref, mp.eventId)
+})
+
+test('what-if mode pushes a thread\'s later operations by the waits its policy adds', () => {
+  const T2 = PID + 1
+  const ops = [
+    mmap(0, PID, BASE, 0x100000, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS),
+    fault(1_000, PID, BASE, 0x6),
+    munmap(10_000, T2, BASE + 0x80000, 0x1000, 200_000), // long writer in the same mm
+    fault(20_000, PID, BASE + 0x1000, 0x4),
+    fault(30_000, PID, BASE + 0x2000, 0x4),
+  ]
+  const last = ops.at(-1)!.eventId
+  const faithful = replay('mmap-lock', ops, 'faithful')
+  const whatIf = replay('mmap-lock', ops, 'what-if')
+  // Faithful: the last fault starts at its recorded time but still queues behind its own thread's blocked fault.
+  assert.ok(whatIf.faults.get(last)!.startNs >= faithful.faults.get(last)!.startNs)
+  // Under ideal nothing waits, so what-if changes nothing.
+  const ideal = replay('ideal', ops, 'what-if')
+  assert.equal(ideal.faults.get(last)!.startNs, replay('ideal', ops, 'faithful').faults.get(last)!.startNs)
+})
