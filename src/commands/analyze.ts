@@ -1,0 +1,83 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand, jsonFlag} from '../cli/base.js'
+import {progressBar} from '../cli/progress.js'
+import {loadCosts, replayFlags, resolvePolicies} from '../cli/replay-flags.js'
+import {TOOL_VERSION} from '../cli/version.js'
+import {openDb, openDbReadOnly} from '../store/db.js'
+import {loadTrace} from '../store/load.js'
+import {replayTrace, type RunSummary} from '../replay/run.js'
+import type {Mode} from '../replay/engine.js'
+import {selectRuns} from '../report/runs.js'
+import {contentionReport} from '../report/contention.js'
+import {renderContention} from '../report/text.js'
+import {json} from '../report/output.js'
+
+export default class Analyze extends BaseCommand {
+  static override description = `Ingest a trace, replay it under several locking policies and print the contention report.
+
+The main job in one command. The database goes beside the trace (TRACE.vmareplay.db) unless --db is given;
+query it afterwards with \`vmareplay query\`, \`report contention\`, \`compare\` or \`export\`.`
+
+  static override examples = [
+    '<%= config.bin %> analyze traces/py_threads_small.trace.txt',
+    '<%= config.bin %> analyze app.trace.txt.xz --policy v6.4,v6.18,spf --mode what-if',
+    '<%= config.bin %> analyze node.trace.txt --maps 4242=node.maps --db node.db --json',
+  ]
+
+  static override args = {traces: Args.string({description: 'trace files (ftrace, perf script or CSV; plain, .gz, .xz)', required: true})}
+  static override strict = false
+
+  static override flags = {
+    db: Flags.string({description: 'database file (default: beside the first trace, TRACE.vmareplay.db)'}),
+    policy: Flags.string({description: 'comma-separated policies (see `vmareplay policies`)', default: 'mmap-lock,v6.4,v6.18,ideal'}),
+    ...replayFlags,
+    maps: Flags.string({description: '/proc/PID/maps snapshot taken when tracing began, as PID=FILE', multiple: true}),
+    top: Flags.integer({description: 'rows in the report tables', default: 10, min: 1}),
+    json: jsonFlag,
+  }
+
+  async run(): Promise<void> {
+    const {argv, flags} = await this.parse(Analyze)
+    const paths = argv as string[]
+    const policies = resolvePolicies(flags.policy, flags['policy-file'], 'mmap-lock,v6.4,v6.18,ideal')
+    const costs = loadCosts(flags.costs)
+    const maps = (flags.maps ?? []).map((v) => {
+      const [pid, file] = v.split('=')
+      return {pid: Number(pid), file: file ?? ''}
+    })
+    const dbPath = flags.db ?? `${paths[0]!.replace(/\.(gz|xz)$/, '')}.vmareplay.db`
+    const db = openDb(dbPath)
+    const runs: RunSummary[] = []
+    try {
+      for (const path of paths) {
+        const bar = progressBar(`ingest ${path}`)
+        let loaded
+        try {
+          loaded = await loadTrace(db, path, {toolVersion: TOOL_VERSION, maps: maps.length > 0 ? maps : undefined, onProgress: (d, t) => bar.update(d, t)})
+        } finally {
+          bar.stop()
+        }
+        const traceId = loaded.status === 'duplicate' ? loaded.traceId : loaded.summary.traceId
+        const rbar = progressBar(`replay ${policies.map((p) => p.name).join(',')}`)
+        try {
+          runs.push(...replayTrace(dbPath, db, traceId, policies, {mode: flags.mode as Mode, costs, toolVersion: TOOL_VERSION, onProgress: (d, t) => rbar.update(d, t)}))
+        } finally {
+          rbar.stop()
+        }
+      }
+    } finally {
+      db.close()
+    }
+    const ro = openDbReadOnly(dbPath)
+    try {
+      const report = contentionReport(ro, selectRuns(ro, dbPath, {runs: runs.map((r) => r.runId)}), flags.top)
+      if (flags.json) this.log(json({db: dbPath, runs, report}))
+      else {
+        this.log(renderContention(report, flags.top))
+        this.log(`\ndatabase: ${dbPath} (runs ${runs.map((r) => r.runId).join(', ')}); next: vmareplay compare --db ${dbPath}`)
+      }
+    } finally {
+      ro.close()
+    }
+  }
+}
