@@ -1,0 +1,28 @@
+// npm run bench: ingest and replay throughput on the long real trace, and the VMA-tree lookup micro-benchmark,
+// each beside its baseline (wc -l for ingest; a sorted-array binary search for the tree).
+import {existsSync} from 'node:fs'
+import {cpus, totalmem} from 'node:os'
+import {resolve} from 'node:path'
+import {benchIngest, cleanup} from './ingest.js'
+import {benchReplay} from './replay.js'
+import {benchKernel} from './kernel.js'
+
+const trace = resolve(process.argv[2] ?? '../shared/traces/real/node_gc_long.trace.txt.xz')
+const policies = (process.argv[3] ?? 'mmap-lock,v6.18,ideal').split(',')
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
+
+console.log(`vmareplay bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`)
+console.log('\n== VMA tree lookups (10,000 VMAs) ==')
+console.log(JSON.stringify(benchKernel(), null, 1))
+if (!existsSync(trace)) {
+  console.log(`\n(no ${trace}: ingest/replay benchmarks skipped)`)
+  process.exit(0)
+}
+console.log(`\n== ingest ${trace} ==`)
+const ing = await benchIngest(trace)
+console.log(`events ${fmt(ing.events)} in ${ing.seconds.toFixed(2)} s: ${fmt(ing.eventsPerSec)} events/s, ${ing.mbPerSec.toFixed(1)} MB/s of text, peak RSS ${ing.peakRssMb.toFixed(0)} MB`)
+console.log(`baseline: wc -l of the same text ${ing.wcSeconds.toFixed(2)} s (${fmt(ing.events / ing.wcSeconds)} lines/s)`)
+console.log('\n== replay, one policy per run ==')
+for (const r of benchReplay(ing.dbPath, ing.traceId, ing.events, policies))
+  console.log(`${r.policy.padEnd(10)} ${fmt(r.eventsPerSec)} events/s (${fmt(r.ops)} ops replayed of ${fmt(r.events)} events in ${r.seconds.toFixed(2)} s), peak RSS ${r.peakRssMb.toFixed(0)} MB`)
+cleanup(ing.dbPath)
