@@ -3,8 +3,8 @@ import {Command, Flags} from '@oclif/core'
 import {StoreError} from '../store/db.js'
 
 /** Exit codes (documented in the README): 0 ok, 1 unexpected, 2 bad usage or input file, 3 database, 4 malformed
- * line under --strict, 5 a check failed (validate below the bar), 6 capture environment (no root/tracefs). */
-export const EXIT = {usage: 2, store: 3, strict: 4, check: 5, capture: 6} as const
+ * line under --strict, 5 a check failed (validate below the bar); capture documents its own. */
+export const EXIT = {usage: 2, store: 3, strict: 4, check: 5} as const
 
 /** An error about the user's input that says what to do. */
 export class UserError extends Error {
