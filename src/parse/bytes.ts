@@ -198,10 +198,12 @@ export class NameTable {
   private readonly codes: number[][] = []
 
   constructor(entries: [string, number][]) {
-    for (const [name, code] of entries) {
-      ;(this.names[name.length] ??= []).push(key(name))
-      ;(this.codes[name.length] ??= []).push(code)
-    }
+    for (const [name, code] of entries) this.add(name, code)
+  }
+
+  add(name: string, code: number): void {
+    ;(this.names[name.length] ??= []).push(key(name))
+    ;(this.codes[name.length] ??= []).push(code)
   }
 
   /** The code of the name equal to bytes [start, end) of the line, or 0. */

@@ -2,7 +2,7 @@
 // format does not print it, pairing syscall-specific events with raw ones, and reporting problems/hints.
 
 import {Kind, type ImportSink, type LineImporter, type TraceEvent, type U64} from '../model/events.js'
-import {syscallNr} from './syscalls.js'
+import {syscallNr} from '../model/syscalls.js'
 
 const CLONE_THREAD = 0x10000
 /** Bits of Emitter.memcgForm: how mmap_lock events named the memcg (a kernel-version hint). */
@@ -116,7 +116,7 @@ export class Emitter {
   syscallNr(name: string, isEnter: boolean): U64 | null {
     const raw = this.openRaw.get(this.tid)
     if (raw !== undefined && (!isEnter || raw.ts === this.ts)) return raw.a
-    return syscallNr(name)
+    return syscallNr(name) ?? null
   }
 
   /** A small per-trace id for a memcg path (kernels ≤ 6.13 print memcg_path=, not memcg_id=); meta maps it back. */

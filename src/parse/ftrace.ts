@@ -40,7 +40,7 @@ function isIdent(c: number): boolean {
 }
 
 /** The parsed prefix of one ftrace line; parse() returns where the body starts, or -1. */
-export class FtracePrefix {
+class FtracePrefix {
   tid = 0
   tgid = -1 // -1: no TGID column; -2: `(-------)`, the tracer did not know it
   cpu = 0

@@ -167,7 +167,7 @@ function startsWith(buf: Buffer, bytes: readonly number[]): boolean {
 }
 
 /** The compression of a file from its first bytes; throws for formats we recognise but cannot read. */
-export function sniffCompression(head: Buffer, path: string): Compression {
+function sniffCompression(head: Buffer, path: string): Compression {
   if (startsWith(head, XZ_MAGIC)) return 'xz'
   if (startsWith(head, GZ_MAGIC)) return 'gzip'
   const ascii = head.subarray(0, 16).toString('latin1')

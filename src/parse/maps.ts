@@ -14,7 +14,7 @@ export interface MapsResult {
 }
 
 /** Parses one maps line; returns the reason when it is not one. */
-export function parseMapsLine(line: string): MapsEntry | string {
+function parseMapsLine(line: string): MapsEntry | string {
   const m = LINE.exec(line)
   if (m === null) return 'not a /proc/PID/maps line (expected start-end perms offset dev inode [path])'
   const start = hexToU64(m[1]!, 0, m[1]!.length)

@@ -11,7 +11,6 @@ import {Kind, type U64} from '../model/events.js'
 import {boolAt, decAt, hexAt, key, NameTable, numAt, scan, type Line} from './bytes.js'
 import {MEMCG_ID, MEMCG_PATH, type Emitter} from './emit.js'
 import {decToI64, decToInt, decToU64, hexToU64, toSigned64} from './numbers.js'
-import {SYSCALL_NAMES} from './syscalls.js'
 
 const K_ADDRESS = key('address=')
 const K_IP = key(' ip=')
@@ -26,12 +25,18 @@ const K_SUCCESS = key(' success=')
 
 const ARGS: (U64 | null)[] = [null, null, null, null, null]
 
-const SYSCALLS = new NameTable(SYSCALL_NAMES.map((n, i) => [n, i + 1]))
+// Syscall names seen so far (ASCII, at most 512: garbage must not grow it), so named syscall events reuse one
+// string each instead of allocating one per event.
+const SYSCALL_NAMES: string[] = []
+const SYSCALLS = new NameTable([])
 
-/** The syscall name in bytes [start, end): the table's own string when known, so names are not re-allocated. */
+/** The syscall name in bytes [start, end). */
 function syscallName(L: Line, start: number, end: number): string {
   const i = SYSCALLS.find(L, start, end)
-  return i > 0 ? SYSCALL_NAMES[i - 1]! : L.str(start, end)
+  if (i > 0) return SYSCALL_NAMES[i - 1]!
+  const name = L.str(start, end)
+  if (SYSCALL_NAMES.length < 512 && Buffer.byteLength(name) === name.length) SYSCALLS.add(name, SYSCALL_NAMES.push(name))
+  return name
 }
 
 /** `address=0x.. ip=0x..|symbol error_code=0x..`; a symbolised ip (kernel faults) goes to text. */
@@ -140,7 +145,7 @@ export function sysArgs(em: Emitter, L: Line, p: number, end: number, nameStart:
       style.prefixed = true
     } else {
       value = hexAt(L, v)
-      if (scan.end - v > 1) style.bareHex = true
+      if (scan.end - v > 1 || L.at(v) > 57) style.bareHex = true // `10`, `2000`, `a`: only <= 6.17 prints these
     }
     if (value === null) return `bad value for syscall argument ${L.str(q, colon)}`
     if (n < 5) args[n] = value

@@ -38,9 +38,10 @@ const K_SYS_EXIT = key('syscalls:sys_exit_')
 
 /** `COMM [PID/]TID TIME:` when perf was told not to print the CPU (-F without cpu); off the hot path. */
 const NO_CPU = /^\s*(.*?)\s+(?:(\d+)\/)?(\d+)\s+(\d+\.\d+):\s+/
+const NO_CPU_SPAN = 160 // that prefix always fits: comm <= 15 chars plus padded numbers
 
 /** The parsed prefix of one perf script line; parse() returns where the body starts, or -1. */
-export class PerfPrefix {
+class PerfPrefix {
   tid = 0
   pid = -1 // -1: no PID column
   cpu: number | null = 0
@@ -54,7 +55,7 @@ export class PerfPrefix {
       if (r >= 0) return r
     }
     const s = L.line()
-    const m = NO_CPU.exec(s)
+    const m = NO_CPU.exec(s.length > NO_CPU_SPAN ? s.slice(0, NO_CPU_SPAN) : s) // bounded: the regex backtracks
     if (m === null) return -1
     const ts = tsToNs(m[4]!, 0, m[4]!.length)
     if (ts === null) return -1
@@ -109,8 +110,8 @@ export class PerfPrefix {
     let p = i + 2
     while (p < e && b[p] === 32) p++
     let q = p
-    while (q < e && b[q] !== 58) q++
-    if (q >= e) return -1
+    while (q < e && b[q] !== 58 && b[q] !== 32) q++
+    if (q >= e || b[q] !== 58) return -1
     const ts = tsAt(L, p, q)
     if (ts === null) return -1
     this.tid = tid
@@ -164,7 +165,7 @@ export class PerfImporter implements ByteLineImporter {
   private readonly em: Emitter
   private readonly L = new Line()
   private readonly pre = new PerfPrefix()
-  private readonly style: ArgStyle = {prefixed: false, bareHex: false}
+  private readonly style: ArgStyle = {prefixed: false, bareHex: false} // format-file rendering: no kernel hint
 
   constructor(private readonly sink: ImportSink) {
     this.em = new Emitter(sink)
@@ -276,7 +277,7 @@ export class PerfImporter implements ByteLineImporter {
       }
       case 'PERF_RECORD_LOST':
       case 'PERF_RECORD_LOST_SAMPLES': {
-        const m = LAST_INT.exec(s.slice(rec.length))
+        const m = LAST_INT.exec(s.slice(Math.max(rec.length, s.length - 40))) // bounded: the regex backtracks
         em.lost(lineNo, em.cpu, m === null ? null : Number(m[1]))
         return null
       }

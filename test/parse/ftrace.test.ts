@@ -161,6 +161,11 @@ test('syscall args: <= 6.17 bare hex and 6.18 style give the same values, and th
   const ten = ftrace(['            a-1 (  1) [000] .....  1.000001: sys_munmap(addr: 7f0000000000, len: 10)'])
   assert.equal(ten.events[1]!.c, 16)
   assert.equal(ten.events[1]!.b, 0x7f0000000000)
+  // single digits read the same in both styles, so they are no hint; a lone a-f digit is bare hex
+  assert.equal(ftrace(['            a-1 (  1) [000] .....  1.000001: sys_brk(brk: 0)']).metas.get('kernel_hint'), undefined)
+  const a = ftrace(['            a-1 (  1) [000] .....  1.000001: sys_madvise(start: 0, len_in: 0, behavior: a)'])
+  assert.equal(a.events[1]!.d, 10)
+  assert.match(a.metas.get('kernel_hint')!, /<= 6\.17/)
 })
 
 test('mremap has five args in declaration order; a syscall-specific line takes its nr from the raw enter', () => {

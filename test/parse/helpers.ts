@@ -1,6 +1,6 @@
 // Shared by the parse tests: a sink that keeps everything, feeding text through an importer, temp files.
 
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import type {ImportSink, LostWindow, ParseProblem, TraceEvent, TraceFormat} from '../../src/model/events.js'
@@ -41,9 +41,12 @@ export function importLines(format: TraceFormat, lines: string[]): CollectSink {
 
 let dir: string | null = null
 
-/** Writes a file into a per-process temp directory and returns its path. */
+/** Writes a file into a per-process temp directory (removed at exit) and returns its path. */
 export function tmpFile(name: string, data: string | Buffer): string {
-  dir ??= mkdtempSync(join(tmpdir(), 'vmareplay-parse-'))
+  if (dir === null) {
+    const d = (dir = mkdtempSync(join(tmpdir(), 'vmareplay-parse-')))
+    process.on('exit', () => rmSync(d, {recursive: true, force: true}))
+  }
   const path = join(dir, name)
   writeFileSync(path, data)
   return path

@@ -126,3 +126,12 @@ test('perf without the CPU column still parses', () => {
   assert.deepEqual(s.problems, [])
   assert.deepEqual([s.events[0]!.tid, s.events[0]!.tgid, s.events[0]!.cpu, s.events[0]!.comm, s.events[0]!.a], [11165, 11163, null, 'python3', 0x1000])
 })
+
+test('long pathological lines are rejected in linear time (no regex backtracking blow-up)', () => {
+  const lines = ['x' + ' '.repeat(300000) + 'y', '1 [0] '.repeat(60000), 'x 1 [000] 1.0: PERF_RECORD_LOST ' + '1'.repeat(300000) + 'x']
+  const t0 = performance.now()
+  const s = perf(lines)
+  assert.ok(performance.now() - t0 < 3000, `took ${performance.now() - t0} ms`)
+  assert.deepEqual(s.problems.map((p) => p.line), [1, 2])
+  assert.equal(s.losts.length, 1)
+})
