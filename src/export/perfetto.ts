@@ -1,0 +1,349 @@
+// One replay run as a Perfetto-loadable trace (Chrome JSON trace event format, accepted by ui.perfetto.dev),
+// streamed event by event:
+//   - a process per thread group (mm owner), a thread track per thread (`M` process_name / thread_name);
+//   - `X` slices for faults (name = path/reason) and for the syscalls that took or waited for mmap_lock, each
+//     with a child `X` slice for the time blocked on a lock;
+//   - flow arrows (`s` → `f`) from the operation that held the lock to the wait it caused;
+//   - `C` counter tracks per process: mmap_lock readers holding, writer holding, waiting readers and writers,
+//     faults and fallbacks per bucket.
+// Times are the replay's: µs since the trace's first event, with ns in the fraction ("ts": 1234.567).
+import type {Db} from '../store/db.js'
+import {UserError} from '../cli/base.js'
+import {describeOp} from '../report/describe.js'
+import {lockOccupancy, type OccupancyCell} from '../report/metrics.js'
+import {hex} from '../report/units.js'
+import type {Sink} from './sink.js'
+
+export interface PerfettoOptions {
+  runId: number
+  /** window on replay time, ns since the trace's first event */
+  fromNs?: number
+  toNs?: number
+  /** all faults, only those that fell back / took mmap_lock / waited, or none */
+  faults: 'all' | 'slow' | 'none'
+  /** at most this many fault slices */
+  limit?: number
+  /** counter bucket, ns */
+  bucketNs: number
+}
+
+export interface PerfettoStats {
+  events: number
+  faultSlices: number
+  opSlices: number
+  waitSlices: number
+  flows: number
+  /** waits whose holder slice is outside the export (window, limit, filter) or does not overlap it in time */
+  flowsSkipped: number
+  counters: number
+  /** slices whose start was moved to the end of the previous slice of the thread to keep the track nested */
+  clamped: number
+  truncated: boolean
+}
+
+/** ns → JSON µs with the ns as a 3-digit fraction, exact for any non-negative integer. */
+export function usTs(ns: number): string {
+  const n = Math.max(0, Math.round(ns))
+  const frac = n % 1000
+  return frac === 0 ? String((n - frac) / 1000) : `${(n - frac) / 1000}.${String(frac).padStart(3, '0')}`
+}
+
+interface WaitRec {
+  lock: string
+  mode: string
+  waitNs: number
+  holderTid: number | null
+  holderOp: string | null
+  holderEvent: number | null
+}
+
+interface OpSlice {
+  tid: number
+  tgid: number
+  op: string
+  eventId: number | null
+  start: number
+  end: number
+  holdNs: number
+  holdMode: string | null
+  detail: string
+  traceLine: number | null
+  waits: WaitRec[]
+}
+
+interface Interval {
+  tid: number
+  start: number
+  end: number
+  /** when the holder had the lock: [end − hold, end] for syscalls, after its wait for faults */
+  holdStart: number
+}
+
+function runRow(db: Db, runId: number): {trace_id: number; policy: string; mode: string; sim_end_ns: number; path: string} {
+  const r = db
+    .prepare('SELECT r.trace_id, r.policy, r.mode, r.sim_end_ns, t.path FROM runs r JOIN traces t USING (trace_id) WHERE r.run_id = ?')
+    .get(runId) as {trace_id: number; policy: string; mode: string; sim_end_ns: number; path: string} | undefined
+  if (r === undefined) throw new UserError(`no run ${runId} in the database`)
+  return r
+}
+
+/** Syscall-like operations of the run (everything that held or waited for a lock, faults aside), by start. */
+function loadOps(db: Db, runId: number, from: number, to: number): OpSlice[] {
+  const ops = new Map<string, OpSlice>()
+  const key = (tid: number, ev: number | null, start: number): string => `${tid}:${ev ?? `t${start}`}`
+  const facts = db.prepare(
+    `SELECT e.kind, e.a, e.b, e.text, e.line, s.name, s.arg0, s.arg1, s.arg2, s.arg3, s.arg4, s.arg5, s.ret
+     FROM events e LEFT JOIN syscalls s ON s.enter_event_id = e.event_id WHERE e.event_id = ?`,
+  )
+  const get = (tid: number, tgid: number, op: string, ev: number | null, start: number, end: number): OpSlice => {
+    const k = key(tid, ev, start)
+    let o = ops.get(k)
+    if (o === undefined) {
+      let detail = op
+      let traceLine: number | null = null
+      if (ev !== null) {
+        const f = facts.get(ev) as {kind: number; a: number | null; b: number | null; text: string | null; line: number; name: string | null; arg0: number | null; arg1: number | null; arg2: number | null; arg3: number | null; arg4: number | null; arg5: number | null; ret: number | null} | undefined
+        if (f !== undefined) {
+          detail = describeOp(op, {kind: f.kind, a: f.a, b: f.b, text: f.text, name: f.name, args: [f.arg0, f.arg1, f.arg2, f.arg3, f.arg4, f.arg5], ret: f.ret})
+          traceLine = f.line
+        }
+      }
+      o = {tid, tgid, op, eventId: ev, start, end, holdNs: 0, holdMode: null, detail, traceLine, waits: []}
+      ops.set(k, o)
+    }
+    o.start = Math.min(o.start, start)
+    o.end = Math.max(o.end, end)
+    return o
+  }
+  const win = 'AND end_ns >= @from AND start_ns <= @to'
+  const holds = db
+    .prepare(`SELECT tid, tgid, op, event_id, start_ns, end_ns, hold_ns, mode FROM lock_holds WHERE run_id = @run AND op <> 'fault' ${win}`)
+    .all({run: runId, from, to}) as {tid: number; tgid: number; op: string; event_id: number | null; start_ns: number; end_ns: number; hold_ns: number; mode: string}[]
+  for (const h of holds) {
+    const o = get(h.tid, h.tgid, h.op, h.event_id, h.start_ns, h.end_ns)
+    o.holdNs += h.hold_ns
+    o.holdMode = h.mode
+  }
+  const waits = db
+    .prepare(
+      `SELECT waiter_tid, tgid, waiter_op, waiter_event_id, start_ns, end_ns, wait_ns, lock, mode, holder_tid, holder_op, holder_event_id
+       FROM lock_waits WHERE run_id = @run AND waiter_op <> 'fault' ${win} ORDER BY rowid`,
+    )
+    .all({run: runId, from, to}) as {waiter_tid: number; tgid: number; waiter_op: string; waiter_event_id: number | null; start_ns: number; end_ns: number; wait_ns: number; lock: string; mode: string; holder_tid: number | null; holder_op: string | null; holder_event_id: number | null}[]
+  for (const w of waits)
+    get(w.waiter_tid, w.tgid, w.waiter_op, w.waiter_event_id, w.start_ns, w.end_ns).waits.push({
+      lock: w.lock,
+      mode: w.mode,
+      waitNs: w.wait_ns,
+      holderTid: w.holder_tid,
+      holderOp: w.holder_op,
+      holderEvent: w.holder_event_id,
+    })
+  return [...ops.values()].sort((a, b) => a.start - b.start || a.tid - b.tid)
+}
+
+export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions): Promise<PerfettoStats> {
+  const run = runRow(db, opts.runId)
+  const from = opts.fromNs ?? 0
+  const to = opts.toNs ?? Number.MAX_SAFE_INTEGER
+  if (to <= from) throw new UserError('the time window is empty: --to-ms must be after --from-ms')
+  const stats: PerfettoStats = {events: 0, faultSlices: 0, opSlices: 0, waitSlices: 0, flows: 0, flowsSkipped: 0, counters: 0, clamped: 0, truncated: false}
+  let first = true
+  const emit = async (ev: Record<string, unknown>, raw?: string): Promise<void> => {
+    stats.events++
+    const s = (first ? '' : ',\n') + (raw ?? JSON.stringify(ev))
+    first = false
+    if (sink.push(s)) await sink.flush()
+  }
+
+  sink.push('{"displayTimeUnit":"ns","traceEvents":[\n')
+
+  // Tracks: one process per thread group, one thread per tid, named from the trace.
+  const threads = db
+    .prepare(
+      `SELECT t.tid, t.tgid, coalesce(th.comm, '?') AS comm FROM thread_results t
+       LEFT JOIN threads th ON th.trace_id = @trace AND th.tid = t.tid WHERE t.run_id = @run ORDER BY t.tgid, t.tid`,
+    )
+    .all({run: opts.runId, trace: run.trace_id}) as {tid: number; tgid: number; comm: string}[]
+  const procNames = new Map(
+    (db.prepare('SELECT tgid, comm FROM processes WHERE trace_id = ?').all(run.trace_id) as {tgid: number; comm: string}[]).map((r) => [r.tgid, r.comm]),
+  )
+  const tgidOf = new Map<number, number>()
+  const named = new Set<number>()
+  for (const t of threads) {
+    if (!named.has(t.tgid)) {
+      named.add(t.tgid)
+      const comm = procNames.get(t.tgid) ?? threads.find((x) => x.tid === t.tgid)?.comm ?? t.comm
+      await emit({name: 'process_name', ph: 'M', pid: t.tgid, tid: t.tgid, args: {name: `${comm} (pid ${t.tgid}) · ${run.policy}`}})
+    }
+    tgidOf.set(t.tid, t.tgid)
+    await emit({name: 'thread_name', ph: 'M', pid: t.tgid, tid: t.tid, args: {name: `${t.comm} ${t.tid}`}})
+  }
+
+  // Holders: syscalls in memory (few), faults looked up by primary key.
+  const ops = loadOps(db, opts.runId, from, to)
+  const opByEvent = new Map<number, OpSlice>()
+  for (const o of ops) if (o.eventId !== null) opByEvent.set(o.eventId, o)
+  const faultStmt = db.prepare('SELECT tid, start_ns, latency_ns, wait_ns FROM fault_results WHERE run_id = ? AND event_id = ?')
+  const exported = new Set<number>() // holder events whose slice is in the output
+  const holderInterval = (ev: number | null, op: string | null): Interval | null => {
+    if (ev === null || !exported.has(ev)) return null
+    if (op !== 'fault') {
+      const o = opByEvent.get(ev)
+      return o === undefined ? null : {tid: o.tid, start: o.start, end: o.end, holdStart: Math.max(o.start, o.end - o.holdNs)}
+    }
+    const f = faultStmt.get(opts.runId, ev) as {tid: number; start_ns: number; latency_ns: number; wait_ns: number} | undefined
+    return f === undefined ? null : {tid: f.tid, start: f.start_ns, end: f.start_ns + f.latency_ns, holdStart: f.start_ns + f.wait_ns}
+  }
+
+  // Fault waits, by the waiting fault's event.
+  const faultWaits = new Map<number, WaitRec>()
+  const fw = db.prepare(
+    `SELECT waiter_event_id, lock, mode, wait_ns, holder_tid, holder_op, holder_event_id FROM lock_waits
+     WHERE run_id = @run AND waiter_op = 'fault' AND end_ns >= @from AND start_ns <= @to`,
+  )
+  for (const w of fw.iterate({run: opts.runId, from, to}) as Iterable<{waiter_event_id: number; lock: string; mode: string; wait_ns: number; holder_tid: number | null; holder_op: string | null; holder_event_id: number | null}>)
+    if (!faultWaits.has(w.waiter_event_id)) faultWaits.set(w.waiter_event_id, {lock: w.lock, mode: w.mode, waitNs: w.wait_ns, holderTid: w.holder_tid, holderOp: w.holder_op, holderEvent: w.holder_event_id})
+
+  const lastEnd = new Map<number, number>()
+  let flowId = 0
+  const slice = async (tid: number, start: number, end: number, name: string, cat: string, args: Record<string, unknown>): Promise<{start: number; end: number}> => {
+    const prev = lastEnd.get(tid) ?? 0
+    if (start < prev) {
+      stats.clamped++
+      args.clamped_from_ns = start
+      start = prev
+    }
+    end = Math.max(start, end)
+    lastEnd.set(tid, end)
+    const pid = tgidOf.get(tid) ?? tid
+    await emit({}, `{"name":${JSON.stringify(name)},"cat":"${cat}","ph":"X","ts":${usTs(start)},"dur":${usTs(end - start)},"pid":${pid},"tid":${tid},"args":${JSON.stringify(args)}}`)
+    return {start, end}
+  }
+  /** A wait as a child slice of [start, end) of its operation, with a flow from the holder's slice. */
+  const waitSlice = async (tid: number, at: number, parentEnd: number, w: WaitRec): Promise<number> => {
+    const s = Math.min(at, parentEnd)
+    const e = Math.min(parentEnd, s + w.waitNs)
+    const holderDesc = w.holderOp === null ? 'VMA readers' : `${w.holderOp} tid ${w.holderTid ?? '?'}`
+    const pid = tgidOf.get(tid) ?? tid
+    stats.waitSlices++
+    await emit({}, `{"name":"wait ${w.lock} ${w.mode}","cat":"wait","ph":"X","ts":${usTs(s)},"dur":${usTs(e - s)},"pid":${pid},"tid":${tid},"args":${JSON.stringify({wait_ns: w.waitNs, holder: holderDesc, holder_event_id: w.holderEvent})}}`)
+    const h = holderInterval(w.holderEvent, w.holderOp)
+    if (h !== null && h.tid !== tid) {
+      // a point strictly inside both slices, preferably while the holder held the lock (outside its own wait)
+      const lo = Math.max(s, h.start + 1)
+      const hi = Math.min(e, h.end)
+      const preferred = Math.max(lo, h.holdStart)
+      const t = preferred + 2 < hi ? preferred : lo
+      if (t + 2 < hi) {
+        const id = ++flowId
+        const hpid = tgidOf.get(h.tid) ?? h.tid
+        await emit({}, `{"name":"blocked by","cat":"lock","ph":"s","id":${id},"ts":${usTs(t)},"pid":${hpid},"tid":${h.tid}}`)
+        await emit({}, `{"name":"blocked by","cat":"lock","ph":"f","bp":"e","id":${id},"ts":${usTs(t + 1)},"pid":${pid},"tid":${tid}}`)
+        stats.flows++
+      } else stats.flowsSkipped++
+    } else if (w.holderEvent !== null) stats.flowsSkipped++
+    return e
+  }
+
+  const opSlice = async (o: OpSlice): Promise<void> => {
+    const {start, end} = await slice(o.tid, o.start, o.end, o.op, 'syscall', {
+      detail: o.detail,
+      event_id: o.eventId,
+      trace_line: o.traceLine,
+      hold_ns: o.holdNs,
+      hold_mode: o.holdMode,
+      wait_ns: o.waits.reduce((s, w) => s + w.waitNs, 0),
+    })
+    stats.opSlices++
+    if (o.eventId !== null) exported.add(o.eventId)
+    let at = start
+    for (const w of o.waits) at = await waitSlice(o.tid, at, end, w)
+  }
+
+  // Faults, merged in time order with the syscalls.
+  const faultFilter = opts.faults === 'slow' ? 'AND (f.vma_lock = 0 OR f.took_mmap_lock = 1 OR f.wait_ns > 0)' : opts.faults === 'none' ? 'AND 0' : ''
+  const faults = db.prepare(
+    `SELECT f.event_id, f.tid, f.vma_lock, f.took_mmap_lock, r.reason, f.wait_ns, f.latency_ns, f.start_ns, f.low_confidence, f.inferred_vma,
+       f.vma_start, f.vma_end, e.a AS address, e.c AS error_code, e.kind, e.line
+     FROM fault_results f JOIN events e ON e.event_id = f.event_id JOIN reasons r USING (reason_id)
+     WHERE f.run_id = @run AND f.start_ns + f.latency_ns >= @from AND f.start_ns <= @to ${faultFilter}
+     ORDER BY f.start_ns, f.event_id`,
+  )
+  type FaultRow = {event_id: number; tid: number; vma_lock: number; took_mmap_lock: number; reason: string; wait_ns: number; latency_ns: number; start_ns: number; low_confidence: number; inferred_vma: number; vma_start: number | null; vma_end: number | null; address: number | null; error_code: number | null; kind: number; line: number}
+  let oi = 0
+  for (const f of faults.iterate({run: opts.runId, from, to}) as Iterable<FaultRow>) {
+    while (oi < ops.length && ops[oi]!.start <= f.start_ns) await opSlice(ops[oi++]!)
+    if (opts.limit !== undefined && stats.faultSlices >= opts.limit) {
+      stats.truncated = true
+      break
+    }
+    const path = f.vma_lock === 1 ? 'vma_lock' : 'mmap_lock'
+    const {start, end} = await slice(f.tid, f.start_ns, f.start_ns + f.latency_ns, `fault ${path}/${f.reason}`, 'fault', {
+      address: hex(f.address),
+      error_code: `0x${(f.error_code ?? 0).toString(16)}`,
+      path,
+      reason: f.reason,
+      took_mmap_lock: f.took_mmap_lock,
+      wait_ns: f.wait_ns,
+      latency_ns: f.latency_ns,
+      vma: f.vma_start === null ? null : `${hex(f.vma_start)}-${hex(f.vma_end)}`,
+      kernel_mode: f.kind === 2 ? 1 : 0,
+      confidence: f.low_confidence ? 'low' : f.inferred_vma ? 'inferred' : 'high',
+      event_id: f.event_id,
+      trace_line: f.line,
+    })
+    stats.faultSlices++
+    exported.add(f.event_id)
+    const w = faultWaits.get(f.event_id)
+    if (w !== undefined && f.wait_ns > 0) await waitSlice(f.tid, start, end, w)
+  }
+  if (!stats.truncated) while (oi < ops.length) await opSlice(ops[oi++]!)
+  else {
+    // keep the syscalls that start before the last exported fault; later ones are cut with the faults
+    const last = Math.max(0, ...lastEnd.values())
+    while (oi < ops.length && ops[oi]!.start <= last) await opSlice(ops[oi++]!)
+  }
+
+  // Counters per process and bucket; a change is written at the bucket's start, zeros after a quiet gap.
+  const occ = lockOccupancy(db, opts.runId, opts.bucketNs, from, to)
+  const b = Math.max(1, Math.round(opts.bucketNs))
+  const bucketLabel = b % 1_000_000 === 0 ? `${b / 1_000_000} ms` : `${b / 1000} µs`
+  const round = (x: number): number => Math.round(x * 1000) / 1000
+  for (const [tgid, cells] of [...occ].sort((x, y) => x[0] - y[0])) {
+    const keys = [...cells.keys()].sort((x, y) => x - y)
+    let prevK = -2
+    let prev: OccupancyCell | null = null
+    for (const k of keys) {
+      const c = cells.get(k)!
+      if (prev !== null && k !== prevK + 1) {
+        await counters(tgid, (prevK + 1) * b, {readers: 0, writer: 0, waitingReaders: 0, waitingWriters: 0, faults: 0, fallbacks: 0})
+        prev = null
+      }
+      await counters(tgid, k * b, c)
+      prev = c
+      prevK = k
+    }
+    if (prev !== null) await counters(tgid, (prevK + 1) * b, {readers: 0, writer: 0, waitingReaders: 0, waitingWriters: 0, faults: 0, fallbacks: 0})
+  }
+  async function counters(tgid: number, t: number, c: OccupancyCell): Promise<void> {
+    const ts = usTs(Math.max(t, from))
+    await emit({}, `{"name":"mmap_lock","ph":"C","ts":${ts},"pid":${tgid},"tid":${tgid},"args":{"readers holding":${round(c.readers)},"writer holding":${round(c.writer)},"waiting readers":${round(c.waitingReaders)},"waiting writers":${round(c.waitingWriters)}}}`)
+    await emit({}, `{"name":"faults per ${bucketLabel}","ph":"C","ts":${ts},"pid":${tgid},"tid":${tgid},"args":{"all":${c.faults},"fallbacks":${c.fallbacks}}}`)
+    stats.counters += 2
+  }
+
+  sink.push(
+    `\n],"otherData":${JSON.stringify({
+      tool: 'vmareplay',
+      run_id: opts.runId,
+      policy: run.policy,
+      mode: run.mode,
+      trace: run.path,
+      time_base: 'replay time: µs since the trace\'s first event',
+      ...stats,
+    })}}\n`,
+  )
+  await sink.flush()
+  return stats
+}

@@ -1,0 +1,64 @@
+// The contention report of one or more runs: sections of flat rows (each row names its run), built from the
+// query layer. Renderers (text.ts, html.ts) only format it; --json prints it as is (times in ns).
+import type {Db} from '../store/db.js'
+import type {RunRef} from './runs.js'
+import {hotVmas, pathReasons, processRows, threadRows, topBlockers, waitRows, type BlockerRow, type PathReasonRow, type ProcessRow, type ThreadRow, type VmaRow, type WaitRow} from './metrics.js'
+
+export interface TraceFacts {
+  trace_id: number
+  path: string
+  format: string
+  kernel_version: string | null
+  events: number
+  faults: number
+  span_ns: number
+  lost_events: number
+}
+
+type Tagged<T> = {run_id: number; policy: string} & T
+
+export interface ContentionReport {
+  traces: TraceFacts[]
+  runs: {run_id: number; trace_id: number; policy: string; label: string; mode: string; faults: number; ops: number; sim_end_ns: number}[]
+  paths: Tagged<PathReasonRow & {share: number}>[]
+  waits: Tagged<WaitRow>[]
+  blockers: Tagged<BlockerRow & {rank: number}>[]
+  vmas: Tagged<VmaRow & {rank: number}>[]
+  threads: Tagged<ThreadRow>[]
+  processes: Tagged<ProcessRow>[]
+}
+
+export const SECTIONS = ['runs', 'paths', 'waits', 'blockers', 'vmas', 'threads', 'processes'] as const
+export type Section = (typeof SECTIONS)[number]
+
+export function traceFacts(db: Db, traceIds: number[]): TraceFacts[] {
+  const stmt = db.prepare(
+    `SELECT trace_id, path, format, kernel_version, events, faults, coalesce(last_ts_ns - first_ts_ns, 0) AS span_ns, lost_events
+     FROM traces WHERE trace_id = ?`,
+  )
+  return traceIds.map((id) => stmt.get(id) as TraceFacts)
+}
+
+export function contentionReport(db: Db, runs: RunRef[], top: number): ContentionReport {
+  const report: ContentionReport = {
+    traces: traceFacts(db, [...new Set(runs.map((r) => r.traceId))]),
+    runs: runs.map((r) => ({run_id: r.runId, trace_id: r.traceId, policy: r.policy, label: r.label, mode: r.mode, faults: r.faults, ops: r.ops, sim_end_ns: r.simEndNs})),
+    paths: [],
+    waits: [],
+    blockers: [],
+    vmas: [],
+    threads: [],
+    processes: [],
+  }
+  for (const r of runs) {
+    const tag = {run_id: r.runId, policy: r.label}
+    for (const p of pathReasons(db, r.runId)) report.paths.push({...tag, ...p, share: r.faults === 0 ? 0 : p.faults / r.faults})
+    for (const w of waitRows(db, r.runId)) report.waits.push({...tag, ...w})
+    topBlockers(db, r.runId, top).forEach((b, i) => report.blockers.push({...tag, rank: i + 1, ...b}))
+    hotVmas(db, r.runId, r.traceId, top).forEach((v, i) => report.vmas.push({...tag, rank: i + 1, ...v}))
+    const threads = threadRows(db, r.runId, r.traceId)
+    for (const t of threads) report.threads.push({...tag, ...t})
+    for (const p of processRows(db, r.traceId, threads)) report.processes.push({...tag, ...p})
+  }
+  return report
+}

@@ -1,0 +1,249 @@
+// Terminal and CSV renderings of the contention report and the comparison. Formatting only: every number comes
+// from contention.ts / compare.ts; units are in the column headers.
+import {basename} from 'node:path'
+import type {ContentionReport, Section} from './contention.js'
+import type {ChangedOp, Comparison, CompareRow} from './compare.js'
+import type {StallRow} from './metrics.js'
+import {csv, csvLine, table, type Row} from './output.js'
+import {bytes, count, dur, hex, ms, pct, signed, us} from './units.js'
+
+const title = (s: string): string => `\n${s}\n`
+
+/** The value of a comparison row in its display unit. */
+export function displayValue(row: Pick<CompareRow, 'display'>, v: number | null): string {
+  if (v === null) return ''
+  switch (row.display) {
+    case 'us':
+      return us(v)
+    case 'ms':
+      return ms(v)
+    case 'KiB':
+      return (v / 1024).toFixed(1)
+    default:
+      return count(v)
+  }
+}
+
+export function stallText(s: StallRow | null): string {
+  if (s === null) return 'no waits'
+  const holder = s.holder_op === null ? 'VMA readers' : `${s.holder_op} (tid ${s.holder_tid}, event ${s.holder_event_id})`
+  return `${s.waiter_op} (tid ${s.waiter_tid}) waited ${dur(s.wait_ns)} for ${s.lock} ${s.mode} on ${holder} at ${ms(s.start_ns)} ms`
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Contention
+
+/** One paragraph per run a kernel engineer can act on: how many faults fell back and why, who made them wait. */
+export function headlines(r: ContentionReport): string[] {
+  return r.runs.map((run) => {
+    const paths = r.paths.filter((p) => p.run_id === run.run_id)
+    const fallbacks = paths.filter((p) => p.path === 'mmap_lock')
+    const nFb = fallbacks.reduce((s, p) => s + p.faults, 0)
+    const topFb = fallbacks.slice(0, 3).map((p) => `${p.reason} ${count(p.faults)}`).join(', ')
+    const all = r.waits.find((w) => w.run_id === run.run_id && w.group === 'all faults')
+    const writers = r.waits.find((w) => w.run_id === run.run_id && w.group === 'mmap_lock writers (waits)')
+    const b = r.blockers.find((x) => x.run_id === run.run_id)
+    const lines = [
+      `${run.label} (run ${run.run_id}, ${run.mode}): ${count(nFb)} of ${count(run.faults)} faults (${pct(nFb, run.faults) || '0%'}) fell back to mmap_lock${topFb === '' ? '' : ` — ${topFb}`}.`,
+      `  ${count(all?.waited ?? 0)} faults waited, ${dur(all?.total_wait_ns ?? 0)} in total, the longest ${dur(all?.max_ns ?? 0)}; ` +
+        `${count(writers?.count ?? 0)} writer waits, ${dur(writers?.total_wait_ns ?? 0)} in total.`,
+    ]
+    if (b !== undefined)
+      lines.push(
+        `  Worst blocker: ${b.detail} by ${b.comm ?? '?'}/${b.holder_tid ?? '?'} (trace line ${b.trace_line ?? '?'}) delayed ${count(b.faults_delayed)} faults and ${count(b.ops_delayed)} syscalls by ${dur(b.total_wait_ns)}.`,
+      )
+    return lines.join('\n')
+  })
+}
+
+function pathMatrix(r: ContentionReport): string {
+  const keys: string[] = []
+  const cells = new Map<string, string>()
+  for (const p of r.paths) {
+    const k = `${p.path}\u0000${p.reason}`
+    if (!keys.includes(k)) keys.push(k)
+    cells.set(`${k}\u0000${p.run_id}`, `${count(p.faults)} (${(100 * p.share).toFixed(1)}%)`)
+  }
+  keys.sort((a, b) => (a.startsWith('vma_lock') === b.startsWith('vma_lock') ? 0 : a.startsWith('vma_lock') ? -1 : 1))
+  const cols = ['path', 'reason', ...r.runs.map((x) => `${x.label} faults (%)`)]
+  const rows = keys.map((k) => {
+    const [path, reason] = k.split('\u0000') as [string, string]
+    const row: Row = {path: path === 'mmap_lock' ? 'mmap_lock (fallback)' : path, reason}
+    r.runs.forEach((x, i) => (row[cols[i + 2]!] = cells.get(`${k}\u0000${x.run_id}`) ?? '0'))
+    return row
+  })
+  return table(rows, cols)
+}
+
+function waitTable(r: ContentionReport): string {
+  const rows = r.waits
+    .filter((w) => w.count > 0 || w.group === 'all faults')
+    .map((w) => ({
+      policy: w.policy,
+      population: w.group,
+      count: count(w.count),
+      waited: count(w.waited),
+      'total (ms)': ms(w.total_wait_ns),
+      'p50 (µs)': us(w.p50_ns),
+      'p90 (µs)': us(w.p90_ns),
+      'p99 (µs)': us(w.p99_ns),
+      'max (µs)': us(w.max_ns),
+    }))
+  return table(rows)
+}
+
+export function blockerRows(r: ContentionReport, runId: number): Row[] {
+  return r.blockers
+    .filter((b) => b.run_id === runId)
+    .map((b) => ({
+      '#': b.rank,
+      operation: b.detail,
+      thread: `${b.comm ?? '?'}/${b.holder_tid ?? '?'}`,
+      'trace line': b.trace_line ?? '',
+      'at (ms)': ms(b.start_ns),
+      'hold (µs)': b.hold_ns === null ? '' : us(b.hold_ns),
+      'faults delayed': count(b.faults_delayed),
+      'syscalls delayed': count(b.ops_delayed),
+      'total delay (µs)': us(b.total_wait_ns),
+      'max delay (µs)': us(b.max_wait_ns),
+    }))
+}
+
+export function vmaRows(r: ContentionReport, runId: number): Row[] {
+  return r.vmas
+    .filter((v) => v.run_id === runId)
+    .map((v) => ({
+      '#': v.rank,
+      pid: v.tgid,
+      range: `${hex(v.vma_start)}-${hex(v.vma_end)}`,
+      size: bytes(v.vma_end - v.vma_start),
+      maps: v.kind,
+      faults: count(v.faults),
+      fallbacks: count(v.fallbacks),
+      'top fallback reason': v.top_reason,
+      'took mmap_lock': count(v.took_mmap_lock),
+      waited: count(v.waited),
+      'total wait (µs)': us(v.total_wait_ns),
+      'max wait (µs)': us(v.max_wait_ns),
+    }))
+}
+
+function threadTable(r: ContentionReport, top: number, which: 'threads' | 'processes'): string {
+  const out: Row[] = []
+  let hidden = 0
+  for (const run of r.runs) {
+    const rows = (r[which] as (ContentionReport['threads'][number] | ContentionReport['processes'][number])[]).filter((t) => t.run_id === run.run_id)
+    hidden += Math.max(0, rows.length - top)
+    for (const t of rows.slice(0, top)) {
+      out.push({
+        policy: run.label,
+        ...('tid' in t ? {tid: t.tid, pid: t.tgid} : {pid: t.tgid, threads: t.threads}),
+        comm: t.comm,
+        faults: count(t.faults),
+        fallbacks: count(t.fallbacks),
+        'faults waited': count(t.waited_faults),
+        'fault wait (µs)': us(t.fault_wait_ns),
+        'max fault wait (µs)': us(t.max_fault_wait_ns),
+        'all waits (µs)': us(t.wait_ns),
+        syscalls: count(t.ops),
+      })
+    }
+  }
+  return table(out) + (hidden > 0 ? `\n(${hidden} more ${which} with less waiting; --json or --csv ${which} for all)` : '')
+}
+
+export function renderContention(r: ContentionReport, top: number): string {
+  const parts: string[] = []
+  for (const t of r.traces)
+    parts.push(
+      `Trace ${t.trace_id}: ${basename(t.path)} (${t.format}${t.kernel_version === null ? '' : `, kernel ${t.kernel_version}`}), ${count(t.events)} events, ${count(t.faults)} user faults, ${dur(t.span_ns)} traced` +
+        (t.lost_events > 0 ? `, ${count(t.lost_events)} events LOST (outcomes in those windows are low confidence)` : ''),
+    )
+  parts.push(title('Summary'), headlines(r).join('\n\n'))
+  parts.push(title('Faults by completion path and reason (count, share of the run\'s faults)'), pathMatrix(r))
+  parts.push(title('Lock waits (exact percentiles, nearest rank; "all faults" counts faults that did not wait as 0)'), waitTable(r))
+  for (const run of r.runs) {
+    const rows = blockerRows(r, run.run_id)
+    parts.push(title(`Top blocking operations — ${run.label} (run ${run.run_id}): who held mmap_lock while others waited`), rows.length === 0 ? '(no thread waited on another)' : table(rows))
+  }
+  for (const run of r.runs) parts.push(title(`Hottest VMAs — ${run.label} (run ${run.run_id}): by fallbacks, then delay, then faults`), table(vmaRows(r, run.run_id)))
+  parts.push(title(`Threads (top ${top} per run by time spent waiting)`), threadTable(r, top, 'threads'))
+  parts.push(title(`Processes (top ${top} per run)`), threadTable(r, top, 'processes'))
+  return parts.join('\n')
+}
+
+/** One section as RFC 4180 CSV, raw integers (ns, bytes). */
+export function contentionCsv(r: ContentionReport, section: Section): string {
+  return csv(r[section] as unknown as Row[])
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Comparison
+
+export function compareTableRows(c: Comparison): {rows: Row[]; columns: string[]} {
+  const b = c.columns.findIndex((x) => x.label === c.baseline)
+  const columns = ['metric', ...c.columns.map((x, i) => (i === b ? `${x.label} (baseline)` : `${x.label} (Δ)`))]
+  const rows: Row[] = c.rows.map((row) => {
+    const out: Row = {metric: (row.indent ? '  ' : '') + row.metric}
+    row.values.forEach((v, i) => {
+      const d = row.deltas[i]
+      out[columns[i + 1]!] = i === b || d === null ? displayValue(row, v) : `${displayValue(row, v)} (${signed(d, (n) => displayValue(row, n))})`
+    })
+    return out
+  })
+  return {rows, columns}
+}
+
+export function changedOpRows(c: Comparison, longHeaders = true): Row[] {
+  return c.changedOps.map((o: ChangedOp, i) => {
+    const row: Row = {'#': i + 1, operation: o.detail, thread: `${o.comm ?? '?'}/${o.tid ?? '?'}`, 'trace line': o.trace_line ?? ''}
+    c.columns.forEach((col, j) => {
+      const e = o.effects[j]!
+      row[longHeaders ? `${col.label}: faults delayed / delay (µs)` : col.label] = `${count(e.faults_delayed)} / ${us(e.total_wait_ns)}`
+    })
+    return row
+  })
+}
+
+export function renderComparison(c: Comparison): string {
+  const {rows, columns} = compareTableRows(c)
+  const parts = [
+    `Runs: ${c.columns.map((x) => `${x.label} = run ${x.run_id} (trace ${x.trace_id}, ${x.policy}, ${x.mode})`).join('; ')}. Deltas are against ${c.baseline}.`,
+    table(rows, columns),
+    title('Worst stall of each run'),
+    c.columns.map((x, i) => `${x.label}: ${stallText(c.stalls[i] ?? null)}`).join('\n'),
+  ]
+  if (c.changedOps.length > 0) {
+    parts.push(title('Operations whose effect changed most (faults they delayed and the delay they caused, per run)'), table(changedOpRows(c)))
+  } else if (c.notes.every((n) => !n.startsWith('runs replay different traces'))) {
+    parts.push('\nNo operation delayed other threads differently between these runs.')
+  }
+  for (const n of c.notes) parts.push(`note: ${n}`)
+  return parts.join('\n')
+}
+
+/** The comparison as CSV: one line per metric, value and delta columns per run, base units (count, ns, bytes). */
+export function comparisonCsv(c: Comparison): string {
+  const head = ['key', 'metric', 'unit', ...c.columns.flatMap((x) => [x.label, `${x.label} delta`])]
+  let out = csvLine(head)
+  for (const r of c.rows) out += csvLine([r.key, r.metric, r.unit, ...r.values.flatMap((v, i) => [v, r.deltas[i]])])
+  return out
+}
+
+/** The comparison as JSON-ready data: values and deltas keyed by column label. */
+export function comparisonJson(c: Comparison): unknown {
+  return {
+    baseline: c.baseline,
+    columns: c.columns,
+    rows: c.rows.map((r) => ({
+      key: r.key,
+      metric: r.metric,
+      unit: r.unit,
+      values: Object.fromEntries(c.columns.map((x, i) => [x.label, r.values[i]])),
+      deltas: Object.fromEntries(c.columns.map((x, i) => [x.label, r.deltas[i]])),
+    })),
+    worstStalls: Object.fromEntries(c.columns.map((x, i) => [x.label, c.stalls[i]])),
+    changedOperations: c.changedOps.map((o) => ({...o, effects: Object.fromEntries(c.columns.map((x, i) => [x.label, o.effects[i]]))})),
+    notes: c.notes,
+  }
+}
