@@ -1,0 +1,30 @@
+// A small real database for report and export tests: traces/py_threads_small.trace.txt ingested and replayed
+// under a few policies through the library functions (as `vmareplay ingest` and `replay` do).
+import {mkdtempSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {openDb, type Db} from '../../src/store/db.js'
+import {loadTrace} from '../../src/store/load.js'
+import {replayTrace} from '../../src/replay/run.js'
+import {policyByName} from '../../src/replay/policies.js'
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url))
+export const SMALL_TRACE = join(REPO, 'traces', 'py_threads_small.trace.txt')
+export const SHARED_REAL = join(REPO, '..', 'shared', 'traces', 'real')
+
+export interface Fixture {
+  path: string
+  db: Db
+  traceId: number
+  runIds: Record<string, number>
+}
+
+export async function smallDb(policies = ['mmap-lock', 'v6.4', 'v6.18'], trace = SMALL_TRACE): Promise<Fixture> {
+  const path = join(mkdtempSync(join(tmpdir(), 'vmareplay-report-')), 'r.db')
+  const db = openDb(path)
+  const loaded = await loadTrace(db, trace, {toolVersion: 'test'})
+  const traceId = loaded.status === 'ingested' ? loaded.summary.traceId : loaded.traceId
+  const runs = replayTrace(path, db, traceId, policies.map(policyByName), {mode: 'faithful', costs: {}, toolVersion: 'test'})
+  return {path, db, traceId, runIds: Object.fromEntries(runs.map((r) => [r.policy, r.runId]))}
+}
