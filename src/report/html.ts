@@ -63,7 +63,7 @@ function card(d: PageData, i: number, summary: string): string {
     ['fell back to mmap_lock', count(nFb)],
     ['faults that waited', count(all?.waited ?? 0)],
     ['fault wait, total', dur(all?.total_wait_ns ?? 0)],
-    ['fault wait, p99 of waiters', dur(waited?.p99_ns ?? 0)],
+    ['fault wait p99 (waiters)', dur(waited?.p99_ns ?? 0)],
     ['fault wait, longest', dur(all?.max_ns ?? 0)],
     ['writer wait, total', dur(writers?.total_wait_ns ?? 0)],
     ['worst stall, any lock', stall === null ? dur(0) : dur(stall.wait_ns)],

@@ -8,6 +8,7 @@ import {csv, csvLine, table, type Row} from './output.js'
 import {bytes, count, dur, hex, ms, pct, signed, us} from './units.js'
 
 const title = (s: string): string => `\n${s}\n`
+const plural = (n: number, word: string): string => `${count(n)} ${word}${n === 1 ? '' : 's'}`
 
 /** The value of a comparison row in its display unit. */
 export function displayValue(row: Pick<CompareRow, 'display'>, v: number | null): string {
@@ -45,12 +46,15 @@ export function headlines(r: ContentionReport): string[] {
     const b = r.blockers.find((x) => x.run_id === run.run_id)
     const lines = [
       `${run.label} (run ${run.run_id}, ${run.mode}): ${count(nFb)} of ${count(run.faults)} faults (${pct(nFb, run.faults) || '0%'}) fell back to mmap_lock${topFb === '' ? '' : ` — ${topFb}`}.`,
-      `  ${count(all?.waited ?? 0)} faults waited, ${dur(all?.total_wait_ns ?? 0)} in total, the longest ${dur(all?.max_ns ?? 0)}; ` +
-        `${count(writers?.count ?? 0)} writer waits, ${dur(writers?.total_wait_ns ?? 0)} in total.`,
+      '  ' +
+        ((all?.waited ?? 0) === 0
+          ? 'No fault waited for a lock'
+          : `${count(all!.waited)} fault${all!.waited === 1 ? '' : 's'} waited for a lock, ${dur(all!.total_wait_ns)} in total, the longest ${dur(all!.max_ns)}`) +
+        ((writers?.count ?? 0) === 0 ? '; no mmap_lock writer waited.' : `; ${count(writers!.count)} mmap_lock writer wait${writers!.count === 1 ? '' : 's'}, ${dur(writers!.total_wait_ns)} in total.`),
     ]
     if (b !== undefined)
       lines.push(
-        `  Worst blocker: ${b.detail} by ${b.comm ?? '?'}/${b.holder_tid ?? '?'} (trace line ${b.trace_line ?? '?'}) delayed ${count(b.faults_delayed)} faults and ${count(b.ops_delayed)} syscalls by ${dur(b.total_wait_ns)}.`,
+        `  Worst blocker: ${b.detail} by ${b.comm ?? '?'}/${b.holder_tid ?? '?'} (trace line ${b.trace_line ?? '?'}) delayed ${plural(b.faults_delayed, 'fault')} and ${plural(b.ops_delayed, 'syscall')} by ${dur(b.total_wait_ns)} in total.`,
       )
     return lines.join('\n')
   })
