@@ -9,13 +9,9 @@ import {comparisonCsv, comparisonJson, renderComparison} from '../report/text.js
 export default class Compare extends BaseCommand {
   static override description = `Compare replay runs side by side: one column per run, each value with its delta against the baseline.
 
-Rows: faults per completion path and fallback reason, lock_vma_under_rcu outcomes, mmap_lock acquisitions,
-fault and writer waits (total, p50/p99/max), the worst stall, the simulated run length and the RCU
-deferred-free peak. Below: the operations whose effect on other threads changed most between the runs (e.g. a
-munmap that delayed 300 faults under one policy and none under another).
+Rows: faults per completion path and fallback reason, lock_vma_under_rcu outcomes, mmap_lock acquisitions, fault and writer waits (total, p50/p99/max), the worst stall, the simulated run length and the RCU deferred-free peak. Below: the operations whose effect on other threads changed most between the runs (e.g. a munmap that delayed 300 faults under one policy and none under another).
 
-Columns are policies of one trace (default: every run of the most recent trace with runs; the latest run of each
-policy with --policies), or one policy over several traces (--trace 1,2 --policies v6.18).`
+Columns are policies of one trace (default: every run of the most recent trace with runs; the latest run of each policy with --policies), or one policy over several traces (--trace 1,2 --policies v6.18).`
 
   static override examples = [
     '<%= config.bin %> compare',

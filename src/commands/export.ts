@@ -2,19 +2,14 @@ import {Flags} from '@oclif/core'
 import {createWriteStream, openSync} from 'node:fs'
 import {BaseCommand, dbFlag, UserError} from '../cli/base.js'
 import {openDbReadOnly} from '../store/db.js'
-import {Sink} from '../export/sink.js'
+import {Sink, SinkClosed} from '../export/sink.js'
 import {exportCsv} from '../export/csv.js'
 import {exportPerfetto} from '../export/perfetto.js'
 
 export default class Export extends BaseCommand {
   static override description = `Export a replay run for Perfetto, or any table or view as CSV.
 
-perfetto: Chrome JSON trace format, opened by https://ui.perfetto.dev (Open trace file) or chrome://tracing. One
-process per thread group, one track per thread with slices for faults (named path/reason; args: address,
-error_code, wait) and for syscalls that took or waited for mmap_lock; waits are child slices with a flow arrow
-from the operation that held the lock; counter tracks per process (mmap_lock readers holding, writer holding,
-waiting readers and writers, faults and fallbacks per bucket). Times are the replay's, since the trace's first
-event. Written as a stream; use --faults slow or a time window for very large runs.
+perfetto: Chrome JSON trace format, opened by https://ui.perfetto.dev (Open trace file) or chrome://tracing. One process per thread group, one track per thread with slices for faults (named path/reason; args: address, error_code, wait) and for syscalls that took or waited for mmap_lock; waits are child slices with a flow arrow from the hold (a child slice too) of the operation that held the lock; counter tracks per process (mmap_lock readers holding, writer holding, waiting readers and writers, faults and fallbacks per bucket). Times are the replay's, since the trace's first event. Written as a stream; use --faults slow or a time window for very large runs.
 
 csv: every row of one table or view (docs/schema.md), RFC 4180, integers exact (ns, addresses), header row.`
 
@@ -69,11 +64,13 @@ csv: every row of one table or view (docs/schema.md), RFC 4180, integers exact (
         } else {
           const s = await exportPerfetto(db, sink, {runId: runId!, fromNs, toNs, faults: flags.faults as 'all' | 'slow' | 'none', limit: flags.limit, bucketNs: flags['bucket-us'] * 1000})
           this.logToStderr(
-            `${flags.out ?? 'stdout'}: run ${runId}, ${s.events} events: ${s.faultSlices} fault and ${s.opSlices} syscall slices, ${s.waitSlices} waits, ${s.flows} flows` +
-              (s.flowsSkipped > 0 ? ` (${s.flowsSkipped} holders outside the export)` : '') +
+            `${flags.out ?? 'stdout'}: run ${runId}, ${s.events} events: ${s.faultSlices} fault and ${s.opSlices} syscall slices, ${s.waitSlices} waits, ${s.holdSlices} holds, ${s.flows} flows` +
+              (s.flowsNoHolder + s.flowsNoOverlap > 0 ? ` (not drawn: ${s.flowsNoHolder} whose holder is outside the export, ${s.flowsNoOverlap} too short to anchor)` : '') +
               `, ${s.counters} counter samples${s.truncated ? `; stopped at --limit ${flags.limit}` : ''}. Open in https://ui.perfetto.dev`,
           )
         }
+      } catch (error) {
+        if (!(error instanceof SinkClosed)) throw error // the reader stopped reading (| head): done
       } finally {
         await sink.close()
       }

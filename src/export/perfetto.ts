@@ -2,8 +2,9 @@
 // streamed event by event:
 //   - a process per thread group (mm owner), a thread track per thread (`M` process_name / thread_name);
 //   - `X` slices for faults (name = path/reason) and for the syscalls that took or waited for mmap_lock, each
-//     with a child `X` slice for the time blocked on a lock;
-//   - flow arrows (`s` → `f`) from the operation that held the lock to the wait it caused;
+//     with a child `X` slice for the time blocked on a lock, and for operations that others waited on, a child
+//     `X` slice for their mmap_lock hold;
+//   - flow arrows (`s` → `f`) from the hold that blocked to the wait it caused;
 //   - `C` counter tracks per process: mmap_lock readers holding, writer holding, waiting readers and writers,
 //     faults and fallbacks per bucket.
 // Times are the replay's: µs since the trace's first event, with ns in the fraction ("ts": 1234.567).
@@ -32,9 +33,13 @@ export interface PerfettoStats {
   faultSlices: number
   opSlices: number
   waitSlices: number
+  /** `hold mmap_lock` child slices of the operations others waited on */
+  holdSlices: number
   flows: number
-  /** waits whose holder slice is outside the export (window, limit, filter) or does not overlap it in time */
-  flowsSkipped: number
+  /** waits whose holder slice is outside the export (window, limit, fault filter) */
+  flowsNoHolder: number
+  /** waits too short (< 2 ns) or with a holder slice too short to hold an arrow end, or after the wait ended */
+  flowsNoOverlap: number
   counters: number
   /** slices whose start was moved to the end of the previous slice of the thread to keep the track nested */
   clamped: number
@@ -71,12 +76,22 @@ interface OpSlice {
   waits: WaitRec[]
 }
 
-interface Interval {
+/** The waiting side of a flow: the wait slice. */
+interface FlowEnd {
   tid: number
   start: number
   end: number
-  /** when the holder had the lock: [end − hold, end] for syscalls, after its wait for faults */
-  holdStart: number
+}
+
+/**
+ * Where a flow may start on a holder: [start, end) ranges of its slices in order of preference — its `hold`
+ * child, its own `wait` child(ren), the part of the operation before any child. Perfetto binds a flow start to
+ * the topmost slice open on the track and pops ended children only when the next slice begins, so a point in
+ * the parent after a child has ended would bind to that stale child; these ranges never do.
+ */
+interface Anchors {
+  tid: number
+  ranges: [number, number][]
 }
 
 function runRow(db: Db, runId: number): {trace_id: number; policy: string; mode: string; sim_end_ns: number; path: string} {
@@ -147,11 +162,12 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
   const from = opts.fromNs ?? 0
   const to = opts.toNs ?? Number.MAX_SAFE_INTEGER
   if (to <= from) throw new UserError('the time window is empty: --to-ms must be after --from-ms')
-  const stats: PerfettoStats = {events: 0, faultSlices: 0, opSlices: 0, waitSlices: 0, flows: 0, flowsSkipped: 0, counters: 0, clamped: 0, truncated: false}
+  const stats: PerfettoStats = {events: 0, faultSlices: 0, opSlices: 0, waitSlices: 0, holdSlices: 0, flows: 0, flowsNoHolder: 0, flowsNoOverlap: 0, counters: 0, clamped: 0, truncated: false}
   let first = true
-  const emit = async (ev: Record<string, unknown>, raw?: string): Promise<void> => {
+  /** Writes one event (a JSON object's text); awaits only when the sink's buffer is full. */
+  const emit = async (event: string): Promise<void> => {
     stats.events++
-    const s = (first ? '' : ',\n') + (raw ?? JSON.stringify(ev))
+    const s = (first ? '' : ',\n') + event
     first = false
     if (sink.push(s)) await sink.flush()
   }
@@ -174,27 +190,20 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
     if (!named.has(t.tgid)) {
       named.add(t.tgid)
       const comm = procNames.get(t.tgid) ?? threads.find((x) => x.tid === t.tgid)?.comm ?? t.comm
-      await emit({name: 'process_name', ph: 'M', pid: t.tgid, tid: t.tgid, args: {name: `${comm} (pid ${t.tgid}) · ${run.policy}`}})
+      await emit(JSON.stringify({name: 'process_name', ph: 'M', pid: t.tgid, tid: t.tgid, args: {name: `${comm} (pid ${t.tgid}) · ${run.policy}`}}))
     }
     tgidOf.set(t.tid, t.tgid)
-    await emit({name: 'thread_name', ph: 'M', pid: t.tgid, tid: t.tid, args: {name: `${t.comm} ${t.tid}`}})
+    await emit(JSON.stringify({name: 'thread_name', ph: 'M', pid: t.tgid, tid: t.tid, args: {name: `${t.comm} ${t.tid}`}}))
   }
 
-  // Holders: syscalls in memory (few), faults looked up by primary key.
   const ops = loadOps(db, opts.runId, from, to)
-  const opByEvent = new Map<number, OpSlice>()
-  for (const o of ops) if (o.eventId !== null) opByEvent.set(o.eventId, o)
-  const faultStmt = db.prepare('SELECT tid, start_ns, latency_ns, wait_ns FROM fault_results WHERE run_id = ? AND event_id = ?')
-  const exported = new Set<number>() // holder events whose slice is in the output
-  const holderInterval = (ev: number | null, op: string | null): Interval | null => {
-    if (ev === null || !exported.has(ev)) return null
-    if (op !== 'fault') {
-      const o = opByEvent.get(ev)
-      return o === undefined ? null : {tid: o.tid, start: o.start, end: o.end, holdStart: Math.max(o.start, o.end - o.holdNs)}
-    }
-    const f = faultStmt.get(opts.runId, ev) as {tid: number; start_ns: number; latency_ns: number; wait_ns: number} | undefined
-    return f === undefined ? null : {tid: f.tid, start: f.start_ns, end: f.start_ns + f.latency_ns, holdStart: f.start_ns + f.wait_ns}
-  }
+  // Holder slices already written, by event; flows whose holder is written later wait in `pending`.
+  const written = new Map<number, Anchors>()
+  // Operations someone waited on: they get a `hold` child slice for the arrows to start from.
+  const holders = new Set(
+    db.prepare('SELECT DISTINCT holder_event_id FROM lock_waits WHERE run_id = @run AND holder_event_id IS NOT NULL AND end_ns >= @from AND start_ns <= @to').pluck().all({run: opts.runId, from, to}) as number[],
+  )
+  const pending = new Map<number, FlowEnd[]>()
 
   // Fault waits, by the waiting fault's event.
   const faultWaits = new Map<number, WaitRec>()
@@ -217,32 +226,58 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
     end = Math.max(start, end)
     lastEnd.set(tid, end)
     const pid = tgidOf.get(tid) ?? tid
-    await emit({}, `{"name":${JSON.stringify(name)},"cat":"${cat}","ph":"X","ts":${usTs(start)},"dur":${usTs(end - start)},"pid":${pid},"tid":${tid},"args":${JSON.stringify(args)}}`)
+    await emit(`{"name":${JSON.stringify(name)},"cat":"${cat}","ph":"X","ts":${usTs(start)},"dur":${usTs(end - start)},"pid":${pid},"tid":${tid},"args":${JSON.stringify(args)}}`)
     return {start, end}
   }
-  /** A wait as a child slice of [start, end) of its operation, with a flow from the holder's slice. */
+  /** A flow arrow from one of the holder's anchors to the wait slice, never backwards in time. */
+  const flow = async (h: Anchors, w: FlowEnd): Promise<void> => {
+    if (h.tid !== w.tid)
+      for (const [a, b] of h.ranges) {
+        if (a + 1 > b - 1) continue
+        const t = Math.min(b - 1, Math.max(a + 1, w.start))
+        const tf = Math.max(t + 1, w.start + 1)
+        if (tf >= w.end) continue
+        const id = ++flowId
+        await emit(`{"name":"blocked by","cat":"lock","ph":"s","id":${id},"ts":${usTs(t)},"pid":${tgidOf.get(h.tid) ?? h.tid},"tid":${h.tid}}`)
+        await emit(`{"name":"blocked by","cat":"lock","ph":"f","bp":"e","id":${id},"ts":${usTs(tf)},"pid":${tgidOf.get(w.tid) ?? w.tid},"tid":${w.tid}}`)
+        stats.flows++
+        return
+      }
+    stats.flowsNoOverlap++
+  }
+  /** The hold of an operation others waited on, as a child slice [start, end) (null when there is none). */
+  const holdSlice = async (tid: number, eventId: number, start: number, end: number, mode: string): Promise<[number, number] | null> => {
+    if (!holders.has(eventId) || end - start < 1) return null
+    await emit(`{"name":"hold mmap_lock ${mode}","cat":"hold","ph":"X","ts":${usTs(start)},"dur":${usTs(end - start)},"pid":${tgidOf.get(tid) ?? tid},"tid":${tid},"args":{"hold_ns":${end - start}}}`)
+    stats.holdSlices++
+    return [start, end]
+  }
+  /** Records a written slice that may have blocked others, and draws the flows that were waiting for it. */
+  const holderWritten = async (eventId: number | null, h: Anchors): Promise<void> => {
+    if (eventId === null) return
+    written.set(eventId, h)
+    const waiting = pending.get(eventId)
+    if (waiting === undefined) return
+    pending.delete(eventId)
+    for (const w of waiting) await flow(h, w)
+  }
+  /** A wait as a child slice from `at` within its operation (ending by `parentEnd`), linked to its holder. */
   const waitSlice = async (tid: number, at: number, parentEnd: number, w: WaitRec): Promise<number> => {
     const s = Math.min(at, parentEnd)
     const e = Math.min(parentEnd, s + w.waitNs)
     const holderDesc = w.holderOp === null ? 'VMA readers' : `${w.holderOp} tid ${w.holderTid ?? '?'}`
-    const pid = tgidOf.get(tid) ?? tid
     stats.waitSlices++
-    await emit({}, `{"name":"wait ${w.lock} ${w.mode}","cat":"wait","ph":"X","ts":${usTs(s)},"dur":${usTs(e - s)},"pid":${pid},"tid":${tid},"args":${JSON.stringify({wait_ns: w.waitNs, holder: holderDesc, holder_event_id: w.holderEvent})}}`)
-    const h = holderInterval(w.holderEvent, w.holderOp)
-    if (h !== null && h.tid !== tid) {
-      // a point strictly inside both slices, preferably while the holder held the lock (outside its own wait)
-      const lo = Math.max(s, h.start + 1)
-      const hi = Math.min(e, h.end)
-      const preferred = Math.max(lo, h.holdStart)
-      const t = preferred + 2 < hi ? preferred : lo
-      if (t + 2 < hi) {
-        const id = ++flowId
-        const hpid = tgidOf.get(h.tid) ?? h.tid
-        await emit({}, `{"name":"blocked by","cat":"lock","ph":"s","id":${id},"ts":${usTs(t)},"pid":${hpid},"tid":${h.tid}}`)
-        await emit({}, `{"name":"blocked by","cat":"lock","ph":"f","bp":"e","id":${id},"ts":${usTs(t + 1)},"pid":${pid},"tid":${tid}}`)
-        stats.flows++
-      } else stats.flowsSkipped++
-    } else if (w.holderEvent !== null) stats.flowsSkipped++
+    await emit(`{"name":"wait ${w.lock} ${w.mode}","cat":"wait","ph":"X","ts":${usTs(s)},"dur":${usTs(e - s)},"pid":${tgidOf.get(tid) ?? tid},"tid":${tid},"args":${JSON.stringify({wait_ns: w.waitNs, holder: holderDesc, holder_event_id: w.holderEvent})}}`)
+    if (w.holderEvent !== null) {
+      const end: FlowEnd = {tid, start: s, end: e}
+      const h = written.get(w.holderEvent)
+      if (h !== undefined) await flow(h, end)
+      else {
+        const list = pending.get(w.holderEvent)
+        if (list === undefined) pending.set(w.holderEvent, [end])
+        else list.push(end)
+      }
+    }
     return e
   }
 
@@ -256,9 +291,18 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
       wait_ns: o.waits.reduce((s, w) => s + w.waitNs, 0),
     })
     stats.opSlices++
-    if (o.eventId !== null) exported.add(o.eventId)
+    const ranges: [number, number][] = []
     let at = start
-    for (const w of o.waits) at = await waitSlice(o.tid, at, end, w)
+    for (const w of o.waits) {
+      const from = at
+      at = await waitSlice(o.tid, at, end, w)
+      ranges.push([from, at])
+    }
+    // wait(s) from the start, the hold at the end ([end − hold, end]: the lock is taken after any wait)
+    const hold = o.eventId === null || o.holdNs <= 0 ? null : await holdSlice(o.tid, o.eventId, Math.max(at, end - o.holdNs), end, o.holdMode ?? 'write')
+    if (hold !== null) ranges.unshift(hold)
+    if (o.waits.length === 0) ranges.push([start, hold?.[0] ?? end])
+    await holderWritten(o.eventId, {tid: o.tid, ranges})
   }
 
   // Faults, merged in time order with the syscalls.
@@ -271,32 +315,70 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
      ORDER BY f.start_ns, f.event_id`,
   )
   type FaultRow = {event_id: number; tid: number; vma_lock: number; took_mmap_lock: number; reason: string; wait_ns: number; latency_ns: number; start_ns: number; low_confidence: number; inferred_vma: number; vma_start: number | null; vma_end: number | null; address: number | null; error_code: number | null; kind: number; line: number}
-  let oi = 0
-  for (const f of faults.iterate({run: opts.runId, from, to}) as Iterable<FaultRow>) {
-    while (oi < ops.length && ops[oi]!.start <= f.start_ns) await opSlice(ops[oi++]!)
-    if (opts.limit !== undefined && stats.faultSlices >= opts.limit) {
-      stats.truncated = true
-      break
+  // A fault's read hold (lock_holds has no index on event_id): merged in by start time, which both share.
+  const holdRows = db
+    .prepare(`SELECT event_id, start_ns, hold_ns FROM lock_holds WHERE run_id = @run AND op = 'fault' AND start_ns <= @to ORDER BY start_ns`)
+    .raw(true)
+    .iterate({run: opts.runId, to}) as Iterator<[number, number, number]>
+  let nextHold = holdRows.next()
+  let holdsAt = new Map<number, number>()
+  let holdsStart = -1
+  const holdOf = (eventId: number, start: number): number => {
+    if (start !== holdsStart) {
+      holdsAt = new Map()
+      holdsStart = start
+      while (!nextHold.done && nextHold.value[1] < start) nextHold = holdRows.next()
+      while (!nextHold.done && nextHold.value[1] === start) {
+        holdsAt.set(nextHold.value[0], nextHold.value[2])
+        nextHold = holdRows.next()
+      }
     }
-    const path = f.vma_lock === 1 ? 'vma_lock' : 'mmap_lock'
-    const {start, end} = await slice(f.tid, f.start_ns, f.start_ns + f.latency_ns, `fault ${path}/${f.reason}`, 'fault', {
-      address: hex(f.address),
-      error_code: `0x${(f.error_code ?? 0).toString(16)}`,
-      path,
-      reason: f.reason,
-      took_mmap_lock: f.took_mmap_lock,
-      wait_ns: f.wait_ns,
-      latency_ns: f.latency_ns,
-      vma: f.vma_start === null ? null : `${hex(f.vma_start)}-${hex(f.vma_end)}`,
-      kernel_mode: f.kind === 2 ? 1 : 0,
-      confidence: f.low_confidence ? 'low' : f.inferred_vma ? 'inferred' : 'high',
-      event_id: f.event_id,
-      trace_line: f.line,
-    })
-    stats.faultSlices++
-    exported.add(f.event_id)
-    const w = faultWaits.get(f.event_id)
-    if (w !== undefined && f.wait_ns > 0) await waitSlice(f.tid, start, end, w)
+    return holdsAt.get(eventId) ?? 0
+  }
+  let oi = 0
+  try {
+    for (const f of faults.iterate({run: opts.runId, from, to}) as Iterable<FaultRow>) {
+      while (oi < ops.length && ops[oi]!.start <= f.start_ns) await opSlice(ops[oi++]!)
+      if (opts.limit !== undefined && stats.faultSlices >= opts.limit) {
+        stats.truncated = true
+        break
+      }
+      const path = f.vma_lock === 1 ? 'vma_lock' : 'mmap_lock'
+      const {start, end} = await slice(f.tid, f.start_ns, f.start_ns + f.latency_ns, `fault ${path}/${f.reason}`, 'fault', {
+        address: hex(f.address),
+        error_code: `0x${(f.error_code ?? 0).toString(16)}`,
+        path,
+        reason: f.reason,
+        took_mmap_lock: f.took_mmap_lock,
+        wait_ns: f.wait_ns,
+        latency_ns: f.latency_ns,
+        vma: f.vma_start === null ? null : `${hex(f.vma_start)}-${hex(f.vma_end)}`,
+        kernel_mode: f.kind === 2 ? 1 : 0,
+        confidence: f.low_confidence ? 'low' : f.inferred_vma ? 'inferred' : 'high',
+        event_id: f.event_id,
+        trace_line: f.line,
+      })
+      stats.faultSlices++
+      // lookup, wait, then the read hold until the fault completes: the wait ends where the hold begins
+      const holdNs = f.took_mmap_lock === 1 ? holdOf(f.event_id, f.start_ns) : 0
+      const ranges: [number, number][] = []
+      const w = faultWaits.get(f.event_id)
+      let firstChild = end
+      if (w !== undefined && f.wait_ns > 0) {
+        const ws = Math.max(start, end - holdNs - f.wait_ns)
+        ranges.push([ws, await waitSlice(f.tid, ws, end, w)])
+        firstChild = ws
+      }
+      const hold = holdNs > 0 ? await holdSlice(f.tid, f.event_id, Math.max(start, end - holdNs, ranges[0]?.[1] ?? start), end, 'read') : null
+      if (hold !== null) {
+        ranges.unshift(hold)
+        firstChild = Math.min(firstChild, hold[0])
+      }
+      ranges.push([start, firstChild])
+      await holderWritten(f.event_id, {tid: f.tid, ranges})
+    }
+  } finally {
+    holdRows.return?.() // release the statement even when the output closed early
   }
   if (!stats.truncated) while (oi < ops.length) await opSlice(ops[oi++]!)
   else {
@@ -304,6 +386,8 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
     const last = Math.max(0, ...lastEnd.values())
     while (oi < ops.length && ops[oi]!.start <= last) await opSlice(ops[oi++]!)
   }
+
+  for (const list of pending.values()) stats.flowsNoHolder += list.length
 
   // Counters per process and bucket; a change is written at the bucket's start, zeros after a quiet gap.
   const occ = lockOccupancy(db, opts.runId, opts.bucketNs, from, to)
@@ -328,8 +412,8 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
   }
   async function counters(tgid: number, t: number, c: OccupancyCell): Promise<void> {
     const ts = usTs(Math.max(t, from))
-    await emit({}, `{"name":"mmap_lock","ph":"C","ts":${ts},"pid":${tgid},"tid":${tgid},"args":{"readers holding":${round(c.readers)},"writer holding":${round(c.writer)},"waiting readers":${round(c.waitingReaders)},"waiting writers":${round(c.waitingWriters)}}}`)
-    await emit({}, `{"name":"faults per ${bucketLabel}","ph":"C","ts":${ts},"pid":${tgid},"tid":${tgid},"args":{"all":${c.faults},"fallbacks":${c.fallbacks}}}`)
+    await emit(`{"name":"mmap_lock","ph":"C","ts":${ts},"pid":${tgid},"tid":${tgid},"args":{"readers holding":${round(c.readers)},"writer holding":${round(c.writer)},"waiting readers":${round(c.waitingReaders)},"waiting writers":${round(c.waitingWriters)}}}`)
+    await emit(`{"name":"faults per ${bucketLabel}","ph":"C","ts":${ts},"pid":${tgid},"tid":${tgid},"args":{"all":${c.faults},"fallbacks":${c.fallbacks}}}`)
     stats.counters += 2
   }
 

@@ -1,16 +1,27 @@
 // A buffered writer over a Node stream that respects backpressure: callers push strings and await `flush()`
 // only when `push` says the buffer is full, so millions of small writes cost one await per 64 KiB.
-import {once} from 'node:events'
 import type {Writable} from 'node:stream'
 
 const CHUNK = 1 << 16
 
+/** The reader went away (EPIPE: `| head`): stop writing, not an error. */
+export class SinkClosed extends Error {}
+
 export class Sink {
   private parts: string[] = []
   private size = 0
+  private failed: Error | null = null
   bytes = 0
 
-  constructor(private readonly out: Writable) {}
+  constructor(private readonly out: Writable) {
+    out.on('error', (e: Error) => (this.failed = e))
+  }
+
+  private check(): void {
+    const e = this.failed
+    if (e === null) return
+    throw (e as NodeJS.ErrnoException).code === 'EPIPE' ? new SinkClosed('output closed') : e
+  }
 
   /** Buffers `s`; true when the caller should `await flush()`. */
   push(s: string): boolean {
@@ -20,16 +31,28 @@ export class Sink {
   }
 
   async flush(): Promise<void> {
+    this.check()
     if (this.size === 0) return
     const chunk = this.parts.join('')
     this.parts = []
     this.size = 0
     this.bytes += Buffer.byteLength(chunk)
-    if (!this.out.write(chunk)) await once(this.out, 'drain')
+    if (!this.out.write(chunk))
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          this.out.off('drain', done)
+          this.out.off('error', done)
+          resolve()
+        }
+        this.out.once('drain', done)
+        this.out.once('error', done)
+      })
+    this.check()
   }
 
   /** Flushes; ends the stream unless it is stdout/stderr. */
   async close(): Promise<void> {
+    if (this.failed !== null) return
     await this.flush()
     if (this.out === process.stdout || this.out === process.stderr) return
     await new Promise<void>((resolve, reject) => {

@@ -4,7 +4,7 @@
 import type {Db} from '../store/db.js'
 import {UserError} from '../cli/base.js'
 import {sameTrace, type RunRef} from './runs.js'
-import {counters, holdCounts, opEffects, opFacts, pathReasons, waitDistribution, worstStall, type OpEffect, type StallRow} from './metrics.js'
+import {counters, holdCounts, opEffects, opFacts, pathReasons, waitDistribution, worstStall, type Distribution, type OpEffect, type PathReasonRow, type StallRow, type WaitGroup, type WaitRow} from './metrics.js'
 
 export type Unit = 'count' | 'ns' | 'bytes'
 export type Display = 'count' | 'us' | 'ms' | 'KiB'
@@ -72,22 +72,35 @@ interface RunData {
   stall: StallRow | null
 }
 
-function gather(db: Db, runId: number): RunData {
+/** What a contention report already computed for the runs (report html): reused instead of queried again. */
+export interface Precomputed {
+  paths: (PathReasonRow & {run_id: number})[]
+  waits: (WaitRow & {run_id: number})[]
+}
+
+function gather(db: Db, runId: number, pre?: Precomputed): RunData {
+  const dist = (group: WaitGroup, ps: number[]): Distribution => {
+    const w = pre?.waits.find((x) => x.run_id === runId && x.group === group)
+    if (w === undefined) return waitDistribution(db, runId, group, ps)
+    const byP: Record<number, number> = {50: w.p50_ns, 90: w.p90_ns, 99: w.p99_ns}
+    return {n: w.count, nonzero: w.waited, totalNs: w.total_wait_ns, maxNs: w.max_ns, values: ps.map((p) => byP[p]!)}
+  }
+  const paths = pre?.paths.filter((p) => p.run_id === runId)
   return {
     c: counters(db, runId),
-    paths: pathReasons(db, runId),
+    paths: paths !== undefined && paths.length > 0 ? paths : pathReasons(db, runId),
     holds: holdCounts(db, runId),
-    faults: waitDistribution(db, runId, 'all faults', [50, 99]),
-    waiting: waitDistribution(db, runId, 'faults that waited', [50, 99]),
-    writers: waitDistribution(db, runId, 'mmap_lock writers (waits)', [50, 99]),
-    vma: waitDistribution(db, runId, 'VMA write lock (waits)', [99]),
+    faults: dist('all faults', [50, 99]),
+    waiting: dist('faults that waited', [50, 99]),
+    writers: dist('mmap_lock writers (waits)', [50, 99]),
+    vma: dist('VMA write lock (waits)', [99]),
     stall: worstStall(db, runId),
   }
 }
 
-export function compareRuns(db: Db, runs: RunRef[], opts: {baseline?: string; top: number}): Comparison {
+export function compareRuns(db: Db, runs: RunRef[], opts: {baseline?: string; top: number; pre?: Precomputed}): Comparison {
   const base = resolveBaseline(runs, opts.baseline)
-  const data = runs.map((r) => gather(db, r.runId))
+  const data = runs.map((r) => gather(db, r.runId, opts.pre))
   const rows: CompareRow[] = []
   const add = (key: string, metric: string, unit: Unit, display: Display, get: (d: RunData, r: RunRef) => number | null, indent = false): void => {
     const values = runs.map((r, i) => get(data[i]!, r))

@@ -80,13 +80,13 @@ function timelines(d: PageData): string {
   const maxOf = (f: (c: PageData['timelines'][number]['cells'][number]) => number): number => Math.max(1e-9, ...d.timelines.flatMap((t) => t.cells.map(f)))
   const held = maxOf((c) => c.readers + c.writer)
   const waiting = maxOf((c) => c.waitingReaders + c.waitingWriters)
-  const fallbacks = maxOf((c) => c.fallbacks)
   d.runs.forEach((r, i) => {
     const t = d.timelines[i]!
     const col = (f: (c: (typeof t.cells)[number]) => number): number[] => t.cells.map(f)
     lanes.push({title: `${r.label} · held`, yMax: held, yUnit: 'threads', series: [{label: `${r.label}: writer holding (mean)`, color: C.writer, values: col((c) => c.writer)}, {label: `${r.label}: readers holding (mean)`, color: C.readers, values: col((c) => c.readers)}]})
     lanes.push({title: `${r.label} · waiting`, yMax: waiting, yUnit: 'threads', series: [{label: `${r.label}: writers waiting (mean)`, color: C.waitW, values: col((c) => c.waitingWriters)}, {label: `${r.label}: readers waiting (mean)`, color: C.waitR, values: col((c) => c.waitingReaders)}]})
-    lanes.push({title: `${r.label} · fallbacks`, yMax: fallbacks, yUnit: 'faults', series: [{label: `${r.label}: faults on the mmap_lock path per bucket`, color: C.fallbacks, values: col((c) => c.fallbacks)}]})
+    // fallbacks: each run on its own scale (a pre-6.4 run would flatten every other run's lane)
+    lanes.push({title: `${r.label} · fallbacks`, yMax: Math.max(1, ...t.cells.map((c) => c.fallbacks)), yUnit: 'faults', series: [{label: `${r.label}: faults on the mmap_lock path per bucket`, color: C.fallbacks, values: col((c) => c.fallbacks)}]})
   })
   const legend = `<div class="legend"><span style="--c:${C.writer}">writer holding</span><span style="--c:${C.readers}">readers holding</span><span style="--c:${C.waitW}">writers waiting</span><span style="--c:${C.waitR}">readers waiting</span><span style="--c:${C.fallbacks}">faults falling back to mmap_lock</span></div>`
   return legend + timelineSvg({width: 1300, spanNs: d.spanNs, bucketNs: d.timelines[0]?.bucketNs ?? 1, lanes, title: 'mmap_lock occupancy per time bucket (mean number of threads; all processes together)', laneHeight: 34})
@@ -131,13 +131,13 @@ export function renderHtml(d: PageData): string {
   parts.push(`<header><h1>${esc(d.title)}</h1><p class="sub">${traceLines}</p><p class="sub">${d.runs.length} run${d.runs.length === 1 ? '' : 's'}: ${d.runs.map((r) => `${esc(r.label)} (run ${r.runId}, ${esc(r.mode)})`).join(', ')}</p></header>`)
   parts.push(`<section id="headline"><h2>Headline</h2><div class="cards">${d.runs.map((_r, i) => card(d, i, summaries[i]!.split('\n').slice(2).join(' ').trim())).join('')}</div></section>`)
   parts.push(
-    `<section id="timeline"><h2>mmap_lock over time</h2><p class="note">Per run: how many threads held mmap_lock (a writer counts its share of the bucket), how many were blocked on it, and how many faults fell back to it. A bucket is ${dur(d.timelines[0]?.bucketNs ?? 0)}; values are means over the bucket, so short spikes are flattened. Hover an area for its name.</p><div class="panel">${timelines(d)}</div></section>`,
+    `<section id="timeline"><h2>mmap_lock over time</h2><p class="note">Per run: how many threads held mmap_lock (a writer counts its share of the bucket), how many were blocked on it (both on one scale for every run), and how many faults fell back to it (each run on its own scale: see its max). A bucket is ${dur(d.timelines[0]?.bucketNs ?? 0)}; values are means over the bucket, so short spikes are flattened. Hover an area for its name.</p><div class="panel">${timelines(d)}</div></section>`,
   )
   parts.push(`<section id="waits"><h2>Fault waits</h2><p class="note">How long faults were blocked on mmap_lock or a VMA lock, per run. Buckets grow ×3 to ×3.3; the y axis is logarithmic.</p><div class="panel">${histogram(d)}</div></section>`)
   if (d.comparison !== null) {
     const cmp = d.comparison
     parts.push(
-      `<section id="comparison"><h2>Comparison</h2><p class="note">Deltas against ${esc(cmp.baseline)}; green is better, red worse. Times: µs or ms as in the metric name. ${cmp.notes.map(esc).join(' ')}</p><div class="panel">${comparisonTable(cmp)}</div>` +
+      `<section id="comparison"><h2>Comparison</h2><p class="note">Deltas against ${esc(cmp.baseline)}; green is better, red worse. Times: µs or ms as in the metric name. ${cmp.notes.map((n) => esc(`${n[0]!.toUpperCase()}${n.slice(1)}.`)).join(' ')}</p><div class="panel">${comparisonTable(cmp)}</div>` +
         `<p class="note">Worst stall per run: ${cmp.columns.map((x, i) => `<b>${esc(x.label)}</b>: ${esc(stallText(cmp.stalls[i] ?? null))}`).join('; ')}.</p>` +
         (cmp.changedOps.length > 0 ? `<h2>Operations whose effect changed most</h2><p class="note">Per operation (the lock holder): faults it delayed / total delay it caused (µs), under each run.</p><div class="panel">${htmlTable(changedOpRows(cmp, false), ['operation', 'thread'])}</div>` : '') +
         '</section>',

@@ -97,11 +97,12 @@ export interface PathReasonRow {
 export function pathReasons(db: Db, runId: number): PathReasonRow[] {
   return db
     .prepare(
-      `SELECT CASE f.vma_lock WHEN 1 THEN 'vma_lock' ELSE 'mmap_lock' END AS path, r.reason, count(*) AS faults,
-         sum(f.took_mmap_lock) AS took_mmap_lock, sum(f.wait_ns > 0) AS waited, sum(f.wait_ns) AS total_wait_ns,
-         max(f.wait_ns) AS max_wait_ns
-       FROM (SELECT vma_lock, reason_id, took_mmap_lock, wait_ns FROM fault_results WHERE run_id = ?) f
-       JOIN reasons r USING (reason_id) GROUP BY f.vma_lock, r.reason ORDER BY f.vma_lock DESC, faults DESC`,
+      `SELECT CASE g.vma_lock WHEN 1 THEN 'vma_lock' ELSE 'mmap_lock' END AS path, r.reason, g.faults, g.took_mmap_lock, g.waited,
+         g.total_wait_ns, g.max_wait_ns
+       FROM (SELECT vma_lock, reason_id, count(*) AS faults, sum(took_mmap_lock) AS took_mmap_lock, sum(wait_ns > 0) AS waited,
+               sum(wait_ns) AS total_wait_ns, max(wait_ns) AS max_wait_ns
+             FROM fault_results WHERE run_id = ? GROUP BY vma_lock, reason_id) g
+       JOIN reasons r USING (reason_id) ORDER BY g.vma_lock DESC, g.faults DESC, r.reason`,
     )
     .all(runId) as PathReasonRow[]
 }

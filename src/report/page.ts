@@ -36,7 +36,7 @@ export function buildPage(db: Db, runs: RunRef[], o: PageOptions): PageData {
     toolVersion: o.toolVersion,
     runs,
     contention,
-    comparison: runs.length >= 2 ? compareRuns(db, runs, {baseline: o.baseline, top: o.top}) : null,
+    comparison: runs.length >= 2 ? compareRuns(db, runs, {baseline: o.baseline, top: o.top, pre: contention}) : null,
     edgesNs: WAIT_EDGES_NS,
     histograms: runs.map((r) => faultWaitHistogram(db, r.runId)),
     spanNs,

@@ -50,6 +50,10 @@ test('the checker itself rejects overlapping slices, unpaired flows and unnamed 
   assert.throws(() => checkTrace(doc([x(5, 1), x(0, 1)].join(','))), /after/)
   assert.throws(() => checkTrace(doc(`${x(0, 10)},{"name":"b","cat":"l","ph":"s","id":1,"ts":1,"pid":1,"tid":1}`)), /every flow start has an end/)
   assert.throws(() => checkTrace(`{"traceEvents":[{"name":"a","ph":"X","ts":0,"dur":1,"pid":2,"tid":2}]}`), /no process_name/)
+  // a flow start after a child ended binds to that (ended) child in Perfetto: rejected
+  const flowPair = (ts: number): string => `{"name":"b","cat":"l","ph":"s","id":1,"ts":${ts},"pid":1,"tid":1},{"name":"b","cat":"l","ph":"f","bp":"e","id":1,"ts":${ts},"pid":1,"tid":1}`
+  assert.throws(() => checkTrace(doc([x(0, 10), x(1, 2), flowPair(5)].join(','))), /would bind to no slice or an ended one/)
+  assert.doesNotThrow(() => checkTrace(doc([x(0, 10), x(1, 2), x(4, 3), flowPair(5)].join(','))))
 })
 
 test('a run exports as well-formed Chrome JSON: tracks named, slices nested, flows paired, counters ordered', async () => {
@@ -63,6 +67,17 @@ test('a run exports as well-formed Chrome JSON: tracks named, slices nested, flo
   assert.equal(stats.flows, c.flows)
   const waits = fx.db.prepare('SELECT count(*) FROM lock_waits WHERE run_id = ?').pluck().get(runId) as number
   assert.equal(c.slices.filter((s) => s.cat === 'wait').length, waits)
+  // every wait with a known holder gets its arrow in a full export
+  const held = fx.db.prepare('SELECT count(*) FROM lock_waits WHERE run_id = ? AND holder_event_id IS NOT NULL').pluck().get(runId) as number
+  assert.equal(stats.flowsNoHolder, 0)
+  assert.equal(stats.flows + stats.flowsNoOverlap, held)
+  assert.ok(stats.flows >= held - 1)
+  // arrows start at the holder's hold (or, for a queued holder, its own wait) and end at the wait they caused
+  for (const [start, end] of c.boundTo.values()) {
+    assert.match(end.name!, /^wait /)
+    assert.ok(start.cat === 'hold' || start.cat === 'wait' || start.cat === 'fault' || start.cat === 'syscall', start.name)
+  }
+  assert.ok([...c.boundTo.values()].filter(([s]) => s.cat === 'hold').length >= c.flows / 2, 'mostly from a hold')
   assert.ok(c.counters.length > 0)
   assert.ok(writes > 1, 'written in chunks, not one string')
   // a fault slice names its path and reason and carries address, error code and wait

@@ -19,6 +19,8 @@ export interface Checked {
   events: TraceEvent[]
   slices: TraceEvent[]
   flows: number
+  /** per flow id: the slices its start and end bind to */
+  boundTo: Map<number, [TraceEvent, TraceEvent]>
   counters: TraceEvent[]
 }
 
@@ -87,14 +89,43 @@ export function checkTrace(text: string): Checked {
       stack.push(end)
     }
   }
-  // flows: paired, start before end, each inside a slice of its own track
+  // flows: paired, start before end, each bound to a slice that contains it. Perfetto binds a flow event to the
+  // topmost slice of the track's stack, and pops ended slices only when a later slice begins: so the slice a flow
+  // binds to is the top of the stack after every slice that began before it, and it must not have ended.
   assert.deepEqual([...starts.keys()].sort(), [...ends.keys()].sort(), 'every flow start has an end and vice versa')
-  const inside = (e: TraceEvent): boolean => (byTrack.get(`${e.pid}:${e.tid}`) ?? []).some((s) => s.ts! < e.ts! + EPS && e.ts! < s.ts! + s.dur! - EPS)
+  // one sweep per track over its slices, visiting the flow events in time order
+  const binding = new Map<TraceEvent, TraceEvent | undefined>()
+  const endpoints = new Map<string, TraceEvent[]>()
+  for (const e of [...starts.values(), ...ends.values()]) {
+    const k = `${e.pid}:${e.tid}`
+    if (!endpoints.has(k)) endpoints.set(k, [])
+    endpoints.get(k)!.push(e)
+  }
+  for (const [k, list] of endpoints) {
+    list.sort((a, b) => a.ts! - b.ts!)
+    const track = byTrack.get(k) ?? []
+    const stack: TraceEvent[] = []
+    let i = 0
+    for (const e of list) {
+      for (; i < track.length && track[i]!.ts! < e.ts! - EPS; i++) {
+        const s = track[i]!
+        while (stack.length > 0 && stack.at(-1)!.ts! + stack.at(-1)!.dur! <= s.ts! + EPS) stack.pop()
+        stack.push(s)
+      }
+      const top = stack.at(-1)
+      binding.set(e, top !== undefined && e.ts! < top.ts! + top.dur! - EPS ? top : undefined)
+    }
+  }
+  const bound = (e: TraceEvent): TraceEvent | undefined => binding.get(e)
+  const boundTo = new Map<number, [TraceEvent, TraceEvent]>()
   for (const [id, s] of starts) {
     const f = ends.get(id)!
     assert.ok(s.ts! <= f.ts!, `flow ${id} ends before it starts`)
-    assert.ok(inside(s), `flow ${id} starts outside any slice of its thread`)
-    assert.ok(inside(f), `flow ${id} ends outside any slice of its thread`)
+    const bs = bound(s)
+    const bf = bound(f)
+    assert.ok(bs !== undefined, `flow ${id} at ${s.ts} would bind to no slice or an ended one on ${s.pid}:${s.tid}`)
+    assert.ok(bf !== undefined, `flow ${id} end at ${f.ts} would bind to no slice or an ended one on ${f.pid}:${f.tid}`)
+    boundTo.set(id, [bs, bf])
   }
   // counters: time order per (process, name)
   const last = new Map<string, number>()
@@ -103,5 +134,5 @@ export function checkTrace(text: string): Checked {
     assert.ok(c.ts! >= (last.get(k) ?? -Infinity), `counter ${k} goes back in time at ${c.ts}`)
     last.set(k, c.ts!)
   }
-  return {events, slices, flows: starts.size, counters}
+  return {events, slices, flows: starts.size, boundTo, counters}
 }

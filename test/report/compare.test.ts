@@ -89,3 +89,20 @@ test('renderings: a table with units in the metric names, CSV with value and del
   const jr = j.rows.find((r) => r.key === 'faults.path.mmap_lock')!
   assert.equal(jr.deltas['v6.18'], jr.values['v6.18']! - jr.values['mmap-lock']!)
 })
+
+test('report html reuses the contention sections: the comparison is the same as computed from scratch', async () => {
+  const {contentionReport} = await import('../../src/report/contention.js')
+  const runs = selectRuns(fx.db, fx.path, {})
+  const pre = contentionReport(fx.db, runs, 5)
+  assert.deepEqual(compareRuns(fx.db, runs, {top: 5, pre}), compareRuns(fx.db, runs, {top: 5}))
+})
+
+test('labels: policies for one trace, traces for one policy, both otherwise; duplicates get the run id', async () => {
+  const {labelRuns} = await import('../../src/report/runs.js')
+  const r = (runId: number, traceId: number, policy: string, tracePath = `/x/t${traceId}.trace.txt.xz`) =>
+    ({runId, traceId, policy, mode: 'faithful', faults: 0, ops: 0, simEndNs: 0, tracePath, traceFirstNs: 0})
+  assert.deepEqual(labelRuns([r(1, 1, 'v6.4'), r(2, 1, 'v6.18')]).map((x) => x.label), ['v6.4', 'v6.18'])
+  assert.deepEqual(labelRuns([r(1, 1, 'v6.18', '/a/node_attach.trace.txt.xz'), r(2, 2, 'v6.18', '/a/xz_T2.perf.txt')]).map((x) => x.label), ['t1:node_attach', 't2:xz_T2'])
+  assert.deepEqual(labelRuns([r(1, 1, 'v6.4'), r(2, 1, 'v6.18'), r(3, 2, 'v6.18')]).map((x) => x.label), ['v6.4@t1', 'v6.18@t1', 'v6.18@t2'])
+  assert.deepEqual(labelRuns([r(1, 1, 'v6.18'), r(4, 1, 'v6.18'), r(5, 1, 'v6.4')]).map((x) => x.label), ['v6.18#1', 'v6.18#4', 'v6.4'])
+})

@@ -9,11 +9,7 @@ import {contentionCsv, renderContention} from '../../report/text.js'
 export default class ReportContention extends BaseCommand {
   static override description = `Where faults fell back to mmap_lock, who waited, and on whom.
 
-For each run: faults by completion path and reason; exact wait percentiles (p50/p90/p99/max) for all faults,
-fallback faults, mmap_lock readers and writers and VMA write locks; the operations that blocked others most
-(which syscall in which thread, at which trace line, how long it held the lock, how many faults it delayed);
-the hottest VMAs; and per-thread and per-process totals. Default: every run of the most recent trace that has
-runs. See docs/reports.md for how to read it.`
+For each run: faults by completion path and reason; exact wait percentiles (p50/p90/p99/max) for all faults, fallback faults, mmap_lock readers and writers and VMA write locks; the operations that blocked others most (which syscall in which thread, at which trace line, how long it held the lock, how many faults it delayed); the hottest VMAs; and per-thread and per-process totals. Default: every run of the most recent trace that has runs. See docs/reports.md for how to read it.`
 
   static override examples = [
     '<%= config.bin %> report contention',

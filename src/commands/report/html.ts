@@ -10,9 +10,7 @@ import {renderHtml} from '../../report/html.js'
 export default class ReportHtml extends BaseCommand {
   static override description = `Write the contention report of one or more runs as one self-contained HTML file.
 
-Headline numbers per run, a timeline of mmap_lock holds, waits and fallbacks, a histogram of fault waits per
-run (log scale), the comparison table, the top blocking operations and the hottest VMAs. Inline CSS and SVG
-only: the file opens offline in any browser and can be attached or archived as is. See docs/reports.md.`
+Headline numbers per run, a timeline of mmap_lock holds, waits and fallbacks, a histogram of fault waits per run (log scale), the comparison table, the top blocking operations and the hottest VMAs. Inline CSS and SVG only: the file opens offline in any browser and can be attached or archived as is. See docs/reports.md.`
 
   static override examples = [
     '<%= config.bin %> report html --out report.html',
