@@ -68,7 +68,12 @@ export interface FaultOutcome {
   misses: number
   retries: number
   waitNs: number
+  /** When the first mmap_lock wait began (-1: none). */
+  waitStartNs: number
   holdNs: number
+  /** mmap_lock acquisitions, including trylocks and the stack-growth write lock. */
+  acquisitions: number
+  writeAcquisitions: number
   waitedFor: Blocker | null
   /** The VMA the fault was handled in (valid in the completion callback; objects are reused on 6.15+). */
   vma: Vma | null
@@ -314,7 +319,10 @@ export function* doUserAddrFault(k: Kernel, t: Task, req: FaultRequest): Op<Faul
     misses: 0,
     retries: 0,
     waitNs: 0,
+    waitStartNs: -1,
     holdNs: 0,
+    acquisitions: 0,
+    writeAcquisitions: 0,
     waitedFor: null,
     vma: null,
   }
@@ -401,7 +409,10 @@ function finish(k: Kernel, t: Task, out: FaultOutcome): FaultOutcome {
   out.endNs = now
   out.latencyNs = now - out.startNs
   out.waitNs = t.acct.waitNs
+  out.waitStartNs = t.acct.waitStartNs
   out.holdNs = t.acct.holdNs
+  out.acquisitions = t.acct.acquisitions
+  out.writeAcquisitions = t.acct.writeAcquisitions
   out.waitedFor = t.acct.waitedFor
   t.op = 'idle'
   k.stats.faults++

@@ -85,6 +85,7 @@ export class RwSem {
     const w: Waiter = {task: t, write, since: t.sched.now}
     this.queue.push(w)
     if (t.acct.waitedFor === null) t.acct.waitedFor = blocker
+    if (t.acct.waitStartNs < 0) t.acct.waitStartNs = w.since
     for (;;) {
       yield BLOCK
       if (!write) break // readers are granted by the waker before being woken
@@ -121,6 +122,7 @@ export class RwSem {
   upWrite(t: Task): void {
     if (this.owner !== t) throw new Error(`up_write by non-owner ${t.tid}`)
     t.acct.holdNs += t.sched.now - this.ownerSince
+    t.acct.writeHoldNs += t.sched.now - this.ownerSince
     this.owner = null
     if (this.waiters > 0) this.wake()
   }
@@ -129,6 +131,7 @@ export class RwSem {
   downgrade(t: Task): void {
     if (this.owner !== t) throw new Error(`downgrade by non-owner ${t.tid}`)
     t.acct.holdNs += t.sched.now - this.ownerSince
+    t.acct.writeHoldNs += t.sched.now - this.ownerSince
     this.owner = null
     this.grantRead(t)
     t.acct.acquisitions-- // a downgrade is not a new acquisition
@@ -145,6 +148,7 @@ export class RwSem {
     this.owner = t
     this.ownerSince = t.sched.now
     t.acct.acquisitions++
+    t.acct.writeAcquisitions++
   }
 
   // rwsem_wake → rwsem_mark_wake(RWSEM_WAKE_ANY): the lock just became free.

@@ -20,23 +20,28 @@ export interface Blocker {
 export interface LockAcct {
   /** Time blocked on mmap_lock (sleeping in down_read/down_write). */
   waitNs: number
-  /** Time holding mmap_lock (read or write). */
+  /** Time holding mmap_lock (read or write), and the part of it held for write. */
   holdNs: number
+  writeHoldNs: number
+  /** When the first mmap_lock wait of this operation began (-1: it never waited). */
+  waitStartNs: number
   /** Time blocked in vma_start_write / vma_mark_detached waiting for VMA readers. */
   vmaWaitNs: number
   /** The first thread this operation waited for on mmap_lock, if any. */
   waitedFor: Blocker | null
-  /** mmap_lock acquisitions (including successful trylocks) and failed trylocks. */
+  /** mmap_lock acquisitions (including successful trylocks), of them for write, and failed trylocks. */
   acquisitions: number
+  writeAcquisitions: number
   failedTrylocks: number
 }
 
 export function newAcct(): LockAcct {
-  return {waitNs: 0, holdNs: 0, vmaWaitNs: 0, waitedFor: null, acquisitions: 0, failedTrylocks: 0}
+  return {waitNs: 0, holdNs: 0, writeHoldNs: 0, waitStartNs: -1, vmaWaitNs: 0, waitedFor: null, acquisitions: 0, writeAcquisitions: 0, failedTrylocks: 0}
 }
 
 export function resetAcct(a: LockAcct): LockAcct {
-  a.waitNs = a.holdNs = a.vmaWaitNs = a.acquisitions = a.failedTrylocks = 0
+  a.waitNs = a.holdNs = a.writeHoldNs = a.vmaWaitNs = a.acquisitions = a.writeAcquisitions = a.failedTrylocks = 0
+  a.waitStartNs = -1
   a.waitedFor = null
   return a
 }

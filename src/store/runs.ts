@@ -7,8 +7,6 @@ import type {FaultOp, Recorder} from '../replay/engine.js'
 import type {Op} from '../replay/stream.js'
 
 const FAULT_COLS = 14
-/** Operations whose first mmap_lock wait is for read (madvise's read advice, exit_mm); the rest wait to write. */
-const READ_OPS: ReadonlySet<string> = new Set(['madvise', 'exit'])
 const BATCH = 64
 
 export interface RunMeta {
@@ -45,6 +43,9 @@ export class RunWriter implements Recorder {
   private readonly counters = new Map<string, number>()
   private readonly threads = new Map<number, {tgid: number; ops: number; faults: number; waitNs: number; endNs: number}>()
   private faults = 0
+  private readonly hashLines: string[] = [] // digest input of the buffered fault rows, hashed per batch
+  private readonly faultCounts = {vmaLock: 0, mmapLock: 0, took: 0, trylockFailed: 0, segv: 0, low: 0, inferred: 0, readAcq: 0, writeAcq: 0}
+  private readonly reasonCounts = new Map<string, number>()
 
   constructor(
     private readonly db: Db,
@@ -86,6 +87,11 @@ export class RunWriter implements Recorder {
     this.counters.set(name, (this.counters.get(name) ?? 0) + n)
   }
 
+  private acquisitions(all: number, write: number): void {
+    this.faultCounts.readAcq += all - write
+    this.faultCounts.writeAcq += write
+  }
+
   private thread(tid: number, tgid: number, waitNs: number, endNs: number, fault: boolean): void {
     let s = this.threads.get(tid)
     if (s === undefined) {
@@ -106,22 +112,22 @@ export class RunWriter implements Recorder {
     const ve = out.vma?.end ?? null
     const b = this.batch
     b.push(this.runId, op.eventId, op.tid, op.tgid, out.path === 'vma_lock' ? 1 : 0, out.tookMmapLock ? 1 : 0, reason, out.waitNs, out.latencyNs, out.startNs, low, inferredVma ? 1 : 0, vs, ve)
-    this.hash.update(`${op.eventId},${out.path},${out.tookMmapLock ? 1 : 0},${out.reason},${out.waitNs},${out.latencyNs},${out.startNs},${vs},${ve}\n`)
-    if (b.length === BATCH * FAULT_COLS) {
-      this.insertFaults.run(b)
-      b.length = 0
-    }
-    this.count(`faults.path.${out.path}`)
-    this.count(`faults.reason.${out.reason}`)
-    if (out.tookMmapLock) this.count('faults.took_mmap_lock')
-    if (out.trylockFailed) this.count('faults.trylock_failed')
-    if (out.segv) this.count('faults.sigsegv')
-    if (low === 1) this.count('faults.low_confidence')
-    if (inferredVma) this.count('faults.inferred_vma')
+    this.hashLines.push(`${op.eventId},${out.path},${out.tookMmapLock ? 1 : 0},${out.reason},${out.waitNs},${out.latencyNs},${out.startNs},${vs},${ve}\n`)
+    if (b.length === BATCH * FAULT_COLS) this.flushFaults()
+    const f = this.faultCounts
+    if (out.path === 'vma_lock') f.vmaLock++
+    else f.mmapLock++
+    this.reasonCounts.set(out.reason, (this.reasonCounts.get(out.reason) ?? 0) + 1)
+    if (out.tookMmapLock) f.took++
+    if (out.trylockFailed) f.trylockFailed++
+    if (out.segv) f.segv++
+    if (low === 1) f.low++
+    if (inferredVma) f.inferred++
     this.thread(op.tid, op.tgid, out.waitNs, out.endNs, true)
+    this.acquisitions(out.acquisitions, out.writeAcquisitions)
     if (out.waitNs > 0) {
       const w = out.waitedFor
-      this.insertWait.run(this.runId, 'mmap_lock', 'read', op.tgid, op.tid, 'fault', op.eventId, out.startNs, out.endNs, out.waitNs, w?.tid ?? null, w?.op ?? null, w?.ref || null)
+      this.insertWait.run(this.runId, 'mmap_lock', out.writeAcquisitions > 0 ? 'write' : 'read', op.tgid, op.tid, 'fault', op.eventId, out.waitStartNs, out.waitStartNs + out.waitNs, out.waitNs, w?.tid ?? null, w?.op ?? null, w?.ref || null)
     }
     if (out.holdNs > 0)
       this.insertHold.run(this.runId, 'mmap_lock', 'read', op.tgid, op.tid, 'fault', op.eventId, out.startNs, out.endNs, out.holdNs)
@@ -132,21 +138,40 @@ export class RunWriter implements Recorder {
     this.count(`ops.${label}`)
     this.thread(op.tid, op.tgid, a.waitNs + a.vmaWaitNs, rec.endNs, false)
     this.hash.update(`${op.eventId},${label},${rec.startNs},${rec.endNs},${a.waitNs},${a.holdNs},${a.vmaWaitNs}\n`)
+    this.acquisitions(a.acquisitions, a.writeAcquisitions)
     if (a.waitNs > 0) {
       const w = a.waitedFor
-      this.insertWait.run(this.runId, 'mmap_lock', READ_OPS.has(label) ? 'read' : 'write', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.waitNs, w?.tid ?? null, w?.op ?? null, w?.ref || null)
+      this.insertWait.run(this.runId, 'mmap_lock', a.writeAcquisitions > 0 ? 'write' : 'read', op.tgid, op.tid, label, op.eventId, a.waitStartNs, a.waitStartNs + a.waitNs, a.waitNs, w?.tid ?? null, w?.op ?? null, w?.ref || null)
     }
     if (a.vmaWaitNs > 0)
       this.insertWait.run(this.runId, 'vma', 'write', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.vmaWaitNs, null, null, null)
-    if (a.holdNs > 0)
-      this.insertHold.run(this.runId, 'mmap_lock', 'write', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.holdNs)
+    // one row per mode: a downgrading munmap holds for write, then for read
+    if (a.writeHoldNs > 0)
+      this.insertHold.run(this.runId, 'mmap_lock', 'write', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.writeHoldNs)
+    if (a.holdNs > a.writeHoldNs)
+      this.insertHold.run(this.runId, 'mmap_lock', 'read', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.holdNs - a.writeHoldNs)
+  }
+
+  private flushFaults(): void {
+    const b = this.batch
+    if (b.length === BATCH * FAULT_COLS) this.insertFaults.run(b)
+    else for (let i = 0; i < b.length; i += FAULT_COLS) this.insertFault.run(b.slice(i, i + FAULT_COLS))
+    b.length = 0
+    this.hash.update(this.hashLines.join(''))
+    this.hashLines.length = 0
   }
 
   /** Flushes, stores counters (kernel, RCU, run) and the digest; returns the digest. */
   finish(k: Kernel, ops: number, simEndNs: number): string {
-    const b = this.batch
-    for (let i = 0; i < b.length; i += FAULT_COLS) this.insertFault.run(b.slice(i, i + FAULT_COLS))
-    b.length = 0
+    this.flushFaults()
+    const f = this.faultCounts
+    const named: [string, number][] = [
+      ['faults.path.vma_lock', f.vmaLock], ['faults.path.mmap_lock', f.mmapLock], ['faults.took_mmap_lock', f.took],
+      ['faults.trylock_failed', f.trylockFailed], ['faults.sigsegv', f.segv], ['faults.low_confidence', f.low], ['faults.inferred_vma', f.inferred],
+      ['mmap_lock.acquire.read', f.readAcq], ['mmap_lock.acquire.write', f.writeAcq],
+    ]
+    for (const [name, n] of named) if (n > 0) this.count(name, n)
+    for (const [reason, n] of this.reasonCounts) this.count(`faults.reason.${reason}`, n)
     const v = k.stats.vmaLock
     this.count('vma_lock_success', v.success)
     this.count('vma_lock_abort', v.abort)
