@@ -69,6 +69,7 @@ export class Replayer {
   private readonly shift = new Map<number, number>() // what-if: how far each thread runs behind its recording
   private readonly newTaskFlags = new Map<number, number>() // child pid → clone flags (task_newtask)
   private readonly forked = new Set<number>() // children created from a clone syscall
+  private readonly writerEnd = new Map<number, number>() // tgid → recorded end of its latest mm syscall
   private readonly execAreas = new Map<number, {addr: number; len: number}[]>() // tid → vm_unmapped_area inside its execve
   private lastT = 0
 
@@ -203,7 +204,7 @@ export class Replayer {
     const t = this.taskFor(op.tid, op.tgid)
     if (t.mm === null) return
     const [a0, a1, a2, a3, a4] = op.args as [number, number, number, number, number, number]
-    const holdNs = op.tEnd !== null && op.tEnd >= op.t ? op.tEnd - op.t : undefined
+    const holdNs = this.tracedHold(op)
     const result = op.ret ?? undefined
     switch (op.nr) {
       case 9: {
@@ -247,6 +248,19 @@ export class Replayer {
         return this.clone(op, result, flags, holdNs)
       }
     }
+  }
+
+  /**
+   * How long a traced syscall held mmap_lock. Its enter→exit time includes any time it waited behind another
+   * writer of the same mm in the real run, and writers are serialised: it can have taken the lock no earlier than
+   * the recorded end of the writer before it. Undefined (the cost table decides) when nothing is left.
+   */
+  private tracedHold(op: SyscallOp): number | undefined {
+    if (op.tEnd === null || op.tEnd < op.t) return undefined
+    const prev = this.writerEnd.get(op.tgid) ?? 0
+    if (op.tEnd > prev) this.writerEnd.set(op.tgid, op.tEnd)
+    const hold = op.tEnd - Math.max(op.t, prev)
+    return hold > 0 ? hold : undefined
   }
 
   /** copy_process: a thread or CLONE_VM child shares the mm; otherwise dup_mmap copies it under both write locks. */
