@@ -3,6 +3,7 @@ import {BaseCommand, dbFlag, jsonFlag} from '../cli/base.js'
 import {openDbReadOnly, StoreError} from '../store/db.js'
 import {prepareReadOnly} from '../store/readonly-query.js'
 import {csvLine, json, table} from '../report/output.js'
+import {Sink, SinkClosed} from '../export/sink.js'
 
 export default class Query extends BaseCommand {
   static override description = `Run read-only SQL over the database (tables and views are documented in docs/schema.md).
@@ -31,8 +32,15 @@ Statements that would write, ATTACH another file, change pragmas or load extensi
       const columns = stmt.columns().map((c) => c.name)
       try {
         if (flags.csv) {
-          process.stdout.write(csvLine(columns))
-          for (const row of stmt.raw().iterate() as Iterable<unknown[]>) process.stdout.write(csvLine(row))
+          // streamed with backpressure: a million-row table must not pile up in memory; `| head` ends it quietly
+          const out = new Sink(process.stdout)
+          out.push(csvLine(columns))
+          try {
+            for (const row of stmt.raw().iterate() as Iterable<unknown[]>) if (out.push(csvLine(row))) await out.flush()
+            await out.close()
+          } catch (error) {
+            if (!(error instanceof SinkClosed)) throw error
+          }
         } else {
           const rows = stmt.all() as Record<string, unknown>[]
           this.log(flags.json ? json(rows) : table(rows, columns))
