@@ -19,13 +19,13 @@ import {
   doUserAddrFault,
   type CostTable,
   type FaultOutcome,
+  type FaultRequest,
   type Mm,
   type OpRecord,
   type Task,
-  type Vma,
 } from '../kernel/index.js'
 import {BLOCK} from './scheduler.js'
-import {inferVma, installExecAreas, installKnown, type KnownMapping} from './infer.js'
+import {InferredVmas, inferVma, installExecAreas, installKnown, type KnownMapping} from './infer.js'
 import {kernelOptions, type Policy} from './policies.js'
 import type {Op} from './stream.js'
 
@@ -65,7 +65,7 @@ export class Replayer {
   faults = 0
   private readonly tasks = new Map<number, Task>()
   private readonly mms = new Map<number, Mm>() // tgid → its current mm
-  private readonly inferred = new Set<Vma>()
+  private readonly inferred = new InferredVmas()
   private readonly shift = new Map<number, number>() // what-if: how far each thread runs behind its recording
   private readonly newTaskFlags = new Map<number, number>() // child pid → clone flags (task_newtask)
   private readonly forked = new Set<number>() // children created from a clone syscall
@@ -162,32 +162,31 @@ export class Replayer {
 
   private fault(op: FaultOp): void {
     const t = this.taskFor(op.tid, op.tgid)
-    const req = {address: op.address, errorCode: op.errorCode, kernelMode: !op.user, ref: op.eventId}
     this.submit(t, op, () => {
-      let inferredVma = false
-      const infer = (): void => {
-        const mm = t.mm
-        if (mm === null || mm.findVma(op.address)?.start! <= op.address) return
-        const v = inferVma(this.k, mm, op.address, op.errorCode, this.inferred)
-        inferredVma = v !== null
-      }
+      const req = {address: op.address, errorCode: op.errorCode, kernelMode: !op.user, ref: op.eventId}
       const done = (out: FaultOutcome): void => {
         this.finished(t.tid, op, out.startNs, out.waitNs)
-        this.rec.fault(op, out, inferredVma || (out.vma !== null && this.inferred.has(out.vma)))
+        this.rec.fault(op, out, out.vma !== null && this.inferred.has(out.vma))
       }
+      // The address space is looked at when the fault runs: an idle thread runs it now, a busy one later.
       if (!t.busy) {
-        infer()
+        this.inferIfUnmapped(t, op)
         this.k.fault(t, req, done)
-      } else {
-        t.submit(
-          (function* (k: Kernel) {
-            infer()
-            return yield* doUserAddrFault(k, t, req)
-          })(this.k),
-          done,
-        )
-      }
+      } else t.submit(this.inferThenFault(t, op, req), done)
     })
+  }
+
+  private *inferThenFault(t: Task, op: FaultOp, req: FaultRequest): Generator<number, FaultOutcome, void> {
+    this.inferIfUnmapped(t, op)
+    return yield* doUserAddrFault(this.k, t, req)
+  }
+
+  /** A fault outside every known VMA: the VMA predates what the trace shows (infer.ts). */
+  private inferIfUnmapped(t: Task, op: FaultOp): void {
+    const mm = t.mm
+    if (mm === null) return
+    const v = mm.findVma(op.address)
+    if (v === null || v.start > op.address) inferVma(this.k, mm, op.address, op.errorCode, this.inferred)
   }
 
   private run<A>(t: Task, op: Op, label: string, fn: (k: Kernel, t: Task, a: A) => Generator<number, unknown, void>, args: A, after?: (rec: OpRecord<unknown>) => void): void {

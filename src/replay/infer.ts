@@ -12,6 +12,20 @@ const INFER_JOIN_BYTES = 2 * 2 ** 20
 /** setup_arg_pages expands the new stack by 128 KiB below the argument pages (fs/exec.c stack_expand). */
 const EXEC_STACK_EXPAND = 128 * 1024
 
+/** The VMAs this replay inferred. VMA objects are reused after free (6.15+), so membership is per incarnation. */
+export class InferredVmas {
+  private readonly seen = new Map<Vma, number>()
+  add(v: Vma): void {
+    this.seen.set(v, v.incarnation)
+  }
+  has(v: Vma): boolean {
+    return this.seen.get(v) === v.incarnation
+  }
+  delete(v: Vma): void {
+    this.seen.delete(v)
+  }
+}
+
 /** Special mappings (vdso/vvar) fault through ->fault without ->map_pages; device mappings likewise. */
 export function fileFor(path: string, inode: number, dev: string): FileRef | null {
   if (path === '' || path === '[heap]' || path === '[stack]' || path.startsWith('[anon')) return null
@@ -67,7 +81,7 @@ export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, preexisting: bo
  * interpreter's span first, and last the vDSO with its vvar pages (arch_setup_additional_pages). The vDSO and
  * vvar are special mappings whose faults call ->fault without ->map_pages (vmf_can_call_fault → RETRY).
  */
-export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: number}[], inferred: Set<Vma>): void {
+export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: number}[], inferred: InferredVmas): void {
   areas.forEach((a, i) => {
     if (a.len <= 0 || a.addr <= 0 || a.addr + a.len > 2 ** 47 || mm.vmasIn(a.addr, a.addr + a.len).length > 0) return
     const vdso = i === areas.length - 1 && areas.length > 1
@@ -90,7 +104,7 @@ export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: n
  * by copy_strings, an ELF data segment's tail by padzero), so none of them takes the anon_vma trylock again.
  * Returns null when the kernel's own stack growth should handle the address.
  */
-export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, inferred: Set<Vma>): Vma | null {
+export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, inferred: InferredVmas): Vma | null {
   if (address < 0 || address >= 2 ** 47) return null
   const page = Math.floor(address / PAGE_SIZE) * PAGE_SIZE
   const above = mm.findVma(address)
