@@ -7,7 +7,7 @@
 
 import {Kind, type ImportSink, type U64} from '../model/events.js'
 import {key, Line, NameTable, tsAt} from './bytes.js'
-import {Emitter, type ByteLineImporter} from './emit.js'
+import {PrefixedImporter} from './prefixed.js'
 import {payload, sysArgs, sysRet, type ArgStyle} from './payloads.js'
 
 const NAMES = new NameTable([
@@ -147,44 +147,19 @@ export function isFtraceEventLine(line: string): boolean {
 
 const LAYOUT = 'not an ftrace event line (expected COMM-TID [(TGID)] [CPU] [FLAGS] TIMESTAMP: EVENT: ...)'
 
-export class FtraceImporter implements ByteLineImporter {
+export class FtraceImporter extends PrefixedImporter<FtracePrefix> {
   readonly format = 'ftrace' as const
-  private readonly em: Emitter
-  private readonly L = new Line()
-  private readonly pre = new FtracePrefix()
   private readonly style: ArgStyle = {prefixed: false, bareHex: false} // ftrace's own sys_X(...) rendering
   private readonly fmtStyle: ArgStyle = {prefixed: false, bareHex: false} // trace-cmd's format-file rendering
 
-  constructor(private readonly sink: ImportSink) {
-    this.em = new Emitter(sink)
+  constructor(sink: ImportSink) {
+    super(sink, new FtracePrefix())
   }
 
-  feed(line: string, lineNo: number): void {
-    this.L.setString(line, lineNo)
-    this.parseLine()
-  }
-
-  feedBytes(buf: Buffer, start: number, end: number, text: string, base: number, lineNo: number): void {
-    this.L.set(buf, start, end, text, base, lineNo)
-    this.parseLine()
-  }
-
-  private parseLine(): void {
-    const L = this.L
+  protected event(bs: number): string | null {
     const pre = this.pre
-    const bs = pre.parse(L)
-    if (bs < 0) {
-      this.other(L.line(), L.no)
-      return
-    }
-    const em = this.em
-    em.line = L.no
-    em.ts = pre.ts
-    em.cpu = pre.cpu
-    em.comm = pre.comm
-    em.task(pre.tid, pre.tgid >= 0 ? pre.tgid : null)
-    const why = this.body(bs)
-    if (why !== null) em.problem(L.no, why, L.line())
+    this.em.task(pre.tid, pre.tgid >= 0 ? pre.tgid : null)
+    return this.body(bs)
   }
 
   private body(bs: number): string | null {
@@ -228,7 +203,7 @@ export class FtraceImporter implements ByteLineImporter {
   }
 
   /** Lines without the event layout: header comments, loss markers, stack frames, trace-cmd preamble. */
-  private other(s: string, lineNo: number): void {
+  protected other(s: string, lineNo: number): void {
     const t = s.trim()
     if (t === '') return
     if (t.charCodeAt(0) === 35) {

@@ -10,7 +10,7 @@
 
 import {Kind, type ImportSink, type U64} from '../model/events.js'
 import {key, Line, NameTable, tsAt} from './bytes.js'
-import {Emitter, type ByteLineImporter} from './emit.js'
+import {PrefixedImporter} from './prefixed.js'
 import {parseInteger, tsToNs} from './numbers.js'
 import {payload, sysArgs, sysRet, type ArgStyle} from './payloads.js'
 
@@ -160,47 +160,20 @@ const PROT_EXEC = 4
 const MAP_SHARED = 1
 const MAP_PRIVATE = 2
 
-export class PerfImporter implements ByteLineImporter {
+export class PerfImporter extends PrefixedImporter<PerfPrefix> {
   readonly format = 'perf' as const
-  private readonly em: Emitter
-  private readonly L = new Line()
-  private readonly pre = new PerfPrefix()
   private readonly style: ArgStyle = {prefixed: false, bareHex: false} // format-file rendering: no kernel hint
 
-  constructor(private readonly sink: ImportSink) {
-    this.em = new Emitter(sink)
+  constructor(sink: ImportSink) {
+    super(sink, new PerfPrefix())
   }
 
-  feed(line: string, lineNo: number): void {
-    this.L.setString(line, lineNo)
-    this.parseLine()
-  }
-
-  feedBytes(buf: Buffer, start: number, end: number, text: string, base: number, lineNo: number): void {
-    this.L.set(buf, start, end, text, base, lineNo)
-    this.parseLine()
-  }
-
-  private parseLine(): void {
+  protected event(bs: number): string | null {
     const L = this.L
+    if (L.has(bs, K_PERF_RECORD)) return this.sideBand(L.str(bs, L.end), L.no)
     const pre = this.pre
-    const bs = pre.parse(L)
-    if (bs < 0) {
-      this.other(L.line(), L.no)
-      return
-    }
-    const em = this.em
-    em.line = L.no
-    em.ts = pre.ts
-    em.cpu = pre.cpu
-    em.comm = pre.comm
-    let why: string | null
-    if (L.has(bs, K_PERF_RECORD)) why = this.sideBand(L.str(bs, L.end), L.no)
-    else {
-      em.task(pre.tid, pre.pid >= 0 ? pre.pid : null)
-      why = this.tracepoint(bs)
-    }
-    if (why !== null) em.problem(L.no, why, L.line())
+    this.em.task(pre.tid, pre.pid >= 0 ? pre.pid : null)
+    return this.tracepoint(bs)
   }
 
   private tracepoint(bs: number): string | null {
@@ -288,7 +261,7 @@ export class PerfImporter implements ByteLineImporter {
   }
 
   /** Lines without the sample layout: blank lines, `# ...` headers (--header), call-chain frames (-G). */
-  private other(s: string, lineNo: number): void {
+  protected other(s: string, lineNo: number): void {
     const t = s.trim()
     if (t === '' || t.charCodeAt(0) === 35) return
     if (s.charCodeAt(0) <= 32 && /^[0-9a-f]+ /.test(t)) {
