@@ -24,6 +24,8 @@ export const enum Kind {
   Comm = 17, // PERF_RECORD_COMM (rename, not exec)
   MapleWrite = 18, // maple_tree:ma_write
   Marker = 19, // ftrace:print / tracing_mark_write
+  Readahead = 20, // readahead:page_cache_sync_ra / page_cache_async_ra: filemap_fault dropped its lock for I/O
+  PageCacheAdd = 21, // filemap:mm_filemap_add_to_page_cache: a page-cache miss was filled
 }
 
 export const KIND_NAMES: Record<Kind, string> = {
@@ -46,6 +48,8 @@ export const KIND_NAMES: Record<Kind, string> = {
   [Kind.Comm]: 'comm',
   [Kind.MapleWrite]: 'ma_write',
   [Kind.Marker]: 'marker',
+  [Kind.Readahead]: 'readahead',
+  [Kind.PageCacheAdd]: 'page_cache_add',
 }
 
 /**
@@ -91,6 +95,8 @@ export const FIELD_NAMES: Partial<Record<Kind, Partial<Record<'a' | 'b' | 'c' | 
   [Kind.Comm]: {a: 'pid', text: 'comm'},
   [Kind.MapleWrite]: {a: 'range_min', b: 'range_max', text: 'fn'},
   [Kind.Marker]: {text: 'message'},
+  [Kind.Readahead]: {a: 'ino', b: 'page_index'},
+  [Kind.PageCacheAdd]: {a: 'ino', b: 'file_offset'},
 }
 
 /** A window in which the tracer dropped events (`CPU:N [LOST M EVENTS]`): outcomes inside it are low confidence. */

@@ -27,6 +27,9 @@ const NAMES = new NameTable([
   ['ma_write', Kind.MapleWrite],
   ['tracing_mark_write', Kind.Marker],
   ['print', Kind.Marker],
+  ['page_cache_sync_ra', Kind.Readahead],
+  ['page_cache_async_ra', Kind.Readahead],
+  ['mm_filemap_add_to_page_cache', Kind.PageCacheAdd],
 ])
 
 const K_SYS = key('sys_')

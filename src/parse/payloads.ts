@@ -10,7 +10,7 @@
 import {Kind, type U64} from '../model/events.js'
 import {boolAt, decAt, hexAt, key, NameTable, numAt, scan, type Line} from './bytes.js'
 import {MEMCG_ID, MEMCG_PATH, type Emitter} from './emit.js'
-import {decToI64, decToInt, decToU64, hexToU64, toSigned64} from './numbers.js'
+import {decToI64, decToInt, decToU64, hexToU64, parseInteger, toSigned64} from './numbers.js'
 
 const K_ADDRESS = key('address=')
 const K_IP = key(' ip=')
@@ -355,6 +355,18 @@ function marker(em: Emitter, s: string): string | null {
   return null
 }
 
+/**
+ * readahead `dev=M:m ino=HEX index=N …` and mm_filemap_add_to_page_cache `dev M:m ino HEX pfn=0x… ofs=N …`:
+ * only the file and position are kept; the replay needs to know that a fault waited for I/O.
+ */
+function fileIo(em: Emitter, kind: Kind, s: string): string | null {
+  const ino = /\bino[= ]([0-9a-f]+)/.exec(s)
+  const pos = /\b(?:index|ofs)=(\d+)/.exec(s)
+  if (ino === null) return 'no ino= in page-cache event'
+  em.event(kind, parseInteger('0x' + ino[1]), pos === null ? null : parseInteger(pos[1]!), null, null, null, null, null)
+  return null
+}
+
 /** Parses the payload of a tracepoint the model uses (by its Kind); SysArgs/SysRet are dispatched by name instead. */
 export function payload(em: Emitter, kind: Kind, L: Line, p: number): string | null {
   switch (kind) {
@@ -386,6 +398,9 @@ export function payload(em: Emitter, kind: Kind, L: Line, p: number): string | n
       return newTask(em, s)
     case Kind.MapleWrite:
       return maWrite(em, s)
+    case Kind.Readahead:
+    case Kind.PageCacheAdd:
+      return fileIo(em, kind, s)
     case Kind.Marker:
       return marker(em, s)
     default:

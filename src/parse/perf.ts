@@ -28,6 +28,9 @@ const NAMES = new NameTable([
   ['sched:sched_process_exec', Kind.Exec],
   ['sched:sched_process_exit', Kind.Exit],
   ['task:task_newtask', Kind.NewTask],
+  ['readahead:page_cache_sync_ra', Kind.Readahead],
+  ['readahead:page_cache_async_ra', Kind.Readahead],
+  ['filemap:mm_filemap_add_to_page_cache', Kind.PageCacheAdd],
   ['maple_tree:ma_write', Kind.MapleWrite],
   ['ftrace:print', Kind.Marker],
 ])

@@ -163,7 +163,7 @@ export class Replayer {
   private fault(op: FaultOp): void {
     const t = this.taskFor(op.tid, op.tgid)
     this.submit(t, op, () => {
-      const req = {address: op.address, errorCode: op.errorCode, kernelMode: !op.user, ref: op.eventId}
+      const req = {address: op.address, errorCode: op.errorCode, kernelMode: !op.user, io: op.io || undefined, ref: op.eventId}
       const done = (out: FaultOutcome): void => {
         this.finished(t.tid, op, out.startNs, out.waitNs)
         this.rec.fault(op, out, out.vma !== null && this.inferred.has(out.vma))

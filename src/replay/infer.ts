@@ -9,6 +9,8 @@ const PROT_EXEC = 4
 const X86_PF_INSTR = 0x10
 /** An inferred region grows to cover later faults within this distance (an ELF segment or bss is a few MiB). */
 const INFER_JOIN_BYTES = 2 * 2 ** 20
+/** An inferred region's real protections are unknown: it allows every access, so no fault on it is an access error. */
+const INFERRED_PROT = PROT_READ | PROT_WRITE | PROT_EXEC
 /** setup_arg_pages expands the new stack by 128 KiB below the argument pages (fs/exec.c stack_expand). */
 const EXEC_STACK_EXPAND = 128 * 1024
 
@@ -126,7 +128,7 @@ export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, 
     const grown = installVma(k, mm, {
       start: below.start,
       end: page + PAGE_SIZE,
-      prot: text ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE,
+      prot: INFERRED_PROT,
       flags: below.flags & VM_GROWSDOWN,
       file: below.file,
       anonVma: below.anonVma !== null,
@@ -137,7 +139,7 @@ export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, 
   const vma = installVma(k, mm, {
     start: page,
     end: above === null ? page + PAGE_SIZE : Math.min(page + PAGE_SIZE, above.start),
-    prot: text ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE,
+    prot: INFERRED_PROT,
     file: text ? {id: `inferred-text:${page}`, mapPages: true} : null,
     anonVma: !text,
   })

@@ -1,11 +1,11 @@
 // Reads an ingested trace back as the operations the simulated threads replay, in time order, streaming.
 // mmap_lock events are never read here: they are what validation checks the prediction against.
 import type {Db} from '../store/db.js'
-import {Kind} from '../model/events.js'
+import {Kind, KIND_NAMES} from '../model/events.js'
 
 /** One thing a traced thread did, with times relative to the trace's first event (exact: spans < 104 days). */
 export type Op =
-  | {type: 'fault'; eventId: number; t: number; tid: number; tgid: number; address: number; errorCode: number; user: boolean; ip: number | null; ipSymbol: string | null; line: number}
+  | {type: 'fault'; eventId: number; t: number; tid: number; tgid: number; address: number; errorCode: number; user: boolean; ip: number | null; ipSymbol: string | null; io: boolean; line: number}
   | {type: 'syscall'; eventId: number; t: number; tEnd: number | null; tid: number; tgid: number; nr: number; name: string; args: number[]; ret: number | null; cloneFlags: number | null; line: number}
   | {type: 'fork'; eventId: number; t: number; tid: number; tgid: number; childPid: number; line: number}
   | {type: 'newtask'; eventId: number; t: number; tid: number; tgid: number; childPid: number; cloneFlags: number; line: number}
@@ -74,6 +74,7 @@ export function* readOps(db: Db, info: TraceInfo): Generator<Op> {
     )
     .raw(true)
     .iterate({base: info.firstTsNs, trace: info.traceId}) as IterableIterator<SyscallRow>
+  const io = faultsWithIo(db, info)
   let ev = events.next()
   let sc = syscalls.next()
   while (!ev.done || !sc.done) {
@@ -85,18 +86,45 @@ export function* readOps(db: Db, info: TraceInfo): Generator<Op> {
       sc = syscalls.next()
       continue
     }
-    const op = toOp(ev.value)
+    const op = toOp(ev.value, io)
     ev = events.next()
     if (op !== null) yield op
   }
 }
 
-function toOp(r: EventRow): Op | null {
+const WINDOW_END = [Kind.FaultUser, Kind.FaultKernel, Kind.SysEnter, Kind.SysArgs, Kind.Exit]
+
+/**
+ * Faults that waited for file I/O, when the trace has the page-cache tracepoints: a readahead or a page-cache
+ * fill by the faulting thread before its next fault or syscall. filemap_fault drops the fault's lock to start
+ * readahead (maybe_unlock_mmap_for_io) and returns VM_FAULT_RETRY. One ordered scan; the set holds only those
+ * faults. This reads what the kernel did to the page cache, not how it locked, so validation stays honest.
+ */
+function faultsWithIo(db: Db, info: TraceInfo): Set<number> {
+  const out = new Set<number>()
+  const has = db.prepare('SELECT 1 FROM event_counts WHERE trace_id = ? AND name IN (?, ?)').get(info.traceId, KIND_NAMES[Kind.Readahead], KIND_NAMES[Kind.PageCacheAdd])
+  if (has === undefined) return out
+  const open = new Map<number, number>() // tid → its latest fault still in its window
+  const rows = db
+    .prepare(`SELECT event_id, kind, tid FROM events WHERE trace_id = ? AND kind IN (${[...WINDOW_END, Kind.Readahead, Kind.PageCacheAdd].join(',')}) ORDER BY event_id`)
+    .raw(true)
+    .iterate(info.traceId) as Iterable<[number, Kind, number]>
+  for (const [id, kind, tid] of rows) {
+    if (kind === Kind.Readahead || kind === Kind.PageCacheAdd) {
+      const f = open.get(tid)
+      if (f !== undefined) out.add(f)
+    } else if (kind === Kind.FaultUser || kind === Kind.FaultKernel) open.set(tid, id)
+    else open.delete(tid)
+  }
+  return out
+}
+
+function toOp(r: EventRow, io: Set<number>): Op | null {
   const [eventId, kind, t, tid, tgid, a, b, c, d, text, line] = r
   switch (kind) {
     case Kind.FaultUser:
     case Kind.FaultKernel:
-      return {type: 'fault', eventId, t, tid, tgid, address: a ?? -1, errorCode: c ?? 0, user: kind === Kind.FaultUser, ip: b, ipSymbol: text, line}
+      return {type: 'fault', eventId, t, tid, tgid, address: a ?? -1, errorCode: c ?? 0, user: kind === Kind.FaultUser, ip: b, ipSymbol: text, io: io.has(eventId), line}
     case Kind.Fork:
       return {type: 'fork', eventId, t, tid, tgid, childPid: b ?? 0, line}
     case Kind.NewTask:

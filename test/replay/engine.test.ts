@@ -20,7 +20,7 @@ const munmap = (t: number, tid: number, addr: number, len: number, durNs: number
 const mprotect = (t: number, tid: number, addr: number, len: number, prot: number, durNs: number): Op =>
   ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 10, name: 'mprotect', args: [addr, len, prot, 0, 0, 0], ret: 0, cloneFlags: null, line: id})
 const fault = (t: number, tid: number, address: number, errorCode: number): Op =>
-  ({type: 'fault', eventId: ++id, t, tid, tgid: PID, address, errorCode, user: true, ip: null, ipSymbol: null, line: id})
+  ({type: 'fault', eventId: ++id, t, tid, tgid: PID, address, errorCode, user: true, ip: null, ipSymbol: null, io: false, line: id})
 
 function replay(policy: string, ops: Op[], mode: 'faithful' | 'what-if' = 'faithful'): {faults: Map<number, FaultOutcome>; end: number} {
   const faults = new Map<number, FaultOutcome>()
