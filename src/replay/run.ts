@@ -5,7 +5,7 @@ import {openDbReadOnly} from '../store/db.js'
 import {LostWindows, RunWriter} from '../store/runs.js'
 import {Replayer, type Mode} from './engine.js'
 import {policyJson, type Policy} from './policies.js'
-import {readOps, traceInfo} from './stream.js'
+import {readOps, TIME_INDEX_SQL, traceInfo} from './stream.js'
 import type {KnownMapping} from './infer.js'
 import type {CostTable} from '../kernel/index.js'
 
@@ -54,6 +54,8 @@ function attached(db: Db, traceId: number): boolean {
 }
 
 export function replayTrace(dbPath: string, db: Db, traceId: number, policies: Policy[], opts: ReplayOptions): RunSummary[] {
+  const monotonic = (db.prepare('SELECT monotonic FROM traces WHERE trace_id = ?').pluck().get(traceId) as number | undefined) === 1
+  if (!monotonic) db.exec(TIME_INDEX_SQL)
   const reader = openDbReadOnly(dbPath) // streams the trace while `db` writes results
   try {
     const info = traceInfo(reader, traceId)

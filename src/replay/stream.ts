@@ -53,10 +53,10 @@ type SyscallRow = [number, number, number, number, number, string, number | null
  * the paired syscalls, each keyed by its entry event, so a simulated thread knows a call's traced duration and
  * result when it starts it. Two plain ordered scans; no per-row join.
  */
+/** Time order needs an index when timestamps went backwards; the caller builds it on a writable connection. */
+export const TIME_INDEX_SQL = 'CREATE INDEX IF NOT EXISTS events_time ON events(trace_id, ts_ns, event_id)'
+
 export function* readOps(db: Db, info: TraceInfo): Generator<Op> {
-  if (!info.monotonic) {
-    db.exec('CREATE INDEX IF NOT EXISTS events_time ON events(trace_id, ts_ns, event_id)')
-  }
   const order = info.monotonic ? 'event_id' : 'ts_ns, event_id'
   const events = db
     .prepare(

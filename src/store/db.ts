@@ -74,10 +74,18 @@ function ensureSchema(db: Db, path: string): void {
   const version = checkVersion(db, path)
   if (version === SCHEMA_VERSION) return
   if (version === 0) {
-    db.transaction(() => {
-      db.exec(schemaSql())
-      db.pragma(`user_version = ${SCHEMA_VERSION}`)
-    })()
+    // Two processes may create the same new file at once: re-read the version inside the write lock.
+    db.exec('BEGIN IMMEDIATE')
+    try {
+      if ((db.pragma('user_version', {simple: true}) as number) === 0) {
+        db.exec(schemaSql())
+        db.pragma(`user_version = ${SCHEMA_VERSION}`)
+      }
+      db.exec('COMMIT')
+    } catch (error) {
+      db.exec('ROLLBACK')
+      throw error
+    }
     return
   }
   // No older schema has shipped yet; when one does, its migration goes here.
