@@ -2,11 +2,11 @@
 // SHA-256 over everything stored for the run in insertion order, so equal inputs give equal digests anywhere.
 import {createHash, type Hash} from 'node:crypto'
 import type {Db} from './db.js'
+import {BatchInsert} from './multi-insert.js'
 import type {FaultOutcome, OpRecord, Kernel} from '../kernel/index.js'
 import type {FaultOp, Recorder} from '../replay/engine.js'
 import type {Op} from '../replay/stream.js'
 
-const FAULT_COLS = 14
 const BATCH = 64
 
 export interface RunMeta {
@@ -32,11 +32,9 @@ export class LostWindows {
 export class RunWriter implements Recorder {
   readonly runId: number
   private readonly hash: Hash = createHash('sha256')
-  private readonly batch: (number | null)[] = []
-  private readonly insertFaults
-  private readonly insertFault
-  private readonly insertWait
-  private readonly insertHold
+  private readonly faultRows
+  private readonly waits
+  private readonly holds
   private readonly reasonIds = new Map<string, number>()
   private readonly lookupReason
   private readonly addReason
@@ -59,17 +57,9 @@ export class RunWriter implements Recorder {
       )
       .run(meta.traceId, meta.policy, meta.policyJson, meta.mode, meta.optionsJson, meta.toolVersion)
     this.runId = Number(r.lastInsertRowid)
-    const row = `(${Array(FAULT_COLS).fill('?').join(',')})`
-    const sql = 'INSERT INTO fault_results (run_id, event_id, tid, tgid, vma_lock, took_mmap_lock, reason_id, wait_ns, latency_ns, start_ns, low_confidence, inferred_vma, vma_start, vma_end) VALUES '
-    this.insertFaults = db.prepare(sql + Array(BATCH).fill(row).join(','))
-    this.insertFault = db.prepare(sql + row)
-    this.insertWait = db.prepare(
-      `INSERT INTO lock_waits (run_id, lock, mode, tgid, waiter_tid, waiter_op, waiter_event_id, start_ns, end_ns, wait_ns, holder_tid, holder_op, holder_event_id)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-    )
-    this.insertHold = db.prepare(
-      'INSERT INTO lock_holds (run_id, lock, mode, tgid, tid, op, event_id, start_ns, end_ns, hold_ns) VALUES (?,?,?,?,?,?,?,?,?,?)',
-    )
+    this.faultRows = new BatchInsert(db, 'fault_results', ['run_id', 'event_id', 'tid', 'tgid', 'vma_lock', 'took_mmap_lock', 'reason_id', 'wait_ns', 'latency_ns', 'start_ns', 'low_confidence', 'inferred_vma', 'vma_start', 'vma_end'], BATCH)
+    this.waits = new BatchInsert(db, 'lock_waits', ['run_id', 'lock', 'mode', 'tgid', 'waiter_tid', 'waiter_op', 'waiter_event_id', 'start_ns', 'end_ns', 'wait_ns', 'holder_tid', 'holder_op', 'holder_event_id'])
+    this.holds = new BatchInsert(db, 'lock_holds', ['run_id', 'lock', 'mode', 'tgid', 'tid', 'op', 'event_id', 'start_ns', 'end_ns', 'hold_ns'])
     this.lookupReason = db.prepare('SELECT reason_id FROM reasons WHERE reason = ?').pluck()
     this.addReason = db.prepare('INSERT INTO reasons (reason) VALUES (?)')
   }
@@ -110,10 +100,9 @@ export class RunWriter implements Recorder {
     const reason = this.reasonId(out.reason)
     const vs = out.vma?.start ?? null
     const ve = out.vma?.end ?? null
-    const b = this.batch
-    b.push(this.runId, op.eventId, op.tid, op.tgid, out.path === 'vma_lock' ? 1 : 0, out.tookMmapLock ? 1 : 0, reason, out.waitNs, out.latencyNs, out.startNs, low, inferredVma ? 1 : 0, vs, ve)
+    this.faultRows.add(this.runId, op.eventId, op.tid, op.tgid, out.path === 'vma_lock' ? 1 : 0, out.tookMmapLock ? 1 : 0, reason, out.waitNs, out.latencyNs, out.startNs, low, inferredVma ? 1 : 0, vs, ve)
     this.hashLines.push(`${op.eventId},${out.path},${out.tookMmapLock ? 1 : 0},${out.reason},${out.waitNs},${out.latencyNs},${out.startNs},${vs},${ve}\n`)
-    if (b.length === BATCH * FAULT_COLS) this.flushFaults()
+    if (this.hashLines.length === BATCH) this.hashPending()
     const f = this.faultCounts
     if (out.path === 'vma_lock') f.vmaLock++
     else f.mmapLock++
@@ -127,10 +116,10 @@ export class RunWriter implements Recorder {
     this.acquisitions(out.acquisitions, out.writeAcquisitions)
     if (out.waitNs > 0) {
       const w = out.waitedFor
-      this.insertWait.run(this.runId, 'mmap_lock', out.writeAcquisitions > 0 ? 'write' : 'read', op.tgid, op.tid, 'fault', op.eventId, out.waitStartNs, out.waitStartNs + out.waitNs, out.waitNs, w?.tid ?? null, w?.op ?? null, w?.ref || null)
+      this.waits.add(this.runId, 'mmap_lock', out.writeAcquisitions > 0 ? 'write' : 'read', op.tgid, op.tid, 'fault', op.eventId, out.waitStartNs, out.waitStartNs + out.waitNs, out.waitNs, w?.tid ?? null, w?.op ?? null, w?.ref || null)
     }
     if (out.holdNs > 0)
-      this.insertHold.run(this.runId, 'mmap_lock', 'read', op.tgid, op.tid, 'fault', op.eventId, out.startNs, out.endNs, out.holdNs)
+      this.holds.add(this.runId, 'mmap_lock', 'read', op.tgid, op.tid, 'fault', op.eventId, out.startNs, out.endNs, out.holdNs)
   }
 
   op(op: Op, label: string, rec: OpRecord<unknown>): void {
@@ -141,29 +130,28 @@ export class RunWriter implements Recorder {
     this.acquisitions(a.acquisitions, a.writeAcquisitions)
     if (a.waitNs > 0) {
       const w = a.waitedFor
-      this.insertWait.run(this.runId, 'mmap_lock', a.writeAcquisitions > 0 ? 'write' : 'read', op.tgid, op.tid, label, op.eventId, a.waitStartNs, a.waitStartNs + a.waitNs, a.waitNs, w?.tid ?? null, w?.op ?? null, w?.ref || null)
+      this.waits.add(this.runId, 'mmap_lock', a.writeAcquisitions > 0 ? 'write' : 'read', op.tgid, op.tid, label, op.eventId, a.waitStartNs, a.waitStartNs + a.waitNs, a.waitNs, w?.tid ?? null, w?.op ?? null, w?.ref || null)
     }
     if (a.vmaWaitNs > 0)
-      this.insertWait.run(this.runId, 'vma', 'write', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.vmaWaitNs, null, null, null)
+      this.waits.add(this.runId, 'vma', 'write', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.vmaWaitNs, null, null, null)
     // one row per mode: a downgrading munmap holds for write, then for read
     if (a.writeHoldNs > 0)
-      this.insertHold.run(this.runId, 'mmap_lock', 'write', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.writeHoldNs)
+      this.holds.add(this.runId, 'mmap_lock', 'write', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.writeHoldNs)
     if (a.holdNs > a.writeHoldNs)
-      this.insertHold.run(this.runId, 'mmap_lock', 'read', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.holdNs - a.writeHoldNs)
+      this.holds.add(this.runId, 'mmap_lock', 'read', op.tgid, op.tid, label, op.eventId, rec.startNs, rec.endNs, a.holdNs - a.writeHoldNs)
   }
 
-  private flushFaults(): void {
-    const b = this.batch
-    if (b.length === BATCH * FAULT_COLS) this.insertFaults.run(b)
-    else for (let i = 0; i < b.length; i += FAULT_COLS) this.insertFault.run(b.slice(i, i + FAULT_COLS))
-    b.length = 0
+  private hashPending(): void {
     this.hash.update(this.hashLines.join(''))
     this.hashLines.length = 0
   }
 
   /** Flushes, stores counters (kernel, RCU, run) and the digest; returns the digest. */
   finish(k: Kernel, ops: number, simEndNs: number): string {
-    this.flushFaults()
+    this.hashPending()
+    this.faultRows.flush()
+    this.waits.flush()
+    this.holds.flush()
     const f = this.faultCounts
     const named: [string, number][] = [
       ['faults.path.vma_lock', f.vmaLock], ['faults.path.mmap_lock', f.mmapLock], ['faults.took_mmap_lock', f.took],
