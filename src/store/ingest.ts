@@ -1,16 +1,18 @@
-// Ingest: an ImportSink that writes the normalised stream into SQLite in one transaction, and derives threads,
-// processes, mms and paired syscalls in the same single pass (one handler per derived table).
+// Ingest, database side: TraceWriter inserts the rows an EventTracker (track.ts) produces — directly as a RowSink
+// when parsing runs on this thread, or from the shared slots the parse worker fills (ingest-slots.ts) — and at the end
+// writes the derived tables and the traces row. Everything happens inside the caller's transaction (load.ts).
 import type {Db} from './db.js'
-import {Kind, KIND_NAMES, type LostWindow, type MapsEntry, type ParseProblem, type TraceEvent, type U64, type ImportSink, type TraceFormat} from '../model/events.js'
-import {syscallName} from '../model/syscalls.js'
+import {Kind, KIND_NAMES, type MapsEntry, type ParseProblem, type TraceEvent, type U64, type TraceFormat} from '../model/events.js'
+import {EV_NUM, SC_NUM, TAG_NUMBER, TAG_NULL, type BatchMessage, type Slot} from './ingest-slots.js'
+import {toSql, type RowSink, type TrackedTrace} from './track.js'
 
-/** SQLite INTEGER is signed 64-bit: bigints are stored as their two's complement, numbers as they are. */
-export function toSql(v: U64 | null): number | bigint | null {
-  return typeof v === 'bigint' ? BigInt.asIntN(64, v) : v
-}
+export {MalformedLineError, toSql} from './track.js'
 
-const EVENT_COLS = 14
-const BATCH = 128
+/** Columns bound per events row: event_id is left to SQLite (the next rowid, checked in finish) and trace_id is a literal. */
+const EVENT_PARAMS = 13
+const EVENT_BATCH = 128
+const SYSCALL_PARAMS = 16
+const SYSCALL_BATCH = 64
 
 export interface IngestSummary {
   traceId: number
@@ -32,132 +34,169 @@ export interface IngestSummary {
   kernelVersion: string | null
 }
 
-interface PendingSyscall {
-  nr: number
-  enterId: number | null
-  enterTs: U64 | null
-  args: (U64 | null)[]
-  ret: U64 | null
-  retId: number | null
-  retTs: U64 | null
-  cloneFlags: U64 | null
-}
+type Param = number | bigint | string | null
 
-interface MmLife {
-  mm: string
-  owner: number | null
-  first: U64
-  last: U64
-  count: number
-}
-
-const FORK_NRS = new Set([56, 57, 58, 435]) // clone, fork, vfork, clone3
-
-interface ThreadRow {
-  tgid: number | null
-  comm: string
-  first: U64
-  last: U64
-  events: number
-}
-
-interface ProcessRow {
-  parent: number | null
-  comm: string
-  exec: string | null
-  start: U64 | null
-  exit: U64 | null
-}
-
-export class TraceWriter implements ImportSink {
-  private nextId: number
-  private readonly batch: (number | bigint | string | null)[] = []
-  private readonly insertBatch
-  private readonly insertOne
+export class TraceWriter implements RowSink {
+  /** The event_id the first event of this trace gets. */
+  readonly firstId: number
+  private readonly evParams: Param[] = new Array<Param>(EVENT_BATCH * EVENT_PARAMS).fill(null)
+  private evFill = 0
+  private readonly scParams: Param[] = new Array<Param>(SYSCALL_BATCH * SYSCALL_PARAMS).fill(null)
+  private scFill = 0
+  private events = 0
+  private readonly insertEvents
+  private readonly insertEvent
+  private readonly insertSyscalls
   private readonly insertSyscall
   private readonly insertProblem
   private readonly insertLost
-  private readonly kindCounts = new Map<Kind, number>()
-  private readonly unknownCounts = new Map<string, number>()
-  private readonly threads = new Map<number, ThreadRow>()
-  private readonly processes = new Map<number, ProcessRow>()
-  private readonly mmLives = new Map<string, MmLife>() // current lifetime per mm pointer
-  private readonly mmRows: MmLife[] = []
-  private readonly pending = new Map<number, PendingSyscall>()
-  private readonly openLost: {lost: LostWindow; start: U64}[] = []
-  private readonly facts = new Map<string, string>()
-  private readonly snapshots = new Map<number, U64>() // pid -> ts of its maps_snapshot_end marker
   private readonly warnings: string[] = []
-  private readonly firstProblems: ParseProblem[] = []
-  private problems = 0
-  private lostEvents = 0
-  private lostWindows = 0
-  private events = 0
-  private first: U64 | null = null
-  private last: U64 | null = null
-  private monotonic = true
-  private backwards = 0
-  private orphanExits = 0
-  private unclosedEnters = 0
+  private readonly facts = new Map<string, string>()
 
   constructor(
     private readonly db: Db,
     readonly traceId: number,
-    private readonly strict: boolean,
   ) {
-    this.nextId = ((db.prepare('SELECT max(event_id) AS m FROM events').get() as {m: number | null}).m ?? 0) + 1
-    const row = `(${Array(EVENT_COLS).fill('?').join(',')})`
-    const sql = `INSERT INTO events (event_id, trace_id, line, ts_ns, tid, tgid, cpu, kind, a, b, c, d, e, f, text) VALUES `
-    const rowWithId = row.replace('(', '(?,')
-    this.insertBatch = db.prepare(sql + Array(BATCH).fill(rowWithId).join(','))
-    this.insertOne = db.prepare(sql + rowWithId)
-    this.insertSyscall = db.prepare(
-      `INSERT INTO syscalls (trace_id, tid, tgid, nr, name, enter_event_id, exit_event_id, enter_ts_ns, exit_ts_ns,
-         arg0, arg1, arg2, arg3, arg4, arg5, ret, clone_flags) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-    )
+    this.firstId = ((db.prepare('SELECT max(event_id) AS m FROM events').get() as {m: number | null}).m ?? 0) + 1
+    const t = Number(traceId)
+    if (!Number.isSafeInteger(t)) throw new Error(`bad trace id ${traceId}`)
+    const evRow = `(${t},${Array(EVENT_PARAMS).fill('?').join(',')})`
+    const evSql = `INSERT INTO events (trace_id, line, ts_ns, tid, tgid, cpu, kind, a, b, c, d, e, f, text) VALUES `
+    this.insertEvents = db.prepare(evSql + Array(EVENT_BATCH).fill(evRow).join(','))
+    this.insertEvent = db.prepare(evSql + evRow)
+    const scRow = `(${t},${Array(SYSCALL_PARAMS).fill('?').join(',')})`
+    const scSql = `INSERT INTO syscalls (trace_id, tid, tgid, nr, name, enter_event_id, exit_event_id, enter_ts_ns, exit_ts_ns,
+         arg0, arg1, arg2, arg3, arg4, arg5, ret, clone_flags) VALUES `
+    this.insertSyscalls = db.prepare(scSql + Array(SYSCALL_BATCH).fill(scRow).join(','))
+    this.insertSyscall = db.prepare(scSql + scRow)
     this.insertProblem = db.prepare('INSERT INTO parse_problems (trace_id, line, reason, excerpt) VALUES (?,?,?,?)')
     this.insertLost = db.prepare(
       'INSERT INTO lost_windows (trace_id, line, cpu, lost_events, start_ts_ns, end_ts_ns) VALUES (?,?,?,?,?,?)',
     )
   }
 
+  // RowSink, for an EventTracker on this thread.
+
   event(e: TraceEvent): void {
-    const id = this.nextId++
+    const p = this.evParams
+    let k = this.evFill
+    p[k++] = e.line
+    p[k++] = toSql(e.ts)
+    p[k++] = e.tid
+    p[k++] = e.tgid
+    p[k++] = e.cpu
+    p[k++] = e.kind
+    p[k++] = toSql(e.a)
+    p[k++] = toSql(e.b)
+    p[k++] = toSql(e.c)
+    p[k++] = toSql(e.d)
+    p[k++] = toSql(e.e)
+    p[k++] = toSql(e.f)
+    p[k++] = e.text
     this.events++
-    this.kindCounts.set(e.kind, (this.kindCounts.get(e.kind) ?? 0) + 1)
-    this.trackTime(e)
-    if (e.kind !== Kind.Marker) this.trackThread(e) // markers come from the capture tool, not the workload
-    this.trackSyscall(e, id)
-    this.trackProcess(e)
-    if (e.kind === Kind.LockStart || e.kind === Kind.LockAcquire || e.kind === Kind.LockRelease) this.trackMm(e)
-    const b = this.batch
-    b.push(id, this.traceId, e.line, toSql(e.ts), e.tid, e.tgid, e.cpu, e.kind)
-    b.push(toSql(e.a), toSql(e.b), toSql(e.c), toSql(e.d), toSql(e.e), toSql(e.f), e.text)
-    if (b.length === BATCH * (EVENT_COLS + 1)) {
-      this.insertBatch.run(b)
-      b.length = 0
+    if (k === p.length) {
+      this.insertEvents.run(...p)
+      k = 0
     }
+    this.evFill = k
   }
 
-  lost(l: LostWindow): void {
-    this.lostWindows++
-    if (l.count !== null) this.lostEvents += l.count
-    this.openLost.push({lost: l, start: this.last ?? l.ts})
+  syscall(
+    tid: number, tgid: number | null, nr: number, name: string, enterId: number | null, exitId: number | null,
+    enterTs: U64 | null, exitTs: U64 | null, a0: U64 | null, a1: U64 | null, a2: U64 | null, a3: U64 | null,
+    a4: U64 | null, a5: U64 | null, ret: U64 | null, cloneFlags: U64 | null,
+  ): void {
+    const p = this.scParams
+    let k = this.scFill
+    p[k++] = tid
+    p[k++] = tgid
+    p[k++] = nr
+    p[k++] = name
+    p[k++] = enterId
+    p[k++] = exitId
+    p[k++] = toSql(enterTs)
+    p[k++] = toSql(exitTs)
+    p[k++] = toSql(a0)
+    p[k++] = toSql(a1)
+    p[k++] = toSql(a2)
+    p[k++] = toSql(a3)
+    p[k++] = toSql(a4)
+    p[k++] = toSql(a5)
+    p[k++] = toSql(ret)
+    p[k++] = toSql(cloneFlags)
+    if (k === p.length) {
+      this.insertSyscalls.run(...p)
+      k = 0
+    }
+    this.scFill = k
   }
 
-  problem(p: ParseProblem): void {
-    if (this.strict) throw new MalformedLineError(p)
-    this.problems++
-    if (this.firstProblems.length < 10) this.firstProblems.push(p)
-    this.insertProblem.run(this.traceId, p.line, p.reason, p.excerpt)
+  problem(line: number, reason: string, excerpt: string): void {
+    this.insertProblem.run(this.traceId, line, reason, excerpt)
   }
 
-  unknown(name: string): void {
-    this.unknownCounts.set(name, (this.unknownCounts.get(name) ?? 0) + 1)
+  lost(line: number, cpu: number | null, count: number | null, start: U64, end: U64): void {
+    this.insertLost.run(this.traceId, line, cpu, count, toSql(start), toSql(end))
+  }
+
+  /** Inserts one slot the parse worker filled (see ingest-slots.ts): the same rows the RowSink calls would insert. */
+  insertSlot(s: Slot, m: BatchMessage): void {
+    const strings = m.strings
+    {
+      const num = s.evNum
+      const tag = s.evTag
+      const big = s.evBig
+      const txt = s.evTxt
+      const p = this.evParams
+      const len = p.length
+      let k = this.evFill
+      for (let r = 0, o = 0; r < m.events; r++) {
+        for (const end = o + EV_NUM; o < end; o++) {
+          const t = tag[o]
+          p[k++] = t === TAG_NUMBER ? num[o]! : t === TAG_NULL ? null : big[o]!
+        }
+        const i = txt[r]!
+        p[k++] = i < 0 ? null : strings[i]!
+        if (k === len) {
+          this.insertEvents.run(...p)
+          k = 0
+        }
+      }
+      this.evFill = k
+      this.events += m.events
+    }
+    {
+      const num = s.scNum
+      const tag = s.scTag
+      const big = s.scBig
+      const txt = s.scTxt
+      const p = this.scParams
+      const len = p.length
+      let k = this.scFill
+      for (let r = 0, o = 0; r < m.syscalls; r++) {
+        // tid, tgid, nr, then the name, then enter/exit ids, times, args, ret, clone flags
+        for (let j = 0; j < SC_NUM; j++, o++) {
+          if (j === 3) p[k++] = strings[txt[r]!]!
+          const t = tag[o]
+          p[k++] = t === TAG_NUMBER ? num[o]! : t === TAG_NULL ? null : big[o]!
+        }
+        if (k === len) {
+          this.insertSyscalls.run(...p)
+          k = 0
+        }
+      }
+      this.scFill = k
+    }
+    for (const [line, reason, excerpt] of m.problems) this.problem(line, reason, excerpt)
+    for (const [line, cpu, count, start, end] of m.lost) this.insertLost.run(this.traceId, line, cpu, count, start, end)
   }
 
   meta(key: string, value: string): void {
     this.facts.set(key, value)
+  }
+
+  warn(message: string): void {
+    this.warnings.push(message)
   }
 
   /** Snapshot VMAs a process had when tracing began (`--maps PID=FILE`). */
@@ -170,243 +209,86 @@ export class TraceWriter implements ImportSink {
       stmt.run(this.traceId, tgid, source, toSql(ts), toSql(m.start), toSql(m.end), m.perms, toSql(m.offset), m.dev, m.inode, m.path)
   }
 
-  /** Pids whose maps snapshot the trace marks. */
-  snapshotPids(): number[] {
-    return [...this.snapshots.keys()]
-  }
-
-  /** When the maps snapshot of `pid` was taken, if the trace marks it. */
-  snapshotTime(pid: number): U64 | null {
-    return this.snapshots.get(pid) ?? null
-  }
-
-  warn(message: string): void {
-    this.warnings.push(message)
-  }
-
-  private trackTime(e: TraceEvent): void {
-    if (this.first === null) this.first = e.ts
-    if (this.last !== null && e.ts < this.last) {
-      this.monotonic = false
-      this.backwards++
+  /** Inserts the rows still buffered here (the tracker must have ended), checking every event got its id. */
+  private flushRows(): void {
+    const ep = this.evParams
+    for (let i = 0; i < this.evFill; i += EVENT_PARAMS) this.insertEvent.run(ep.slice(i, i + EVENT_PARAMS))
+    this.evFill = 0
+    const sp = this.scParams
+    for (let i = 0; i < this.scFill; i += SYSCALL_PARAMS) this.insertSyscall.run(sp.slice(i, i + SYSCALL_PARAMS))
+    this.scFill = 0
+    if (this.events > 0) {
+      // SQLite numbers rows max(event_id) + 1 onwards inside this write transaction, as the tracker did
+      const last = (this.db.prepare('SELECT max(event_id) AS m FROM events').get() as {m: number}).m
+      if (last !== this.firstId + this.events - 1)
+        throw new Error(`internal error: events got ids up to ${last}, expected ${this.firstId}..${this.firstId + this.events - 1}`)
     }
-    if (this.last === null || e.ts > this.last) this.last = e.ts
-    if (this.openLost.length > 0) this.closeLostWindows(e)
-  }
-
-  private closeLostWindows(e: TraceEvent): void {
-    for (let i = this.openLost.length - 1; i >= 0; i--) {
-      const {lost, start} = this.openLost[i]!
-      if (lost.cpu !== null && e.cpu !== null && lost.cpu !== e.cpu) continue
-      this.insertLost.run(this.traceId, lost.line, lost.cpu, lost.count, toSql(start), toSql(e.ts))
-      this.openLost.splice(i, 1)
-    }
-  }
-
-  private trackThread(e: TraceEvent): void {
-    const t = this.threads.get(e.tid)
-    if (t === undefined) {
-      this.threads.set(e.tid, {tgid: e.tgid, comm: e.comm, first: e.ts, last: e.ts, events: 1})
-      return
-    }
-    t.events++
-    t.last = e.ts
-    if (e.tgid !== null) t.tgid = e.tgid
-    if (e.comm !== '<...>') t.comm = e.comm
-  }
-
-  private trackProcess(e: TraceEvent): void {
-    const tgid = e.tgid ?? e.tid
-    let p = this.processes.get(tgid)
-    if (p === undefined) {
-      p = {parent: null, comm: e.comm, exec: null, start: null, exit: null}
-      this.processes.set(tgid, p)
-    }
-    switch (e.kind) {
-      case Kind.Fork: {
-        const child = Number(e.b)
-        // sched_process_fork fires for threads too; a thread's tid never becomes a tgid, so this stays harmless.
-        if (!this.processes.has(child))
-          this.processes.set(child, {parent: tgid, comm: e.text ?? e.comm, exec: null, start: e.ts, exit: null})
-        break
-      }
-      case Kind.Marker: {
-        // attach-mode captures bracket the /proc/PID/maps read with these markers (vmareplay capture, attach.py)
-        const m = /maps_snapshot_end pid=(\d+)/.exec(e.text ?? '')
-        if (m !== null) this.snapshots.set(Number(m[1]), e.ts)
-        break
-      }
-      case Kind.Exec:
-        p.exec = e.text
-        p.comm = e.comm
-        break
-      case Kind.Exit:
-        if (e.tid === tgid) p.exit = e.ts
-        break
-    }
-  }
-
-  // An mm's owner is the thread group that locks it outside fork: dup_mmap locks the child's mm from the parent.
-  // mm_structs are reused after exit, so another owner locking the same pointer starts a new lifetime.
-  private trackMm(e: TraceEvent): void {
-    const mm = e.text ?? ''
-    const inFork = FORK_NRS.has(this.pending.get(e.tid)?.nr ?? -1)
-    const tgid = inFork ? null : (e.tgid ?? e.tid)
-    let life = this.mmLives.get(mm)
-    if (life !== undefined && tgid !== null && life.owner !== null && life.owner !== tgid) life = undefined
-    if (life === undefined) {
-      life = {mm, owner: tgid, first: e.ts, last: e.ts, count: 0}
-      this.mmLives.set(mm, life)
-      this.mmRows.push(life)
-    }
-    if (life.owner === null) life.owner = tgid
-    life.last = e.ts
-    life.count++
-  }
-
-  // Pairs syscall enter/exit per thread: raw sys_enter/sys_exit delimit, the named events add arguments and results.
-  private trackSyscall(e: TraceEvent, id: number): void {
-    switch (e.kind) {
-      case Kind.SysEnter:
-        this.openSyscall(e, id, [e.b, e.c, e.d, e.e, e.f, lastHexArg(e.text)])
-        break
-      case Kind.SysArgs: {
-        const p = this.pending.get(e.tid)
-        if (p !== undefined && p.nr === Number(e.a) && p.ret === null) p.args = [e.b, e.c, e.d, e.e, e.f, p.args[5] ?? null]
-        else this.openSyscall(e, id, [e.b, e.c, e.d, e.e, e.f, null])
-        break
-      }
-      case Kind.SysRet: {
-        const p = this.pending.get(e.tid)
-        if (p !== undefined && p.nr === Number(e.a)) {
-          p.ret = e.b
-          p.retId = id
-          p.retTs = e.ts
-        }
-        break
-      }
-      case Kind.SysExit: {
-        const p = this.pending.get(e.tid)
-        if (p !== undefined && p.nr === Number(e.a)) {
-          this.pending.delete(e.tid)
-          this.writeSyscall(e.tid, e.tgid, p, id, e.ts, e.b)
-        } else {
-          if (p !== undefined) this.flushUnclosed(e.tid, p)
-          this.orphanExits++
-          this.insertSyscall.run(this.traceId, e.tid, e.tgid, Number(e.a), syscallName(Number(e.a)), null, id, null, toSql(e.ts), null, null, null, null, null, null, toSql(e.b), null)
-        }
-        break
-      }
-      case Kind.Exit: {
-        const p = this.pending.get(e.tid)
-        if (p !== undefined) this.flushUnclosed(e.tid, p)
-        break
-      }
-      case Kind.NewTask: {
-        // copy_process traces the clone flags; clone3 passes them in memory, so this is where the replay learns them
-        const p = this.pending.get(e.tid)
-        if (p !== undefined) p.cloneFlags = e.b
-        break
-      }
-    }
-  }
-
-  private openSyscall(e: TraceEvent, id: number, args: (U64 | null)[]): void {
-    const prev = this.pending.get(e.tid)
-    if (prev !== undefined) this.flushUnclosed(e.tid, prev)
-    this.pending.set(e.tid, {nr: Number(e.a), enterId: id, enterTs: e.ts, args, ret: null, retId: null, retTs: null, cloneFlags: null})
-  }
-
-  /** An enter whose raw exit never came: complete from the named exit if there was one, else leave it open. */
-  private flushUnclosed(tid: number, p: PendingSyscall): void {
-    this.pending.delete(tid)
-    if (p.retId === null) this.unclosedEnters++
-    this.writeSyscall(tid, this.threads.get(tid)?.tgid ?? null, p, p.retId, p.retTs, p.ret)
-  }
-
-  private writeSyscall(tid: number, tgid: number | null, p: PendingSyscall, exitId: number | null, exitTs: U64 | null, ret: U64 | null): void {
-    const a = p.args
-    this.insertSyscall.run(
-      this.traceId, tid, tgid, p.nr, syscallName(p.nr), p.enterId, exitId, toSql(p.enterTs), toSql(exitTs),
-      toSql(a[0] ?? null), toSql(a[1] ?? null), toSql(a[2] ?? null), toSql(a[3] ?? null), toSql(a[4] ?? null), toSql(a[5] ?? null),
-      toSql(p.ret ?? ret), toSql(p.cloneFlags),
-    )
   }
 
   /** Flushes buffered rows and writes the derived tables; returns the summary the ingest command prints. */
-  finish(format: TraceFormat, lines: number): IngestSummary {
-    const b = this.batch
-    for (let i = 0; i < b.length; i += EVENT_COLS + 1) this.insertOne.run(b.slice(i, i + EVENT_COLS + 1))
-    b.length = 0
-    for (const [tid, p] of [...this.pending]) this.flushUnclosed(tid, p)
-    for (const {lost, start} of this.openLost)
-      this.insertLost.run(this.traceId, lost.line, lost.cpu, lost.count, toSql(start), toSql(this.last ?? start))
-    this.writeDerived()
-    if (this.backwards > 0) this.warnings.push(`${this.backwards} events have a timestamp earlier than the one before (replay orders by time, then by line)`)
-    if (this.orphanExits > 0) this.warnings.push(`${this.orphanExits} syscall exits without an enter (calls already running when tracing began)`)
-    if (this.unclosedEnters > 0) this.warnings.push(`${this.unclosedEnters} syscall enters without an exit (still running when tracing stopped, or the thread exited)`)
-    const faults = this.kindCounts.get(Kind.FaultUser) ?? 0
-    const kernelFaults = this.kindCounts.get(Kind.FaultKernel) ?? 0
-    const unknownEvents = Object.fromEntries([...this.unknownCounts].sort(([x], [y]) => (x < y ? -1 : 1)))
-    const unknownTotal = [...this.unknownCounts.values()].reduce((s, n) => s + n, 0)
-    const kernelVersion = this.facts.get('kernel_version') ?? minVersion(this.facts.get('kernel_hint'))
+  finish(tracked: TrackedTrace, format: TraceFormat, lines: number): IngestSummary {
+    this.flushRows()
+    if (tracked.events !== this.events) throw new Error(`internal error: ${tracked.events} events tracked, ${this.events} inserted`)
+    const facts = new Map([...tracked.facts, ...this.facts])
+    const warnings = [...this.warnings, ...tracked.warnings]
+    this.writeDerived(tracked)
+    const kindCounts = new Map(tracked.kindCounts)
+    const faults = kindCounts.get(Kind.FaultUser) ?? 0
+    const kernelFaults = kindCounts.get(Kind.FaultKernel) ?? 0
+    const unknownEvents = Object.fromEntries([...tracked.unknownCounts].sort(([x], [y]) => (x < y ? -1 : 1)))
+    const unknownTotal = tracked.unknownCounts.reduce((s, [, n]) => s + n, 0)
+    const kernelVersion = facts.get('kernel_version') ?? minVersion(facts.get('kernel_hint'))
     this.db
       .prepare(
         `UPDATE traces SET format=?, kernel_version=?, clock=?, lines=?, events=?, faults=?, kernel_faults=?, malformed_lines=?,
          unknown_events=?, lost_events=?, lost_windows=?, first_ts_ns=?, last_ts_ns=?, monotonic=?, warnings=? WHERE trace_id=?`,
       )
-      .run(format, kernelVersion, this.facts.get('trace_clock') ?? null, lines, this.events, faults, kernelFaults, this.problems,
-        unknownTotal, this.lostEvents, this.lostWindows, toSql(this.first), toSql(this.last), this.monotonic ? 1 : 0,
-        JSON.stringify(this.warnings), this.traceId)
+      .run(format, kernelVersion, facts.get('trace_clock') ?? null, lines, tracked.events, faults, kernelFaults, tracked.problems,
+        unknownTotal, tracked.lostEvents, tracked.lostWindows, toSql(tracked.first), toSql(tracked.last), tracked.monotonic ? 1 : 0,
+        JSON.stringify(warnings), this.traceId)
     const eventsByKind: Record<string, number> = {}
-    for (const [k, n] of [...this.kindCounts].sort(([x], [y]) => x - y)) eventsByKind[KIND_NAMES[k]] = n
+    for (const [k, n] of [...tracked.kindCounts].sort(([x], [y]) => x - y)) eventsByKind[KIND_NAMES[k]] = n
     return {
       traceId: this.traceId,
-      events: this.events,
+      events: tracked.events,
       faults,
       kernelFaults,
-      malformedLines: this.problems,
-      firstMalformed: this.firstProblems,
+      malformedLines: tracked.problems,
+      firstMalformed: tracked.firstProblems,
       unknownEvents,
       eventsByKind,
-      lostEvents: this.lostEvents,
-      lostWindows: this.lostWindows,
-      processes: this.processes.size,
-      threads: this.threads.size,
-      firstTsNs: this.first === null ? null : String(this.first),
-      lastTsNs: this.last === null ? null : String(this.last),
-      monotonic: this.monotonic,
-      warnings: this.warnings,
+      lostEvents: tracked.lostEvents,
+      lostWindows: tracked.lostWindows,
+      processes: tracked.processes.length,
+      threads: tracked.threads.length,
+      firstTsNs: tracked.first === null ? null : String(tracked.first),
+      lastTsNs: tracked.last === null ? null : String(tracked.last),
+      monotonic: tracked.monotonic,
+      warnings,
       kernelVersion,
     }
   }
 
-  private writeDerived(): void {
+  private writeDerived(tracked: TrackedTrace): void {
     const t = this.traceId
     const counts = this.db.prepare('INSERT INTO event_counts (trace_id, name, known, count) VALUES (?,?,?,?)')
-    for (const [k, n] of this.kindCounts) counts.run(t, KIND_NAMES[k], 1, n)
-    for (const [name, n] of this.unknownCounts) counts.run(t, name, 0, n)
+    for (const [k, n] of tracked.kindCounts) counts.run(t, KIND_NAMES[k], 1, n)
+    for (const [name, n] of tracked.unknownCounts) counts.run(t, name, 0, n)
     const threads = this.db.prepare('INSERT INTO threads VALUES (?,?,?,?,?,?,?)')
     const threadCount = new Map<number, number>()
-    for (const [tid, r] of this.threads) {
-      const tgid = r.tgid ?? tid
-      threadCount.set(tgid, (threadCount.get(tgid) ?? 0) + 1)
-      threads.run(t, tid, r.tgid, r.comm, toSql(r.first), toSql(r.last), r.events)
+    for (const [tid, tgid, comm, first, last, events] of tracked.threads) {
+      const group = tgid ?? tid
+      threadCount.set(group, (threadCount.get(group) ?? 0) + 1)
+      threads.run(t, tid, tgid, comm, toSql(first), toSql(last), events)
     }
     const procs = this.db.prepare('INSERT INTO processes VALUES (?,?,?,?,?,?,?,?)')
-    for (const [tgid, p] of this.processes) {
+    for (const [tgid, parent, comm, exec, start, exit] of tracked.processes) {
       const n = threadCount.get(tgid) ?? 0
       if (n === 0) continue // a fork child that was a thread (sched_process_fork fires for threads too)
-      procs.run(t, tgid, p.parent, p.comm, p.exec, toSql(p.start), toSql(p.exit), n)
+      procs.run(t, tgid, parent, comm, exec, toSql(start), toSql(exit), n)
     }
     const mms = this.db.prepare('INSERT INTO mms VALUES (?,?,?,?,?,?)')
-    for (const m of this.mmRows) mms.run(t, m.mm, m.owner, toSql(m.first), toSql(m.last), m.count)
-  }
-}
-
-export class MalformedLineError extends Error {
-  constructor(readonly problem: ParseProblem) {
-    super(`line ${problem.line}: ${problem.reason}: ${problem.excerpt}`)
+    for (const [mm, owner, first, last, count] of tracked.mms) mms.run(t, mm, owner, toSql(first), toSql(last), count)
   }
 }
 
@@ -418,12 +300,3 @@ function minVersion(hint: string | undefined): string | null {
   return newest === undefined ? null : `>=${newest[0]}.${newest[1]}`
 }
 
-/** The sixth raw argument, kept only in the args text (a..f hold nr and the first five). */
-function lastHexArg(text: string | null): U64 | null {
-  if (text === null) return null
-  const i = text.lastIndexOf(',')
-  const s = text.slice(i + 1).trim()
-  if (s === '') return null
-  const v = BigInt('0x' + s)
-  return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v
-}

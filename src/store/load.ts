@@ -1,11 +1,16 @@
 // Loads one trace file into the database atomically: everything in one transaction, rolled back on any error or
 // interruption, so a failed or killed ingest leaves the database exactly as it was.
-import {createHash} from 'node:crypto'
+import {createHash, randomUUID} from 'node:crypto'
 import {createReadStream, existsSync, readFileSync, statSync} from 'node:fs'
 import {resolve} from 'node:path'
+import {Worker} from 'node:worker_threads'
 import type {Db} from './db.js'
+import {ABORT, allocate, Slot} from './ingest-slots.js'
 import {TraceWriter, type IngestSummary} from './ingest.js'
-import {parseTrace, type ParseOptions} from '../parse/detect.js'
+import type {SerializedError, WorkerInput, WorkerMessage} from './ingest-worker.js'
+import {EventTracker, MalformedLineError, type TrackedTrace} from './track.js'
+import {parseTrace, type ParseOptions, type ParseStats} from '../parse/detect.js'
+import {InputError, type InputErrorCode} from '../parse/lines.js'
 import {readMapsFile} from '../parse/maps.js'
 import {outputPaths} from '../capture/output.js'
 import type {TraceFormat} from '../model/events.js'
@@ -16,13 +21,15 @@ export interface LoadOptions {
   maps?: {pid: number; file: string}[]
   onProgress?: ParseOptions['onProgress']
   toolVersion: string
+  /** Parse on the calling thread instead of a worker (slower: parse and insert then share one core). */
+  inProcess?: boolean
 }
 
 export type LoadResult = {status: 'ingested'; path: string; summary: IngestSummary} | {status: 'duplicate'; path: string; traceId: number}
 
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256')
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
+  for await (const chunk of createReadStream(path, {highWaterMark: 1 << 20})) hash.update(chunk as Buffer)
   return hash.digest('hex')
 }
 
@@ -44,12 +51,34 @@ function sidecarMaps(path: string, pids: number[]): {pid: number; file: string}[
   return pids.length === 1 && existsSync(maps) ? [{pid: pids[0]!, file: maps}] : []
 }
 
+/** Page cache for the ingest connection while it writes (KiB, negative as PRAGMA cache_size takes it). */
+const INGEST_CACHE_KIB = 32768
+
 export async function loadTrace(db: Db, path: string, opts: LoadOptions): Promise<LoadResult> {
   const abs = resolve(path)
   const size = statSync(abs).size
-  const sha = await sha256File(abs)
-  const dup = db.prepare('SELECT trace_id FROM traces WHERE sha256 = ?').get(sha) as {trace_id: number} | undefined
-  if (dup !== undefined) return {status: 'duplicate', path: abs, traceId: dup.trace_id}
+  // Hashing first would read the whole file before any work starts. Only a stored trace of the same size can be a
+  // duplicate, so only then is the file hashed up front; otherwise the parse worker hashes it as it goes.
+  let sha: string | null = null
+  if (db.prepare('SELECT 1 FROM traces WHERE size_bytes = ? LIMIT 1').get(size) !== undefined) {
+    sha = await sha256File(abs)
+    const dup = db.prepare('SELECT trace_id FROM traces WHERE sha256 = ?').get(sha) as {trace_id: number} | undefined
+    if (dup !== undefined) return {status: 'duplicate', path: abs, traceId: dup.trace_id}
+  }
+  const cache = db.pragma('cache_size', {simple: true}) as number
+  // Every row this transaction writes references the traces row it starts with, so the per-row foreign-key
+  // lookups prove nothing; the pragma only takes effect outside a transaction, hence here (restored below).
+  const foreignKeys = db.pragma('foreign_keys', {simple: true}) as number
+  if (foreignKeys !== 0) db.pragma('foreign_keys = OFF')
+  try {
+    return await ingest(db, abs, size, sha, opts, cache)
+  } finally {
+    if (foreignKeys !== 0) db.pragma('foreign_keys = ON')
+  }
+}
+
+async function ingest(db: Db, abs: string, size: number, known: string | null, opts: LoadOptions, cache: number): Promise<LoadResult> {
+  let sha = known
   db.exec('BEGIN IMMEDIATE')
   try {
     const {lastInsertRowid} = db
@@ -58,21 +87,139 @@ export async function loadTrace(db: Db, path: string, opts: LoadOptions): Promis
            unknown_events, lost_events, lost_windows, monotonic, warnings, ingested_by)
          VALUES (?, '?', ?, ?, 0, 0, 0, 0, 0, 0, 0, 0, 1, '[]', ?)`,
       )
-      .run(abs, sha, size, opts.toolVersion)
-    const writer = new TraceWriter(db, Number(lastInsertRowid), opts.strict ?? false)
-    const stats = await parseTrace(abs, writer, {format: opts.format, onProgress: opts.onProgress})
-    for (const m of opts.maps ?? sidecarMaps(abs, writer.snapshotPids())) {
+      .run(abs, sha ?? `pending:${process.pid}:${randomUUID()}`, size, opts.toolVersion)
+    const traceId = Number(lastInsertRowid)
+    const cacheKib = cache < 0 ? -cache : (cache * (db.pragma('page_size', {simple: true}) as number)) / 1024
+    if (cacheKib < INGEST_CACHE_KIB) db.pragma(`cache_size = ${-INGEST_CACHE_KIB}`)
+    const writer = new TraceWriter(db, traceId)
+    const parse = {path: abs, format: opts.format, strict: opts.strict ?? false, firstId: writer.firstId, hash: sha === null, onProgress: opts.onProgress}
+    const {stats, tracked, sha256} = opts.inProcess ? await parseHere(parse, writer) : await parseInWorker(parse, writer)
+    if (sha === null) {
+      sha = sha256!
+      // another process may have committed the same file while this one parsed it (before BEGIN IMMEDIATE)
+      const dup = db.prepare('SELECT trace_id FROM traces WHERE sha256 = ?').get(sha) as {trace_id: number} | undefined
+      if (dup !== undefined) {
+        db.exec('ROLLBACK')
+        return {status: 'duplicate', path: abs, traceId: dup.trace_id}
+      }
+      db.prepare('UPDATE traces SET sha256 = ? WHERE trace_id = ?').run(sha, traceId)
+    }
+    const snapshots = new Map(tracked.snapshots)
+    for (const m of opts.maps ?? sidecarMaps(abs, [...snapshots.keys()])) {
       const {entries, problems} = await readMapsFile(m.file)
       for (const p of problems) writer.warn(`${m.file}:${p.line}: ${p.reason}`)
-      writer.addInitialMaps(m.pid, entries, `maps:${resolve(m.file)}`, writer.snapshotTime(m.pid))
+      writer.addInitialMaps(m.pid, entries, `maps:${resolve(m.file)}`, snapshots.get(m.pid) ?? null)
     }
     const captured = captureMeta(abs)
     if (captured?.kernelVersion !== undefined) writer.meta('kernel_version', captured.kernelVersion)
-    const summary = writer.finish(stats.format, stats.lines)
+    const summary = writer.finish(tracked, stats.format, stats.lines)
     db.exec('COMMIT')
     return {status: 'ingested', path: abs, summary}
   } catch (error) {
-    db.exec('ROLLBACK')
+    if (db.inTransaction) db.exec('ROLLBACK')
     throw error
+  } finally {
+    db.pragma(`cache_size = ${cache}`)
   }
+}
+
+interface ParseJob {
+  path: string
+  format?: TraceFormat
+  strict: boolean
+  firstId: number
+  hash: boolean
+  onProgress?: ParseOptions['onProgress']
+}
+
+interface Parsed {
+  stats: ParseStats
+  tracked: TrackedTrace
+  sha256: string | null
+}
+
+/** Parses on this thread, the tracker writing straight into `writer`. */
+async function parseHere(job: ParseJob, writer: TraceWriter): Promise<Parsed> {
+  const hashing = job.hash ? sha256File(job.path) : Promise.resolve(null)
+  hashing.catch(() => {})
+  const tracker = new EventTracker(writer, job.firstId, job.strict)
+  const stats = await parseTrace(job.path, tracker, {format: job.format, onProgress: job.onProgress})
+  const tracked = tracker.end()
+  return {stats, tracked, sha256: await hashing}
+}
+
+/**
+ * Parses in a worker thread (ingest-worker.ts) while this thread inserts what it hands over, so parsing and SQLite
+ * run on two cores. Rows arrive in file order through the shared slots of ingest-slots.ts; an error on either side stops both.
+ */
+function parseInWorker(job: ParseJob, writer: TraceWriter): Promise<Parsed> {
+  const {slots: buffers, ctl: ctlBuffer} = allocate()
+  const slots = buffers.map((b) => new Slot(b))
+  const ctl = new Int32Array(ctlBuffer)
+  const input: WorkerInput = {
+    path: job.path,
+    format: job.format,
+    strict: job.strict,
+    firstId: job.firstId,
+    hash: job.hash,
+    progress: job.onProgress !== undefined,
+    slots: buffers,
+    ctl: ctlBuffer,
+  }
+  const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), {workerData: input, stdout: false, stderr: false})
+  return new Promise<Parsed>((resolvePromise, reject) => {
+    let settled = false
+    const stop = (): void => {
+      Atomics.store(ctl, ABORT, 1)
+      for (let i = 0; i < ABORT; i++) Atomics.notify(ctl, i)
+      void worker.terminate()
+    }
+    const fail = (err: unknown): void => {
+      if (settled) return
+      settled = true
+      stop()
+      reject(err)
+    }
+    worker.on('message', (m: WorkerMessage) => {
+      if (settled) return
+      try {
+        switch (m.type) {
+          case 'batch':
+            writer.insertSlot(slots[m.slot]!, m)
+            Atomics.store(ctl, m.slot, 0)
+            Atomics.notify(ctl, m.slot)
+            break
+          case 'progress':
+            job.onProgress?.(m.done, m.total)
+            break
+          case 'done':
+            settled = true
+            void worker.terminate()
+            resolvePromise({stats: m.stats, tracked: m.tracked, sha256: m.sha256})
+            break
+          case 'error':
+            fail(revive(m.error))
+            break
+        }
+      } catch (err) {
+        fail(err)
+      }
+    })
+    worker.on('error', fail)
+    worker.on('exit', (code) => fail(new Error(`ingest worker exited (code ${code}) before finishing`)))
+  })
+}
+
+/** The worker's error as the class the callers check for (InputError, MalformedLineError), else a plain Error. */
+function revive(e: SerializedError): Error {
+  let err: Error
+  if (e.name === 'MalformedLineError' && e.problem !== undefined) err = new MalformedLineError(e.problem)
+  else if (e.name === 'InputError' && e.code !== undefined) err = new InputError(e.code as InputErrorCode, e.message)
+  else {
+    err = new Error(e.message)
+    if (e.name !== 'Error') err.name = e.name
+    if (e.code !== undefined) (err as NodeJS.ErrnoException).code = e.code
+  }
+  if (e.stack !== undefined) err.stack = e.stack
+  return err
 }

@@ -1,0 +1,227 @@
+// Rows from the parse worker to the main thread through shared memory. A few fixed slots, each holding up to
+// SLOT_EVENTS `events` rows and SLOT_SYSCALLS `syscalls` rows as columns: every numeric value is a Float64 with a
+// tag byte beside it (number / null / bigint, the bigint's exact signed 64 bits in a BigInt64Array), strings are
+// indexes into a per-slot list of distinct strings sent with the slot's message. The worker fills a slot, posts
+// its message, and blocks (Atomics.wait) only when the slot it wants next has not been handed back yet, so it
+// never runs more than SLOTS slots ahead of the inserts and memory stays flat however long the trace is.
+import type {TraceEvent, U64} from '../model/events.js'
+import type {RowSink} from './track.js'
+
+export const SLOTS = 4
+export const SLOT_EVENTS = 8192
+export const SLOT_SYSCALLS = 4096
+/** Numeric columns per events row: line, ts_ns, tid, tgid, cpu, kind, a..f (the text column is separate). */
+export const EV_NUM = 12
+/** Numeric columns per syscalls row: tid, tgid, nr, enter/exit event ids, enter/exit ts, arg0..arg5, ret, clone_flags. */
+export const SC_NUM = 15
+
+export const TAG_NUMBER = 0
+export const TAG_NULL = 1
+export const TAG_BIGINT = 2
+
+/** The shared buffers of one slot; posted once in workerData, then reused. */
+export interface SlotBuffers {
+  evNum: SharedArrayBuffer
+  evTag: SharedArrayBuffer
+  evBig: SharedArrayBuffer
+  evTxt: SharedArrayBuffer
+  scNum: SharedArrayBuffer
+  scTag: SharedArrayBuffer
+  scBig: SharedArrayBuffer
+  scTxt: SharedArrayBuffer
+}
+
+export class Slot {
+  readonly evNum: Float64Array
+  readonly evTag: Uint8Array
+  readonly evBig: BigInt64Array
+  readonly evTxt: Int32Array
+  readonly scNum: Float64Array
+  readonly scTag: Uint8Array
+  readonly scBig: BigInt64Array
+  readonly scTxt: Int32Array
+
+  constructor(b: SlotBuffers) {
+    this.evNum = new Float64Array(b.evNum)
+    this.evTag = new Uint8Array(b.evTag)
+    this.evBig = new BigInt64Array(b.evBig)
+    this.evTxt = new Int32Array(b.evTxt)
+    this.scNum = new Float64Array(b.scNum)
+    this.scTag = new Uint8Array(b.scTag)
+    this.scBig = new BigInt64Array(b.scBig)
+    this.scTxt = new Int32Array(b.scTxt)
+  }
+}
+
+/** The slots, and the control words: one per slot (0 free, 1 filled and not yet inserted), then the abort flag. */
+export function allocate(): {slots: SlotBuffers[]; ctl: SharedArrayBuffer} {
+  const slots: SlotBuffers[] = []
+  for (let i = 0; i < SLOTS; i++)
+    slots.push({
+      evNum: new SharedArrayBuffer(SLOT_EVENTS * EV_NUM * 8),
+      evTag: new SharedArrayBuffer(SLOT_EVENTS * EV_NUM),
+      evBig: new SharedArrayBuffer(SLOT_EVENTS * EV_NUM * 8),
+      evTxt: new SharedArrayBuffer(SLOT_EVENTS * 4),
+      scNum: new SharedArrayBuffer(SLOT_SYSCALLS * SC_NUM * 8),
+      scTag: new SharedArrayBuffer(SLOT_SYSCALLS * SC_NUM),
+      scBig: new SharedArrayBuffer(SLOT_SYSCALLS * SC_NUM * 8),
+      scTxt: new SharedArrayBuffer(SLOT_SYSCALLS * 4),
+    })
+  return {slots, ctl: new SharedArrayBuffer((SLOTS + 1) * 4)}
+}
+
+/** Index of the abort flag in the control words: set by the main thread when the ingest fails on its side. */
+export const ABORT = SLOTS
+
+/** What the worker posts per filled slot (the rare rows travel in the message itself). */
+export interface BatchMessage {
+  type: 'batch'
+  slot: number
+  events: number
+  syscalls: number
+  strings: string[]
+  problems: [line: number, reason: string, excerpt: string][]
+  lost: [line: number, cpu: number | null, count: number | null, start: number | bigint, end: number | bigint][]
+}
+
+export class AbortedError extends Error {
+  constructor() {
+    super('ingest aborted')
+  }
+}
+
+function put(num: Float64Array, tag: Uint8Array, big: BigInt64Array, i: number, v: U64 | null): void {
+  if (typeof v === 'number') {
+    num[i] = v
+    tag[i] = TAG_NUMBER
+  } else if (v === null) {
+    tag[i] = TAG_NULL
+  } else {
+    big[i] = BigInt.asIntN(64, v) // SQLite INTEGER is signed 64-bit: two's complement, as toSql
+    tag[i] = TAG_BIGINT
+  }
+}
+
+/** The worker's RowSink: fills the shared slots and posts each full one. */
+export class SlotWriter implements RowSink {
+  private readonly slots: Slot[]
+  private readonly ctl: Int32Array
+  private cur = 0
+  private slot: Slot
+  private nEv = 0
+  private nSc = 0
+  private strings: string[] = []
+  private dict = new Map<string, number>()
+  private problems: BatchMessage['problems'] = []
+  private lostRows: BatchMessage['lost'] = []
+
+  constructor(
+    buffers: SlotBuffers[],
+    ctl: SharedArrayBuffer,
+    private readonly post: (m: BatchMessage) => void,
+  ) {
+    this.slots = buffers.map((b) => new Slot(b))
+    this.ctl = new Int32Array(ctl)
+    this.slot = this.slots[0]!
+    this.claim()
+  }
+
+  private str(s: string): number {
+    let i = this.dict.get(s)
+    if (i === undefined) {
+      i = this.strings.length
+      this.strings.push(s)
+      this.dict.set(s, i)
+    }
+    return i
+  }
+
+  event(e: TraceEvent): void {
+    if (this.nEv === SLOT_EVENTS) this.flush()
+    const s = this.slot
+    const num = s.evNum
+    const tag = s.evTag
+    const r = this.nEv++
+    const o = r * EV_NUM
+    num[o] = e.line
+    tag[o] = TAG_NUMBER
+    put(num, tag, s.evBig, o + 1, e.ts)
+    num[o + 2] = e.tid
+    tag[o + 2] = TAG_NUMBER
+    put(num, tag, s.evBig, o + 3, e.tgid)
+    put(num, tag, s.evBig, o + 4, e.cpu)
+    num[o + 5] = e.kind
+    tag[o + 5] = TAG_NUMBER
+    put(num, tag, s.evBig, o + 6, e.a)
+    put(num, tag, s.evBig, o + 7, e.b)
+    put(num, tag, s.evBig, o + 8, e.c)
+    put(num, tag, s.evBig, o + 9, e.d)
+    put(num, tag, s.evBig, o + 10, e.e)
+    put(num, tag, s.evBig, o + 11, e.f)
+    s.evTxt[r] = e.text === null ? -1 : this.str(e.text)
+  }
+
+  syscall(
+    tid: number, tgid: number | null, nr: number, name: string, enterId: number | null, exitId: number | null,
+    enterTs: U64 | null, exitTs: U64 | null, a0: U64 | null, a1: U64 | null, a2: U64 | null, a3: U64 | null,
+    a4: U64 | null, a5: U64 | null, ret: U64 | null, cloneFlags: U64 | null,
+  ): void {
+    if (this.nSc === SLOT_SYSCALLS) this.flush()
+    const s = this.slot
+    const num = s.scNum
+    const tag = s.scTag
+    const big = s.scBig
+    const r = this.nSc++
+    const o = r * SC_NUM
+    put(num, tag, big, o, tid)
+    put(num, tag, big, o + 1, tgid)
+    put(num, tag, big, o + 2, nr)
+    put(num, tag, big, o + 3, enterId)
+    put(num, tag, big, o + 4, exitId)
+    put(num, tag, big, o + 5, enterTs)
+    put(num, tag, big, o + 6, exitTs)
+    put(num, tag, big, o + 7, a0)
+    put(num, tag, big, o + 8, a1)
+    put(num, tag, big, o + 9, a2)
+    put(num, tag, big, o + 10, a3)
+    put(num, tag, big, o + 11, a4)
+    put(num, tag, big, o + 12, a5)
+    put(num, tag, big, o + 13, ret)
+    put(num, tag, big, o + 14, cloneFlags)
+    s.scTxt[r] = this.str(name)
+  }
+
+  problem(line: number, reason: string, excerpt: string): void {
+    this.problems.push([line, reason, excerpt])
+  }
+
+  lost(line: number, cpu: number | null, count: number | null, start: U64, end: U64): void {
+    this.lostRows.push([line, cpu, count, typeof start === 'bigint' ? BigInt.asIntN(64, start) : start, typeof end === 'bigint' ? BigInt.asIntN(64, end) : end])
+  }
+
+  /** Posts the current slot (if it holds anything) and waits for the next one to be free. */
+  flush(): void {
+    if (this.nEv === 0 && this.nSc === 0 && this.problems.length === 0 && this.lostRows.length === 0) return
+    Atomics.store(this.ctl, this.cur, 1)
+    this.post({type: 'batch', slot: this.cur, events: this.nEv, syscalls: this.nSc, strings: this.strings, problems: this.problems, lost: this.lostRows})
+    this.nEv = 0
+    this.nSc = 0
+    this.strings = []
+    this.dict = new Map()
+    this.problems = []
+    this.lostRows = []
+    this.cur = (this.cur + 1) % this.slots.length
+    this.slot = this.slots[this.cur]!
+    this.claim()
+  }
+
+  /** Blocks until the main thread has inserted what the current slot last held. */
+  private claim(): void {
+    const ctl = this.ctl
+    for (;;) {
+      if (Atomics.load(ctl, ABORT) !== 0) throw new AbortedError()
+      if (Atomics.load(ctl, this.cur) === 0) return
+      Atomics.wait(ctl, this.cur, 1, 1000)
+    }
+  }
+}
