@@ -1,18 +1,19 @@
 // Reads an ingested trace back as the operations the simulated threads replay, in time order, streaming.
 // mmap_lock events are never read here: they are what validation checks the prediction against.
+import type {Statement} from 'better-sqlite3'
 import type {Db} from '../store/db.js'
 import {Kind, KIND_NAMES} from '../model/events.js'
 
 /** One thing a traced thread did, with times relative to the trace's first event (exact: spans < 104 days). */
 export type Op =
-  | {type: 'fault'; eventId: number; t: number; tid: number; tgid: number; address: number; errorCode: number; user: boolean; ip: number | null; ipSymbol: string | null; io: boolean; line: number}
-  | {type: 'syscall'; eventId: number; t: number; tEnd: number | null; tid: number; tgid: number; nr: number; name: string; args: number[]; ret: number | null; cloneFlags: number | null; line: number}
-  | {type: 'fork'; eventId: number; t: number; tid: number; tgid: number; childPid: number; line: number}
-  | {type: 'newtask'; eventId: number; t: number; tid: number; tgid: number; childPid: number; cloneFlags: number; line: number}
-  | {type: 'exec'; eventId: number; t: number; tid: number; tgid: number; filename: string; line: number}
-  | {type: 'exit'; eventId: number; t: number; tid: number; tgid: number; line: number}
-  | {type: 'unmapped_area'; eventId: number; t: number; tid: number; tgid: number; addr: number; len: number; err: number; line: number}
-  | {type: 'mmap2'; eventId: number; t: number; tid: number; tgid: number; start: number; len: number; pgoff: number; inode: number; perms: string; path: string; line: number}
+  | {type: 'fault'; eventId: number; t: number; tid: number; tgid: number; address: number; errorCode: number; user: boolean; io: boolean}
+  | {type: 'syscall'; eventId: number; t: number; tEnd: number | null; tid: number; tgid: number; nr: number; name: string; args: number[]; ret: number | null; cloneFlags: number | null}
+  | {type: 'fork'; eventId: number; t: number; tid: number; tgid: number; childPid: number}
+  | {type: 'newtask'; eventId: number; t: number; tid: number; tgid: number; childPid: number; cloneFlags: number}
+  | {type: 'exec'; eventId: number; t: number; tid: number; tgid: number; filename: string}
+  | {type: 'exit'; eventId: number; t: number; tid: number; tgid: number}
+  | {type: 'unmapped_area'; eventId: number; t: number; tid: number; tgid: number; addr: number; len: number; err: number}
+  | {type: 'mmap2'; eventId: number; t: number; tid: number; tgid: number; start: number; len: number; pgoff: number; inode: number; perms: string; path: string}
 
 const KINDS = [Kind.FaultUser, Kind.FaultKernel, Kind.Fork, Kind.NewTask, Kind.Exec, Kind.Exit, Kind.Mmap2, Kind.UnmappedArea]
 
@@ -45,50 +46,84 @@ export function traceInfo(db: Db, traceId: number): TraceInfo {
   }
 }
 
-type EventRow = [number, Kind, number, number, number, number | null, number | null, number | null, number | null, string | null, number]
-type SyscallRow = [number, number, number, number, number, string, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number]
+type FaultRow = [number, number, number, number, number | null, number | null, Kind]
+type EventRow = [number, number, number, number, number | null, number | null, Kind, number | null, string | null, number | null]
+type SyscallRow = [number, number, number, number, number, string, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null]
 
-/**
- * Streams the trace's operations in time order (file order breaks ties): a merge of the non-syscall events and
- * the paired syscalls, each keyed by its entry event, so a simulated thread knows a call's traced duration and
- * result when it starts it. Two plain ordered scans; no per-row join.
- */
 /** Time order needs an index when timestamps went backwards; the caller builds it on a writable connection. */
 export const TIME_INDEX_SQL = 'CREATE INDEX IF NOT EXISTS events_time ON events(trace_id, ts_ns, event_id)'
 
+const FAULTS = [Kind.FaultUser, Kind.FaultKernel]
+const OTHERS = KINDS.filter((k) => !FAULTS.includes(k))
+/** Rows per read of the fault scan: one native call per chunk instead of one per row. */
+const CHUNK = 4096
+
+/**
+ * Streams the trace's operations in time order (file order breaks ties): a merge of three ordered scans — the
+ * faults (most of a trace, read in chunks with only the columns a fault needs), the other replayed events (few),
+ * and the paired syscalls, each keyed by its entry event so a simulated thread knows a call's traced duration
+ * and result when it starts it. No per-row join.
+ */
 export function* readOps(db: Db, info: TraceInfo): Generator<Op> {
-  const order = info.monotonic ? 'event_id' : 'ts_ns, event_id'
+  const byTime = !info.monotonic
+  const params = {base: info.firstTsNs, trace: info.traceId}
+  const faults = chunked(
+    db.prepare(
+      `SELECT event_id, ts_ns - @base, tid, coalesce(tgid, tid), a, c, kind FROM events
+       WHERE trace_id = @trace AND kind IN (${FAULTS.join(',')}) AND ${byTime ? '(ts_ns, event_id) > (@base + @t, @after)' : 'event_id > @after'}
+       ORDER BY ${byTime ? 'ts_ns, event_id' : 'event_id'} LIMIT ${CHUNK}`,
+    ),
+    params,
+  )
   const events = db
     .prepare(
-      `SELECT event_id, kind, ts_ns - @base, tid, coalesce(tgid, tid), a, b, c, d, text, line FROM events
-       WHERE trace_id = @trace AND kind IN (${KINDS.join(',')}) ORDER BY ${order}`,
+      `SELECT event_id, ts_ns - @base, tid, coalesce(tgid, tid), a, b, kind, c, text, d FROM events
+       WHERE trace_id = @trace AND kind IN (${OTHERS.join(',')}) ORDER BY ${byTime ? 'ts_ns, event_id' : 'event_id'}`,
     )
     .raw(true)
-    .iterate({base: info.firstTsNs, trace: info.traceId}) as IterableIterator<EventRow>
+    .iterate(params) as IterableIterator<EventRow>
   const syscalls = db
     .prepare(
-      `SELECT s.enter_event_id, s.enter_ts_ns - @base, s.tid, coalesce(s.tgid, s.tid), s.nr, s.name, s.exit_ts_ns - @base,
-         s.arg0, s.arg1, s.arg2, s.arg3, s.arg4, s.arg5, s.ret, s.clone_flags, e.line
-       FROM syscalls s JOIN events e ON e.event_id = s.enter_event_id
-       WHERE s.trace_id = @trace AND s.enter_event_id IS NOT NULL ORDER BY ${info.monotonic ? 's.enter_event_id' : 's.enter_ts_ns, s.enter_event_id'}`,
+      `SELECT enter_event_id, enter_ts_ns - @base, tid, coalesce(tgid, tid), nr, name, exit_ts_ns - @base,
+         arg0, arg1, arg2, arg3, arg4, arg5, ret, clone_flags
+       FROM syscalls WHERE trace_id = @trace AND enter_event_id IS NOT NULL ORDER BY ${byTime ? 'enter_ts_ns, enter_event_id' : 'enter_event_id'}`,
     )
     .raw(true)
-    .iterate({base: info.firstTsNs, trace: info.traceId}) as IterableIterator<SyscallRow>
+    .iterate(params) as IterableIterator<SyscallRow>
   const io = faultsWithIo(db, info)
+  let f = faults.next()
   let ev = events.next()
   let sc = syscalls.next()
-  while (!ev.done || !sc.done) {
-    const takeSyscall =
-      !sc.done && (ev.done || sc.value[1] < ev.value[2] || (sc.value[1] === ev.value[2] && sc.value[0] < ev.value[0]))
-    if (takeSyscall) {
+  // (t, event id) of a row; [1] and [0] in all three row shapes
+  const before = (x: {done?: boolean; value: [number, number, ...unknown[]]}, y: {done?: boolean; value: [number, number, ...unknown[]]}): boolean =>
+    y.done === true || (x.done !== true && (x.value[1] < y.value[1] || (x.value[1] === y.value[1] && x.value[0] < y.value[0])))
+  while (!f.done || !ev.done || !sc.done) {
+    if (before(f, ev) && before(f, sc)) {
+      const [eventId, t, tid, tgid, a, c, kind] = f.value
+      yield {type: 'fault', eventId, t, tid, tgid, address: a ?? -1, errorCode: c ?? 0, user: kind === Kind.FaultUser, io: io.has(eventId)}
+      f = faults.next()
+    } else if (before(sc, ev)) {
       const r = sc.value
-      yield {type: 'syscall', eventId: r[0], t: r[1], tEnd: r[6], tid: r[2], tgid: r[3], nr: r[4], name: r[5], args: [r[7] ?? 0, r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[11] ?? 0, r[12] ?? 0], ret: r[13], cloneFlags: r[14], line: r[15]}
+      yield {type: 'syscall', eventId: r[0], t: r[1], tEnd: r[6], tid: r[2], tgid: r[3], nr: r[4], name: r[5], args: [r[7] ?? 0, r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[11] ?? 0, r[12] ?? 0], ret: r[13], cloneFlags: r[14]}
       sc = syscalls.next()
-      continue
+    } else {
+      const op = toOp(ev.value)
+      ev = events.next()
+      if (op !== null) yield op
     }
-    const op = toOp(ev.value, io)
-    ev = events.next()
-    if (op !== null) yield op
+  }
+}
+
+/** Rows of a keyset-paginated statement, in order: a page starts after the (t, event id) of the previous one's last row. */
+function* chunked(stmt: Statement, params: Record<string, unknown>): Generator<FaultRow> {
+  stmt.raw(true)
+  let page = {...params, t: -1, after: 0}
+  for (;;) {
+    const rows = stmt.all(page) as FaultRow[]
+    for (const r of rows) yield r
+    if (rows.length < CHUNK) return
+    const last = rows[rows.length - 1]!
+    page = {...page, t: last[1], after: last[0]}
   }
 }
 
@@ -119,25 +154,22 @@ function faultsWithIo(db: Db, info: TraceInfo): Set<number> {
   return out
 }
 
-function toOp(r: EventRow, io: Set<number>): Op | null {
-  const [eventId, kind, t, tid, tgid, a, b, c, d, text, line] = r
+function toOp(r: EventRow): Op | null {
+  const [eventId, t, tid, tgid, a, b, kind, c, text, d] = r
   switch (kind) {
-    case Kind.FaultUser:
-    case Kind.FaultKernel:
-      return {type: 'fault', eventId, t, tid, tgid, address: a ?? -1, errorCode: c ?? 0, user: kind === Kind.FaultUser, ip: b, ipSymbol: text, io: io.has(eventId), line}
     case Kind.Fork:
-      return {type: 'fork', eventId, t, tid, tgid, childPid: b ?? 0, line}
+      return {type: 'fork', eventId, t, tid, tgid, childPid: b ?? 0}
     case Kind.NewTask:
-      return {type: 'newtask', eventId, t, tid, tgid, childPid: a ?? 0, cloneFlags: b ?? 0, line}
+      return {type: 'newtask', eventId, t, tid, tgid, childPid: a ?? 0, cloneFlags: b ?? 0}
     case Kind.Exec:
-      return {type: 'exec', eventId, t, tid, tgid, filename: text ?? '', line}
+      return {type: 'exec', eventId, t, tid, tgid, filename: text ?? ''}
     case Kind.Exit:
-      return {type: 'exit', eventId, t, tid, tgid, line}
+      return {type: 'exit', eventId, t, tid, tgid}
     case Kind.UnmappedArea:
-      return {type: 'unmapped_area', eventId, t, tid, tgid, addr: a ?? 0, len: c ?? 0, err: b ?? 0, line}
+      return {type: 'unmapped_area', eventId, t, tid, tgid, addr: a ?? 0, len: c ?? 0, err: b ?? 0}
     case Kind.Mmap2: {
       const sp = (text ?? '').indexOf(' ')
-      return {type: 'mmap2', eventId, t, tid, tgid, start: a ?? 0, len: b ?? 0, pgoff: c ?? 0, inode: d ?? 0, perms: sp < 0 ? (text ?? '') : text!.slice(0, sp), path: sp < 0 ? '' : text!.slice(sp + 1), line}
+      return {type: 'mmap2', eventId, t, tid, tgid, start: a ?? 0, len: b ?? 0, pgoff: c ?? 0, inode: d ?? 0, perms: sp < 0 ? (text ?? '') : text!.slice(0, sp), path: sp < 0 ? '' : text!.slice(sp + 1)}
     }
   }
   return null

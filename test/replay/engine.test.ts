@@ -14,13 +14,13 @@ const PROT_RW = 3
 const PROT_R = 1
 let id = 0
 const mmap = (t: number, tid: number, addr: number, len: number, prot: number, flags: number, fd = -1, durNs = 2000): Op =>
-  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 9, name: 'mmap', args: [0, len, prot, flags, fd, 0], ret: addr, cloneFlags: null, line: id})
+  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 9, name: 'mmap', args: [0, len, prot, flags, fd, 0], ret: addr, cloneFlags: null})
 const munmap = (t: number, tid: number, addr: number, len: number, durNs: number): Op =>
-  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 11, name: 'munmap', args: [addr, len, 0, 0, 0, 0], ret: 0, cloneFlags: null, line: id})
+  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 11, name: 'munmap', args: [addr, len, 0, 0, 0, 0], ret: 0, cloneFlags: null})
 const mprotect = (t: number, tid: number, addr: number, len: number, prot: number, durNs: number): Op =>
-  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 10, name: 'mprotect', args: [addr, len, prot, 0, 0, 0], ret: 0, cloneFlags: null, line: id})
+  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 10, name: 'mprotect', args: [addr, len, prot, 0, 0, 0], ret: 0, cloneFlags: null})
 const fault = (t: number, tid: number, address: number, errorCode: number): Op =>
-  ({type: 'fault', eventId: ++id, t, tid, tgid: PID, address, errorCode, user: true, ip: null, ipSymbol: null, io: false, line: id})
+  ({type: 'fault', eventId: ++id, t, tid, tgid: PID, address, errorCode, user: true, io: false})
 
 function replay(policy: string, ops: Op[], mode: 'faithful' | 'what-if' = 'faithful'): {faults: Map<number, FaultOutcome>; end: number} {
   const faults = new Map<number, FaultOutcome>()
