@@ -4,8 +4,8 @@
 import type {ImportSink, LineImporter, TraceFormat} from '../model/events.js'
 import {CsvImporter, isCsvHeader} from './csv.js'
 import {FtraceImporter, isFtraceEventLine} from './ftrace.js'
-import type {ByteLineImporter} from './emit.js'
-import {InputError, readLineBytes, type Compression} from './lines.js'
+import {excerpt, type ByteLineImporter} from './emit.js'
+import {InputError, MAX_LINE_BYTES, readLineBytes, type Compression} from './lines.js'
 import {PerfImporter, isPerfEventLine} from './perf.js'
 
 /** Undecided lines (blank, `#` comments, preamble) tolerated before the format must be clear. */
@@ -58,6 +58,7 @@ export interface ParseStats {
   bytes: number // decompressed text bytes
   fileBytes: number
   compression: Compression
+  unterminatedLastLine: boolean // the file did not end with a newline: it may have been cut short
 }
 
 /** Reads a trace file (plain/.gz/.xz), detects its format unless given, and feeds every line to its importer. */
@@ -92,14 +93,16 @@ export async function parseTrace(path: string, sink: ImportSink, opts: ParseOpti
       pending.forEach((l, i) => importer!.feed(l, i + 1))
       pending.length = 0
     },
-    {onProgress: opts.onProgress},
+    {
+      onProgress: opts.onProgress,
+      // a cut line could still parse as a (wrong) event: it is a problem of its own, never fed to the importer
+      onLongLine: (lineNo, head) => sink.problem({line: lineNo, reason: `line longer than ${MAX_LINE_BYTES >> 20} MiB: not parsed`, excerpt: excerpt(head)}),
+    },
   )
   if (importer === null || stats.bytes === 0) throw unknownFormat(path, pending)
   const imp: LineImporter = importer
   imp.finish()
   sink.meta('format', imp.format)
   if (stats.compression !== 'none') sink.meta('compression', stats.compression)
-  if (stats.unterminatedLastLine) sink.meta('unterminated_last_line', String(stats.lines))
-  if (stats.truncatedLines > 0) sink.meta('truncated_long_lines', String(stats.truncatedLines))
-  return {format: imp.format, lines: stats.lines, bytes: stats.bytes, fileBytes: stats.fileBytes, compression: stats.compression}
+  return {format: imp.format, lines: stats.lines, bytes: stats.bytes, fileBytes: stats.fileBytes, compression: stats.compression, unterminatedLastLine: stats.unterminatedLastLine}
 }

@@ -46,11 +46,14 @@ export interface ReadStats {
 export interface ReadOptions {
   /** Called per chunk read: bytes of the file as stored (compressed for .gz/.xz), and its size (0 if unknown: FIFO). */
   onProgress?: (bytesRead: number, totalBytes: number) => void
+  /** Takes the lines longer than MAX_LINE_BYTES (their first bytes) instead of `onLine`, which would see them cut. */
+  onLongLine?: (lineNo: number, head: string) => void
 }
 
-/** Longer lines are cut (a real trace line is < 1 KB; this bounds memory on garbage input). */
+/** Longer lines are cut, or handed to `onLongLine` (a real trace line is < 1 KB; this bounds memory on garbage input). */
 export const MAX_LINE_BYTES = 4 << 20
 const CHUNK = 1 << 20
+const LONG_LINE_HEAD = 200
 
 /**
  * One line as bytes buf[start, end) (no newline, no trailing '\r'), plus a string to slice text from: when
@@ -69,7 +72,10 @@ class LineSplitter {
   private carrying = false
   private overflow = false
 
-  constructor(private readonly onLine: ByteLineHandler) {}
+  constructor(
+    private readonly onLine: ByteLineHandler,
+    private readonly onLong?: ReadOptions['onLongLine'],
+  ) {}
 
   push(chunk: Buffer): void {
     this.bytes += chunk.length
@@ -149,7 +155,8 @@ class LineSplitter {
     this.carryLen = 0
     this.carrying = false
     this.overflow = false
-    if (cut) {
+    if (cut && this.onLong !== undefined) this.onLong(++this.lines, buf.subarray(0, LONG_LINE_HEAD).toString('utf8'))
+    else if (cut) {
       // a cut line keeps its last byte, even a '\r'
       const ascii = isAscii(buf)
       this.onLine(buf, 0, buf.length, buf.toString(ascii ? 'latin1' : 'utf8'), ascii ? 0 : -1, ++this.lines)
@@ -235,7 +242,7 @@ export async function readLineBytes(path: string, onLine: ByteLineHandler, opts:
     throw openError(path, err as NodeJS.ErrnoException)
   }
   const raw = fh.createReadStream({highWaterMark: CHUNK}) // closes fh when done or destroyed
-  const splitter = new LineSplitter(onLine)
+  const splitter = new LineSplitter(onLine, opts.onLongLine)
   let bytesRead = 0
   const onProgress = opts.onProgress
   async function* counted(): AsyncGenerator<Buffer> {

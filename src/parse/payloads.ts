@@ -46,6 +46,7 @@ function pageFault(em: Emitter, L: Line, p: number, kind: Kind): string | null {
   let address: U64 | null = null // stays null when %ps printed a symbol
   if (L.at(q) === 48 && L.at(q + 1) === 120) {
     address = hexAt(L, q + 2)
+    if (address === null) return 'bad address (not 64-bit hex)'
     q = scan.end
   } else q = tokenEnd(L, q)
   if (!L.has(q, K_IP)) return 'page fault without ip='
@@ -54,7 +55,7 @@ function pageFault(em: Emitter, L: Line, p: number, kind: Kind): string | null {
   let sym: string | null = null
   if (L.at(q) === 48 && L.at(q + 1) === 120) {
     ip = hexAt(L, q + 2)
-    if (ip === null) return 'bad ip'
+    if (ip === null) return 'bad ip (not 64-bit hex)'
     q = scan.end
   } else {
     const e = tokenEnd(L, q)

@@ -110,6 +110,7 @@ async function ingest(db: Db, abs: string, size: number, known: string | null, o
       for (const p of problems) writer.warn(`${m.file}:${p.line}: ${p.reason}`)
       writer.addInitialMaps(m.pid, entries, `maps:${resolve(m.file)}`, snapshots.get(m.pid) ?? null)
     }
+    if (stats.unterminatedLastLine) writer.warn(`the last line (${stats.lines}) has no newline: the file may have been cut short while it was written`)
     const captured = captureMeta(abs)
     if (captured?.kernelVersion !== undefined) writer.meta('kernel_version', captured.kernelVersion)
     const summary = writer.finish(tracked, stats.format, stats.lines)

@@ -3,7 +3,7 @@ import {test} from 'node:test'
 import {gzipSync} from 'node:zlib'
 import {Kind} from '../../src/model/events.js'
 import {detectLine, parseTrace} from '../../src/parse/detect.js'
-import {InputError} from '../../src/parse/lines.js'
+import {InputError, MAX_LINE_BYTES} from '../../src/parse/lines.js'
 import {CollectSink, tmpFile} from './helpers.js'
 
 test('detectLine recognises each format and stays undecided on neutral lines', () => {
@@ -22,7 +22,7 @@ test('parseTrace: detects past a preamble, feeds the held-back lines with their 
   const text = ['', '# captured by hand', '         python3-1       (      1) [000] d....     1.000001: page_fault_user: address=0x1000 ip=0x2000 error_code=0x6', ''].join('\n')
   const sink = new CollectSink()
   const stats = await parseTrace(tmpFile('pre.txt.gz', gzipSync(text)), sink)
-  assert.deepEqual(stats, {format: 'ftrace', lines: 3, bytes: text.length, fileBytes: stats.fileBytes, compression: 'gzip'})
+  assert.deepEqual(stats, {format: 'ftrace', lines: 3, bytes: text.length, fileBytes: stats.fileBytes, compression: 'gzip', unterminatedLastLine: false})
   assert.deepEqual(sink.events.map((e) => [e.kind, e.line]), [[Kind.FaultUser, 3]])
   assert.equal(sink.metas.get('format'), 'ftrace')
   assert.equal(sink.metas.get('compression'), 'gzip')
@@ -43,12 +43,23 @@ test('parseTrace: byte fast path and string path agree on a perf trace with a no
   ])
 })
 
-test('parseTrace: --format skips detection; an unterminated last line is recorded in meta', async () => {
+test('parseTrace: --format skips detection; an unterminated last line is flagged in the stats', async () => {
   const sink = new CollectSink()
   const stats = await parseTrace(tmpFile('forced.csv', 'ts_ns,tid,event\n1,2,marker'), sink, {format: 'csv'})
   assert.equal(stats.format, 'csv')
   assert.deepEqual(sink.events.map((e) => e.kind), [Kind.Marker])
-  assert.equal(sink.metas.get('unterminated_last_line'), '2')
+  assert.equal(stats.unterminatedLastLine, true)
+})
+
+test('parseTrace: a line over MAX_LINE_BYTES is a problem with its line number, not a cut event', async () => {
+  const good = '         python3-11163   (  11163) [001] .....  2024.398183: page_fault_user: address=0x7f0000001000 ip=0x1 error_code=0x6'
+  const sink = new CollectSink()
+  const stats = await parseTrace(tmpFile('long-event.trace', `${good}\n${good} ${'x'.repeat(MAX_LINE_BYTES)}\n${good}\n`), sink)
+  assert.deepEqual(sink.events.map((e) => e.line), [1, 3])
+  assert.deepEqual(sink.problems.map((p) => p.line), [2])
+  assert.match(sink.problems[0]!.reason, /longer than 4 MiB/)
+  assert.match(sink.problems[0]!.excerpt, /^\s*python3-11163 /)
+  assert.equal(stats.unterminatedLastLine, false)
 })
 
 test('parseTrace: unknown format and empty files are InputErrors with guidance', async () => {

@@ -115,6 +115,12 @@ test('lines spanning read chunks are joined; a line longer than MAX_LINE_BYTES i
   assert.equal(lines[2]!.length, MAX_LINE_BYTES)
   assert.equal(lines[3], 'after')
   assert.equal(stats.truncatedLines, 1)
+  // with onLongLine, the long line goes there (numbered, its head only) and onLine never sees it
+  const long: [number, string][] = []
+  const seen: number[] = []
+  await readLines(tmpFile('long2.txt', `start\n${huge}\nafter\n`), (_l, n) => seen.push(n), {onLongLine: (n, head) => long.push([n, head])})
+  assert.deepEqual(seen, [1, 3])
+  assert.deepEqual(long, [[2, 'h'.repeat(200)]])
 })
 
 test('missing file, directory and unreadable file are InputErrors that say what to do', async () => {
