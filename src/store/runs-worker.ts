@@ -66,6 +66,9 @@ function main(input: WriterInput): void {
   let db: Db | undefined
   try {
     db = openDb(input.dbPath)
+    // Every row written references the runs rows this transaction inserts first, or a reason id it looked up or
+    // inserted itself: per-row foreign-key lookups would prove nothing (this connection is the thread's own).
+    db.pragma('foreign_keys = OFF')
     db.exec('BEGIN IMMEDIATE')
     const runs = input.runs.map((m) => new RunRows(db!, m, new LostWindows(input.lost)))
     post({type: 'ready', runIds: runs.map((r) => r.runId)})
