@@ -24,7 +24,7 @@ const ROLLBACK_MS = 10_000
 export class ResultWriter {
   /** One per RunMeta given, in order. */
   readonly runs: RunWriter[]
-  /** The slot being filled, and how many of its Float64s are. */
+  /** The slot being filled, and how many of its Float64s are (RunWriter writes records straight into it). */
   buf: Float64Array
   n = 1
   private cur = 0
@@ -63,9 +63,9 @@ export class ResultWriter {
   str(s: string): number {
     let id = this.strings.get(s)
     if (id === undefined) {
+      if (s.length + 2 >= SLOT_LEN) throw new Error(`internal error: string of ${s.length} characters for the result writer`)
       id = this.strings.size
       this.strings.set(s, id)
-      if (s.length + 2 >= SLOT_LEN) throw new Error(`internal error: string of ${s.length} characters for the result writer`)
       let o = this.reserve(s.length + 2)
       const b = this.buf
       b[o++] = STRING
