@@ -47,7 +47,10 @@ export class ResultWriter {
     const {port1, port2} = new MessageChannel()
     this.port = port1
     const input: WriterInput = {dbPath, runs: metas, lost, slots, ctl, state, port: port2}
-    this.worker = new Worker(new URL('./runs-worker.js', import.meta.url), {workerData: input, transferList: [port2], stdout: false, stderr: false})
+    // The writer's garbage is short-lived (digest lines, bind arrays): a small young generation keeps peak RSS ~40 MB
+    // lower (node_gc_long, 3 policies: 260–280 → 228 MB) at no CPU cost that measured.
+    const resourceLimits = {maxYoungGenerationSizeMb: 8}
+    this.worker = new Worker(new URL('./runs-worker.js', import.meta.url), {workerData: input, transferList: [port2], stdout: false, stderr: false, resourceLimits})
     // Its failures come through the port, read while this thread waits; the 'error' event can only fire later.
     this.worker.on('error', () => {})
     if (!this.waitState(STARTING, START_MS)) {
