@@ -20,14 +20,13 @@ function consume(ring: SlotRing, bufs: Float64Array[], runs: RunRows[]): string[
     let o = 1
     while (o < end) {
       const kind = b[o]!
-      const run = runs[b[o + 1]!]!
       switch (kind) {
         case FAULT:
-          run.fault(b, o + 2, strings)
+          runs[b[o + 1]!]!.fault(b, o + 2, strings)
           o += FAULT_LEN
           break
         case OP:
-          run.op(b, o + 2, strings)
+          runs[b[o + 1]!]!.op(b, o + 2, strings)
           o += OP_LEN
           break
         case STRING: {
@@ -40,7 +39,7 @@ function consume(ring: SlotRing, bufs: Float64Array[], runs: RunRows[]): string[
           const n = b[o + 4]!
           const counters: [string, number][] = []
           for (let j = o + 5; j < o + 5 + 2 * n; j += 2) counters.push([strings[b[j]!]!, b[j + 1]!])
-          digests[b[o + 1]!] = run.finish(b[o + 2]!, b[o + 3]!, counters)
+          digests[b[o + 1]!] = runs[b[o + 1]!]!.finish(b[o + 2]!, b[o + 3]!, counters)
           o += 5 + 2 * n
           break
         }
