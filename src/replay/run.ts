@@ -1,8 +1,9 @@
-// One replay command: reads the trace once and feeds every policy's simulated kernel, all stored in one
-// transaction (an interrupted replay leaves the database as it was).
+// One replay command: reads the trace once and feeds every policy's simulated kernel; the results of all of them
+// are stored in one transaction by a writer thread (store/runs.ts), so an interrupted replay leaves the database as
+// it was.
 import type {Db} from '../store/db.js'
 import {openDbReadOnly} from '../store/db.js'
-import {LostWindows, RunWriter} from '../store/runs.js'
+import {ResultWriter} from '../store/runs.js'
 import {Replayer, type Mode} from './engine.js'
 import {policyJson, type Policy} from './policies.js'
 import {readOps, TIME_INDEX_SQL, traceInfo} from './stream.js'
@@ -40,11 +41,11 @@ function initialMaps(db: Db, traceId: number): Map<number, KnownMapping[]> {
   return out
 }
 
-function lostWindows(db: Db, traceId: number, base: bigint): LostWindows {
+function lostWindows(db: Db, traceId: number, base: bigint): [number, number][] {
   const rows = db
     .prepare('SELECT start_ts_ns - ? AS s, end_ts_ns - ? AS e FROM lost_windows WHERE trace_id = ? ORDER BY start_ts_ns')
     .all(base, base, traceId) as {s: number; e: number}[]
-  return new LostWindows(rows.map((r) => [r.s, r.e]))
+  return rows.map((r) => [r.s, r.e])
 }
 
 /** The trace began mid-run when it has a maps snapshot or its first thread never execs/forks into view. */
@@ -56,37 +57,35 @@ function attached(db: Db, traceId: number): boolean {
 export function replayTrace(dbPath: string, db: Db, traceId: number, policies: Policy[], opts: ReplayOptions): RunSummary[] {
   const monotonic = (db.prepare('SELECT monotonic FROM traces WHERE trace_id = ?').pluck().get(traceId) as number | undefined) === 1
   if (!monotonic) db.exec(TIME_INDEX_SQL)
-  const reader = openDbReadOnly(dbPath) // streams the trace while `db` writes results
+  const reader = openDbReadOnly(dbPath) // streams the trace while the result writer thread writes results
   try {
     const info = traceInfo(reader, traceId)
     const engineOpts = {mode: opts.mode, costs: opts.costs, initialMaps: initialMaps(reader, traceId), attached: attached(reader, traceId)}
-    db.exec('BEGIN IMMEDIATE')
+    const metas = policies.map((p) => ({
+      traceId,
+      policy: p.name,
+      policyJson: policyJson(p),
+      mode: opts.mode,
+      optionsJson: JSON.stringify({costs: opts.costs, attached: engineOpts.attached}),
+      toolVersion: opts.toolVersion,
+    }))
+    const results = new ResultWriter(dbPath, metas, lostWindows(reader, traceId, info.firstTsNs))
     try {
-      const runs = policies.map((p) => {
-        const writer = new RunWriter(db, {
-          traceId,
-          policy: p.name,
-          policyJson: policyJson(p),
-          mode: opts.mode,
-          optionsJson: JSON.stringify({costs: opts.costs, attached: engineOpts.attached}),
-          toolVersion: opts.toolVersion,
-        }, lostWindows(reader, traceId, info.firstTsNs))
-        return {p, writer, engine: new Replayer(p, engineOpts, writer)}
-      })
+      const runs = policies.map((p, i) => ({p, writer: results.runs[i]!, engine: new Replayer(p, engineOpts, results.runs[i]!)}))
       let n = 0
       for (const op of readOps(reader, info)) {
         for (const r of runs) r.engine.apply(op)
         if ((++n & 0xffff) === 0) opts.onProgress?.(n, info.events)
       }
-      const out = runs.map(({p, writer, engine}) => {
+      const ends = runs.map(({writer, engine}) => {
         const simEndNs = engine.finish()
-        const digest = writer.finish(engine.k, engine.ops, simEndNs)
-        return {runId: writer.runId, traceId, policy: p.name, mode: opts.mode, faults: engine.faults, ops: engine.ops, simEndNs, digest}
+        writer.finish(engine.k, engine.ops, simEndNs)
+        return simEndNs
       })
-      db.exec('COMMIT')
-      return out
+      const digests = results.commit()
+      return runs.map(({p, writer, engine}, i) => ({runId: writer.runId, traceId, policy: p.name, mode: opts.mode, faults: engine.faults, ops: engine.ops, simEndNs: ends[i]!, digest: digests[i]!}))
     } catch (error) {
-      db.exec('ROLLBACK')
+      results.abort()
       throw error
     }
   } finally {

@@ -1,10 +1,10 @@
-// Rows from the parse worker to the main thread through shared memory. A few fixed slots, each holding up to
-// SLOT_EVENTS `events` rows and SLOT_SYSCALLS `syscalls` rows as columns: every numeric value is a Float64 with a
-// tag byte beside it (number / null / bigint, the bigint's exact signed 64 bits in a BigInt64Array), strings are
-// indexes into a per-slot list of distinct strings sent with the slot's message. The worker fills a slot, posts
-// its message, and blocks (Atomics.wait) only when the slot it wants next has not been handed back yet, so it
-// never runs more than SLOTS slots ahead of the inserts and memory stays flat however long the trace is.
+// Rows from the parse worker to the main thread through a SlotRing (slots.ts). A few fixed slots, each holding up
+// to SLOT_EVENTS `events` rows and SLOT_SYSCALLS `syscalls` rows as columns: every numeric value is a Float64 with
+// a tag byte beside it (number / null / bigint, the bigint's exact signed 64 bits in a BigInt64Array), strings are
+// indexes into a per-slot list of distinct strings sent with the slot's message. The worker fills a slot and posts
+// its message; the main thread inserts the rows and hands the slot back.
 import type {TraceEvent, U64} from '../model/events.js'
+import {SlotRing} from './slots.js'
 import type {RowSink} from './track.js'
 
 export const SLOTS = 4
@@ -53,7 +53,7 @@ export class Slot {
   }
 }
 
-/** The slots, and the control words: one per slot (0 free, 1 filled and not yet inserted), then the abort flag. */
+/** The slots, and their ring's control words (SlotRing). */
 export function allocate(): {slots: SlotBuffers[]; ctl: SharedArrayBuffer} {
   const slots: SlotBuffers[] = []
   for (let i = 0; i < SLOTS; i++)
@@ -67,11 +67,8 @@ export function allocate(): {slots: SlotBuffers[]; ctl: SharedArrayBuffer} {
       scBig: new SharedArrayBuffer(SLOT_SYSCALLS * SC_NUM * 8),
       scTxt: new SharedArrayBuffer(SLOT_SYSCALLS * 4),
     })
-  return {slots, ctl: new SharedArrayBuffer((SLOTS + 1) * 4)}
+  return {slots, ctl: SlotRing.allocate(SLOTS)}
 }
-
-/** Index of the abort flag in the control words: set by the main thread when the ingest fails on its side. */
-export const ABORT = SLOTS
 
 /** What the worker posts per filled slot (the rare rows travel in the message itself). */
 export interface BatchMessage {
@@ -82,12 +79,6 @@ export interface BatchMessage {
   strings: string[]
   problems: [line: number, reason: string, excerpt: string][]
   lost: [line: number, cpu: number | null, count: number | null, start: number | bigint, end: number | bigint][]
-}
-
-export class AbortedError extends Error {
-  constructor() {
-    super('ingest aborted')
-  }
 }
 
 function put(num: Float64Array, tag: Uint8Array, big: BigInt64Array, i: number, v: U64 | null): void {
@@ -105,7 +96,7 @@ function put(num: Float64Array, tag: Uint8Array, big: BigInt64Array, i: number, 
 /** The worker's RowSink: fills the shared slots and posts each full one. */
 export class SlotWriter implements RowSink {
   private readonly slots: Slot[]
-  private readonly ctl: Int32Array
+  private readonly ring: SlotRing
   private cur = 0
   private slot: Slot
   private nEv = 0
@@ -121,9 +112,9 @@ export class SlotWriter implements RowSink {
     private readonly post: (m: BatchMessage) => void,
   ) {
     this.slots = buffers.map((b) => new Slot(b))
-    this.ctl = new Int32Array(ctl)
+    this.ring = new SlotRing(ctl)
     this.slot = this.slots[0]!
-    this.claim()
+    this.ring.claim(0)
   }
 
   private str(s: string): number {
@@ -202,7 +193,7 @@ export class SlotWriter implements RowSink {
   /** Posts the current slot (if it holds anything) and waits for the next one to be free. */
   flush(): void {
     if (this.nEv === 0 && this.nSc === 0 && this.problems.length === 0 && this.lostRows.length === 0) return
-    Atomics.store(this.ctl, this.cur, 1)
+    this.ring.publish(this.cur)
     this.post({type: 'batch', slot: this.cur, events: this.nEv, syscalls: this.nSc, strings: this.strings, problems: this.problems, lost: this.lostRows})
     this.nEv = 0
     this.nSc = 0
@@ -212,16 +203,6 @@ export class SlotWriter implements RowSink {
     this.lostRows = []
     this.cur = (this.cur + 1) % this.slots.length
     this.slot = this.slots[this.cur]!
-    this.claim()
-  }
-
-  /** Blocks until the main thread has inserted what the current slot last held. */
-  private claim(): void {
-    const ctl = this.ctl
-    for (;;) {
-      if (Atomics.load(ctl, ABORT) !== 0) throw new AbortedError()
-      if (Atomics.load(ctl, this.cur) === 0) return
-      Atomics.wait(ctl, this.cur, 1, 1000)
-    }
+    this.ring.claim(this.cur) // until the main thread has inserted what this slot last held
   }
 }

@@ -7,7 +7,8 @@ import {parentPort, workerData} from 'node:worker_threads'
 import type {TraceFormat} from '../model/events.js'
 import {parseTrace, type ParseStats} from '../parse/detect.js'
 import {SlotWriter, type BatchMessage, type SlotBuffers} from './ingest-slots.js'
-import {EventTracker, MalformedLineError, type TrackedTrace} from './track.js'
+import {EventTracker, type TrackedTrace} from './track.js'
+import {serialize, type SerializedError} from './worker-errors.js'
 
 export interface WorkerInput {
   path: string
@@ -25,26 +26,6 @@ export type WorkerMessage =
   | {type: 'progress'; done: number; total: number}
   | {type: 'done'; stats: ParseStats; tracked: TrackedTrace; sha256: string | null}
   | {type: 'error'; error: SerializedError}
-
-export interface SerializedError {
-  name: string
-  message: string
-  stack?: string
-  code?: string
-  problem?: MalformedLineError['problem']
-}
-
-function serialize(err: unknown): SerializedError {
-  if (!(err instanceof Error)) return {name: 'Error', message: String(err)}
-  const e = err as Error & {code?: unknown}
-  return {
-    name: err instanceof MalformedLineError ? 'MalformedLineError' : err.name,
-    message: err.message,
-    stack: err.stack,
-    code: typeof e.code === 'string' ? e.code : undefined,
-    problem: err instanceof MalformedLineError ? err.problem : undefined,
-  }
-}
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256')

@@ -5,12 +5,13 @@ import {createReadStream, existsSync, readFileSync, statSync} from 'node:fs'
 import {resolve} from 'node:path'
 import {Worker} from 'node:worker_threads'
 import type {Db} from './db.js'
-import {ABORT, allocate, Slot} from './ingest-slots.js'
+import {allocate, Slot} from './ingest-slots.js'
+import {SlotRing} from './slots.js'
 import {TraceWriter, type IngestSummary} from './ingest.js'
-import type {SerializedError, WorkerInput, WorkerMessage} from './ingest-worker.js'
-import {EventTracker, MalformedLineError, type TrackedTrace} from './track.js'
+import type {WorkerInput, WorkerMessage} from './ingest-worker.js'
+import {revive} from './worker-errors.js'
+import {EventTracker, type TrackedTrace} from './track.js'
 import {parseTrace, type ParseOptions, type ParseStats} from '../parse/detect.js'
-import {InputError, type InputErrorCode} from '../parse/lines.js'
 import {readMapsFile} from '../parse/maps.js'
 import {outputPaths} from '../capture/output.js'
 import type {TraceFormat} from '../model/events.js'
@@ -156,7 +157,7 @@ async function parseHere(job: ParseJob, writer: TraceWriter): Promise<Parsed> {
 function parseInWorker(job: ParseJob, writer: TraceWriter): Promise<Parsed> {
   const {slots: buffers, ctl: ctlBuffer} = allocate()
   const slots = buffers.map((b) => new Slot(b))
-  const ctl = new Int32Array(ctlBuffer)
+  const ring = new SlotRing(ctlBuffer)
   const input: WorkerInput = {
     path: job.path,
     format: job.format,
@@ -171,8 +172,7 @@ function parseInWorker(job: ParseJob, writer: TraceWriter): Promise<Parsed> {
   return new Promise<Parsed>((resolvePromise, reject) => {
     let settled = false
     const stop = (): void => {
-      Atomics.store(ctl, ABORT, 1)
-      for (let i = 0; i < ABORT; i++) Atomics.notify(ctl, i)
+      ring.stop()
       void worker.terminate()
     }
     const fail = (err: unknown): void => {
@@ -187,8 +187,7 @@ function parseInWorker(job: ParseJob, writer: TraceWriter): Promise<Parsed> {
         switch (m.type) {
           case 'batch':
             writer.insertSlot(slots[m.slot]!, m)
-            Atomics.store(ctl, m.slot, 0)
-            Atomics.notify(ctl, m.slot)
+            ring.release(m.slot)
             break
           case 'progress':
             job.onProgress?.(m.done, m.total)
@@ -209,18 +208,4 @@ function parseInWorker(job: ParseJob, writer: TraceWriter): Promise<Parsed> {
     worker.on('error', fail)
     worker.on('exit', (code) => fail(new Error(`ingest worker exited (code ${code}) before finishing`)))
   })
-}
-
-/** The worker's error as the class the callers check for (InputError, MalformedLineError), else a plain Error. */
-function revive(e: SerializedError): Error {
-  let err: Error
-  if (e.name === 'MalformedLineError' && e.problem !== undefined) err = new MalformedLineError(e.problem)
-  else if (e.name === 'InputError' && e.code !== undefined) err = new InputError(e.code as InputErrorCode, e.message)
-  else {
-    err = new Error(e.message)
-    if (e.name !== 'Error') err.name = e.name
-    if (e.code !== undefined) (err as NodeJS.ErrnoException).code = e.code
-  }
-  if (e.stack !== undefined) err.stack = e.stack
-  return err
 }

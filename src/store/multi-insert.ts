@@ -7,11 +7,13 @@ type Value = number | bigint | string | null
 export class BatchInsert {
   private readonly full
   private readonly one
-  private readonly buf: Value[] = []
+  private readonly buf: Value[]
+  private fill = 0
   private readonly width: number
 
-  constructor(db: Db, table: string, columns: string[], private readonly rows = 64) {
+  constructor(db: Db, table: string, columns: string[], rows = 64) {
     this.width = columns.length
+    this.buf = new Array<Value>(rows * this.width).fill(null)
     const row = `(${Array(this.width).fill('?').join(',')})`
     const sql = `INSERT INTO ${table} (${columns.join(', ')}) VALUES `
     this.full = db.prepare(sql + Array(rows).fill(row).join(','))
@@ -20,14 +22,19 @@ export class BatchInsert {
 
   /** Adds one row (exactly one value per column); writes when a batch is full. */
   add(...values: Value[]): void {
-    for (const v of values) this.buf.push(v)
-    if (this.buf.length === this.rows * this.width) this.flush()
+    const b = this.buf
+    let k = this.fill
+    for (const v of values) b[k++] = v
+    if (k === b.length) {
+      this.full.run(...b) // spread: binding an array looks each value up as a property, slower
+      k = 0
+    }
+    this.fill = k
   }
 
   flush(): void {
     const b = this.buf
-    if (b.length === this.rows * this.width) this.full.run(b)
-    else for (let i = 0; i < b.length; i += this.width) this.one.run(b.slice(i, i + this.width))
-    b.length = 0
+    for (let i = 0; i < this.fill; i += this.width) this.one.run(b.slice(i, i + this.width))
+    this.fill = 0
   }
 }

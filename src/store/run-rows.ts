@@ -1,0 +1,178 @@
+// One replay run's stored outcomes, built on the result writer thread from the records runs.ts sends (layout in
+// run-records.ts): per-fault results, lock waits and holds, counters, thread totals, and the run digest — a SHA-256
+// over everything stored for the run in insertion order, so equal inputs give equal digests anywhere.
+import {createHash, type Hash} from 'node:crypto'
+import type {Db} from './db.js'
+import {BatchInsert} from './multi-insert.js'
+import {HAS_VMA, INFERRED_VMA, SEGV, TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, WAITED, type RunMeta} from './run-records.js'
+
+const BATCH = 64
+
+/** Lost-event windows, relative ns, sorted; faults arrive in time order so a cursor suffices. */
+export class LostWindows {
+  private i = 0
+  constructor(private readonly windows: [number, number][]) {}
+  contains(t: number): boolean {
+    const w = this.windows
+    while (this.i < w.length && w[this.i]![1] < t) this.i++
+    return this.i < w.length && w[this.i]![0] <= t
+  }
+}
+
+export class RunRows {
+  readonly runId: number
+  private readonly hash: Hash = createHash('sha256')
+  private readonly faultRows
+  private readonly waits
+  private readonly holds
+  private readonly reasonIds = new Map<string, number>()
+  private readonly lookupReason
+  private readonly addReason
+  private readonly counters = new Map<string, number>()
+  private readonly threads = new Map<number, {tgid: number; ops: number; faults: number; waitNs: number; endNs: number}>()
+  private faults = 0
+  private readonly hashLines: string[] = [] // digest input of the buffered fault rows, hashed per batch
+  private readonly faultCounts = {vmaLock: 0, mmapLock: 0, took: 0, trylockFailed: 0, segv: 0, low: 0, inferred: 0, readAcq: 0, writeAcq: 0}
+  private readonly reasonCounts = new Map<string, number>()
+
+  constructor(
+    private readonly db: Db,
+    meta: RunMeta,
+    private readonly lost: LostWindows,
+  ) {
+    const r = db
+      .prepare(
+        `INSERT INTO runs (trace_id, policy, policy_json, mode, options_json, tool_version, faults, ops, sim_end_ns, digest)
+         VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, '')`,
+      )
+      .run(meta.traceId, meta.policy, meta.policyJson, meta.mode, meta.optionsJson, meta.toolVersion)
+    this.runId = Number(r.lastInsertRowid)
+    this.faultRows = new BatchInsert(db, 'fault_results', ['run_id', 'event_id', 'tid', 'tgid', 'vma_lock', 'took_mmap_lock', 'reason_id', 'wait_ns', 'latency_ns', 'start_ns', 'low_confidence', 'inferred_vma', 'vma_start', 'vma_end'], BATCH)
+    this.waits = new BatchInsert(db, 'lock_waits', ['run_id', 'lock', 'mode', 'tgid', 'waiter_tid', 'waiter_op', 'waiter_event_id', 'start_ns', 'end_ns', 'wait_ns', 'holder_tid', 'holder_op', 'holder_event_id'])
+    this.holds = new BatchInsert(db, 'lock_holds', ['run_id', 'lock', 'mode', 'tgid', 'tid', 'op', 'event_id', 'start_ns', 'end_ns', 'hold_ns'])
+    this.lookupReason = db.prepare('SELECT reason_id FROM reasons WHERE reason = ?').pluck()
+    this.addReason = db.prepare('INSERT INTO reasons (reason) VALUES (?)')
+  }
+
+  private reasonId(reason: string): number {
+    let id = this.reasonIds.get(reason)
+    if (id === undefined) {
+      id = (this.lookupReason.get(reason) as number | undefined) ?? Number(this.addReason.run(reason).lastInsertRowid)
+      this.reasonIds.set(reason, id)
+    }
+    return id
+  }
+
+  private count(name: string, n = 1): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + n)
+  }
+
+  private acquisitions(all: number, write: number): void {
+    this.faultCounts.readAcq += all - write
+    this.faultCounts.writeAcq += write
+  }
+
+  private thread(tid: number, tgid: number, waitNs: number, endNs: number, fault: boolean): void {
+    let s = this.threads.get(tid)
+    if (s === undefined) {
+      s = {tgid, ops: 0, faults: 0, waitNs: 0, endNs: 0}
+      this.threads.set(tid, s)
+    }
+    s.ops++
+    if (fault) s.faults++
+    s.waitNs += waitNs
+    if (endNs > s.endNs) s.endNs = endNs
+  }
+
+  /** A FAULT record at b[o] (its kind and run already read). */
+  fault(b: Float64Array, o: number, strings: string[]): void {
+    const eventId = b[o++]!, tid = b[o++]!, tgid = b[o++]!, t = b[o++]!, flags = b[o++]!, reason = strings[b[o++]!]!
+    const waitNs = b[o++]!, latencyNs = b[o++]!, startNs = b[o++]!, endNs = b[o++]!
+    const vs = flags & HAS_VMA ? b[o]! : null
+    const ve = flags & HAS_VMA ? b[o + 1]! : null
+    o += 2
+    const acquisitions = b[o++]!, writeAcquisitions = b[o++]!, waitStartNs = b[o++]!, holdNs = b[o++]!
+    const path = flags & VMA_LOCK ? 'vma_lock' : 'mmap_lock'
+    const took = flags & TOOK_MMAP_LOCK ? 1 : 0
+    const inferred = flags & INFERRED_VMA ? 1 : 0
+    this.faults++
+    const low = this.lost.contains(t) ? 1 : 0
+    this.faultRows.add(this.runId, eventId, tid, tgid, path === 'vma_lock' ? 1 : 0, took, this.reasonId(reason), waitNs, latencyNs, startNs, low, inferred, vs, ve)
+    this.hashLines.push(`${eventId},${path},${took},${reason},${waitNs},${latencyNs},${startNs},${vs},${ve}\n`)
+    if (this.hashLines.length === BATCH) this.hashPending()
+    const f = this.faultCounts
+    if (path === 'vma_lock') f.vmaLock++
+    else f.mmapLock++
+    this.reasonCounts.set(reason, (this.reasonCounts.get(reason) ?? 0) + 1)
+    if (took) f.took++
+    if (flags & TRYLOCK_FAILED) f.trylockFailed++
+    if (flags & SEGV) f.segv++
+    if (low === 1) f.low++
+    if (inferred) f.inferred++
+    this.thread(tid, tgid, waitNs, endNs, true)
+    this.acquisitions(acquisitions, writeAcquisitions)
+    if (waitNs > 0) {
+      const [wTid, wOp, wRef] = waitedFor(b, o, flags, strings)
+      this.waits.add(this.runId, 'mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, 'fault', eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
+    }
+    if (holdNs > 0) this.holds.add(this.runId, 'mmap_lock', 'read', tgid, tid, 'fault', eventId, startNs, endNs, holdNs)
+  }
+
+  /** An OP record at b[o] (its kind and run already read). */
+  op(b: Float64Array, o: number, strings: string[]): void {
+    const eventId = b[o++]!, tid = b[o++]!, tgid = b[o++]!, label = strings[b[o++]!]!, startNs = b[o++]!, endNs = b[o++]!
+    const waitNs = b[o++]!, holdNs = b[o++]!, writeHoldNs = b[o++]!, vmaWaitNs = b[o++]!, waitStartNs = b[o++]!
+    const acquisitions = b[o++]!, writeAcquisitions = b[o++]!, flags = b[o++]!
+    this.count(`ops.${label}`)
+    this.thread(tid, tgid, waitNs + vmaWaitNs, endNs, false)
+    this.hash.update(`${eventId},${label},${startNs},${endNs},${waitNs},${holdNs},${vmaWaitNs}\n`)
+    this.acquisitions(acquisitions, writeAcquisitions)
+    if (waitNs > 0) {
+      const [wTid, wOp, wRef] = waitedFor(b, o, flags, strings)
+      this.waits.add(this.runId, 'mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, label, eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
+    }
+    if (vmaWaitNs > 0) this.waits.add(this.runId, 'vma', 'write', tgid, tid, label, eventId, startNs, endNs, vmaWaitNs, null, null, null)
+    // one row per mode: a downgrading munmap holds for write, then for read
+    if (writeHoldNs > 0) this.holds.add(this.runId, 'mmap_lock', 'write', tgid, tid, label, eventId, startNs, endNs, writeHoldNs)
+    if (holdNs > writeHoldNs) this.holds.add(this.runId, 'mmap_lock', 'read', tgid, tid, label, eventId, startNs, endNs, holdNs - writeHoldNs)
+  }
+
+  private hashPending(): void {
+    this.hash.update(this.hashLines.join(''))
+    this.hashLines.length = 0
+  }
+
+  /** Flushes, stores counters (run, then the kernel's) and the digest; returns the digest. */
+  finish(ops: number, simEndNs: number, kernelCounters: [string, number][]): string {
+    this.hashPending()
+    this.faultRows.flush()
+    this.waits.flush()
+    this.holds.flush()
+    const f = this.faultCounts
+    const named: [string, number][] = [
+      ['faults.path.vma_lock', f.vmaLock], ['faults.path.mmap_lock', f.mmapLock], ['faults.took_mmap_lock', f.took],
+      ['faults.trylock_failed', f.trylockFailed], ['faults.sigsegv', f.segv], ['faults.low_confidence', f.low], ['faults.inferred_vma', f.inferred],
+      ['mmap_lock.acquire.read', f.readAcq], ['mmap_lock.acquire.write', f.writeAcq],
+    ]
+    for (const [name, n] of named) if (n > 0) this.count(name, n)
+    for (const [reason, n] of this.reasonCounts) this.count(`faults.reason.${reason}`, n)
+    for (const [name, n] of kernelCounters) this.count(name, n)
+    const counters = [...this.counters].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
+    const ins = this.db.prepare('INSERT INTO run_counters (run_id, name, value) VALUES (?,?,?)')
+    for (const [name, value] of counters) {
+      ins.run(this.runId, name, Math.round(value))
+      this.hash.update(`${name}=${Math.round(value)}\n`)
+    }
+    const th = this.db.prepare('INSERT INTO thread_results (run_id, tid, tgid, ops, faults, wait_ns, end_ns) VALUES (?,?,?,?,?,?,?)')
+    for (const [tid, s] of [...this.threads].sort(([x], [y]) => x - y)) th.run(this.runId, tid, s.tgid, s.ops, s.faults, s.waitNs, s.endNs)
+    const digest = this.hash.digest('hex')
+    this.db.prepare('UPDATE runs SET faults = ?, ops = ?, sim_end_ns = ?, digest = ? WHERE run_id = ?').run(this.faults, ops, simEndNs, digest, this.runId)
+    return digest
+  }
+}
+
+/** The holder columns of a lock_waits row: the thread first waited for, its operation and that operation's event id. */
+function waitedFor(b: Float64Array, o: number, flags: number, strings: string[]): [number | null, string | null, number | null] {
+  if ((flags & WAITED) === 0) return [null, null, null]
+  return [b[o]!, strings[b[o + 1]!]!, b[o + 2]! || null]
+}
