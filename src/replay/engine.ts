@@ -72,6 +72,7 @@ export class Replayer {
   private readonly writerEnd = new Map<number, number>() // tgid → recorded end of its latest mm syscall
   private readonly execAreas = new Map<number, {addr: number; len: number}[]>() // tid → vm_unmapped_area inside its execve
   private lastT = 0
+  private next: Op | null = null // applied once the operation after it is known (its time is the horizon)
 
   constructor(
     readonly policy: Policy,
@@ -81,13 +82,21 @@ export class Replayer {
     this.k = new Kernel({...kernelOptions(policy), costs: opts.costs})
   }
 
-  /** Replays one operation: the simulation first catches up to its recorded time. */
+  /** Replays one operation (one behind: the next operation's time tells the scheduler how far it may run ahead). */
   apply(op: Op): void {
+    const prev = this.next
+    this.next = op
+    if (prev !== null) this.replay(prev, op.t)
+  }
+
+  /** The simulation catches up to the operation's recorded time, runs it, and may run on inline until `horizon`. */
+  private replay(op: Op, horizon: number): void {
     this.ops++
     if (op.t > this.lastT) {
       this.k.sched.runUntil(op.t)
       this.lastT = op.t
     }
+    this.k.sched.horizon(horizon)
     switch (op.type) {
       case 'fault':
         this.faults++
@@ -123,6 +132,8 @@ export class Replayer {
 
   /** Drains the simulation; returns the simulated run length (ns since the trace's first event). */
   finish(): number {
+    if (this.next !== null) this.replay(this.next, Infinity)
+    this.next = null
     this.k.sched.run()
     return this.k.sched.now
   }

@@ -7,7 +7,8 @@
 // (and not after T) runs it at once instead of going through the heap. That is exactly what the heap would do
 // next — nothing can be injected from outside during runUntil — so results are identical with inlining on or off
 // (a test checks this); it only saves heap traffic on the uncontended fast path. Work submitted from outside
-// (between runUntil calls) never runs ahead of `now`.
+// (between runUntil calls) never runs ahead of `now`, unless the caller promises with horizon(T) that it submits
+// nothing before T (the replay engine knows its next operation's time): then it may run inline up to T too.
 
 /** What an operation yields to sleep until woken. Any number >= 0 is a delay in ns. */
 export const BLOCK = -1
@@ -160,6 +161,14 @@ export class Scheduler {
     ev.heapIndex = h.length
     h.push(ev)
     this.up(ev.heapIndex)
+  }
+
+  /**
+   * The caller submits nothing from outside before `t` (and calls runUntil(t) first): steps up to `t` may run
+   * inline now, exactly as runUntil(t) would run them. Lasts until the next runUntil.
+   */
+  horizon(t: number): void {
+    if (t > this.limit) this.limit = t
   }
 
   /** Time of the next queued event, or Infinity. */
