@@ -7,7 +7,8 @@ import {TASK_SIZE, mmapReadLock, mmapReadTrylock, mmapReadUnlock, mmapWriteDowng
 import type {FaultKind, FaultReason} from './policy.js'
 import {resetAcct, type Blocker, type Task} from './task.js'
 import {anonVmaPrepare, expandVma} from './vma-ops.js'
-import {lockVmaUnderRcu, vmaEndRead, type LockVmaResult} from './vma-lock.js'
+import {lockVmaUnderRcu, vmaEndRead, vmaReadLockable, type LockVmaResult} from './vma-lock.js'
+import {walk} from './tree.js'
 import {
   PAGE_SIZE,
   PMD_SIZE,
@@ -302,34 +303,8 @@ export function* doUserAddrFault(k: Kernel, t: Task, req: FaultRequest): Op<Faul
   const mm = t.mm
   if (mm === null) throw new Error(`fault on task ${t.tid} without mm`)
   const p = k.policy
-  const startNs = k.sched.now
-  const out: FaultOutcome = {
-    tid: t.tid,
-    address: req.address,
-    errorCode: req.errorCode,
-    startNs,
-    endNs: startNs,
-    latencyNs: 0,
-    path: 'vma_lock',
-    tookMmapLock: false,
-    reason: 'ok',
-    kind: null,
-    trylockFailed: false,
-    segv: false,
-    misses: 0,
-    retries: 0,
-    waitNs: 0,
-    waitStartNs: -1,
-    holdNs: 0,
-    acquisitions: 0,
-    writeAcquisitions: 0,
-    waitedFor: null,
-    vma: null,
-  }
+  const out = beginFault(k, t, req)
   const st: FaultState = {ioDone: false, uffdDone: false}
-  t.op = 'fault'
-  t.opRef = req.ref ?? 0
-  t.acct = resetAcct(t.faultAcct)
   yield k.costs.faultEntryNs
   if (req.address < 0 || req.address >= TASK_SIZE) {
     // do_user_addr_fault: vsyscall emulation and bad_area_nosemaphore come before lock_vma_under_rcu
@@ -402,6 +377,66 @@ export function* doUserAddrFault(k: Kernel, t: Task, req: FaultRequest): Op<Faul
     out.retries++
   }
   return finish(k, t, out)
+}
+
+/**
+ * doUserAddrFault's common case, run to completion at once: lock_vma_under_rcu locks the VMA and handle_mm_fault
+ * completes under it with nothing to wait for (no anon_vma to attach, no I/O or userfaultfd, no RETRY), and the
+ * scheduler would run every step of it inline (no other event before it ends, nothing submitted meanwhile). Then
+ * nobody can observe the fault between its steps: its RCU section and VMA read lock begin and end unseen, and
+ * the outcome, counters and clock are those the generator produces, from the same decisions (the predicates are
+ * sufficient, never looser). Returns null, having changed nothing, whenever any of that does not hold.
+ */
+export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest): FaultOutcome | null {
+  const mm = t.mm
+  const p = k.policy
+  const addr = req.address
+  if (mm === null || p.fastPath !== 'vma_lock' || (req.kernelMode === true && !p.kernelFaultsFast) || addr < 0 || addr >= TASK_SIZE) return null
+  const vma = walk(mm.tree.root, addr)
+  if (vma === null || !vmaReadLockable(k, mm, vma, addr) || vma.uffdArmed || accessError(req.errorCode, vma)) return null
+  const kind = classifyFault(k, vma, req)
+  if (vmaLockedPrecheck(k, kind, vma, req) !== null || (needsAnonVma(kind) && vma.anonVma === null) || (req.io ?? kind === 'swap')) return null
+  const c = k.costs
+  const handleNs = handleCost(k, kind, req)
+  const s = k.sched
+  const end = s.now + c.faultEntryNs + c.vmaLookupNs + handleNs
+  if (!s.canInline(end)) return null
+  const out = beginFault(k, t, req)
+  s.ranInline(end, (c.faultEntryNs > 0 ? 1 : 0) + (c.vmaLookupNs > 0 ? 1 : 0) + (handleNs > 0 ? 1 : 0))
+  out.kind = kind
+  out.vma = vma
+  k.stats.vmaLock.success++
+  return finish(k, t, out)
+}
+
+function beginFault(k: Kernel, t: Task, req: FaultRequest): FaultOutcome {
+  const startNs = k.sched.now
+  t.op = 'fault'
+  t.opRef = req.ref ?? 0
+  t.acct = resetAcct(t.faultAcct)
+  return {
+    tid: t.tid,
+    address: req.address,
+    errorCode: req.errorCode,
+    startNs,
+    endNs: startNs,
+    latencyNs: 0,
+    path: 'vma_lock',
+    tookMmapLock: false,
+    reason: 'ok',
+    kind: null,
+    trylockFailed: false,
+    segv: false,
+    misses: 0,
+    retries: 0,
+    waitNs: 0,
+    waitStartNs: -1,
+    holdNs: 0,
+    acquisitions: 0,
+    writeAcquisitions: 0,
+    waitedFor: null,
+    vma: null,
+  }
 }
 
 function finish(k: Kernel, t: Task, out: FaultOutcome): FaultOutcome {

@@ -66,6 +66,7 @@ export {
 export {anonVmaPrepare, detachRange, insertRange, modifyRange, splitVma, expandVma} from './vma-ops.js'
 export {
   doUserAddrFault,
+  doUserAddrFaultUncontended,
   lockMmAndFindVma,
   accessError,
   classifyFault,

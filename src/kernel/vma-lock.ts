@@ -90,6 +90,26 @@ export function* vmaMarkDetached(t: Task, vma: Vma): Op<void> {
   vma.state = 'detached'
 }
 
+/**
+ * Would lock_vma_under_rcu, having walked to `vma`, lock it for `addr` at the first attempt (every lookup check
+ * passes, vma_start_read succeeds) if nothing changed meanwhile? Sufficient, not necessary: a VMA of another mm
+ * or one lacking an anon_vma where any check could ask for it answers no.
+ */
+export function vmaReadLockable(k: Kernel, mm: Mm, vma: Vma, addr: number): boolean {
+  const p = k.policy
+  return (
+    vma.state === 'attached' &&
+    vma.mm === mm &&
+    vma.lockSeq !== mm.lockSeq &&
+    !vma.excluding &&
+    !(p.lookupRequiresAnon && !vma.anonymous) &&
+    !(p.lookupRequiresAnonVma && vma.anonVma === null) &&
+    !(p.lookupRejectsUffd && vma.uffdArmed) &&
+    addr >= vma.start &&
+    addr < vma.end
+  )
+}
+
 /** Outcome of one lock_vma_under_rcu call (the `reason` is null on success). */
 export interface LockVmaResult {
   vma: Vma | null

@@ -17,6 +17,7 @@ import {
   sysMunlockall,
   sysMunmap,
   doUserAddrFault,
+  doUserAddrFaultUncontended,
   type CostTable,
   type FaultOutcome,
   type FaultRequest,
@@ -157,9 +158,14 @@ export class Replayer {
     return mm
   }
 
+  /** What-if: how far behind its recording the thread's next operation starts (faithful: 0, at its recorded time). */
+  private delay(t: Task): number {
+    return this.opts.mode === 'what-if' ? (this.shift.get(t.tid) ?? 0) : 0
+  }
+
   /** Submits `start` to the thread at its recorded time (faithful) or after its accumulated delay (what-if). */
   private submit(t: Task, op: Op, start: () => void): void {
-    const delay = this.opts.mode === 'what-if' ? (this.shift.get(t.tid) ?? 0) : 0
+    const delay = this.delay(t)
     if (delay <= 0) start()
     else t.submit(sleepUntil(this.k, op.t + delay), () => start())
   }
@@ -173,18 +179,25 @@ export class Replayer {
 
   private fault(op: FaultOp): void {
     const t = this.taskFor(op.tid, op.tgid)
-    this.submit(t, op, () => {
-      const req = {address: op.address, errorCode: op.errorCode, kernelMode: !op.user, io: op.io || undefined, ref: op.eventId}
-      const done = (out: FaultOutcome): void => {
-        this.finished(t.tid, op, out.startNs, out.waitNs)
-        this.rec.fault(op, out, out.vma !== null && this.inferred.has(out.vma))
-      }
-      // The address space is looked at when the fault runs: an idle thread runs it now, a busy one later.
-      if (!t.busy) {
-        this.inferIfUnmapped(t, op)
-        this.k.fault(t, req, done)
-      } else t.submit(this.inferThenFault(t, op, req), done)
-    })
+    if (this.delay(t) <= 0) this.startFault(t, op)
+    else this.submit(t, op, () => this.startFault(t, op))
+  }
+
+  private startFault(t: Task, op: FaultOp): void {
+    const req: FaultRequest = {address: op.address, errorCode: op.errorCode, kernelMode: !op.user, io: op.io || undefined, ref: op.eventId}
+    // The address space is looked at when the fault runs: an idle thread runs it now (at once when nothing can
+    // interleave, as Kernel.fault does), a busy one later.
+    if (!t.busy) {
+      this.inferIfUnmapped(t, op)
+      const out = doUserAddrFaultUncontended(this.k, t, req)
+      if (out !== null) this.faulted(t, op, out)
+      else t.submit(doUserAddrFault(this.k, t, req), (o) => this.faulted(t, op, o))
+    } else t.submit(this.inferThenFault(t, op, req), (o) => this.faulted(t, op, o))
+  }
+
+  private faulted(t: Task, op: FaultOp, out: FaultOutcome): void {
+    this.finished(t.tid, op, out.startNs, out.waitNs)
+    this.rec.fault(op, out, out.vma !== null && this.inferred.has(out.vma))
   }
 
   private *inferThenFault(t: Task, op: FaultOp, req: FaultRequest): Generator<number, FaultOutcome, void> {
@@ -196,7 +209,7 @@ export class Replayer {
   private inferIfUnmapped(t: Task, op: FaultOp): void {
     const mm = t.mm
     if (mm === null) return
-    const v = mm.findVma(op.address)
+    const v = mm.vmaLookup(op.address) ?? mm.findVma(op.address) // the walk answers for covered addresses, cheaper
     if (v === null || v.start > op.address) inferVma(this.k, mm, op.address, op.errorCode, this.inferred)
   }
 

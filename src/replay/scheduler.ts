@@ -144,11 +144,17 @@ export class Scheduler {
     this.noInline = opts.noInline === true
   }
 
-  /** @internal */
+  /** May a thread's step ending at `t` run inline (before every queued event, within the limit)? */
   canInline(t: number): boolean {
     if (this.noInline || t > this.limit) return false
     const h = this.heap
     return h.length === 0 || t < h[0]!.time
+  }
+
+  /** A thread ran `steps` steps inline up to `t` itself (canInline(t) said it may): the clock moves there. */
+  ranInline(t: number, steps: number): void {
+    this.now = t
+    this.inlined += steps
   }
 
   /** Queue `ev` at time `t` (>= now). Re-queuing an event already in the heap moves it. */
