@@ -24,6 +24,7 @@ import {
   sysMunmap,
   vmaIsWriteLocked,
   walk,
+  type FaultPolicy,
   type GenerationName,
   type Mm,
   type Task,
@@ -43,7 +44,7 @@ type Step =
   | {k: 'mremap'; page: number; oldPages: number; newPages: number; to: number | null}
   | {k: 'brk'; pages: number}
   | {k: 'madvise'; page: number; pages: number; advice: number}
-  | {k: 'fault'; page: number; err: number}
+  | {k: 'fault'; page: number; err: number; kernelMode: boolean}
   | {k: 'fork'}
 
 const page = fc.nat(WIN - 1)
@@ -58,13 +59,15 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   },
   {weight: 1, arbitrary: fc.record({k: fc.constant('brk' as const), pages: fc.nat(40)})},
   {weight: 1, arbitrary: fc.record({k: fc.constant('madvise' as const), page, pages, advice: fc.constantFrom(MADV.DONTNEED, MADV.HUGEPAGE, MADV.NOHUGEPAGE)})},
-  {weight: 6, arbitrary: fc.record({k: fc.constant('fault' as const), page, err: fc.constantFrom(0x4, 0x6, 0x7)})},
+  {weight: 6, arbitrary: fc.record({k: fc.constant('fault' as const), page, err: fc.constantFrom(0x4, 0x6, 0x7), kernelMode: fc.constantFrom(false, false, false, true)})},
   {weight: 1, arbitrary: fc.record({k: fc.constant('fork' as const)})},
 )
 // Mostly dense steps (races); sometimes a pause long enough for a fault to run to completion at once.
 const scheduled = fc.record({step: stepArb, thread: fc.nat(3), delay: fc.oneof({weight: 4, arbitrary: fc.nat(1500)}, {weight: 1, arbitrary: fc.nat(60_000)})})
 const scenario = fc.record({
   gen: fc.constantFrom(...GENERATION_NAMES),
+  // Mostly the generation's own policy; sometimes the SPF or the ideal policy's knobs on top.
+  knobs: fc.constantFrom<Partial<FaultPolicy>>({}, {}, {}, {fastPath: 'speculative'}, {anonVmaPrepare: 'unlocked', fileFaults: 'any', kernelFaultsFast: true, waitsDropVmaLock: false}),
   lookupNs: fc.constantFrom(100, 2000, 8000),
   steps: fc.array(scheduled, {minLength: 1, maxLength: 60, size: 'medium'}),
 })
@@ -100,12 +103,13 @@ interface Stats {
 
 interface Scenario {
   gen: GenerationName
+  knobs: Partial<FaultPolicy>
   lookupNs: number
   steps: Array<{step: Step; thread: number; delay: number}>
 }
 
 function runScenario(s: Scenario, noInline: boolean, stats: Stats): string[] {
-  const k = new Kernel({generation: s.gen, costs: {vmaLookupNs: s.lookupNs}, sched: new Scheduler({noInline}), rcuGracePeriodNs: 20_000})
+  const k = new Kernel({generation: s.gen, knobs: s.knobs, costs: {vmaLookupNs: s.lookupNs}, sched: new Scheduler({noInline}), rcuGracePeriodNs: 20_000})
   const mm1 = k.createMm()
   const mm2 = k.createMm()
   const tasks: Task[] = [k.createTask(1, mm1), k.createTask(2, mm1), k.createTask(3, mm1), k.createTask(4, mm2)]
@@ -187,13 +191,13 @@ function runScenario(s: Scenario, noInline: boolean, stats: Stats): string[] {
         break
       case 'fault': {
         let submitting = true
-        k.fault(t, {address: a(step.page) + 8, errorCode: step.err}, (o) => {
+        k.fault(t, {address: a(step.page) + 8, errorCode: step.err, kernelMode: step.kernelMode}, (o) => {
           if (submitting) stats.atOnce++
           stats.misses += o.misses
           if (o.reason === 'vma_reused') stats.reused++
           if (o.reason === 'range_changed') stats.rangeChanged++
           if (o.reason === 'vma_write_locked') stats.writeLocked++
-          log.push(`${i} fault ${o.path} ${o.reason} ${o.tookMmapLock} ${o.segv} ${o.latencyNs}`)
+          log.push(`${i} fault ${o.path} ${o.reason} ${o.kind} ${o.tookMmapLock} ${o.segv} ${o.latencyNs} ${o.waitNs} ${o.holdNs} ${o.acquisitions} ${o.vma?.id}`)
         })
         submitting = false
         break
