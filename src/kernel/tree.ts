@@ -110,6 +110,11 @@ export class RangeTree<V> {
   private height = 1
   /** Called with the nodes a write replaced; they stay intact for readers of older roots. */
   retire: ((nodes: number) => void) | null = null
+  // The leaf slot the last find() ended in: [lastLo, lastHi) holds lastVal in the tree rooted at lastRoot.
+  private lastRoot: TreeNode<V> | null = null
+  private lastLo = 0
+  private lastHi = 0
+  private lastVal: V | null = null
   /** Nodes allocated / retired over the tree's life (statistics). */
   allocated = 1
   retired = 0
@@ -165,9 +170,24 @@ export class RangeTree<V> {
     return count(this.root)
   }
 
-  /** The value covering `index`, or null. */
+  /** The value covering `index`, or null: walk(root, index), remembering the leaf slot it ended in. */
   find(index: number): V | null {
-    return walk(this.root, index)
+    // Nodes never change once built (copy-on-write), so while the root is the same, so is every slot's value.
+    if (this.root === this.lastRoot && index >= this.lastLo && index < this.lastHi) return this.lastVal
+    if (!(index >= 0 && index < TREE_MAX)) return null
+    let n = this.root
+    let lo = 0
+    for (;;) {
+      const i = slotOf(n.ends, index)
+      if (i > 0) lo = n.ends[i - 1]!
+      if (n.leaf) {
+        this.lastRoot = this.root
+        this.lastLo = lo
+        this.lastHi = n.ends[i]!
+        return (this.lastVal = n.vals[i]!)
+      }
+      n = n.kids[i]!
+    }
   }
 
   /** Calls fn for each stored range overlapping [start, end), in address order, with its full (unclipped) bounds. */

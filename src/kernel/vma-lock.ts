@@ -4,7 +4,6 @@
 // rwsem form checks the `detached` flag after locking; the refcount form fails the increment (vm_refcnt == 0 →
 // EAGAIN) and, because objects are reused at once, must check vm_mm and the range.
 import {BLOCK, type Op} from '../replay/scheduler.js'
-import {walk} from './tree.js'
 import type {Kernel} from './kernel.js'
 import type {Mm} from './mm.js'
 import type {FaultReason} from './policy.js'
@@ -131,7 +130,7 @@ export function* lockVmaUnderRcu(k: Kernel, t: Task, mm: Mm, addr: number, res: 
   res.misses = 0
   k.rcu.readLock(t)
   for (;;) {
-    const vma = walk(mm.tree.root, addr)
+    const vma = mm.tree.find(addr) // the RCU maple walk (mas_walk)
     if (vma === null) return abort(k, t, res, 'no_vma')
     yield k.costs.vmaLookupNs
     // 6.4: reject non-anonymous and anon_vma-less VMAs before locking; 6.6–6.9 check anon_vma after locking.
