@@ -73,6 +73,7 @@ export class Replayer {
   private readonly writerEnd = new Map<number, number>() // tgid → recorded end of its latest mm syscall
   private readonly execAreas = new Map<number, {addr: number; len: number}[]>() // tid → vm_unmapped_area inside its execve
   private lastT = 0
+  private readonly req: FaultRequest = {address: 0, errorCode: 0, kernelMode: false, io: undefined, ref: 0}
   private next: Op | null = null // applied once the operation after it is known (its time is the horizon)
 
   constructor(
@@ -184,15 +185,20 @@ export class Replayer {
   }
 
   private startFault(t: Task, op: FaultOp): void {
-    const req: FaultRequest = {address: op.address, errorCode: op.errorCode, kernelMode: !op.user, io: op.io || undefined, ref: op.eventId}
+    const req = this.req // a fault that completes at once does not keep its request; one that waits gets a copy
+    req.address = op.address
+    req.errorCode = op.errorCode
+    req.kernelMode = !op.user
+    req.io = op.io || undefined
+    req.ref = op.eventId
     // The address space is looked at when the fault runs: an idle thread runs it now (at once when nothing can
     // interleave, as Kernel.fault does), a busy one later.
     if (!t.busy) {
       this.inferIfUnmapped(t, op)
       const out = doUserAddrFaultUncontended(this.k, t, req)
       if (out !== null) this.faulted(t, op, out)
-      else t.submit(doUserAddrFault(this.k, t, req), (o) => this.faulted(t, op, o))
-    } else t.submit(this.inferThenFault(t, op, req), (o) => this.faulted(t, op, o))
+      else t.submit(doUserAddrFault(this.k, t, {...req}), (o) => this.faulted(t, op, o))
+    } else t.submit(this.inferThenFault(t, op, {...req}), (o) => this.faulted(t, op, o))
   }
 
   private faulted(t: Task, op: FaultOp, out: FaultOutcome): void {
