@@ -391,15 +391,16 @@ export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest
   const mm = t.mm
   const p = k.policy
   const addr = req.address
-  if (mm === null || addr < 0 || addr >= TASK_SIZE) return null
+  const c = k.costs
+  const s = k.sched
+  // Cheapest test first: even the shortest path must end before the next event.
+  if (mm === null || addr < 0 || addr >= TASK_SIZE || !s.canInline(s.now + c.faultEntryNs + Math.min(c.vmaLookupNs, c.findVmaNs))) return null
   const fallback = req.kernelMode === true && !p.kernelFaultsFast ? 'kernel_mode' : p.fastPath === 'none' ? 'policy_mmap_lock' : null
   const vma = mm.tree.find(addr) // what lock_vma_under_rcu / find_vma find: nothing changes before they run
   if (vma === null || vma.start > addr || vma.uffdArmed || accessError(req.errorCode, vma)) return null
   const kind = classifyFault(k, vma, req)
   if ((needsAnonVma(kind) && vma.anonVma === null) || (req.io ?? kind === 'swap')) return null
-  const c = k.costs
   const handleNs = handleCost(k, kind, req)
-  const s = k.sched
   if (fallback !== null) {
     // lock_mm_and_find_vma: the trylock succeeds; handle_mm_fault under the read lock
     if (!mm.lock.readTrylockable() || k.onLockEvent !== null) return null
