@@ -167,8 +167,14 @@ export class Replayer {
   /** Submits `start` to the thread at its recorded time (faithful) or after its accumulated delay (what-if). */
   private submit(t: Task, op: Op, start: () => void): void {
     const delay = this.delay(t)
+    const s = this.k.sched
+    const at = op.t + delay
     if (delay <= 0) start()
-    else t.submit(sleepUntil(this.k, op.t + delay), () => start())
+    else if (!t.busy && (at <= s.now || s.canInline(at))) {
+      // an idle thread would step through sleepUntil inline: move the clock as its step would, and start
+      if (at > s.now) s.ranInline(at, 1)
+      start()
+    } else t.submit(sleepUntil(this.k, at), () => start())
   }
 
   /** What-if bookkeeping: a thread falls behind its recording by its queueing delay plus its lock waits. */
