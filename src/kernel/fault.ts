@@ -7,7 +7,7 @@ import {TASK_SIZE, mmapReadLock, mmapReadTrylock, mmapReadUnlock, mmapWriteDowng
 import type {FaultKind, FaultReason} from './policy.js'
 import {resetAcct, type Blocker, type Task} from './task.js'
 import {anonVmaPrepare, expandVma} from './vma-ops.js'
-import {lockVmaUnderRcu, vmaEndRead, type LockVmaResult} from './vma-lock.js'
+import {lockVmaUnderRcu, vmaEndRead, vmaReadLockable, type LockVmaResult} from './vma-lock.js'
 import {
   PAGE_SIZE,
   PMD_SIZE,
@@ -302,34 +302,8 @@ export function* doUserAddrFault(k: Kernel, t: Task, req: FaultRequest): Op<Faul
   const mm = t.mm
   if (mm === null) throw new Error(`fault on task ${t.tid} without mm`)
   const p = k.policy
-  const startNs = k.sched.now
-  const out: FaultOutcome = {
-    tid: t.tid,
-    address: req.address,
-    errorCode: req.errorCode,
-    startNs,
-    endNs: startNs,
-    latencyNs: 0,
-    path: 'vma_lock',
-    tookMmapLock: false,
-    reason: 'ok',
-    kind: null,
-    trylockFailed: false,
-    segv: false,
-    misses: 0,
-    retries: 0,
-    waitNs: 0,
-    waitStartNs: -1,
-    holdNs: 0,
-    acquisitions: 0,
-    writeAcquisitions: 0,
-    waitedFor: null,
-    vma: null,
-  }
+  const out = beginFault(k, t, req)
   const st: FaultState = {ioDone: false, uffdDone: false}
-  t.op = 'fault'
-  t.opRef = req.ref ?? 0
-  t.acct = resetAcct(t.faultAcct)
   yield k.costs.faultEntryNs
   if (req.address < 0 || req.address >= TASK_SIZE) {
     // do_user_addr_fault: vsyscall emulation and bad_area_nosemaphore come before lock_vma_under_rcu
@@ -402,6 +376,86 @@ export function* doUserAddrFault(k: Kernel, t: Task, req: FaultRequest): Op<Faul
     out.retries++
   }
   return finish(k, t, out)
+}
+
+/**
+ * doUserAddrFault's common cases, run to completion at once: the fault takes the policy's first path (lock_vma_under_rcu
+ * locks the VMA first time / the SPF walk sees no writer / mmap_read_trylock succeeds when the fault goes straight to
+ * mmap_lock) and handle_mm_fault completes with nothing to wait for (no anon_vma to attach, no I/O or userfaultfd,
+ * no RETRY), and the scheduler would run every step of it inline (no other event before it ends, nothing submitted
+ * meanwhile). Then nobody can observe the fault between its steps: its RCU section and read lock begin and end
+ * unseen, and the outcome, counters and clock are those the generator produces, from the same decisions (the
+ * predicates are sufficient, never looser). Returns null, having changed nothing, whenever any of that does not hold.
+ */
+export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest): FaultOutcome | null {
+  const mm = t.mm
+  const p = k.policy
+  const addr = req.address
+  const c = k.costs
+  const s = k.sched
+  // Cheapest test first: even the shortest path must end before the next event.
+  if (mm === null || addr < 0 || addr >= TASK_SIZE || !s.canInline(s.now + c.faultEntryNs + Math.min(c.vmaLookupNs, c.findVmaNs))) return null
+  const fallback = req.kernelMode === true && !p.kernelFaultsFast ? 'kernel_mode' : p.fastPath === 'none' ? 'policy_mmap_lock' : null
+  const vma = mm.tree.find(addr) // what lock_vma_under_rcu / find_vma find: nothing changes before they run
+  if (vma === null || vma.start > addr || vma.uffdArmed || accessError(req.errorCode, vma)) return null
+  const kind = classifyFault(k, vma, req)
+  if ((needsAnonVma(kind) && vma.anonVma === null) || (req.io ?? kind === 'swap')) return null
+  const handleNs = handleCost(k, kind, req)
+  if (fallback !== null) {
+    // lock_mm_and_find_vma: the trylock succeeds; handle_mm_fault under the read lock
+    if (!mm.lock.readTrylockable() || k.onLockEvent !== null) return null
+    const end = s.now + c.faultEntryNs + c.findVmaNs + handleNs
+    if (!s.canInline(end)) return null
+    const out = beginFault(k, t, req)
+    s.ranInline(end, (c.faultEntryNs > 0 ? 1 : 0) + (c.findVmaNs > 0 ? 1 : 0) + (handleNs > 0 ? 1 : 0))
+    t.acct.acquisitions++ // what grantRead and upRead account
+    t.acct.holdNs += c.findVmaNs + handleNs
+    out.path = 'mmap_lock'
+    out.reason = fallback
+    out.tookMmapLock = true
+    out.kind = kind
+    out.vma = vma
+    return finish(k, t, out)
+  }
+  if (p.fastPath === 'vma_lock' ? !vmaReadLockable(k, mm, vma, addr) || vmaLockedPrecheck(k, kind, vma, req) !== null : (mm.writeEpoch & 1) !== 0) return null
+  const end = s.now + c.faultEntryNs + c.vmaLookupNs + handleNs
+  if (!s.canInline(end)) return null
+  const out = beginFault(k, t, req)
+  s.ranInline(end, (c.faultEntryNs > 0 ? 1 : 0) + (c.vmaLookupNs > 0 ? 1 : 0) + (handleNs > 0 ? 1 : 0))
+  out.kind = kind
+  out.vma = vma
+  k.stats.vmaLock.success++
+  return finish(k, t, out)
+}
+
+function beginFault(k: Kernel, t: Task, req: FaultRequest): FaultOutcome {
+  const startNs = k.sched.now
+  t.op = 'fault'
+  t.opRef = req.ref ?? 0
+  t.acct = resetAcct(t.faultAcct)
+  return {
+    tid: t.tid,
+    address: req.address,
+    errorCode: req.errorCode,
+    startNs,
+    endNs: startNs,
+    latencyNs: 0,
+    path: 'vma_lock',
+    tookMmapLock: false,
+    reason: 'ok',
+    kind: null,
+    trylockFailed: false,
+    segv: false,
+    misses: 0,
+    retries: 0,
+    waitNs: 0,
+    waitStartNs: -1,
+    holdNs: 0,
+    acquisitions: 0,
+    writeAcquisitions: 0,
+    waitedFor: null,
+    vma: null,
+  }
 }
 
 function finish(k: Kernel, t: Task, out: FaultOutcome): FaultOutcome {

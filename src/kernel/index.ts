@@ -11,6 +11,7 @@
  *
  *   for each trace event e (in time order):
  *     k.sched.runUntil(e.ts)                            // let the simulation catch up (ns relative to trace start)
+ *     k.sched.horizon(next.ts)                          // optional: nothing comes before the next event, so work may run ahead to it
  *     k.fault(t, {address, errorCode, kernelMode?, io?}, (o: FaultOutcome) => ...)
  *     k.run(t, 'mmap', sysMmap, {addr, len, prot, flags, file, offset, result: tracedReturn, holdNs?}, (r: OpRecord) => ...)
  *     k.run(t, 'munmap', sysMunmap, {addr, len}); sysMprotect, sysMremap, sysBrk, sysMadvise, sysMlock, sysMunlock,
@@ -21,7 +22,8 @@
  *     exit:   k.run(t, 'exit', exitMm, undefined)        // exit_mm; the last user runs exit_mmap
  *   k.sched.run()                                       // drain at the end
  *
- * Operations submitted to a busy task queue behind its current one (Task.busy / Task.queued tell). Every op
+ * Operations submitted to a busy task queue behind its current one (Task.busy / Task.queued tell). An uncontended
+ * fault that can run to completion before anything else happens does so inside k.fault (doUserAddrFaultUncontended). Every op
  * reports time charged to it: a FaultOutcome (path, tookMmapLock, reason, waitNs, holdNs, latencyNs, waitedFor =
  * {tid, op, write} of the thread it first waited for) or an OpRecord with `acct` (waitNs, holdNs, vmaWaitNs,
  * waitedFor, acquisitions, failedTrylocks). Counters: k.stats (vma_lock_success/abort/retry/miss, faults),
@@ -66,6 +68,7 @@ export {
 export {anonVmaPrepare, detachRange, insertRange, modifyRange, splitVma, expandVma} from './vma-ops.js'
 export {
   doUserAddrFault,
+  doUserAddrFaultUncontended,
   lockMmAndFindVma,
   accessError,
   classifyFault,

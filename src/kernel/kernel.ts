@@ -2,7 +2,7 @@
 // (reuse on 6.15+), and the counters. Every mm and task belongs to one Kernel; an engine runs one Kernel per policy.
 import {Scheduler, type Op} from '../replay/scheduler.js'
 import {costTable, type CostTable} from './costs.js'
-import {doUserAddrFault, type FaultOutcome, type FaultRequest} from './fault.js'
+import {doUserAddrFault, doUserAddrFaultUncontended, type FaultOutcome, type FaultRequest} from './fault.js'
 import {generation, type Generation, type GenerationName} from './generations.js'
 import {Mm, type LockTraceEvent} from './mm.js'
 import {policyFromGeneration, type FaultPolicy} from './policy.js'
@@ -119,7 +119,9 @@ export class Kernel {
 
   /** Run a user (or kernel-mode uaccess) page fault on `t`: do_user_addr_fault. */
   fault(t: Task, req: FaultRequest, done?: (out: FaultOutcome) => void): void {
-    t.submit(doUserAddrFault(this, t, req), done)
+    const out = t.busy ? null : doUserAddrFaultUncontended(this, t, req)
+    if (out === null) t.submit(doUserAddrFault(this, t, req), done)
+    else done?.(out)
   }
 
   private *wrap<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Op<T>, args: A, ref: number): Op<OpRecord<T>> {

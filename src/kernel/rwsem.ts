@@ -49,9 +49,14 @@ export class RwSem {
     return this.queue.length - this.head
   }
 
+  /** Would down_read_trylock succeed: not writer-owned, nobody queued, no handoff (RWSEM_READ_FAILED_MASK)? */
+  readTrylockable(): boolean {
+    return this.owner === null && this.waiters === 0 && !this.handoff
+  }
+
   /** down_read_trylock: fails if writer-owned or anyone is queued (RWSEM_READ_FAILED_MASK). */
   tryRead(t: Task): boolean {
-    if (this.owner !== null || this.waiters > 0 || this.handoff) return false
+    if (!this.readTrylockable()) return false
     this.grantRead(t)
     return true
   }

@@ -83,7 +83,9 @@ function chunkBounds(n: number, max: number, min: number): number[] {
   return out
 }
 
+// The chunk functions take ownership of fresh arrays: a run that fits one node keeps them instead of a copy.
 function chunkLeaves<V>(ends: number[], vals: (V | null)[], lo: number): TreeNode<V>[] {
+  if (ends.length <= LEAF_MAX) return [makeLeaf(ends, vals, lo)]
   const out: TreeNode<V>[] = []
   let from = 0
   for (const to of chunkBounds(ends.length, LEAF_MAX, LEAF_MIN)) {
@@ -94,6 +96,7 @@ function chunkLeaves<V>(ends: number[], vals: (V | null)[], lo: number): TreeNod
 }
 
 function chunkInner<V>(ends: number[], kids: TreeNode<V>[]): TreeNode<V>[] {
+  if (kids.length <= NODE_MAX) return [makeInner(ends, kids)]
   const out: TreeNode<V>[] = []
   let from = 0
   for (const to of chunkBounds(kids.length, NODE_MAX, NODE_MIN)) {
@@ -105,11 +108,26 @@ function chunkInner<V>(ends: number[], kids: TreeNode<V>[]): TreeNode<V>[] {
 
 const lastEnd = (n: TreeNode<unknown>): number => n.ends[n.ends.length - 1]!
 
+// Append a slot to a leaf being built; a slot with the same value as the previous one extends it.
+function pushSlot<V>(ends: number[], vals: (V | null)[], e: number, v: V | null): void {
+  const n = ends.length
+  if (n > 0 && vals[n - 1] === v) ends[n - 1] = e
+  else {
+    ends.push(e)
+    vals.push(v)
+  }
+}
+
 export class RangeTree<V> {
   root: TreeNode<V>
   private height = 1
   /** Called with the nodes a write replaced; they stay intact for readers of older roots. */
   retire: ((nodes: number) => void) | null = null
+  // The leaf slot the last find() ended in: [lastLo, lastHi) holds lastVal in the tree rooted at lastRoot.
+  private lastRoot: TreeNode<V> | null = null
+  private lastLo = 0
+  private lastHi = 0
+  private lastVal: V | null = null
   /** Nodes allocated / retired over the tree's life (statistics). */
   allocated = 1
   retired = 0
@@ -165,9 +183,24 @@ export class RangeTree<V> {
     return count(this.root)
   }
 
-  /** The value covering `index`, or null. */
+  /** The value covering `index`, or null: walk(root, index), remembering the leaf slot it ended in. */
   find(index: number): V | null {
-    return walk(this.root, index)
+    // Nodes never change once built (copy-on-write), so while the root is the same, so is every slot's value.
+    if (this.root === this.lastRoot && index >= this.lastLo && index < this.lastHi) return this.lastVal
+    if (!(index >= 0 && index < TREE_MAX)) return null
+    let n = this.root
+    let lo = 0
+    for (;;) {
+      const i = slotOf(n.ends, index)
+      if (i > 0) lo = n.ends[i - 1]!
+      if (n.leaf) {
+        this.lastRoot = this.root
+        this.lastLo = lo
+        this.lastHi = n.ends[i]!
+        return (this.lastVal = n.vals[i]!)
+      }
+      n = n.kids[i]!
+    }
   }
 
   /** Calls fn for each stored range overlapping [start, end), in address order, with its full (unclipped) bounds. */
@@ -325,8 +358,9 @@ export class RangeTree<V> {
     const leafD = H - 1
     let leaves = runs[leafD]!
     let lo = los[leafD]!
-    const count = (ls: TreeNode<V>[]): number => ls.reduce((n, l) => n + l.ends.length, 0)
-    if (H > 1 && count(leaves) < LEAF_MIN) {
+    let slots = 0
+    for (const l of leaves) slots += l.ends.length
+    if (H > 1 && slots < LEAF_MIN) {
       // Underfull: pull in a sibling under the same parent so leaves do not wither to single slots.
       const pLast = runs[leafD - 1]![runs[leafD - 1]!.length - 1] as Inner<V>
       const pFirst = runs[leafD - 1]![0] as Inner<V>
@@ -341,27 +375,19 @@ export class RangeTree<V> {
     }
     const ends: number[] = []
     const vals: (V | null)[] = []
-    const push = (e: number, v: V | null): void => {
-      const n = ends.length
-      if (n > 0 && vals[n - 1] === v) ends[n - 1] = e
-      else {
-        ends.push(e)
-        vals.push(v)
-      }
-    }
     let s = lo
     for (const leaf of leaves as Leaf<V>[]) {
       for (let i = 0; i < leaf.ends.length; i++) {
         const e = leaf.ends[i]!
         const v = leaf.vals[i]!
-        if (e <= start || s >= end) push(e, v)
+        if (e <= start || s >= end) pushSlot(ends, vals, e, v)
         else {
-          if (s < start) push(start, v)
+          if (s < start) pushSlot(ends, vals, start, v)
           if (e > end) {
-            push(end, value)
-            push(e, v)
-          } else if (e === end) push(end, value)
-          else push(e, value) // fully covered slot: value extends over it
+            pushSlot(ends, vals, end, value)
+            pushSlot(ends, vals, e, v)
+          } else if (e === end) pushSlot(ends, vals, end, value)
+          else pushSlot(ends, vals, e, value) // fully covered slot: value extends over it
         }
         s = e
       }
@@ -377,8 +403,20 @@ export class RangeTree<V> {
       const last = parents[parents.length - 1]!
       const fi = firstIdx[d + 1]!
       const li = lastIdx[d + 1]!
-      let kidEnds: number[] = [...first.ends.slice(0, fi), ...level.map(lastEnd), ...last.ends.slice(li + 1)]
-      let kids: TreeNode<V>[] = [...first.kids.slice(0, fi), ...level, ...last.kids.slice(li + 1)]
+      let kidEnds: number[] = []
+      let kids: TreeNode<V>[] = []
+      for (let i = 0; i < fi; i++) {
+        kidEnds.push(first.ends[i]!)
+        kids.push(first.kids[i]!)
+      }
+      for (const n of level) {
+        kidEnds.push(lastEnd(n))
+        kids.push(n)
+      }
+      for (let i = li + 1; i < last.kids.length; i++) {
+        kidEnds.push(last.ends[i]!)
+        kids.push(last.kids[i]!)
+      }
       if (d > 0 && kids.length < NODE_MIN) {
         const gp = runs[d - 1]![runs[d - 1]!.length - 1] as Inner<V>
         if (lastIdx[d]! + 1 < gp.kids.length) {

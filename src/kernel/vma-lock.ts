@@ -4,7 +4,6 @@
 // rwsem form checks the `detached` flag after locking; the refcount form fails the increment (vm_refcnt == 0 →
 // EAGAIN) and, because objects are reused at once, must check vm_mm and the range.
 import {BLOCK, type Op} from '../replay/scheduler.js'
-import {walk} from './tree.js'
 import type {Kernel} from './kernel.js'
 import type {Mm} from './mm.js'
 import type {FaultReason} from './policy.js'
@@ -90,6 +89,26 @@ export function* vmaMarkDetached(t: Task, vma: Vma): Op<void> {
   vma.state = 'detached'
 }
 
+/**
+ * Would lock_vma_under_rcu, having walked to `vma`, lock it for `addr` at the first attempt (every lookup check
+ * passes, vma_start_read succeeds) if nothing changed meanwhile? Sufficient, not necessary: a VMA of another mm
+ * or one lacking an anon_vma where any check could ask for it answers no.
+ */
+export function vmaReadLockable(k: Kernel, mm: Mm, vma: Vma, addr: number): boolean {
+  const p = k.policy
+  return (
+    vma.state === 'attached' &&
+    vma.mm === mm &&
+    vma.lockSeq !== mm.lockSeq &&
+    !vma.excluding &&
+    !(p.lookupRequiresAnon && !vma.anonymous) &&
+    !(p.lookupRequiresAnonVma && vma.anonVma === null) &&
+    !(p.lookupRejectsUffd && vma.uffdArmed) &&
+    addr >= vma.start &&
+    addr < vma.end
+  )
+}
+
 /** Outcome of one lock_vma_under_rcu call (the `reason` is null on success). */
 export interface LockVmaResult {
   vma: Vma | null
@@ -111,7 +130,7 @@ export function* lockVmaUnderRcu(k: Kernel, t: Task, mm: Mm, addr: number, res: 
   res.misses = 0
   k.rcu.readLock(t)
   for (;;) {
-    const vma = walk(mm.tree.root, addr)
+    const vma = mm.tree.find(addr) // the RCU maple walk (mas_walk)
     if (vma === null) return abort(k, t, res, 'no_vma')
     yield k.costs.vmaLookupNs
     // 6.4: reject non-anonymous and anon_vma-less VMAs before locking; 6.6–6.9 check anon_vma after locking.

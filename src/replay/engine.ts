@@ -17,6 +17,7 @@ import {
   sysMunlockall,
   sysMunmap,
   doUserAddrFault,
+  doUserAddrFaultUncontended,
   type CostTable,
   type FaultOutcome,
   type FaultRequest,
@@ -72,6 +73,8 @@ export class Replayer {
   private readonly writerEnd = new Map<number, number>() // tgid → recorded end of its latest mm syscall
   private readonly execAreas = new Map<number, {addr: number; len: number}[]>() // tid → vm_unmapped_area inside its execve
   private lastT = 0
+  private readonly req: FaultRequest = {address: 0, errorCode: 0, kernelMode: false, io: undefined, ref: 0}
+  private next: Op | null = null // applied once the operation after it is known (its time is the horizon)
 
   constructor(
     readonly policy: Policy,
@@ -81,13 +84,21 @@ export class Replayer {
     this.k = new Kernel({...kernelOptions(policy), costs: opts.costs})
   }
 
-  /** Replays one operation: the simulation first catches up to its recorded time. */
+  /** Replays one operation (one behind: the next operation's time tells the scheduler how far it may run ahead). */
   apply(op: Op): void {
+    const prev = this.next
+    this.next = op
+    if (prev !== null) this.replay(prev, op.t)
+  }
+
+  /** The simulation catches up to the operation's recorded time, runs it, and may run on inline until `horizon`. */
+  private replay(op: Op, horizon: number): void {
     this.ops++
     if (op.t > this.lastT) {
       this.k.sched.runUntil(op.t)
       this.lastT = op.t
     }
+    this.k.sched.horizon(horizon)
     switch (op.type) {
       case 'fault':
         this.faults++
@@ -123,6 +134,8 @@ export class Replayer {
 
   /** Drains the simulation; returns the simulated run length (ns since the trace's first event). */
   finish(): number {
+    if (this.next !== null) this.replay(this.next, Infinity)
+    this.next = null
     this.k.sched.run()
     return this.k.sched.now
   }
@@ -146,11 +159,22 @@ export class Replayer {
     return mm
   }
 
+  /** What-if: how far behind its recording the thread's next operation starts (faithful: 0, at its recorded time). */
+  private delay(t: Task): number {
+    return this.opts.mode === 'what-if' ? (this.shift.get(t.tid) ?? 0) : 0
+  }
+
   /** Submits `start` to the thread at its recorded time (faithful) or after its accumulated delay (what-if). */
   private submit(t: Task, op: Op, start: () => void): void {
-    const delay = this.opts.mode === 'what-if' ? (this.shift.get(t.tid) ?? 0) : 0
+    const delay = this.delay(t)
+    const s = this.k.sched
+    const at = op.t + delay
     if (delay <= 0) start()
-    else t.submit(sleepUntil(this.k, op.t + delay), () => start())
+    else if (!t.busy && (at <= s.now || s.canInline(at))) {
+      // an idle thread would step through sleepUntil inline: move the clock as its step would, and start
+      if (at > s.now) s.ranInline(at, 1)
+      start()
+    } else t.submit(sleepUntil(this.k, at), () => start())
   }
 
   /** What-if bookkeeping: a thread falls behind its recording by its queueing delay plus its lock waits. */
@@ -162,18 +186,30 @@ export class Replayer {
 
   private fault(op: FaultOp): void {
     const t = this.taskFor(op.tid, op.tgid)
-    this.submit(t, op, () => {
-      const req = {address: op.address, errorCode: op.errorCode, kernelMode: !op.user, io: op.io || undefined, ref: op.eventId}
-      const done = (out: FaultOutcome): void => {
-        this.finished(t.tid, op, out.startNs, out.waitNs)
-        this.rec.fault(op, out, out.vma !== null && this.inferred.has(out.vma))
-      }
-      // The address space is looked at when the fault runs: an idle thread runs it now, a busy one later.
-      if (!t.busy) {
-        this.inferIfUnmapped(t, op)
-        this.k.fault(t, req, done)
-      } else t.submit(this.inferThenFault(t, op, req), done)
-    })
+    if (this.delay(t) <= 0) this.startFault(t, op)
+    else this.submit(t, op, () => this.startFault(t, op))
+  }
+
+  private startFault(t: Task, op: FaultOp): void {
+    const req = this.req // a fault that completes at once does not keep its request; one that waits gets a copy
+    req.address = op.address
+    req.errorCode = op.errorCode
+    req.kernelMode = !op.user
+    req.io = op.io || undefined
+    req.ref = op.eventId
+    // The address space is looked at when the fault runs: an idle thread runs it now (at once when nothing can
+    // interleave, as Kernel.fault does), a busy one later.
+    if (!t.busy) {
+      this.inferIfUnmapped(t, op)
+      const out = doUserAddrFaultUncontended(this.k, t, req)
+      if (out !== null) this.faulted(t, op, out)
+      else t.submit(doUserAddrFault(this.k, t, {...req}), (o) => this.faulted(t, op, o))
+    } else t.submit(this.inferThenFault(t, op, {...req}), (o) => this.faulted(t, op, o))
+  }
+
+  private faulted(t: Task, op: FaultOp, out: FaultOutcome): void {
+    this.finished(t.tid, op, out.startNs, out.waitNs)
+    this.rec.fault(op, out, out.vma !== null && this.inferred.has(out.vma))
   }
 
   private *inferThenFault(t: Task, op: FaultOp, req: FaultRequest): Generator<number, FaultOutcome, void> {
@@ -185,7 +221,7 @@ export class Replayer {
   private inferIfUnmapped(t: Task, op: FaultOp): void {
     const mm = t.mm
     if (mm === null) return
-    const v = mm.findVma(op.address)
+    const v = mm.vmaLookup(op.address) ?? mm.findVma(op.address) // the walk answers for covered addresses, cheaper
     if (v === null || v.start > op.address) inferVma(this.k, mm, op.address, op.errorCode, this.inferred)
   }
 

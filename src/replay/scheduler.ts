@@ -7,7 +7,8 @@
 // (and not after T) runs it at once instead of going through the heap. That is exactly what the heap would do
 // next — nothing can be injected from outside during runUntil — so results are identical with inlining on or off
 // (a test checks this); it only saves heap traffic on the uncontended fast path. Work submitted from outside
-// (between runUntil calls) never runs ahead of `now`.
+// (between runUntil calls) never runs ahead of `now`, unless the caller promises with horizon(T) that it submits
+// nothing before T (the replay engine knows its next operation's time): then it may run inline up to T too.
 
 /** What an operation yields to sleep until woken. Any number >= 0 is a delay in ns. */
 export const BLOCK = -1
@@ -143,11 +144,17 @@ export class Scheduler {
     this.noInline = opts.noInline === true
   }
 
-  /** @internal */
+  /** May a thread's step ending at `t` run inline (before every queued event, within the limit)? */
   canInline(t: number): boolean {
     if (this.noInline || t > this.limit) return false
     const h = this.heap
     return h.length === 0 || t < h[0]!.time
+  }
+
+  /** A thread ran `steps` steps inline up to `t` itself (canInline(t) said it may): the clock moves there. */
+  ranInline(t: number, steps: number): void {
+    this.now = t
+    this.inlined += steps
   }
 
   /** Queue `ev` at time `t` (>= now). Re-queuing an event already in the heap moves it. */
@@ -160,6 +167,14 @@ export class Scheduler {
     ev.heapIndex = h.length
     h.push(ev)
     this.up(ev.heapIndex)
+  }
+
+  /**
+   * The caller submits nothing from outside before `t` (and calls runUntil(t) first): steps up to `t` may run
+   * inline now, exactly as runUntil(t) would run them. Lasts until the next runUntil.
+   */
+  horizon(t: number): void {
+    if (t > this.limit) this.limit = t
   }
 
   /** Time of the next queued event, or Infinity. */

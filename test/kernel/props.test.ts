@@ -2,7 +2,8 @@
 // several threads of two processes, per generation, against a page-granular reference model and the invariants:
 // VMAs never overlap and match the reference; a write-locked VMA is never read-locked; lookups never touch a
 // freed VMA before 6.15 (vmaStartRead asserts it) and detect reuse on 6.15+; all locks released at the end; an
-// old tree snapshot still reads consistently; the same run is identical with inline stepping on and off.
+// old tree snapshot still reads consistently; the same run is identical with inline stepping on and off (off
+// also turns off the faults that run to completion at once).
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
@@ -23,6 +24,7 @@ import {
   sysMunmap,
   vmaIsWriteLocked,
   walk,
+  type FaultPolicy,
   type GenerationName,
   type Mm,
   type Task,
@@ -42,7 +44,7 @@ type Step =
   | {k: 'mremap'; page: number; oldPages: number; newPages: number; to: number | null}
   | {k: 'brk'; pages: number}
   | {k: 'madvise'; page: number; pages: number; advice: number}
-  | {k: 'fault'; page: number; err: number}
+  | {k: 'fault'; page: number; err: number; kernelMode: boolean}
   | {k: 'fork'}
 
 const page = fc.nat(WIN - 1)
@@ -57,12 +59,15 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   },
   {weight: 1, arbitrary: fc.record({k: fc.constant('brk' as const), pages: fc.nat(40)})},
   {weight: 1, arbitrary: fc.record({k: fc.constant('madvise' as const), page, pages, advice: fc.constantFrom(MADV.DONTNEED, MADV.HUGEPAGE, MADV.NOHUGEPAGE)})},
-  {weight: 6, arbitrary: fc.record({k: fc.constant('fault' as const), page, err: fc.constantFrom(0x4, 0x6, 0x7)})},
+  {weight: 6, arbitrary: fc.record({k: fc.constant('fault' as const), page, err: fc.constantFrom(0x4, 0x6, 0x7), kernelMode: fc.constantFrom(false, false, false, true)})},
   {weight: 1, arbitrary: fc.record({k: fc.constant('fork' as const)})},
 )
-const scheduled = fc.record({step: stepArb, thread: fc.nat(3), delay: fc.nat(1500)})
+// Mostly dense steps (races); sometimes a pause long enough for a fault to run to completion at once.
+const scheduled = fc.record({step: stepArb, thread: fc.nat(3), delay: fc.oneof({weight: 4, arbitrary: fc.nat(1500)}, {weight: 1, arbitrary: fc.nat(60_000)})})
 const scenario = fc.record({
   gen: fc.constantFrom(...GENERATION_NAMES),
+  // Mostly the generation's own policy; sometimes the SPF or the ideal policy's knobs on top.
+  knobs: fc.constantFrom<Partial<FaultPolicy>>({}, {}, {}, {fastPath: 'speculative'}, {anonVmaPrepare: 'unlocked', fileFaults: 'any', kernelFaultsFast: true, waitsDropVmaLock: false}),
   lookupNs: fc.constantFrom(100, 2000, 8000),
   steps: fc.array(scheduled, {minLength: 1, maxLength: 60, size: 'medium'}),
 })
@@ -92,16 +97,19 @@ interface Stats {
   reused: number
   rangeChanged: number
   writeLocked: number
+  /** Faults that completed within k.fault (the uncontended fast path). */
+  atOnce: number
 }
 
 interface Scenario {
   gen: GenerationName
+  knobs: Partial<FaultPolicy>
   lookupNs: number
   steps: Array<{step: Step; thread: number; delay: number}>
 }
 
 function runScenario(s: Scenario, noInline: boolean, stats: Stats): string[] {
-  const k = new Kernel({generation: s.gen, costs: {vmaLookupNs: s.lookupNs}, sched: new Scheduler({noInline}), rcuGracePeriodNs: 20_000})
+  const k = new Kernel({generation: s.gen, knobs: s.knobs, costs: {vmaLookupNs: s.lookupNs}, sched: new Scheduler({noInline}), rcuGracePeriodNs: 20_000})
   const mm1 = k.createMm()
   const mm2 = k.createMm()
   const tasks: Task[] = [k.createTask(1, mm1), k.createTask(2, mm1), k.createTask(3, mm1), k.createTask(4, mm2)]
@@ -126,6 +134,7 @@ function runScenario(s: Scenario, noInline: boolean, stats: Stats): string[] {
   s.steps.forEach(({step, thread, delay}, i) => {
     now += delay
     k.sched.runUntil(now)
+    k.sched.horizon(now + (s.steps[i + 1]?.delay ?? Infinity)) // as the replay engine does: the next step's time
     checkInvariants(k)
     if (i === s.steps.length >> 1) snapshot = {root: mm1.tree.root, entries: mm1.tree.entriesIn()}
     const t = tasks[thread]!
@@ -180,15 +189,19 @@ function runScenario(s: Scenario, noInline: boolean, stats: Stats): string[] {
       case 'madvise':
         k.run(t, 'madvise', sysMadvise, {addr: a(step.page), len: step.pages * PAGE, advice: step.advice}, note('madvise'))
         break
-      case 'fault':
-        k.fault(t, {address: a(step.page) + 8, errorCode: step.err}, (o) => {
+      case 'fault': {
+        let submitting = true
+        k.fault(t, {address: a(step.page) + 8, errorCode: step.err, kernelMode: step.kernelMode}, (o) => {
+          if (submitting) stats.atOnce++
           stats.misses += o.misses
           if (o.reason === 'vma_reused') stats.reused++
           if (o.reason === 'range_changed') stats.rangeChanged++
           if (o.reason === 'vma_write_locked') stats.writeLocked++
-          log.push(`${i} fault ${o.path} ${o.reason} ${o.tookMmapLock} ${o.segv} ${o.latencyNs}`)
+          log.push(`${i} fault ${o.path} ${o.reason} ${o.kind} ${o.tookMmapLock} ${o.segv} ${o.latencyNs} ${o.waitNs} ${o.holdNs} ${o.acquisitions} ${o.vma?.id}`)
         })
+        submitting = false
         break
+      }
       case 'fork':
         k.run(t, 'fork', dupMmap, {}, (r) => {
           children.push({mm: r.result, ref: ref.clone()})
@@ -232,7 +245,7 @@ function checkInvariants(k: Kernel): void {
 }
 
 test('property: random concurrent VMA operations and faults keep every invariant, in every generation', () => {
-  const stats: Stats = {misses: 0, reused: 0, rangeChanged: 0, writeLocked: 0}
+  const stats: Stats = {misses: 0, reused: 0, rangeChanged: 0, writeLocked: 0, atOnce: 0}
   fc.assert(
     fc.property(scenario, (s) => {
       const a = runScenario(s, false, stats)
@@ -245,4 +258,5 @@ test('property: random concurrent VMA operations and faults keep every invariant
   assert.ok(stats.writeLocked > 0, 'no fault ever met a write-locked VMA')
   assert.ok(stats.misses > 0, 'no lookup ever found a detached VMA')
   assert.ok(stats.reused + stats.rangeChanged > 0, 'no 6.15+ lookup ever met a reused VMA')
+  assert.ok(stats.atOnce > 0, 'no fault ever completed at once')
 })
