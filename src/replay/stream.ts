@@ -97,20 +97,26 @@ export function* readOps(db: Db, info: TraceInfo): Generator<Op> {
   // (t, event id) of a row; [1] and [0] in all three row shapes
   const before = (x: {done?: boolean; value: [number, number, ...unknown[]]}, y: {done?: boolean; value: [number, number, ...unknown[]]}): boolean =>
     y.done === true || (x.done !== true && (x.value[1] < y.value[1] || (x.value[1] === y.value[1] && x.value[0] < y.value[0])))
-  while (!f.done || !ev.done || !sc.done) {
-    if (before(f, ev) && before(f, sc)) {
-      const [eventId, t, tid, tgid, a, c, kind] = f.value
-      yield {type: 'fault', eventId, t, tid, tgid, address: a ?? -1, errorCode: c ?? 0, user: kind === Kind.FaultUser, io: io.has(eventId)}
-      f = faults.next()
-    } else if (before(sc, ev)) {
-      const r = sc.value
-      yield {type: 'syscall', eventId: r[0], t: r[1], tEnd: r[6], tid: r[2], tgid: r[3], nr: r[4], name: r[5], args: [r[7] ?? 0, r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[11] ?? 0, r[12] ?? 0], ret: r[13], cloneFlags: r[14]}
-      sc = syscalls.next()
-    } else {
-      const op = toOp(ev.value)
-      ev = events.next()
-      if (op !== null) yield op
+  try {
+    while (!f.done || !ev.done || !sc.done) {
+      if (before(f, ev) && before(f, sc)) {
+        const [eventId, t, tid, tgid, a, c, kind] = f.value
+        yield {type: 'fault', eventId, t, tid, tgid, address: a ?? -1, errorCode: c ?? 0, user: kind === Kind.FaultUser, io: io.has(eventId)}
+        f = faults.next()
+      } else if (before(sc, ev)) {
+        const r = sc.value
+        yield {type: 'syscall', eventId: r[0], t: r[1], tEnd: r[6], tid: r[2], tgid: r[3], nr: r[4], name: r[5], args: [r[7] ?? 0, r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[11] ?? 0, r[12] ?? 0], ret: r[13], cloneFlags: r[14]}
+        sc = syscalls.next()
+      } else {
+        const op = toOp(ev.value)
+        ev = events.next()
+        if (op !== null) yield op
+      }
     }
+  } finally {
+    // a replay that stops early must not leave the scans open: the connection could not be closed
+    events.return?.()
+    syscalls.return?.()
   }
 }
 
