@@ -80,7 +80,7 @@ export class SimThread extends Schedulable {
   /** Runs the generator until it blocks, needs future time that cannot be inlined, or finishes. */
   private step(): void {
     const s = this.sched
-    const gen = this.gen!
+    let gen = this.gen!
     for (;;) {
       const r = gen.next()
       if (r.done === true) {
@@ -88,15 +88,17 @@ export class SimThread extends Schedulable {
         this.gen = null
         this.done = null
         if (done !== null) done(r.value)
-        if (this.gen === null && this.backlogHead < this.backlog.length) {
-          const next = this.backlog[this.backlogHead++]!
-          if (this.backlogHead === this.backlog.length) {
-            this.backlog.length = 0
-            this.backlogHead = 0
-          }
-          this.start(next.op, next.done)
+        // done() may have started a new operation itself; else the next queued one runs in this same loop
+        // (not a nested start(): a thread with a long backlog of inlined operations would overflow the stack)
+        if (this.gen !== null || this.backlogHead === this.backlog.length) return
+        const next = this.backlog[this.backlogHead++]!
+        if (this.backlogHead === this.backlog.length) {
+          this.backlog.length = 0
+          this.backlogHead = 0
         }
-        return
+        this.gen = gen = next.op
+        this.done = next.done
+        continue
       }
       const d = r.value
       if (d === BLOCK) {

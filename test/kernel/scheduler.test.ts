@@ -71,3 +71,20 @@ test('inline stepping equals the heap order, and work submitted from outside nev
   assert.equal(s.pending, 1, 'inlined up to the runUntil target, not past it')
   assert.ok(s.inlined > 0 || s.fired > 0)
 })
+
+test('a long backlog on one thread runs without growing the stack, in order', () => {
+  // 200,000 operations queued behind a busy thread, each finishing inline: one loop, not a nested call per op
+  const s = new Scheduler()
+  const t = new SimThread(s, 1)
+  const order: number[] = []
+  function* op(i: number): Op<void> {
+    yield 1
+    order.push(i)
+  }
+  const N = 200_000
+  for (let i = 0; i < N; i++) t.submit(op(i))
+  s.run()
+  assert.equal(order.length, N)
+  assert.ok(order.every((v, i) => v === i))
+  assert.equal(s.now, N)
+})
