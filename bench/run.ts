@@ -4,7 +4,7 @@ import {existsSync} from 'node:fs'
 import {cpus, totalmem} from 'node:os'
 import {resolve} from 'node:path'
 import {benchIngest, cleanup} from './ingest.js'
-import {benchReplay} from './replay.js'
+import {benchReadOps, benchReplay} from './replay.js'
 import {benchKernel} from './kernel.js'
 
 const trace = resolve(process.argv[2] ?? '../shared/traces/real/node_gc_long.trace.txt.xz')
@@ -23,6 +23,8 @@ const ing = await benchIngest(trace)
 console.log(`events ${fmt(ing.events)} in ${ing.seconds.toFixed(2)} s: ${fmt(ing.eventsPerSec)} events/s, ${ing.mbPerSec.toFixed(1)} MB/s of text, peak RSS ${ing.peakRssMb.toFixed(0)} MB`)
 console.log(`baseline: wc -l of the same text ${ing.wcSeconds.toFixed(2)} s (${fmt(ing.events / ing.wcSeconds)} lines/s)`)
 console.log('\n== replay, one policy per run ==')
+const floor = benchReadOps(ing.dbPath, ing.traceId, ing.events)
+console.log(`baseline: reading the ${fmt(floor.ops)} operations alone ${floor.seconds.toFixed(2)} s (${fmt(floor.eventsPerSec)} events/s)`)
 for (const r of benchReplay(ing.dbPath, ing.traceId, ing.events, policies))
-  console.log(`${r.policy.padEnd(10)} ${fmt(r.eventsPerSec)} events/s (${fmt(r.ops)} ops replayed of ${fmt(r.events)} events in ${r.seconds.toFixed(2)} s), peak RSS ${r.peakRssMb.toFixed(0)} MB`)
+  console.log(`${r.policy.padEnd(10)} ${fmt(r.eventsPerSec)} events/s (${fmt(r.ops)} ops replayed of ${fmt(r.events)} events in ${r.seconds.toFixed(2)} s, ${r.cpuSeconds.toFixed(2)} CPU-s on all threads), peak RSS ${r.peakRssMb.toFixed(0)} MB`)
 cleanup(ing.dbPath)

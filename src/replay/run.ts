@@ -73,10 +73,10 @@ export function replayTrace(dbPath: string, db: Db, traceId: number, policies: P
     try {
       const runs = policies.map((p, i) => ({p, writer: results.runs[i]!, engine: new Replayer(p, engineOpts, results.runs[i]!)}))
       let n = 0
-      for (const op of readOps(reader, info)) {
+      readOps(reader, info, (op) => {
         for (const r of runs) r.engine.apply(op)
         if ((++n & 0xffff) === 0) opts.onProgress?.(n, info.events)
-      }
+      })
       const ends = runs.map(({writer, engine}) => {
         const simEndNs = engine.finish()
         writer.finish(engine.k, engine.ops, simEndNs)

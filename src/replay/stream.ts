@@ -59,15 +59,15 @@ const OTHERS = KINDS.filter((k) => !FAULTS.includes(k))
 const CHUNK = 4096
 
 /**
- * Streams the trace's operations in time order (file order breaks ties): a merge of three ordered scans — the
- * faults (most of a trace, read in chunks with only the columns a fault needs), the other replayed events (few),
- * and the paired syscalls, each keyed by its entry event so a simulated thread knows a call's traced duration
- * and result when it starts it. No per-row join.
+ * Feeds the trace's operations to `onOp` in time order (file order breaks ties): a merge of three ordered scans —
+ * the faults (most of a trace, read in pages with only the columns a fault needs), the other replayed events (few),
+ * and the paired syscalls, each keyed by its entry event so a simulated thread knows a call's traced duration and
+ * result when it starts it. No per-row join, and no iterator protocol per fault (a callback, not a generator).
  */
-export function* readOps(db: Db, info: TraceInfo): Generator<Op> {
+export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
   const byTime = !info.monotonic
   const params = {base: info.firstTsNs, trace: info.traceId}
-  const faults = chunked(
+  const faults = new FaultPages(
     db.prepare(
       `SELECT event_id, ts_ns - @base, tid, coalesce(tgid, tid), a, c, kind FROM events
        WHERE trace_id = @trace AND kind IN (${FAULTS.join(',')}) AND ${byTime ? '(ts_ns, event_id) > (@base + @t, @after)' : 'event_id > @after'}
@@ -90,27 +90,24 @@ export function* readOps(db: Db, info: TraceInfo): Generator<Op> {
     )
     .raw(true)
     .iterate(params) as IterableIterator<SyscallRow>
-  const io = faultsWithIo(db, info)
-  let f = faults.next()
-  let ev = events.next()
-  let sc = syscalls.next()
-  // (t, event id) of a row; [1] and [0] in all three row shapes
-  const before = (x: {done?: boolean; value: [number, number, ...unknown[]]}, y: {done?: boolean; value: [number, number, ...unknown[]]}): boolean =>
-    y.done === true || (x.done !== true && (x.value[1] < y.value[1] || (x.value[1] === y.value[1] && x.value[0] < y.value[0])))
   try {
-    while (!f.done || !ev.done || !sc.done) {
-      if (before(f, ev) && before(f, sc)) {
-        const [eventId, t, tid, tgid, a, c, kind] = f.value
-        yield {type: 'fault', eventId, t, tid, tgid, address: a ?? -1, errorCode: c ?? 0, user: kind === Kind.FaultUser, io: io.has(eventId)}
+    const io = faultsWithIo(db, info)
+    let f = faults.next()
+    let ev = events.next().value as EventRow | undefined
+    let sc = syscalls.next().value as SyscallRow | undefined
+    while (f !== undefined || ev !== undefined || sc !== undefined) {
+      if (earlier(f, ev) && earlier(f, sc)) {
+        const [eventId, t, tid, tgid, a, c, kind] = f!
+        onOp({type: 'fault', eventId, t, tid, tgid, address: a ?? -1, errorCode: c ?? 0, user: kind === Kind.FaultUser, io: io.has(eventId)})
         f = faults.next()
-      } else if (before(sc, ev)) {
-        const r = sc.value
-        yield {type: 'syscall', eventId: r[0], t: r[1], tEnd: r[6], tid: r[2], tgid: r[3], nr: r[4], name: r[5], args: [r[7] ?? 0, r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[11] ?? 0, r[12] ?? 0], ret: r[13], cloneFlags: r[14]}
-        sc = syscalls.next()
+      } else if (earlier(sc, ev)) {
+        const r = sc!
+        onOp({type: 'syscall', eventId: r[0], t: r[1], tEnd: r[6], tid: r[2], tgid: r[3], nr: r[4], name: r[5], args: [r[7] ?? 0, r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[11] ?? 0, r[12] ?? 0], ret: r[13], cloneFlags: r[14]})
+        sc = syscalls.next().value as SyscallRow | undefined
       } else {
-        const op = toOp(ev.value)
-        ev = events.next()
-        if (op !== null) yield op
+        const op = toOp(ev!)
+        ev = events.next().value as EventRow | undefined
+        if (op !== null) onOp(op)
       }
     }
   } finally {
@@ -120,16 +117,40 @@ export function* readOps(db: Db, info: TraceInfo): Generator<Op> {
   }
 }
 
-/** Rows of a keyset-paginated statement, in order: a page starts after the (t, event id) of the previous one's last row. */
-function* chunked(stmt: Statement, params: Record<string, unknown>): Generator<FaultRow> {
-  stmt.raw(true)
-  let page = {...params, t: -1, after: 0}
-  for (;;) {
-    const rows = stmt.all(page) as FaultRow[]
-    for (const r of rows) yield r
-    if (rows.length < CHUNK) return
-    const last = rows[rows.length - 1]!
-    page = {...page, t: last[1], after: last[0]}
+/** Row x comes before row y (either may be exhausted): by (t, event id), [1] and [0] in every row shape. */
+function earlier(x: readonly [number, number, ...unknown[]] | undefined, y: readonly [number, number, ...unknown[]] | undefined): boolean {
+  return y === undefined || (x !== undefined && (x[1] < y[1] || (x[1] === y[1] && x[0] < y[0])))
+}
+
+/** The fault scan, one page of rows per native call: a page starts after the (t, event id) of the last one's last row. */
+class FaultPages {
+  private rows: FaultRow[] = []
+  private i = 0
+  private page: Record<string, unknown>
+
+  constructor(
+    private readonly stmt: Statement,
+    params: Record<string, unknown>,
+  ) {
+    stmt.raw(true)
+    this.page = {...params, t: -1, after: 0}
+    this.fill()
+  }
+
+  /** The next row, or undefined at the end. */
+  next(): FaultRow | undefined {
+    if (this.i === this.rows.length) {
+      if (this.rows.length < CHUNK) return undefined
+      const last = this.rows[this.rows.length - 1]!
+      this.page = {...this.page, t: last[1], after: last[0]}
+      this.fill()
+    }
+    return this.rows[this.i++]
+  }
+
+  private fill(): void {
+    this.rows = this.stmt.all(this.page) as FaultRow[]
+    this.i = 0
   }
 }
 
