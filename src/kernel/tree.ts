@@ -227,20 +227,10 @@ export class RangeTree<V> {
     return out
   }
 
-  /** The stored range covering `index`, with its bounds. */
+  /** The stored range covering `index`, with its bounds (those of the leaf slot find() ended in). */
   rangeAt(index: number): Entry<V> | null {
-    if (!(index >= 0 && index < TREE_MAX)) return null
-    let n = this.root
-    let lo = 0
-    for (;;) {
-      const i = slotOf(n.ends, index)
-      if (i > 0) lo = n.ends[i - 1]!
-      if (n.leaf) {
-        const v = n.vals[i]!
-        return v === null ? null : {start: lo, end: n.ends[i]!, value: v}
-      }
-      n = n.kids[i]!
-    }
+    const v = this.find(index)
+    return v === null ? null : {start: this.lastLo, end: this.lastHi, value: v}
   }
 
   /** The first stored range ending above `index` (find_vma), or null. */
