@@ -67,14 +67,13 @@ const CHUNK = 4096
 export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
   const byTime = !info.monotonic
   const params = {base: info.firstTsNs, trace: info.traceId}
-  const faults = new FaultPages(
+  const faultPage = (after: string): Statement =>
     db.prepare(
       `SELECT event_id, ts_ns - @base, tid, coalesce(tgid, tid), a, c, kind FROM events
-       WHERE trace_id = @trace AND kind IN (${FAULTS.join(',')}) AND ${byTime ? '(ts_ns, event_id) > (@base + @t, @after)' : 'event_id > @after'}
-       ORDER BY ${byTime ? 'ts_ns, event_id' : 'event_id'} LIMIT ${CHUNK}`,
-    ),
-    params,
-  )
+       WHERE trace_id = @trace AND kind IN (${FAULTS.join(',')}) ${after} ORDER BY ${byTime ? 'ts_ns, event_id' : 'event_id'} LIMIT ${CHUNK}`,
+    )
+  // the first page has no lower bound: with timestamps going backwards, events before the first line's are negative
+  const faults = new FaultPages(faultPage(''), faultPage(byTime ? 'AND (ts_ns, event_id) > (@base + @t, @after)' : 'AND event_id > @after'), params)
   const events = db
     .prepare(
       `SELECT event_id, ts_ns - @base, tid, coalesce(tgid, tid), a, b, kind, c, text, d FROM events
@@ -124,17 +123,16 @@ function earlier(x: readonly [number, number, ...unknown[]] | undefined, y: read
 
 /** The fault scan, one page of rows per native call: a page starts after the (t, event id) of the last one's last row. */
 class FaultPages {
-  private rows: FaultRow[] = []
+  private rows: FaultRow[]
   private i = 0
-  private page: Record<string, unknown>
 
   constructor(
-    private readonly stmt: Statement,
-    params: Record<string, unknown>,
+    first: Statement,
+    private readonly after: Statement,
+    private readonly params: Record<string, unknown>,
   ) {
-    stmt.raw(true)
-    this.page = {...params, t: -1, after: 0}
-    this.fill()
+    this.rows = first.raw(true).all(params) as FaultRow[]
+    after.raw(true)
   }
 
   /** The next row, or undefined at the end. */
@@ -142,15 +140,10 @@ class FaultPages {
     if (this.i === this.rows.length) {
       if (this.rows.length < CHUNK) return undefined
       const last = this.rows[this.rows.length - 1]!
-      this.page = {...this.page, t: last[1], after: last[0]}
-      this.fill()
+      this.rows = this.after.all({...this.params, t: last[1], after: last[0]}) as FaultRow[]
+      this.i = 0
     }
     return this.rows[this.i++]
-  }
-
-  private fill(): void {
-    this.rows = this.stmt.all(this.page) as FaultRow[]
-    this.i = 0
   }
 }
 
