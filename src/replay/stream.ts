@@ -140,7 +140,8 @@ class FaultPages {
     if (this.i === this.rows.length) {
       if (this.rows.length < CHUNK) return undefined
       const last = this.rows[this.rows.length - 1]!
-      this.rows = this.after.all({...this.params, t: last[1], after: last[0]}) as FaultRow[]
+      // t as a BigInt: SQLite then adds it to @base in 64-bit integers (a double sum rounds ns past 2^53)
+      this.rows = this.after.all({...this.params, t: BigInt(last[1]), after: last[0]}) as FaultRow[]
       this.i = 0
     }
     return this.rows[this.i++]

@@ -10,18 +10,22 @@ import {loadTrace} from '../../src/store/load.js'
 import {readOps, TIME_INDEX_SQL, traceInfo} from '../../src/replay/stream.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'vmareplay-stream-'))
-const line = (us: number, body: string): string =>
-  `           synth-100     (    100) [000] d....  ${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}: ${body}`
-const fault = (us: number, i: number): string => line(us, `page_fault_user: address=0x${(0x7f0000000000 + i * 4096).toString(16)} ip=0x401000 error_code=0x6`)
+/** ftrace timestamps with 9 decimals (as perf --ns and some clocks print): exact ns past 2^53, as BigInt */
+const line = (ns: bigint, body: string): string =>
+  `           synth-100     (    100) [000] d....  ${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}: ${body}`
+const fault = (ns: bigint, i: number): string => line(ns, `page_fault_user: address=0x${(0x7f0000000000 + i * 4096).toString(16)} ip=0x401000 error_code=0x6`)
 
-/** ~3 pages of faults, 7 per timestamp (ties straddle page ends), a syscall and an exit between them. */
+/**
+ * ~3 pages of faults, 7 per timestamp (ties straddle page ends), and syscalls between them, at epoch-scale
+ * nanoseconds (1.7e18, where a double is 256 ns coarse) that differ in the last digit.
+ */
 function trace(name: string, backwards: boolean): string {
   const lines = ['# tracer: nop', '#']
   const N = 10_000
   for (let i = 0; i < N; i++) {
     // backwards: blocks of 1,000 faults in reverse time order, so the file order is not the time order
     const block = backwards ? 9 - Math.floor(i / 1000) : Math.floor(i / 1000)
-    const us = 1_000_000_000 + block * 1000 + Math.floor((i % 1000) / 7)
+    const us = 1_700_000_000_000_000_001n + BigInt(block * 1000 + Math.floor((i % 1000) / 7))
     lines.push(fault(us, i))
     if (i % 2500 === 1234) {
       lines.push(line(us, 'sys_enter: NR 11 (7f0000000000, 1000, 0, 0, 0, 0)'))
