@@ -71,6 +71,7 @@ export async function parseTrace(path: string, sink: ImportSink, opts: ParseOpti
   }
   if (opts.format !== undefined) use(createImporter(opts.format, sink))
   const pending: string[] = [] // lines read before the format was clear
+  const pendingNos: number[] = [] // their numbers (a long line between them is not among them)
   const stats = await readLineBytes(
     path,
     (buf, start, end, text, base, lineNo) => {
@@ -84,14 +85,16 @@ export async function parseTrace(path: string, sink: ImportSink, opts: ParseOpti
         return
       }
       pending.push(line)
+      pendingNos.push(lineNo)
       const f = detectLine(line)
       if (f === null) {
         if (pending.length >= DETECT_LIMIT) throw unknownFormat(path, pending)
         return
       }
       use(createImporter(f, sink))
-      pending.forEach((l, i) => importer!.feed(l, i + 1))
+      pending.forEach((l, i) => importer!.feed(l, pendingNos[i]!))
       pending.length = 0
+      pendingNos.length = 0
     },
     {
       onProgress: opts.onProgress,

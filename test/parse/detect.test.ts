@@ -60,6 +60,11 @@ test('parseTrace: a line over MAX_LINE_BYTES is a problem with its line number, 
   assert.match(sink.problems[0]!.reason, /longer than 4 MiB/)
   assert.match(sink.problems[0]!.excerpt, /^\s*python3-11163 /)
   assert.equal(stats.unterminatedLastLine, false)
+  // before the format is known too: the lines held back for detection keep their own numbers
+  const early = new CollectSink()
+  await parseTrace(tmpFile('long-first.trace', `# captured by hand\n${'y'.repeat(MAX_LINE_BYTES + 10)}\n${good}\n${good}\n`), early)
+  assert.deepEqual(early.problems.map((p) => p.line), [2])
+  assert.deepEqual(early.events.map((e) => e.line), [3, 4])
 })
 
 test('parseTrace: unknown format and empty files are InputErrors with guidance', async () => {
