@@ -8,14 +8,34 @@ import {HAS_VMA, INFERRED_VMA, SEGV, TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, W
 
 const BATCH = 64
 
-/** Lost-event windows, relative ns, sorted; faults arrive in time order so a cursor suffices. */
+/**
+ * Lost-event windows (relative ns, ends inclusive), merged into disjoint sorted spans. A fault is recorded when it
+ * completes, and one that waited completes after later ones, so each lookup is a binary search, not a cursor.
+ */
 export class LostWindows {
-  private i = 0
-  constructor(private readonly windows: [number, number][]) {}
+  private readonly starts: number[] = []
+  private readonly ends: number[] = []
+
+  constructor(windows: [number, number][]) {
+    for (const [s, e] of [...windows].sort((a, b) => a[0] - b[0] || a[1] - b[1])) {
+      const last = this.ends.length - 1
+      if (last >= 0 && s <= this.ends[last]!) this.ends[last] = Math.max(this.ends[last]!, e)
+      else {
+        this.starts.push(s)
+        this.ends.push(e)
+      }
+    }
+  }
+
   contains(t: number): boolean {
-    const w = this.windows
-    while (this.i < w.length && w[this.i]![1] < t) this.i++
-    return this.i < w.length && w[this.i]![0] <= t
+    let lo = 0
+    let hi = this.starts.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (this.starts[mid]! <= t) lo = mid + 1
+      else hi = mid
+    }
+    return lo > 0 && t <= this.ends[lo - 1]!
   }
 }
 
