@@ -1,6 +1,7 @@
 // Errors crossing from a worker thread (ingest's parser, replay's result writer) to the main thread: structured
 // clone keeps only plain data, so they travel as fields and are rebuilt as the classes callers check for.
 import {InputError, type InputErrorCode} from '../parse/lines.js'
+import {StoreError} from './db.js'
 import {MalformedLineError} from './track.js'
 
 export interface SerializedError {
@@ -9,6 +10,7 @@ export interface SerializedError {
   stack?: string
   code?: string
   problem?: MalformedLineError['problem']
+  exitCode?: number
 }
 
 export function serialize(err: unknown): SerializedError {
@@ -20,14 +22,16 @@ export function serialize(err: unknown): SerializedError {
     stack: err.stack,
     code: typeof e.code === 'string' ? e.code : undefined,
     problem: err instanceof MalformedLineError ? err.problem : undefined,
+    exitCode: err instanceof StoreError ? err.exitCode : undefined,
   }
 }
 
-/** The worker's error as the class the callers check for (InputError, MalformedLineError), else a plain Error. */
+/** The worker's error as the class the callers check for (InputError, MalformedLineError, StoreError), else a plain Error. */
 export function revive(e: SerializedError): Error {
   let err: Error
   if (e.name === 'MalformedLineError' && e.problem !== undefined) err = new MalformedLineError(e.problem)
   else if (e.name === 'InputError' && e.code !== undefined) err = new InputError(e.code as InputErrorCode, e.message)
+  else if (e.exitCode !== undefined) err = new StoreError(e.message, e.exitCode)
   else {
     err = new Error(e.message)
     if (e.name !== 'Error') err.name = e.name
