@@ -25,7 +25,7 @@ import {
   type OpRecord,
   type Task,
 } from '../kernel/index.js'
-import {BLOCK} from './scheduler.js'
+import {BLOCK, Scheduler, type SchedulerOptions} from './scheduler.js'
 import {InferredVmas, inferVma, installExecAreas, installKnown, type KnownMapping} from './infer.js'
 import {kernelOptions, type Policy} from './policies.js'
 import type {Op} from './stream.js'
@@ -39,6 +39,8 @@ export interface EngineOptions {
   initialMaps: Map<number, KnownMapping[]>
   /** The trace began mid-run (attach mode, or no exec seen): memory found in use is assumed written before. */
   attached: boolean
+  /** Scheduler knobs: tests switch inline stepping (and with it the faults that run at once) off to compare. */
+  scheduler?: SchedulerOptions
 }
 
 export type FaultOp = Extract<Op, {type: 'fault'}>
@@ -81,7 +83,7 @@ export class Replayer {
     private readonly opts: EngineOptions,
     private readonly rec: Recorder,
   ) {
-    this.k = new Kernel({...kernelOptions(policy), costs: opts.costs})
+    this.k = new Kernel({...kernelOptions(policy), costs: opts.costs, sched: new Scheduler(opts.scheduler)})
   }
 
   /** Replays one operation (one behind: the next operation's time tells the scheduler how far it may run ahead). */
