@@ -5,7 +5,7 @@ import type {ImportSink, LineImporter, TraceFormat} from '../model/events.js'
 import {CsvImporter, isCsvHeader} from './csv.js'
 import {FtraceImporter, isFtraceEventLine} from './ftrace.js'
 import {excerpt, type ByteLineImporter} from './emit.js'
-import {InputError, MAX_LINE_BYTES, readLineBytes, type Compression} from './lines.js'
+import {InputError, LONG_LINE_REASON, readLineBytes, type Compression} from './lines.js'
 import {PerfImporter, isPerfEventLine} from './perf.js'
 
 /** Undecided lines (blank, `#` comments, preamble) tolerated before the format must be clear. */
@@ -96,11 +96,8 @@ export async function parseTrace(path: string, sink: ImportSink, opts: ParseOpti
       pending.length = 0
       pendingNos.length = 0
     },
-    {
-      onProgress: opts.onProgress,
-      // a cut line could still parse as a (wrong) event: it is a problem of its own, never fed to the importer
-      onLongLine: (lineNo, head) => sink.problem({line: lineNo, reason: `line longer than ${MAX_LINE_BYTES >> 20} MiB: not parsed`, excerpt: excerpt(head)}),
-    },
+    (lineNo, head) => sink.problem({line: lineNo, reason: LONG_LINE_REASON, excerpt: excerpt(head)}),
+    {onProgress: opts.onProgress},
   )
   if (importer === null || stats.bytes === 0) throw unknownFormat(path, pending)
   const imp: LineImporter = importer

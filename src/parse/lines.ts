@@ -40,18 +40,21 @@ export interface ReadStats {
   fileBytes: number
   compression: Compression
   unterminatedLastLine: boolean // the file did not end with a newline (possibly truncated)
-  truncatedLines: number // lines longer than MAX_LINE_BYTES, cut to that length
 }
 
 export interface ReadOptions {
   /** Called per chunk read: bytes of the file as stored (compressed for .gz/.xz), and its size (0 if unknown: FIFO). */
   onProgress?: (bytesRead: number, totalBytes: number) => void
-  /** Takes the lines longer than MAX_LINE_BYTES (their first bytes) instead of `onLine`, which would see them cut. */
-  onLongLine?: (lineNo: number, head: string) => void
 }
 
-/** Longer lines are cut, or handed to `onLongLine` (a real trace line is < 1 KB; this bounds memory on garbage input). */
+/**
+ * Longer lines are not delivered: only their number and first bytes go to the LongLineHandler (a real trace line
+ * is < 1 KB; a cut line could still parse as a wrong record; this bounds memory on garbage input).
+ */
 export const MAX_LINE_BYTES = 4 << 20
+/** What readers report a long line as. */
+export const LONG_LINE_REASON = `line longer than ${MAX_LINE_BYTES >> 20} MiB: not parsed`
+export type LongLineHandler = (lineNo: number, head: string) => void
 const CHUNK = 1 << 20
 const LONG_LINE_HEAD = 200
 
@@ -66,7 +69,6 @@ export type ByteLineHandler = (buf: Buffer, start: number, end: number, text: st
 class LineSplitter {
   lines = 0
   bytes = 0
-  truncated = 0
   private carry: Buffer[] = []
   private carryLen = 0
   private carrying = false
@@ -74,7 +76,7 @@ class LineSplitter {
 
   constructor(
     private readonly onLine: ByteLineHandler,
-    private readonly onLong?: ReadOptions['onLongLine'],
+    private readonly onLong: LongLineHandler,
   ) {}
 
   push(chunk: Buffer): void {
@@ -149,18 +151,13 @@ class LineSplitter {
 
   private flushCarry(): void {
     const buf = Buffer.concat(this.carry, this.carryLen)
-    if (this.overflow) this.truncated++
     const cut = this.overflow
     this.carry = []
     this.carryLen = 0
     this.carrying = false
     this.overflow = false
-    if (cut && this.onLong !== undefined) this.onLong(++this.lines, buf.subarray(0, LONG_LINE_HEAD).toString('utf8'))
-    else if (cut) {
-      // a cut line keeps its last byte, even a '\r'
-      const ascii = isAscii(buf)
-      this.onLine(buf, 0, buf.length, buf.toString(ascii ? 'latin1' : 'utf8'), ascii ? 0 : -1, ++this.lines)
-    } else this.emitLine(buf, 0, buf.length)
+    if (cut) this.onLong(++this.lines, buf.subarray(0, LONG_LINE_HEAD).toString('utf8'))
+    else this.emitLine(buf, 0, buf.length)
   }
 }
 
@@ -220,13 +217,14 @@ function openError(path: string, err: NodeJS.ErrnoException): InputError | NodeJ
 export async function readLines(
   path: string,
   onLine: (line: string, lineNo: number) => void,
+  onLongLine: LongLineHandler,
   opts: ReadOptions = {},
 ): Promise<ReadStats> {
-  return readLineBytes(path, (_b, start, end, text, base, lineNo) => onLine(base >= 0 ? text.slice(start - base, end - base) : text, lineNo), opts)
+  return readLineBytes(path, (_b, start, end, text, base, lineNo) => onLine(base >= 0 ? text.slice(start - base, end - base) : text, lineNo), onLongLine, opts)
 }
 
 /** readLines for byte-level parsers: each line arrives as bytes plus a string to slice text from (ByteLineHandler). */
-export async function readLineBytes(path: string, onLine: ByteLineHandler, opts: ReadOptions = {}): Promise<ReadStats> {
+export async function readLineBytes(path: string, onLine: ByteLineHandler, onLongLine: LongLineHandler, opts: ReadOptions = {}): Promise<ReadStats> {
   let size: number
   try {
     const st = await stat(path)
@@ -242,7 +240,7 @@ export async function readLineBytes(path: string, onLine: ByteLineHandler, opts:
     throw openError(path, err as NodeJS.ErrnoException)
   }
   const raw = fh.createReadStream({highWaterMark: CHUNK}) // closes fh when done or destroyed
-  const splitter = new LineSplitter(onLine, opts.onLongLine)
+  const splitter = new LineSplitter(onLine, onLongLine)
   let bytesRead = 0
   const onProgress = opts.onProgress
   async function* counted(): AsyncGenerator<Buffer> {
@@ -280,7 +278,6 @@ export async function readLineBytes(path: string, onLine: ByteLineHandler, opts:
     fileBytes: bytesRead,
     compression,
     unterminatedLastLine,
-    truncatedLines: splitter.truncated,
   }
 }
 

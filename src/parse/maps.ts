@@ -3,7 +3,7 @@
 
 import type {MapsEntry, ParseProblem} from '../model/events.js'
 import {excerpt} from './emit.js'
-import {readLines} from './lines.js'
+import {LONG_LINE_REASON, readLines} from './lines.js'
 import {decToInt, hexToU64} from './numbers.js'
 
 const LINE = /^([0-9a-fA-F]+)-([0-9a-fA-F]+) ([r-][w-][x-][psm]) ([0-9a-fA-F]+) ([0-9a-fA-F]+:[0-9a-fA-F]+) (\d+)(?: +(.*))?$/
@@ -38,7 +38,11 @@ export function parseMaps(text: string): MapsResult {
 export async function readMapsFile(path: string): Promise<MapsResult> {
   const entries: MapsEntry[] = []
   const problems: ParseProblem[] = []
-  await readLines(path, (line, lineNo) => add(line, lineNo, entries, problems))
+  await readLines(
+    path,
+    (line, lineNo) => add(line, lineNo, entries, problems),
+    (lineNo, head) => problems.push({line: lineNo, reason: LONG_LINE_REASON, excerpt: excerpt(head)}),
+  )
   return {entries, problems}
 }
 

@@ -9,12 +9,18 @@ import {tmpFile} from './helpers.js'
 async function collect(path: string) {
   const lines: string[] = []
   const numbers: number[] = []
+  const long: [number, string][] = []
   const progress: [number, number][] = []
-  const stats = await readLines(path, (l, n) => {
-    lines.push(l)
-    numbers.push(n)
-  }, {onProgress: (done, total) => progress.push([done, total])})
-  return {lines, numbers, stats, progress}
+  const stats = await readLines(
+    path,
+    (l, n) => {
+      lines.push(l)
+      numbers.push(n)
+    },
+    (n, head) => long.push([n, head]),
+    {onProgress: (done, total) => progress.push([done, total])},
+  )
+  return {lines, numbers, long, stats, progress}
 }
 
 function hasXz(): boolean {
@@ -33,7 +39,7 @@ test('plain text: lines without newline or \\r, numbered from 1, byte progress u
   const {lines, numbers, stats, progress} = await collect(path)
   assert.deepEqual(lines, ['first line', 'second', '', 'fourth, after an empty one'])
   assert.deepEqual(numbers, [1, 2, 3, 4])
-  assert.deepEqual(stats, {lines: 4, bytes: TEXT.length, fileBytes: TEXT.length, compression: 'none', unterminatedLastLine: false, truncatedLines: 0})
+  assert.deepEqual(stats, {lines: 4, bytes: TEXT.length, fileBytes: TEXT.length, compression: 'none', unterminatedLastLine: false})
   assert.deepEqual(progress.at(-1), [TEXT.length, TEXT.length])
 })
 
@@ -106,21 +112,21 @@ test('NUL bytes survive; invalid UTF-8 becomes U+FFFD; valid UTF-8 is decoded', 
   assert.deepEqual(lines, ['a\0b', 'f\ufffd\ufffdg', 'naïve thread'])
 })
 
-test('lines spanning read chunks are joined; a line longer than MAX_LINE_BYTES is cut and counted', async () => {
+test('lines spanning read chunks are joined; a line longer than MAX_LINE_BYTES goes to the long-line handler, numbered', async () => {
   const mid = 'm'.repeat(1500000) // longer than one 1 MiB read
   const huge = 'h'.repeat(10 << 20)
-  const {lines, numbers, stats} = await collect(tmpFile('long.txt', `start\n${mid}\n${huge}\nafter\r\n`))
-  assert.deepEqual(numbers, [1, 2, 3, 4])
+  const {lines, numbers, long, stats} = await collect(tmpFile('long.txt', `start\n${mid}\n${huge}\nafter\r\n`))
+  // the long line goes there (numbered, its head only) and onLine never sees it; the numbering goes on after it
+  assert.deepEqual(numbers, [1, 2, 4])
   assert.equal(lines[1], mid)
-  assert.equal(lines[2]!.length, MAX_LINE_BYTES)
-  assert.equal(lines[3], 'after')
-  assert.equal(stats.truncatedLines, 1)
-  // with onLongLine, the long line goes there (numbered, its head only) and onLine never sees it
-  const long: [number, string][] = []
-  const seen: number[] = []
-  await readLines(tmpFile('long2.txt', `start\n${huge}\nafter\n`), (_l, n) => seen.push(n), {onLongLine: (n, head) => long.push([n, head])})
-  assert.deepEqual(seen, [1, 3])
-  assert.deepEqual(long, [[2, 'h'.repeat(200)]])
+  assert.equal(lines[2], 'after')
+  assert.deepEqual(long, [[3, 'h'.repeat(200)]])
+  assert.equal(stats.lines, 4)
+  // exactly MAX_LINE_BYTES is still a line
+  const edge = await collect(tmpFile('edge.txt', `${'e'.repeat(MAX_LINE_BYTES)}\nx\n`))
+  assert.deepEqual(edge.numbers, [1, 2])
+  assert.equal(edge.lines[0]!.length, MAX_LINE_BYTES)
+  assert.deepEqual(edge.long, [])
 })
 
 test('missing file, directory and unreadable file are InputErrors that say what to do', async () => {
@@ -145,9 +151,13 @@ test('an exception from the line callback stops reading and propagates (xz child
   for (const path of paths) {
     let seen = 0
     await assert.rejects(
-      readLines(path, () => {
-        if (++seen === 10) throw new Error('stop here')
-      }),
+      readLines(
+        path,
+        () => {
+          if (++seen === 10) throw new Error('stop here')
+        },
+        () => {},
+      ),
       /stop here/,
     )
     assert.equal(seen, 10)
