@@ -57,6 +57,9 @@ export const TIME_INDEX_SQL = 'CREATE INDEX IF NOT EXISTS events_time ON events(
 
 const FAULTS = [Kind.FaultUser, Kind.FaultKernel]
 const OTHERS = KINDS.filter((k) => !FAULTS.includes(k))
+/** `kind = <literal>` terms, so the partial index events_rare (schema.ts: these are all rare kinds) finds the few
+ * rows; `kind IN (…)` cannot use it and scans every event of the trace. */
+const OTHERS_WHERE = OTHERS.map((k) => `kind = ${k}`).join(' OR ')
 /** Rows per read of the SQL fault scan: one native call per chunk instead of one per row. */
 const CHUNK = 4096
 
@@ -76,7 +79,7 @@ export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
   const events = db
     .prepare(
       `SELECT event_id, ts_ns - @base, tid, coalesce(tgid, tid), a, b, kind, c, text, d FROM events
-       WHERE trace_id = @trace AND kind IN (${OTHERS.join(',')}) ORDER BY ${byTime ? 'ts_ns, event_id' : 'event_id'}`,
+       WHERE trace_id = @trace AND (${OTHERS_WHERE}) ORDER BY ${byTime ? 'ts_ns, event_id' : 'event_id'}`,
     )
     .raw(true)
     .iterate(params) as IterableIterator<EventRow>
