@@ -36,8 +36,9 @@ function zigzag(v: number): number {
 
 function putVarint(b: Uint8Array, p: number, v: number): number {
   while (v > 0x7fffffff) {
-    b[p++] = (v % 128) + 128
-    v = Math.floor(v / 128)
+    const q = Math.floor(v / 128) // not v % 128: a double remainder is a call to fmod
+    b[p++] = v - q * 128 + 128
+    v = q
   }
   while (v > 127) {
     b[p++] = (v & 127) | 128
@@ -66,8 +67,10 @@ export class FaultPageEncoder {
   /** tid → index of its latest (tid, tgid) in this page; tgids[index] its tgid. */
   private readonly threads = new Map<number, number>()
   private readonly tgids: number[] = []
-  // across pages: the previous fault's timestamp (the trace's first before any) and its time relative to the first
-  private lastTs: U64 | null = null
+  /** The previous fault's tid (NaN at a page's start) and thread index: most faults come in runs from one thread. */
+  private lastTid = NaN
+  private lastThread = 0
+  /** The previous fault's time relative to the trace's first event, across pages. */
   private lastT = 0
 
   constructor(private readonly out: PageSink) {}
@@ -76,26 +79,23 @@ export class FaultPageEncoder {
   fault(id: number, e: TraceEvent, first: U64): void {
     if (this.failed) return
     const ts = e.ts
-    const prevTs = this.lastTs ?? first
-    let d: number
-    if (typeof ts === 'number' && typeof prevTs === 'number') d = ts - prevTs
+    let t: number
+    if (typeof ts === 'number' && typeof first === 'number') t = ts - first
     else {
       // SQL subtracts the signed 64-bit values it stores: they agree with this only below 2^63
       if (BigInt(ts) > I64_MAX) return this.fail()
-      d = Number(BigInt(ts) - BigInt(prevTs))
+      t = Number(BigInt(ts) - BigInt(first))
     }
-    const t = this.lastT + d
-    if (!(d >= 0) || t > Number.MAX_SAFE_INTEGER) return this.fail()
+    if (!(t >= this.lastT) || t > Number.MAX_SAFE_INTEGER) return this.fail()
     const c = e.c ?? 0
     if (typeof c !== 'number' || c < 0) return this.fail()
-    this.lastTs = ts
     this.lastT = t
 
     const b = this.buf
     let p = this.pos
     const tid = e.tid
     const tgid = e.tgid ?? tid
-    let thread = this.threads.get(tid)
+    let thread = tid === this.lastTid ? this.lastThread : this.threads.get(tid)
     let fresh = false
     if (thread === undefined || this.tgids[thread] !== tgid) {
       if (!(Number.isInteger(tid) && Number.isInteger(tgid) && Math.abs(tid) < ZIGZAG_LIMIT && Math.abs(tgid) < ZIGZAG_LIMIT)) return this.fail()
@@ -104,6 +104,8 @@ export class FaultPageEncoder {
       this.threads.set(tid, thread)
       fresh = true
     }
+    this.lastTid = tid
+    this.lastThread = thread
     const a = e.a ?? -1
     let raw = true
     let dAddr = 0
@@ -170,6 +172,7 @@ export class FaultPageEncoder {
     this.prevAddr = 0
     this.threads.clear()
     this.tgids.length = 0
+    this.lastTid = NaN
   }
 }
 
