@@ -279,7 +279,8 @@ export class TraceWriter implements RowSink {
 
   /**
    * The replay reads a trace's faults from its pages only when they hold them all (stream.ts), so a trace that cannot
-   * have pages (not in time order) loses those written before that was known; any other mismatch is a bug.
+   * have pages (not in time order, or a value the encoding cannot hold) loses those written before that was known;
+   * any other mismatch is a bug.
    */
   private checkPages(pages: number | null, faults: number): void {
     if (pages === null) {
