@@ -3,6 +3,7 @@
 import type {Statement} from 'better-sqlite3'
 import type {Db} from '../store/db.js'
 import {Kind, KIND_NAMES} from '../model/events.js'
+import {FaultPageReader} from '../store/fault-pages.js'
 
 /** One thing a traced thread did, with times relative to the trace's first event (exact: spans < 104 days). */
 export type Op =
@@ -46,6 +47,7 @@ export function traceInfo(db: Db, traceId: number): TraceInfo {
   }
 }
 
+type FaultOp = Extract<Op, {type: 'fault'}>
 type FaultRow = [number, number, number, number, number | null, number | null, Kind]
 type EventRow = [number, number, number, number, number | null, number | null, Kind, number | null, string | null, number | null]
 type SyscallRow = [number, number, number, number, number, string, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null]
@@ -55,29 +57,29 @@ export const TIME_INDEX_SQL = 'CREATE INDEX IF NOT EXISTS events_time ON events(
 
 const FAULTS = [Kind.FaultUser, Kind.FaultKernel]
 const OTHERS = KINDS.filter((k) => !FAULTS.includes(k))
-/** Rows per read of the fault scan: one native call per chunk instead of one per row. */
+/** `kind = <literal>` terms, so the partial index events_rare (schema.ts: these are all rare kinds) finds the few
+ * rows; `kind IN (…)` cannot use it and scans every event of the trace. */
+const OTHERS_WHERE = OTHERS.map((k) => `kind = ${k}`).join(' OR ')
+/** Rows per read of the SQL fault scan: one native call per chunk instead of one per row. */
 const CHUNK = 4096
 
 /**
  * Feeds the trace's operations to `onOp` in time order (file order breaks ties): a merge of three ordered scans —
- * the faults (most of a trace, read in pages with only the columns a fault needs), the other replayed events (few),
- * and the paired syscalls, each keyed by its entry event so a simulated thread knows a call's traced duration and
- * result when it starts it. No per-row join, and no iterator protocol per fault (a callback, not a generator).
+ * the faults (most of a trace: from its `fault_pages` when it has them, else read in chunks with only the columns a
+ * fault needs), the other replayed events (few), and the paired syscalls, each keyed by its entry event so a
+ * simulated thread knows a call's traced duration and result when it starts it. No per-row join, and no iterator
+ * protocol per fault (a callback, not a generator).
  */
 export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
   const byTime = !info.monotonic
   const params = {base: info.firstTsNs, trace: info.traceId}
-  const faultPage = (after: string): Statement =>
-    db.prepare(
-      `SELECT event_id, ts_ns - @base, tid, coalesce(tgid, tid), a, c, kind FROM events
-       WHERE trace_id = @trace AND kind IN (${FAULTS.join(',')}) ${after} ORDER BY ${byTime ? 'ts_ns, event_id' : 'event_id'} LIMIT ${CHUNK}`,
-    )
-  // the first page has no lower bound: with timestamps going backwards, events before the first line's are negative
-  const faults = new FaultPages(faultPage(''), faultPage(byTime ? 'AND (ts_ns, event_id) > (@base + @t, @after)' : 'AND event_id > @after'), params)
+  const io = faultsWithIo(db, info)
+  // the pages are in file order, which is time order only in a monotonic trace
+  const faults = !byTime && hasPages(db, info.traceId) ? new PagedFaults(db, info.traceId, io) : new ChunkedFaults(db, params, byTime, io)
   const events = db
     .prepare(
       `SELECT event_id, ts_ns - @base, tid, coalesce(tgid, tid), a, b, kind, c, text, d FROM events
-       WHERE trace_id = @trace AND kind IN (${OTHERS.join(',')}) ORDER BY ${byTime ? 'ts_ns, event_id' : 'event_id'}`,
+       WHERE trace_id = @trace AND (${OTHERS_WHERE}) ORDER BY ${byTime ? 'ts_ns, event_id' : 'event_id'}`,
     )
     .raw(true)
     .iterate(params) as IterableIterator<EventRow>
@@ -90,14 +92,12 @@ export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
     .raw(true)
     .iterate(params) as IterableIterator<SyscallRow>
   try {
-    const io = faultsWithIo(db, info)
     let f = faults.next()
     let ev = events.next().value as EventRow | undefined
     let sc = syscalls.next().value as SyscallRow | undefined
     while (f !== undefined || ev !== undefined || sc !== undefined) {
-      if (earlier(f, ev) && earlier(f, sc)) {
-        const [eventId, t, tid, tgid, a, c, kind] = f!
-        onOp({type: 'fault', eventId, t, tid, tgid, address: a ?? -1, errorCode: c ?? 0, user: kind === Kind.FaultUser, io: io.has(eventId)})
+      if (f !== undefined && faultFirst(f, ev) && faultFirst(f, sc)) {
+        onOp(f)
         f = faults.next()
       } else if (earlier(sc, ev)) {
         const r = sc!
@@ -111,6 +111,7 @@ export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
     }
   } finally {
     // a replay that stops early must not leave the scans open: the connection could not be closed
+    faults.close()
     events.return?.()
     syscalls.return?.()
   }
@@ -121,31 +122,93 @@ function earlier(x: readonly [number, number, ...unknown[]] | undefined, y: read
   return y === undefined || (x !== undefined && (x[1] < y[1] || (x[1] === y[1] && x[0] < y[0])))
 }
 
-/** The fault scan, one page of rows per native call: a page starts after the (t, event id) of the last one's last row. */
-class FaultPages {
-  private rows: FaultRow[]
-  private i = 0
+/** Fault f comes before row y (which may be exhausted), by (t, event id). */
+function faultFirst(f: FaultOp, y: readonly [number, number, ...unknown[]] | undefined): boolean {
+  return y === undefined || f.t < y[1] || (f.t === y[1] && f.eventId < y[0])
+}
+
+/** The faults in (t, event id) order, one op at a time; undefined at the end. */
+interface FaultSource {
+  next(): FaultOp | undefined
+  close(): void
+}
+
+/**
+ * Whether the trace's `fault_pages` hold all its faults: a trace ingested before the table existed has none, and
+ * one not in time order none either (ingest.ts); the count check keeps any other gap on the SQL path.
+ */
+function hasPages(db: Db, traceId: number): boolean {
+  const r = db
+    .prepare('SELECT faults + kernel_faults = (SELECT total(faults) FROM fault_pages WHERE trace_id = @t) AS ok FROM traces WHERE trace_id = @t')
+    .get({t: traceId}) as {ok: number} | undefined
+  return r?.ok === 1
+}
+
+/** The faults from the trace's pages (fault-pages.ts): one row per PAGE_FAULTS faults, decoded without SQL per fault. */
+class PagedFaults implements FaultSource {
+  private readonly pages: IterableIterator<[number, Uint8Array]>
+  private readonly page = new FaultPageReader()
 
   constructor(
-    first: Statement,
-    private readonly after: Statement,
-    private readonly params: Record<string, unknown>,
+    db: Db,
+    traceId: number,
+    private readonly io: Set<number>,
   ) {
-    this.rows = first.raw(true).all(params) as FaultRow[]
-    after.raw(true)
+    this.pages = db.prepare('SELECT faults, data FROM fault_pages WHERE trace_id = ? ORDER BY page_no').raw(true).iterate(traceId) as IterableIterator<[number, Uint8Array]>
   }
 
-  /** The next row, or undefined at the end. */
-  next(): FaultRow | undefined {
+  next(): FaultOp | undefined {
+    const p = this.page
+    while (!p.next()) {
+      const r = this.pages.next()
+      if (r.done === true) return undefined
+      p.load(r.value[1], r.value[0])
+    }
+    const eventId = p.eventId
+    return {type: 'fault', eventId, t: p.t, tid: p.tid, tgid: p.tgid, address: p.address, errorCode: p.errorCode, user: !p.kernel, io: this.io.has(eventId)}
+  }
+
+  close(): void {
+    this.pages.return?.()
+  }
+}
+
+/** The faults from the events table, a chunk of rows per native call, each after the (t, event id) of the one before. */
+class ChunkedFaults implements FaultSource {
+  private rows: FaultRow[]
+  private i = 0
+  private readonly after: Statement
+
+  constructor(
+    db: Db,
+    private readonly params: Record<string, unknown>,
+    byTime: boolean,
+    private readonly io: Set<number>,
+  ) {
+    const chunk = (after: string): Statement =>
+      db.prepare(
+        `SELECT event_id, ts_ns - @base, tid, coalesce(tgid, tid), a, c, kind FROM events
+         WHERE trace_id = @trace AND kind IN (${FAULTS.join(',')}) ${after} ORDER BY ${byTime ? 'ts_ns, event_id' : 'event_id'} LIMIT ${CHUNK}`,
+      )
+    // the first chunk has no lower bound: with timestamps going backwards, events before the first line's are negative
+    this.rows = chunk('').raw(true).all(params) as FaultRow[]
+    this.after = chunk(byTime ? 'AND (ts_ns, event_id) > (@base + @t, @after)' : 'AND event_id > @after').raw(true)
+  }
+
+  next(): FaultOp | undefined {
     if (this.i === this.rows.length) {
       if (this.rows.length < CHUNK) return undefined
       const last = this.rows[this.rows.length - 1]!
       // t as a BigInt: SQLite then adds it to @base in 64-bit integers (a double sum rounds ns past 2^53)
       this.rows = this.after.all({...this.params, t: BigInt(last[1]), after: last[0]}) as FaultRow[]
       this.i = 0
+      if (this.rows.length === 0) return undefined
     }
-    return this.rows[this.i++]
+    const [eventId, t, tid, tgid, a, c, kind] = this.rows[this.i++]!
+    return {type: 'fault', eventId, t, tid, tgid, address: a ?? -1, errorCode: c ?? 0, user: kind === Kind.FaultUser, io: this.io.has(eventId)}
   }
+
+  close(): void {}
 }
 
 const WINDOW_END = [Kind.FaultUser, Kind.FaultKernel, Kind.SysEnter, Kind.SysArgs, Kind.Exit]

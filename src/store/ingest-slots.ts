@@ -79,6 +79,7 @@ export interface BatchMessage {
   strings: string[]
   problems: [line: number, reason: string, excerpt: string][]
   lost: [line: number, cpu: number | null, count: number | null, start: number | bigint, end: number | bigint][]
+  pages: [pageNo: number, faults: number, data: Uint8Array][]
 }
 
 function put(num: Float64Array, tag: Uint8Array, big: BigInt64Array, i: number, v: U64 | null): void {
@@ -105,6 +106,7 @@ export class SlotWriter implements RowSink {
   private dict = new Map<string, number>()
   private problems: BatchMessage['problems'] = []
   private lostRows: BatchMessage['lost'] = []
+  private pages: BatchMessage['pages'] = []
 
   constructor(
     buffers: SlotBuffers[],
@@ -190,17 +192,25 @@ export class SlotWriter implements RowSink {
     this.lostRows.push([line, cpu, count, typeof start === 'bigint' ? BigInt.asIntN(64, start) : start, typeof end === 'bigint' ? BigInt.asIntN(64, end) : end])
   }
 
+  faultPage(pageNo: number, faults: number, data: Uint8Array): void {
+    this.pages.push([pageNo, faults, data])
+  }
+
   /** Posts the current slot (if it holds anything) and waits for the next one to be free. */
   flush(): void {
-    if (this.nEv === 0 && this.nSc === 0 && this.problems.length === 0 && this.lostRows.length === 0) return
+    if (this.nEv === 0 && this.nSc === 0 && this.problems.length === 0 && this.lostRows.length === 0 && this.pages.length === 0) return
     this.ring.publish(this.cur)
-    this.post({type: 'batch', slot: this.cur, events: this.nEv, syscalls: this.nSc, strings: this.strings, problems: this.problems, lost: this.lostRows})
+    this.post({
+      type: 'batch', slot: this.cur, events: this.nEv, syscalls: this.nSc, strings: this.strings, problems: this.problems, lost: this.lostRows,
+      pages: this.pages,
+    })
     this.nEv = 0
     this.nSc = 0
     this.strings = []
     this.dict = new Map()
     this.problems = []
     this.lostRows = []
+    this.pages = []
     this.cur = (this.cur + 1) % this.slots.length
     this.slot = this.slots[this.cur]!
     this.ring.claim(this.cur) // until the main thread has inserted what this slot last held

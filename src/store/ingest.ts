@@ -50,6 +50,7 @@ export class TraceWriter implements RowSink {
   private readonly insertSyscall
   private readonly insertProblem
   private readonly insertLost
+  private readonly insertPage
   private readonly warnings: string[] = []
   private readonly facts = new Map<string, string>()
 
@@ -73,6 +74,7 @@ export class TraceWriter implements RowSink {
     this.insertLost = db.prepare(
       'INSERT INTO lost_windows (trace_id, line, cpu, lost_events, start_ts_ns, end_ts_ns) VALUES (?,?,?,?,?,?)',
     )
+    this.insertPage = db.prepare('INSERT INTO fault_pages (trace_id, page_no, faults, data) VALUES (?,?,?,?)')
   }
 
   // RowSink, for an EventTracker on this thread.
@@ -139,6 +141,10 @@ export class TraceWriter implements RowSink {
     this.insertLost.run(this.traceId, line, cpu, count, toSql(start), toSql(end))
   }
 
+  faultPage(pageNo: number, faults: number, data: Uint8Array): void {
+    this.insertPage.run(this.traceId, pageNo, faults, data)
+  }
+
   /** Inserts one slot the parse worker filled (see ingest-slots.ts): the same rows the RowSink calls would insert. */
   insertSlot(s: Slot, m: BatchMessage): void {
     const strings = m.strings
@@ -189,6 +195,7 @@ export class TraceWriter implements RowSink {
     }
     for (const [line, reason, excerpt] of m.problems) this.problem(line, reason, excerpt)
     for (const [line, cpu, count, start, end] of m.lost) this.insertLost.run(this.traceId, line, cpu, count, start, end)
+    for (const [pageNo, faults, data] of m.pages) this.faultPage(pageNo, faults, data)
   }
 
   meta(key: string, value: string): void {
@@ -235,6 +242,7 @@ export class TraceWriter implements RowSink {
     const kindCounts = new Map(tracked.kindCounts)
     const faults = kindCounts.get(Kind.FaultUser) ?? 0
     const kernelFaults = kindCounts.get(Kind.FaultKernel) ?? 0
+    this.checkPages(tracked.faultPages, faults + kernelFaults)
     const unknownEvents = Object.fromEntries([...tracked.unknownCounts].sort(([x], [y]) => (x < y ? -1 : 1)))
     const unknownTotal = tracked.unknownCounts.reduce((s, [, n]) => s + n, 0)
     const kernelVersion = facts.get('kernel_version') ?? minVersion(facts.get('kernel_hint'))
@@ -267,6 +275,21 @@ export class TraceWriter implements RowSink {
       warnings,
       kernelVersion,
     }
+  }
+
+  /**
+   * The replay reads a trace's faults from its pages only when they hold them all (stream.ts), so a trace that cannot
+   * have pages (not in time order, or a value the encoding cannot hold) loses those written before that was known;
+   * any other mismatch is a bug.
+   */
+  private checkPages(pages: number | null, faults: number): void {
+    if (pages === null) {
+      this.db.prepare('DELETE FROM fault_pages WHERE trace_id = ?').run(this.traceId)
+      return
+    }
+    const got = this.db.prepare('SELECT count(*) AS n, total(faults) AS f FROM fault_pages WHERE trace_id = ?').get(this.traceId) as {n: number; f: number}
+    if (got.n !== pages || got.f !== faults)
+      throw new Error(`internal error: ${got.n} fault pages holding ${got.f} faults, expected ${pages} holding ${faults}`)
   }
 
   private writeDerived(tracked: TrackedTrace): void {

@@ -121,6 +121,13 @@ CREATE TABLE initial_maps (
   path TEXT NOT NULL
 );
 CREATE INDEX initial_maps_trace ON initial_maps(trace_id, tgid);
+CREATE TABLE fault_pages (
+  trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
+  page_no INTEGER NOT NULL,
+  faults INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (trace_id, page_no)
+);
 CREATE TABLE lost_windows (
   trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
   line INTEGER NOT NULL,

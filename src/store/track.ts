@@ -3,6 +3,7 @@
 // Rows go to a RowSink in the order the tables get them; TraceWriter (ingest.ts) inserts them on the main thread.
 import {Kind, type LostWindow, type ParseProblem, type TraceEvent, type U64, type ImportSink} from '../model/events.js'
 import {syscallName} from '../model/syscalls.js'
+import {FaultPageEncoder} from './fault-pages.js'
 
 /** SQLite INTEGER is signed 64-bit: bigints are stored as their two's complement, numbers as they are. */
 export function toSql(v: U64 | null): number | bigint | null {
@@ -20,6 +21,8 @@ export interface RowSink {
   ): void
   problem(line: number, reason: string, excerpt: string): void
   lost(line: number, cpu: number | null, count: number | null, start: U64, end: U64): void
+  /** One `fault_pages` row (fault-pages.ts). */
+  faultPage(pageNo: number, faults: number, data: Uint8Array): void
 }
 
 export class MalformedLineError extends Error {
@@ -46,6 +49,8 @@ export interface TrackedTrace {
   last: U64 | null
   monotonic: boolean
   warnings: string[] // after any the caller adds (maps problems)
+  /** `fault_pages` rows written, or null when the trace cannot have them (its pages so far are to be deleted). */
+  faultPages: number | null
 }
 
 interface PendingSyscall {
@@ -112,6 +117,7 @@ export class EventTracker implements ImportSink {
   private backwards = 0
   private orphanExits = 0
   private unclosedEnters = 0
+  private readonly pages: FaultPageEncoder
 
   constructor(
     private readonly out: RowSink,
@@ -119,6 +125,7 @@ export class EventTracker implements ImportSink {
     private readonly strict: boolean,
   ) {
     this.nextId = firstId
+    this.pages = new FaultPageEncoder((pageNo, faults, data) => out.faultPage(pageNo, faults, data))
   }
 
   event(e: TraceEvent): void {
@@ -132,6 +139,8 @@ export class EventTracker implements ImportSink {
       this.otherKinds.set(kind, (this.otherKinds.get(kind) ?? 0) + 1)
     }
     this.trackTime(e)
+    // the pages are in file order: of no use once the trace is not in time order
+    if ((kind === Kind.FaultUser || kind === Kind.FaultKernel) && this.monotonic) this.pages.fault(id, e, this.first!)
     if (kind !== Kind.Marker) this.trackThread(e) // markers come from the capture tool, not the workload
     if (kind >= Kind.SysEnter && kind <= Kind.SysRet) this.trackSyscall(e, id)
     else if (kind === Kind.Exit || kind === Kind.NewTask) this.trackSyscall(e, id)
@@ -348,6 +357,7 @@ export class EventTracker implements ImportSink {
       last: this.last,
       monotonic: this.monotonic,
       warnings,
+      faultPages: this.monotonic ? this.pages.end() : null,
     }
   }
 }
