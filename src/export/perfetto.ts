@@ -11,7 +11,7 @@
 import type {Db} from '../store/db.js'
 import {UserError} from '../cli/base.js'
 import {describeOp} from '../report/describe.js'
-import {lockOccupancy, type OccupancyCell} from '../report/metrics.js'
+import {FAULT_EVENT_JOIN, FAULT_START_NS, lockOccupancy, type OccupancyCell} from '../report/metrics.js'
 import {hex} from '../report/units.js'
 import type {Sink} from './sink.js'
 
@@ -306,13 +306,13 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
   }
 
   // Faults, merged in time order with the syscalls.
-  const faultFilter = opts.faults === 'slow' ? 'AND (f.vma_lock = 0 OR f.took_mmap_lock = 1 OR f.wait_ns > 0)' : opts.faults === 'none' ? 'AND 0' : ''
+  const faultFilter = opts.faults === 'slow' ? 'AND (g.vma_lock = 0 OR g.took_mmap_lock = 1 OR f.wait_ns > 0)' : opts.faults === 'none' ? 'AND 0' : ''
   const faults = db.prepare(
-    `SELECT f.event_id, f.tid, f.vma_lock, f.took_mmap_lock, r.reason, f.wait_ns, f.latency_ns, f.start_ns, f.low_confidence, f.inferred_vma,
-       f.vma_start, f.vma_end, e.a AS address, e.c AS error_code, e.kind, e.line
-     FROM fault_results f JOIN events e ON e.event_id = f.event_id JOIN reasons r USING (reason_id)
-     WHERE f.run_id = @run AND f.start_ns + f.latency_ns >= @from AND f.start_ns <= @to ${faultFilter}
-     ORDER BY f.start_ns, f.event_id`,
+    `SELECT f.event_id, e.tid, g.vma_lock, g.took_mmap_lock, r.reason, f.wait_ns, f.latency_ns, ${FAULT_START_NS} AS start_ns, g.low_confidence,
+       g.inferred_vma, g.vma_start, g.vma_end, e.a AS address, e.c AS error_code, e.kind, e.line
+     FROM fault_results f JOIN fault_groups g USING (run_id, group_id) ${FAULT_EVENT_JOIN} JOIN reasons r ON r.reason_id = g.reason_id
+     WHERE f.run_id = @run AND start_ns + f.latency_ns >= @from AND start_ns <= @to ${faultFilter}
+     ORDER BY start_ns, f.event_id`,
   )
   type FaultRow = {event_id: number; tid: number; vma_lock: number; took_mmap_lock: number; reason: string; wait_ns: number; latency_ns: number; start_ns: number; low_confidence: number; inferred_vma: number; vma_start: number | null; vma_end: number | null; address: number | null; error_code: number | null; kind: number; line: number}
   // A fault's read hold (lock_holds has no index on event_id): merged in by start time, which both share.

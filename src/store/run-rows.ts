@@ -92,7 +92,7 @@ export class RunRows {
       )
       .run(meta.traceId, meta.policy, meta.policyJson, meta.mode, meta.optionsJson, meta.toolVersion)
     this.runId = Number(r.lastInsertRowid)
-    this.faultRows = new BatchInsert(db, 'fault_results', ['run_id', 'event_id', 'tid', 'tgid', 'vma_lock', 'took_mmap_lock', 'reason_id', 'wait_ns', 'latency_ns', 'start_ns', 'low_confidence', 'inferred_vma', 'vma_start', 'vma_end'], BATCH)
+    this.faultRows = new BatchInsert(db, 'fault_results', ['run_id', 'event_id', 'group_id', 'wait_ns', 'latency_ns', 'start_delay_ns'], BATCH)
     this.waits = new BatchInsert(db, 'lock_waits', ['run_id', 'lock', 'mode', 'tgid', 'waiter_tid', 'waiter_op', 'waiter_event_id', 'start_ns', 'end_ns', 'wait_ns', 'holder_tid', 'holder_op', 'holder_event_id'])
     this.holds = new BatchInsert(db, 'lock_holds', ['run_id', 'lock', 'mode', 'tgid', 'tid', 'op', 'event_id', 'start_ns', 'end_ns', 'hold_ns'])
     this.lookupReason = db.prepare('SELECT reason_id FROM reasons WHERE reason = ?').pluck()
@@ -148,15 +148,11 @@ export class RunRows {
     const ve = flags & HAS_VMA ? b[o + 1]! : null
     o += 2
     const acquisitions = b[o++]!, writeAcquisitions = b[o++]!, waitStartNs = b[o++]!, holdNs = b[o++]!
-    const reason = strings[reasonIndex]!
-    const path = flags & VMA_LOCK ? 'vma_lock' : 'mmap_lock'
-    const took = flags & TOOK_MMAP_LOCK ? 1 : 0
-    const inferred = flags & INFERRED_VMA ? 1 : 0
     this.faults++
-    const low = this.lost.contains(t) ? 1 : 0
-    const g = this.group(tgid, vs, ve, (flags & GROUP_FLAGS) | (low ? LOW_CONFIDENCE : 0), reasonIndex)
+    const g = this.group(tgid, vs, ve, (flags & GROUP_FLAGS) | (this.lost.contains(t) ? LOW_CONFIDENCE : 0), reasonIndex)
     g.faults++
-    this.faultRows.add(this.runId, eventId, tid, tgid, path === 'vma_lock' ? 1 : 0, took, this.reasonId(reason), waitNs, latencyNs, startNs, low, inferred, vs, ve)
+    // in faithful mode a fault starts at its recorded time unless its thread was still busy: almost always 0
+    this.faultRows.add(this.runId, eventId, g.id, waitNs, latencyNs, startNs - t)
     const d = this.digestBuf
     let k = this.digestFill
     d[k++] = eventId
@@ -212,6 +208,10 @@ export class RunRows {
     this.holds.flush()
     const f = {vmaLock: 0, mmapLock: 0, took: 0, low: 0, inferred: 0, ...this.faultCounts}
     const reasons = new Map<string, number>()
+    const group = this.db.prepare(
+      `INSERT INTO fault_groups (run_id, group_id, tgid, vma_start, vma_end, vma_lock, took_mmap_lock, reason_id, low_confidence, inferred_vma)
+       VALUES (?,?,?,?,?,?,?,?,?,?)`,
+    )
     for (const g of this.groups) {
       if (g.flags & VMA_LOCK) f.vmaLock += g.faults
       else f.mmapLock += g.faults
@@ -220,7 +220,9 @@ export class RunRows {
       if (g.flags & INFERRED_VMA) f.inferred += g.faults
       const reason = strings[g.reason]!
       reasons.set(reason, (reasons.get(reason) ?? 0) + g.faults)
-      this.hash.update(`${g.tgid},${g.start},${g.end},${g.flags & VMA_LOCK ? 'vma_lock' : 'mmap_lock'},${g.flags & TOOK_MMAP_LOCK ? 1 : 0},${g.flags & LOW_CONFIDENCE ? 1 : 0},${g.flags & INFERRED_VMA ? 1 : 0},${reason}\n`)
+      const [vmaLock, took, low, inferred] = [VMA_LOCK, TOOK_MMAP_LOCK, LOW_CONFIDENCE, INFERRED_VMA].map((bit) => (g.flags & bit ? 1 : 0))
+      group.run(this.runId, g.id, g.tgid, g.start, g.end, vmaLock, took, this.reasonId(reason), low, inferred)
+      this.hash.update(`${g.tgid},${g.start},${g.end},${vmaLock ? 'vma_lock' : 'mmap_lock'},${took},${low},${inferred},${reason}\n`)
     }
     const named: [string, number][] = [
       ['faults.path.vma_lock', f.vmaLock], ['faults.path.mmap_lock', f.mmapLock], ['faults.took_mmap_lock', f.took],

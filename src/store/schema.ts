@@ -150,22 +150,28 @@ CREATE TABLE runs (
   digest TEXT NOT NULL
 );
 CREATE TABLE reasons (reason_id INTEGER PRIMARY KEY, reason TEXT NOT NULL UNIQUE);
-CREATE TABLE fault_results (
+CREATE TABLE fault_groups (
   run_id INTEGER NOT NULL REFERENCES runs(run_id),
-  event_id INTEGER NOT NULL,
-  tid INTEGER NOT NULL,
+  group_id INTEGER NOT NULL,
   tgid INTEGER NOT NULL,
+  vma_start INTEGER,
+  vma_end INTEGER,
   vma_lock INTEGER NOT NULL,
   took_mmap_lock INTEGER NOT NULL,
   reason_id INTEGER NOT NULL REFERENCES reasons(reason_id),
-  wait_ns INTEGER NOT NULL,
-  latency_ns INTEGER NOT NULL,
-  start_ns INTEGER NOT NULL,
   low_confidence INTEGER NOT NULL,
   inferred_vma INTEGER NOT NULL,
-  vma_start INTEGER,
-  vma_end INTEGER,
-  PRIMARY KEY (run_id, event_id)
+  PRIMARY KEY (run_id, group_id)
+) WITHOUT ROWID;
+CREATE TABLE fault_results (
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  event_id INTEGER NOT NULL,
+  group_id INTEGER NOT NULL,
+  wait_ns INTEGER NOT NULL,
+  latency_ns INTEGER NOT NULL,
+  start_delay_ns INTEGER NOT NULL,
+  PRIMARY KEY (run_id, event_id),
+  FOREIGN KEY (run_id, group_id) REFERENCES fault_groups(run_id, group_id)
 ) WITHOUT ROWID;
 CREATE TABLE lock_waits (
   run_id INTEGER NOT NULL REFERENCES runs(run_id),
@@ -213,12 +219,12 @@ CREATE TABLE thread_results (
   PRIMARY KEY (run_id, tid)
 ) WITHOUT ROWID;
 CREATE VIEW fault_outcomes AS
-  SELECT r.run_id, runs.policy, e.ts_ns, r.tgid AS pid, r.tid, printf('0x%x', e.a) AS address, e.c AS error_code,
-    CASE r.vma_lock WHEN 1 THEN 'vma_lock' ELSE 'mmap_lock' END AS path, r.took_mmap_lock, reasons.reason,
+  SELECT r.run_id, runs.policy, e.ts_ns, g.tgid AS pid, e.tid, printf('0x%x', e.a) AS address, e.c AS error_code,
+    CASE g.vma_lock WHEN 1 THEN 'vma_lock' ELSE 'mmap_lock' END AS path, g.took_mmap_lock, reasons.reason,
     r.wait_ns, r.latency_ns,
-    CASE WHEN r.low_confidence THEN 'low' WHEN r.inferred_vma THEN 'inferred' ELSE 'high' END AS confidence
-  FROM fault_results r JOIN runs USING (run_id) JOIN events e ON e.event_id = r.event_id
-  JOIN reasons USING (reason_id);
+    CASE WHEN g.low_confidence THEN 'low' WHEN g.inferred_vma THEN 'inferred' ELSE 'high' END AS confidence
+  FROM fault_results r JOIN fault_groups g USING (run_id, group_id) JOIN runs USING (run_id)
+  JOIN events e ON e.event_id = r.event_id JOIN reasons ON reasons.reason_id = g.reason_id;
 `
 
 /** A typed view per event kind, naming the generic a..f/text columns (FIELD_NAMES). */
