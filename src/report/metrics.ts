@@ -126,15 +126,19 @@ export interface HoldCounts {
 
 /** mmap_lock holds stored for the run: every fault's read hold and every syscall's hold (`lock_holds.mode`). */
 export function holdCounts(db: Db, runId: number): HoldCounts {
+  // the holds' modes and lengths only: lock_holds would join every fault to its event for times not needed here
   return db
     .prepare(
-      `SELECT coalesce(sum(mode = 'read'), 0) AS read_holds, coalesce(sum(mode = 'write'), 0) AS write_holds,
+      `WITH h AS (
+         SELECT mode, hold_ns FROM op_lock_holds WHERE run_id = @run AND lock = 'mmap_lock'
+         UNION ALL SELECT 'read', hold_ns FROM fault_results WHERE run_id = @run AND hold_ns > 0)
+       SELECT coalesce(sum(mode = 'read'), 0) AS read_holds, coalesce(sum(mode = 'write'), 0) AS write_holds,
          coalesce(sum(CASE mode WHEN 'read' THEN hold_ns END), 0) AS read_hold_ns,
          coalesce(sum(CASE mode WHEN 'write' THEN hold_ns END), 0) AS write_hold_ns,
          coalesce(max(CASE mode WHEN 'write' THEN hold_ns END), 0) AS max_write_hold_ns
-       FROM lock_holds WHERE run_id = ? AND lock = 'mmap_lock'`,
+       FROM h`,
     )
-    .get(runId) as HoldCounts
+    .get({run: runId}) as HoldCounts
 }
 
 // ---------------------------------------------------------------------------------------------------------------

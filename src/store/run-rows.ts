@@ -92,9 +92,9 @@ export class RunRows {
       )
       .run(meta.traceId, meta.policy, meta.policyJson, meta.mode, meta.optionsJson, meta.toolVersion)
     this.runId = Number(r.lastInsertRowid)
-    this.faultRows = new BatchInsert(db, 'fault_results', ['run_id', 'event_id', 'group_id', 'wait_ns', 'latency_ns', 'start_delay_ns'], BATCH)
+    this.faultRows = new BatchInsert(db, 'fault_results', ['run_id', 'event_id', 'group_id', 'wait_ns', 'latency_ns', 'start_delay_ns', 'hold_ns'], BATCH)
     this.waits = new BatchInsert(db, 'lock_waits', ['run_id', 'lock', 'mode', 'tgid', 'waiter_tid', 'waiter_op', 'waiter_event_id', 'start_ns', 'end_ns', 'wait_ns', 'holder_tid', 'holder_op', 'holder_event_id'])
-    this.holds = new BatchInsert(db, 'lock_holds', ['run_id', 'lock', 'mode', 'tgid', 'tid', 'op', 'event_id', 'start_ns', 'end_ns', 'hold_ns'])
+    this.holds = new BatchInsert(db, 'op_lock_holds', ['run_id', 'lock', 'mode', 'tgid', 'tid', 'op', 'event_id', 'start_ns', 'end_ns', 'hold_ns'])
     this.lookupReason = db.prepare('SELECT reason_id FROM reasons WHERE reason = ?').pluck()
     this.addReason = db.prepare('INSERT INTO reasons (reason) VALUES (?)')
   }
@@ -152,7 +152,7 @@ export class RunRows {
     const g = this.group(tgid, vs, ve, (flags & GROUP_FLAGS) | (this.lost.contains(t) ? LOW_CONFIDENCE : 0), reasonIndex)
     g.faults++
     // in faithful mode a fault starts at its recorded time unless its thread was still busy: almost always 0
-    this.faultRows.add(this.runId, eventId, g.id, waitNs, latencyNs, startNs - t)
+    this.faultRows.add(this.runId, eventId, g.id, waitNs, latencyNs, startNs - t, holdNs)
     const d = this.digestBuf
     let k = this.digestFill
     d[k++] = eventId
@@ -172,7 +172,6 @@ export class RunRows {
       const [wTid, wOp, wRef] = waitedFor(b, o, flags, strings)
       this.waits.add(this.runId, 'mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, 'fault', eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
     }
-    if (holdNs > 0) this.holds.add(this.runId, 'mmap_lock', 'read', tgid, tid, 'fault', eventId, startNs, endNs, holdNs)
   }
 
   /** An OP record at b[o] (its kind and run already read). */

@@ -104,3 +104,21 @@ test('fault_results and fault_groups: start, VMA and flags of every fault exact'
     assert.equal(db.prepare('SELECT count(DISTINCT group_id) FROM fault_results WHERE run_id = ?').pluck().get(run.runId), g.n)
   }
 })
+
+test('lock_holds: every operation hold, and every fault read hold from its fault_results row', () => {
+  let faultHolds = 0
+  for (const run of runs) {
+    const expected = reported
+      .get(run.runId)!
+      .filter((f) => f.holdNs > 0)
+      .map((f) => [run.runId, 'mmap_lock', 'read', f.tgid, f.tid, 'fault', f.eventId, f.startNs, f.endNs, f.holdNs])
+    faultHolds += expected.length
+    const rows = db.prepare(`SELECT * FROM lock_holds WHERE run_id = ? AND op = 'fault'`).raw(true).all(run.runId)
+    const key = (r: unknown): string => JSON.stringify(r)
+    assert.deepEqual(rows.map(key).sort(), expected.map(key).sort(), `${run.policy} ${run.mode}`)
+    const ops = db.prepare('SELECT count(*) FROM op_lock_holds WHERE run_id = ?').pluck().get(run.runId) as number
+    assert.ok(ops > 0)
+    assert.equal(db.prepare(`SELECT count(*) FROM lock_holds WHERE run_id = ? AND op <> 'fault'`).pluck().get(run.runId), ops)
+  }
+  assert.ok(faultHolds > 0, 'mmap-lock faults hold mmap_lock for read')
+})
