@@ -92,9 +92,10 @@ export class RunRows {
       )
       .run(meta.traceId, meta.policy, meta.policyJson, meta.mode, meta.optionsJson, meta.toolVersion)
     this.runId = Number(r.lastInsertRowid)
-    this.faultRows = new BatchInsert(db, 'fault_results', ['run_id', 'event_id', 'group_id', 'wait_ns', 'latency_ns', 'start_delay_ns', 'hold_ns'], BATCH)
-    this.waits = new BatchInsert(db, 'lock_waits', ['run_id', 'lock', 'mode', 'tgid', 'waiter_tid', 'waiter_op', 'waiter_event_id', 'start_ns', 'end_ns', 'wait_ns', 'holder_tid', 'holder_op', 'holder_event_id'])
-    this.holds = new BatchInsert(db, 'op_lock_holds', ['run_id', 'lock', 'mode', 'tgid', 'tid', 'op', 'event_id', 'start_ns', 'end_ns', 'hold_ns'])
+    const run = {run_id: this.runId}
+    this.faultRows = new BatchInsert(db, 'fault_results', ['event_id', 'group_id', 'wait_ns', 'latency_ns', 'start_delay_ns', 'hold_ns'], BATCH, run)
+    this.waits = new BatchInsert(db, 'lock_waits', ['lock', 'mode', 'tgid', 'waiter_tid', 'waiter_op', 'waiter_event_id', 'start_ns', 'end_ns', 'wait_ns', 'holder_tid', 'holder_op', 'holder_event_id'], BATCH, run)
+    this.holds = new BatchInsert(db, 'op_lock_holds', ['lock', 'mode', 'tgid', 'tid', 'op', 'event_id', 'start_ns', 'end_ns', 'hold_ns'], BATCH, run)
     this.lookupReason = db.prepare('SELECT reason_id FROM reasons WHERE reason = ?').pluck()
     this.addReason = db.prepare('INSERT INTO reasons (reason) VALUES (?)')
   }
@@ -152,14 +153,15 @@ export class RunRows {
     const g = this.group(tgid, vs, ve, (flags & GROUP_FLAGS) | (this.lost.contains(t) ? LOW_CONFIDENCE : 0), reasonIndex)
     g.faults++
     // in faithful mode a fault starts at its recorded time unless its thread was still busy: almost always 0
-    this.faultRows.add(this.runId, eventId, g.id, waitNs, latencyNs, startNs - t, holdNs)
+    const delayNs = startNs - t
+    this.faultRows.add(eventId, g.id, waitNs, latencyNs, delayNs, holdNs)
     const d = this.digestBuf
     let k = this.digestFill
     d[k++] = eventId
     d[k++] = g.id
     d[k++] = waitNs
     d[k++] = latencyNs
-    d[k++] = startNs - t
+    d[k++] = delayNs
     d[k++] = holdNs
     this.digestFill = k
     if (k === d.length) this.hashPending()
@@ -170,7 +172,7 @@ export class RunRows {
     this.acquisitions(acquisitions, writeAcquisitions)
     if (waitNs > 0) {
       const [wTid, wOp, wRef] = waitedFor(b, o, flags, strings)
-      this.waits.add(this.runId, 'mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, 'fault', eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
+      this.waits.add('mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, 'fault', eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
     }
   }
 
@@ -185,12 +187,12 @@ export class RunRows {
     this.acquisitions(acquisitions, writeAcquisitions)
     if (waitNs > 0) {
       const [wTid, wOp, wRef] = waitedFor(b, o, flags, strings)
-      this.waits.add(this.runId, 'mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, label, eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
+      this.waits.add('mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, label, eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
     }
-    if (vmaWaitNs > 0) this.waits.add(this.runId, 'vma', 'write', tgid, tid, label, eventId, startNs, endNs, vmaWaitNs, null, null, null)
+    if (vmaWaitNs > 0) this.waits.add('vma', 'write', tgid, tid, label, eventId, startNs, endNs, vmaWaitNs, null, null, null)
     // one row per mode: a downgrading munmap holds for write, then for read
-    if (writeHoldNs > 0) this.holds.add(this.runId, 'mmap_lock', 'write', tgid, tid, label, eventId, startNs, endNs, writeHoldNs)
-    if (holdNs > writeHoldNs) this.holds.add(this.runId, 'mmap_lock', 'read', tgid, tid, label, eventId, startNs, endNs, holdNs - writeHoldNs)
+    if (writeHoldNs > 0) this.holds.add('mmap_lock', 'write', tgid, tid, label, eventId, startNs, endNs, writeHoldNs)
+    if (holdNs > writeHoldNs) this.holds.add('mmap_lock', 'read', tgid, tid, label, eventId, startNs, endNs, holdNs - writeHoldNs)
   }
 
   private hashPending(): void {
