@@ -11,7 +11,7 @@
 import type {Db} from '../store/db.js'
 import {UserError} from '../cli/base.js'
 import {describeOp} from '../report/describe.js'
-import {lockOccupancy, type OccupancyCell} from '../report/metrics.js'
+import {FAULT_EVENT_JOIN, FAULT_START_NS, lockOccupancy, type OccupancyCell} from '../report/metrics.js'
 import {hex} from '../report/units.js'
 import type {Sink} from './sink.js'
 
@@ -132,7 +132,7 @@ function loadOps(db: Db, runId: number, from: number, to: number): OpSlice[] {
   }
   const win = 'AND end_ns >= @from AND start_ns <= @to'
   const holds = db
-    .prepare(`SELECT tid, tgid, op, event_id, start_ns, end_ns, hold_ns, mode FROM lock_holds WHERE run_id = @run AND op <> 'fault' ${win}`)
+    .prepare(`SELECT tid, tgid, op, event_id, start_ns, end_ns, hold_ns, mode FROM op_lock_holds WHERE run_id = @run ${win}`)
     .all({run: runId, from, to}) as {tid: number; tgid: number; op: string; event_id: number | null; start_ns: number; end_ns: number; hold_ns: number; mode: string}[]
   for (const h of holds) {
     const o = get(h.tid, h.tgid, h.op, h.event_id, h.start_ns, h.end_ns)
@@ -306,79 +306,54 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
   }
 
   // Faults, merged in time order with the syscalls.
-  const faultFilter = opts.faults === 'slow' ? 'AND (f.vma_lock = 0 OR f.took_mmap_lock = 1 OR f.wait_ns > 0)' : opts.faults === 'none' ? 'AND 0' : ''
+  const faultFilter = opts.faults === 'slow' ? 'AND (g.vma_lock = 0 OR g.took_mmap_lock = 1 OR f.wait_ns > 0)' : opts.faults === 'none' ? 'AND 0' : ''
   const faults = db.prepare(
-    `SELECT f.event_id, f.tid, f.vma_lock, f.took_mmap_lock, r.reason, f.wait_ns, f.latency_ns, f.start_ns, f.low_confidence, f.inferred_vma,
-       f.vma_start, f.vma_end, e.a AS address, e.c AS error_code, e.kind, e.line
-     FROM fault_results f JOIN events e ON e.event_id = f.event_id JOIN reasons r USING (reason_id)
-     WHERE f.run_id = @run AND f.start_ns + f.latency_ns >= @from AND f.start_ns <= @to ${faultFilter}
-     ORDER BY f.start_ns, f.event_id`,
+    `SELECT f.event_id, e.tid, g.vma_lock, g.took_mmap_lock, r.reason, f.wait_ns, f.latency_ns, ${FAULT_START_NS} AS start_ns, f.hold_ns,
+       g.low_confidence, g.inferred_vma, g.vma_start, g.vma_end, e.a AS address, e.c AS error_code, e.kind, e.line
+     FROM fault_results f JOIN fault_groups g USING (run_id, group_id) ${FAULT_EVENT_JOIN} JOIN reasons r ON r.reason_id = g.reason_id
+     WHERE f.run_id = @run AND start_ns + f.latency_ns >= @from AND start_ns <= @to ${faultFilter}
+     ORDER BY start_ns, f.event_id`,
   )
-  type FaultRow = {event_id: number; tid: number; vma_lock: number; took_mmap_lock: number; reason: string; wait_ns: number; latency_ns: number; start_ns: number; low_confidence: number; inferred_vma: number; vma_start: number | null; vma_end: number | null; address: number | null; error_code: number | null; kind: number; line: number}
-  // A fault's read hold (lock_holds has no index on event_id): merged in by start time, which both share.
-  const holdRows = db
-    .prepare(`SELECT event_id, start_ns, hold_ns FROM lock_holds WHERE run_id = @run AND op = 'fault' AND start_ns <= @to ORDER BY start_ns`)
-    .raw(true)
-    .iterate({run: opts.runId, to}) as Iterator<[number, number, number]>
-  let nextHold = holdRows.next()
-  let holdsAt = new Map<number, number>()
-  let holdsStart = -1
-  const holdOf = (eventId: number, start: number): number => {
-    if (start !== holdsStart) {
-      holdsAt = new Map()
-      holdsStart = start
-      while (!nextHold.done && nextHold.value[1] < start) nextHold = holdRows.next()
-      while (!nextHold.done && nextHold.value[1] === start) {
-        holdsAt.set(nextHold.value[0], nextHold.value[2])
-        nextHold = holdRows.next()
-      }
-    }
-    return holdsAt.get(eventId) ?? 0
-  }
+  type FaultRow = {event_id: number; tid: number; vma_lock: number; took_mmap_lock: number; reason: string; wait_ns: number; latency_ns: number; start_ns: number; hold_ns: number; low_confidence: number; inferred_vma: number; vma_start: number | null; vma_end: number | null; address: number | null; error_code: number | null; kind: number; line: number}
   let oi = 0
-  try {
-    for (const f of faults.iterate({run: opts.runId, from, to}) as Iterable<FaultRow>) {
-      while (oi < ops.length && ops[oi]!.start <= f.start_ns) await opSlice(ops[oi++]!)
-      if (opts.limit !== undefined && stats.faultSlices >= opts.limit) {
-        stats.truncated = true
-        break
-      }
-      const path = f.vma_lock === 1 ? 'vma_lock' : 'mmap_lock'
-      const {start, end} = await slice(f.tid, f.start_ns, f.start_ns + f.latency_ns, `fault ${path}/${f.reason}`, 'fault', {
-        address: hex(f.address),
-        error_code: `0x${(f.error_code ?? 0).toString(16)}`,
-        path,
-        reason: f.reason,
-        took_mmap_lock: f.took_mmap_lock,
-        wait_ns: f.wait_ns,
-        latency_ns: f.latency_ns,
-        vma: f.vma_start === null ? null : `${hex(f.vma_start)}-${hex(f.vma_end)}`,
-        kernel_mode: f.kind === 2 ? 1 : 0,
-        confidence: f.low_confidence ? 'low' : f.inferred_vma ? 'inferred' : 'high',
-        event_id: f.event_id,
-        trace_line: f.line,
-      })
-      stats.faultSlices++
-      // lookup, wait, then the read hold until the fault completes: the wait ends where the hold begins
-      const holdNs = f.took_mmap_lock === 1 ? holdOf(f.event_id, f.start_ns) : 0
-      const ranges: [number, number][] = []
-      const w = faultWaits.get(f.event_id)
-      let firstChild = end
-      if (w !== undefined && f.wait_ns > 0) {
-        const ws = Math.max(start, end - holdNs - f.wait_ns)
-        ranges.push([ws, await waitSlice(f.tid, ws, end, w)])
-        firstChild = ws
-      }
-      const hold = holdNs > 0 ? await holdSlice(f.tid, f.event_id, Math.max(start, end - holdNs, ranges[0]?.[1] ?? start), end, 'read') : null
-      if (hold !== null) {
-        ranges.unshift(hold)
-        firstChild = Math.min(firstChild, hold[0])
-      }
-      ranges.push([start, firstChild])
-      await holderWritten(f.event_id, {tid: f.tid, ranges})
+  for (const f of faults.iterate({run: opts.runId, from, to}) as Iterable<FaultRow>) {
+    while (oi < ops.length && ops[oi]!.start <= f.start_ns) await opSlice(ops[oi++]!)
+    if (opts.limit !== undefined && stats.faultSlices >= opts.limit) {
+      stats.truncated = true
+      break
     }
-  } finally {
-    holdRows.return?.() // release the statement even when the output closed early
+    const path = f.vma_lock === 1 ? 'vma_lock' : 'mmap_lock'
+    const {start, end} = await slice(f.tid, f.start_ns, f.start_ns + f.latency_ns, `fault ${path}/${f.reason}`, 'fault', {
+      address: hex(f.address),
+      error_code: `0x${(f.error_code ?? 0).toString(16)}`,
+      path,
+      reason: f.reason,
+      took_mmap_lock: f.took_mmap_lock,
+      wait_ns: f.wait_ns,
+      latency_ns: f.latency_ns,
+      vma: f.vma_start === null ? null : `${hex(f.vma_start)}-${hex(f.vma_end)}`,
+      kernel_mode: f.kind === 2 ? 1 : 0,
+      confidence: f.low_confidence ? 'low' : f.inferred_vma ? 'inferred' : 'high',
+      event_id: f.event_id,
+      trace_line: f.line,
+    })
+    stats.faultSlices++
+    // lookup, wait, then the read hold until the fault completes: the wait ends where the hold begins
+    const ranges: [number, number][] = []
+    const w = faultWaits.get(f.event_id)
+    let firstChild = end
+    if (w !== undefined && f.wait_ns > 0) {
+      const ws = Math.max(start, end - f.hold_ns - f.wait_ns)
+      ranges.push([ws, await waitSlice(f.tid, ws, end, w)])
+      firstChild = ws
+    }
+    const hold = f.hold_ns > 0 ? await holdSlice(f.tid, f.event_id, Math.max(start, end - f.hold_ns, ranges[0]?.[1] ?? start), end, 'read') : null
+    if (hold !== null) {
+      ranges.unshift(hold)
+      firstChild = Math.min(firstChild, hold[0])
+    }
+    ranges.push([start, firstChild])
+    await holderWritten(f.event_id, {tid: f.tid, ranges})
   }
   if (!stats.truncated) while (oi < ops.length) await opSlice(ops[oi++]!)
   else {

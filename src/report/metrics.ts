@@ -4,6 +4,11 @@
 import type {Db} from '../store/db.js'
 import {describeOp, type EventFacts} from './describe.js'
 
+/** Joins a `fault_results` row `f` to its event `e` and trace `tr`, for FAULT_START_NS. */
+export const FAULT_EVENT_JOIN = 'JOIN events e ON e.event_id = f.event_id JOIN traces tr ON tr.trace_id = e.trace_id'
+/** A fault's replayed start, ns since the trace's first event: its recorded time plus the stored delay. */
+export const FAULT_START_NS = '(e.ts_ns - tr.first_ts_ns + f.start_delay_ns)'
+
 // ---------------------------------------------------------------------------------------------------------------
 // Exact percentiles
 
@@ -45,7 +50,8 @@ export const PERCENTILES = [50, 90, 99] as const
 /** The wait populations a report distinguishes, each as SQL over one run (`@run`). */
 export const WAIT_GROUPS = {
   'all faults': 'SELECT wait_ns AS v FROM fault_results WHERE run_id = @run',
-  'faults on mmap_lock path': 'SELECT wait_ns AS v FROM fault_results WHERE run_id = @run AND vma_lock = 0',
+  'faults on mmap_lock path':
+    'SELECT wait_ns AS v FROM fault_results WHERE run_id = @run AND group_id IN (SELECT group_id FROM fault_groups WHERE run_id = @run AND vma_lock = 0)',
   'faults that waited': 'SELECT wait_ns AS v FROM fault_results WHERE run_id = @run AND wait_ns > 0',
   'mmap_lock readers (waits)': `SELECT wait_ns AS v FROM lock_waits WHERE run_id = @run AND lock = 'mmap_lock' AND mode = 'read'`,
   'mmap_lock writers (waits)': `SELECT wait_ns AS v FROM lock_waits WHERE run_id = @run AND lock = 'mmap_lock' AND mode = 'write'`,
@@ -93,18 +99,21 @@ export interface PathReasonRow {
   max_wait_ns: number
 }
 
+/** Per fault group of run `@run`: faults, how many waited, their total and longest wait. */
+const FAULTS_BY_GROUP = `SELECT group_id, count(*) AS faults, sum(wait_ns > 0) AS waited, sum(wait_ns) AS total_wait_ns, max(wait_ns) AS max_wait_ns
+  FROM fault_results WHERE run_id = @run GROUP BY group_id`
+
 /** Faults per (completion path, reason): for mmap_lock faults the reason is why the per-VMA path was left. */
 export function pathReasons(db: Db, runId: number): PathReasonRow[] {
   return db
     .prepare(
-      `SELECT CASE g.vma_lock WHEN 1 THEN 'vma_lock' ELSE 'mmap_lock' END AS path, r.reason, g.faults, g.took_mmap_lock, g.waited,
-         g.total_wait_ns, g.max_wait_ns
-       FROM (SELECT vma_lock, reason_id, count(*) AS faults, sum(took_mmap_lock) AS took_mmap_lock, sum(wait_ns > 0) AS waited,
-               sum(wait_ns) AS total_wait_ns, max(wait_ns) AS max_wait_ns
-             FROM fault_results WHERE run_id = ? GROUP BY vma_lock, reason_id) g
-       JOIN reasons r USING (reason_id) ORDER BY g.vma_lock DESC, g.faults DESC, r.reason`,
+      `SELECT CASE g.vma_lock WHEN 1 THEN 'vma_lock' ELSE 'mmap_lock' END AS path, r.reason, sum(f.faults) AS faults,
+         sum(g.took_mmap_lock * f.faults) AS took_mmap_lock, sum(f.waited) AS waited, sum(f.total_wait_ns) AS total_wait_ns,
+         max(f.max_wait_ns) AS max_wait_ns
+       FROM (${FAULTS_BY_GROUP}) f JOIN fault_groups g ON g.run_id = @run AND g.group_id = f.group_id JOIN reasons r USING (reason_id)
+       GROUP BY g.vma_lock, g.reason_id ORDER BY g.vma_lock DESC, faults DESC, r.reason`,
     )
-    .all(runId) as PathReasonRow[]
+    .all({run: runId}) as PathReasonRow[]
 }
 
 export interface HoldCounts {
@@ -117,15 +126,19 @@ export interface HoldCounts {
 
 /** mmap_lock holds stored for the run: every fault's read hold and every syscall's hold (`lock_holds.mode`). */
 export function holdCounts(db: Db, runId: number): HoldCounts {
+  // the holds' modes and lengths only: lock_holds would join every fault to its event for times not needed here
   return db
     .prepare(
-      `SELECT coalesce(sum(mode = 'read'), 0) AS read_holds, coalesce(sum(mode = 'write'), 0) AS write_holds,
+      `WITH h AS (
+         SELECT mode, hold_ns FROM op_lock_holds WHERE run_id = @run AND lock = 'mmap_lock'
+         UNION ALL SELECT 'read', hold_ns FROM fault_results WHERE run_id = @run AND hold_ns > 0)
+       SELECT coalesce(sum(mode = 'read'), 0) AS read_holds, coalesce(sum(mode = 'write'), 0) AS write_holds,
          coalesce(sum(CASE mode WHEN 'read' THEN hold_ns END), 0) AS read_hold_ns,
          coalesce(sum(CASE mode WHEN 'write' THEN hold_ns END), 0) AS write_hold_ns,
          coalesce(max(CASE mode WHEN 'write' THEN hold_ns END), 0) AS max_write_hold_ns
-       FROM lock_holds WHERE run_id = ? AND lock = 'mmap_lock'`,
+       FROM h`,
     )
-    .get(runId) as HoldCounts
+    .get({run: runId}) as HoldCounts
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -284,18 +297,20 @@ export interface VmaRow {
 export function hotVmas(db: Db, runId: number, traceId: number, limit: number): VmaRow[] {
   const rows = db
     .prepare(
-      `SELECT tgid, vma_start, vma_end, count(*) AS faults, sum(vma_lock = 0) AS fallbacks, sum(took_mmap_lock) AS took_mmap_lock,
-         sum(wait_ns > 0) AS waited, sum(wait_ns) AS total_wait_ns, max(wait_ns) AS max_wait_ns, sum(inferred_vma) AS inferred
-       FROM fault_results WHERE run_id = ? AND vma_start IS NOT NULL
-       GROUP BY tgid, vma_start, vma_end ORDER BY fallbacks DESC, total_wait_ns DESC, faults DESC, tgid, vma_start LIMIT ?`,
+      `SELECT g.tgid, g.vma_start, g.vma_end, sum(f.faults) AS faults, sum((g.vma_lock = 0) * f.faults) AS fallbacks,
+         sum(g.took_mmap_lock * f.faults) AS took_mmap_lock, sum(f.waited) AS waited, sum(f.total_wait_ns) AS total_wait_ns,
+         max(f.max_wait_ns) AS max_wait_ns, sum(g.inferred_vma * f.faults) AS inferred
+       FROM (${FAULTS_BY_GROUP}) f JOIN fault_groups g ON g.run_id = @run AND g.group_id = f.group_id WHERE g.vma_start IS NOT NULL
+       GROUP BY g.tgid, g.vma_start, g.vma_end ORDER BY fallbacks DESC, total_wait_ns DESC, faults DESC, g.tgid, g.vma_start LIMIT @limit`,
     )
-    .all(runId, limit) as Omit<VmaRow, 'kind' | 'top_reason'>[]
+    .all({run: runId, limit}) as Omit<VmaRow, 'kind' | 'top_reason'>[]
   const reasons = db
     .prepare(
-      `SELECT f.tgid, f.vma_start, f.vma_end, r.reason, count(*) AS n FROM fault_results f JOIN reasons r USING (reason_id)
-       WHERE f.run_id = ? AND f.vma_lock = 0 AND f.vma_start IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY n DESC`,
+      `SELECT g.tgid, g.vma_start, g.vma_end, r.reason, sum(f.faults) AS n
+       FROM (${FAULTS_BY_GROUP}) f JOIN fault_groups g ON g.run_id = @run AND g.group_id = f.group_id JOIN reasons r USING (reason_id)
+       WHERE g.vma_lock = 0 AND g.vma_start IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY n DESC, r.reason`,
     )
-    .all(runId) as {tgid: number; vma_start: number; vma_end: number; reason: string; n: number}[]
+    .all({run: runId}) as {tgid: number; vma_start: number; vma_end: number; reason: string; n: number}[]
   const top = new Map<string, string>()
   for (const r of reasons) {
     const k = `${r.tgid}:${r.vma_start}:${r.vma_end}`
@@ -361,8 +376,9 @@ export function threadRows(db: Db, runId: number, traceId: number): ThreadRow[] 
          coalesce(f.fallbacks, 0) AS fallbacks, coalesce(f.waited, 0) AS waited_faults, coalesce(f.wait_ns, 0) AS fault_wait_ns,
          coalesce(f.max_wait_ns, 0) AS max_fault_wait_ns, t.wait_ns, t.end_ns
        FROM thread_results t
-       LEFT JOIN (SELECT tid, sum(vma_lock = 0) AS fallbacks, sum(wait_ns > 0) AS waited, sum(wait_ns) AS wait_ns, max(wait_ns) AS max_wait_ns
-                  FROM fault_results WHERE run_id = @run GROUP BY tid) f ON f.tid = t.tid
+       LEFT JOIN (SELECT e.tid, sum(g.vma_lock = 0) AS fallbacks, sum(f.wait_ns > 0) AS waited, sum(f.wait_ns) AS wait_ns, max(f.wait_ns) AS max_wait_ns
+                  FROM fault_results f JOIN fault_groups g USING (run_id, group_id) JOIN events e ON e.event_id = f.event_id
+                  WHERE f.run_id = @run GROUP BY e.tid) f ON f.tid = t.tid
        LEFT JOIN threads th ON th.trace_id = @trace AND th.tid = t.tid
        WHERE t.run_id = @run ORDER BY t.wait_ns DESC, fallbacks DESC, t.faults DESC, t.tid`,
     )
@@ -491,8 +507,9 @@ export function lockOccupancy(db: Db, runId: number, bucketNs: number, fromNs = 
   for (const r of waits.iterate(p) as Iterable<{tgid: number; mode: string; s: number; e: number}>) spread(r.tgid, r.mode === 'read' ? 'waitingReaders' : 'waitingWriters', r.s, r.e)
   const faults = db
     .prepare(
-      `SELECT tgid, start_ns / CAST(@b AS INTEGER) AS k, count(*) AS n, sum(vma_lock = 0) AS fb FROM fault_results
-       WHERE run_id = @run AND start_ns >= @from AND start_ns < @to GROUP BY 1, 2`,
+      `SELECT g.tgid, s / CAST(@b AS INTEGER) AS k, count(*) AS n, sum(g.vma_lock = 0) AS fb
+       FROM (SELECT f.run_id, f.group_id, ${FAULT_START_NS} AS s FROM fault_results f ${FAULT_EVENT_JOIN} WHERE f.run_id = @run) f
+       JOIN fault_groups g USING (run_id, group_id) WHERE s >= @from AND s < @to GROUP BY 1, 2`,
     )
     .all(p) as {tgid: number; k: number; n: number; fb: number}[]
   for (const r of faults) {

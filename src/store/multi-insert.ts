@@ -11,11 +11,19 @@ export class BatchInsert {
   private fill = 0
   private readonly width: number
 
-  constructor(db: Db, table: string, columns: string[], rows = 64) {
+  /**
+   * `fixed`: integer columns every row of this inserter has the same value in, written into the statements rather
+   * than bound: a bound value costs ~18 ns, a sizeable part of a short row's insert.
+   */
+  constructor(db: Db, table: string, columns: string[], rows = 64, fixed: Record<string, number> = {}) {
     this.width = columns.length
     this.buf = new Array<Value>(rows * this.width).fill(null)
-    const row = `(${Array(this.width).fill('?').join(',')})`
-    const sql = `INSERT INTO ${table} (${columns.join(', ')}) VALUES `
+    const literals = Object.entries(fixed).map(([column, value]) => {
+      if (!Number.isSafeInteger(value)) throw new Error(`internal error: ${table}.${column} fixed to ${value}, not an integer`)
+      return [column, String(value)]
+    })
+    const row = `(${[...literals.map(([, v]) => v), ...Array<string>(this.width).fill('?')].join(',')})`
+    const sql = `INSERT INTO ${table} (${[...literals.map(([c]) => c), ...columns].join(', ')}) VALUES `
     this.full = db.prepare(sql + Array(rows).fill(row).join(','))
     this.one = db.prepare(sql + row)
   }

@@ -2,11 +2,32 @@
 // run-records.ts): per-fault results, lock waits and holds, counters, thread totals, and the run digest — a SHA-256
 // over everything stored for the run in insertion order, so equal inputs give equal digests anywhere.
 import {createHash, type Hash} from 'node:crypto'
+import {endianness} from 'node:os'
 import type {Db} from './db.js'
 import {BatchInsert} from './multi-insert.js'
 import {HAS_VMA, INFERRED_VMA, SEGV, TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, WAITED, type RunMeta} from './run-records.js'
 
 const BATCH = 64
+/** Numbers per fault in the digest: event id, group, wait, latency, start delay, hold. */
+const DIGEST_WIDTH = 6
+/** The digest hashes fault numbers as little-endian Float64s, whatever the machine's byte order. */
+const BIG_ENDIAN = endianness() === 'BE'
+/** A fault group's flags beyond the record's (run-records.ts): inside a lost-events window. */
+const LOW_CONFIDENCE = 128
+const GROUP_FLAGS = VMA_LOCK | TOOK_MMAP_LOCK | INFERRED_VMA
+
+/** A run's faults that share everything but their event and times: thread group, VMA range, path, reason, flags. */
+interface FaultGroup {
+  id: number
+  tgid: number
+  start: number | null
+  end: number | null
+  /** VMA_LOCK, TOOK_MMAP_LOCK, INFERRED_VMA, LOW_CONFIDENCE */
+  flags: number
+  /** index in the writer's string table */
+  reason: number
+  faults: number
+}
 
 /**
  * Lost-event windows (relative ns, ends inclusive), merged into disjoint sorted spans. A fault is recorded when it
@@ -51,9 +72,13 @@ export class RunRows {
   private readonly counters = new Map<string, number>()
   private readonly threads = new Map<number, {tgid: number; ops: number; faults: number; waitNs: number; endNs: number}>()
   private faults = 0
-  private readonly hashLines: string[] = [] // digest input of the buffered fault rows, hashed per batch
-  private readonly faultCounts = {vmaLock: 0, mmapLock: 0, took: 0, trylockFailed: 0, segv: 0, low: 0, inferred: 0, readAcq: 0, writeAcq: 0}
-  private readonly reasonCounts = new Map<string, number>()
+  /** digest input of the last faults, hashed per BATCH */
+  private readonly digestBuf = new Float64Array(BATCH * DIGEST_WIDTH)
+  private digestFill = 0
+  private readonly groups: FaultGroup[] = []
+  /** groups by VMA start (null: no VMA) */
+  private readonly groupsAt = new Map<number | null, FaultGroup[]>()
+  private readonly faultCounts = {trylockFailed: 0, segv: 0, readAcq: 0, writeAcq: 0}
 
   constructor(
     private readonly db: Db,
@@ -67,9 +92,10 @@ export class RunRows {
       )
       .run(meta.traceId, meta.policy, meta.policyJson, meta.mode, meta.optionsJson, meta.toolVersion)
     this.runId = Number(r.lastInsertRowid)
-    this.faultRows = new BatchInsert(db, 'fault_results', ['run_id', 'event_id', 'tid', 'tgid', 'vma_lock', 'took_mmap_lock', 'reason_id', 'wait_ns', 'latency_ns', 'start_ns', 'low_confidence', 'inferred_vma', 'vma_start', 'vma_end'], BATCH)
-    this.waits = new BatchInsert(db, 'lock_waits', ['run_id', 'lock', 'mode', 'tgid', 'waiter_tid', 'waiter_op', 'waiter_event_id', 'start_ns', 'end_ns', 'wait_ns', 'holder_tid', 'holder_op', 'holder_event_id'])
-    this.holds = new BatchInsert(db, 'lock_holds', ['run_id', 'lock', 'mode', 'tgid', 'tid', 'op', 'event_id', 'start_ns', 'end_ns', 'hold_ns'])
+    const run = {run_id: this.runId}
+    this.faultRows = new BatchInsert(db, 'fault_results', ['event_id', 'group_id', 'wait_ns', 'latency_ns', 'start_delay_ns', 'hold_ns'], BATCH, run)
+    this.waits = new BatchInsert(db, 'lock_waits', ['lock', 'mode', 'tgid', 'waiter_tid', 'waiter_op', 'waiter_event_id', 'start_ns', 'end_ns', 'wait_ns', 'holder_tid', 'holder_op', 'holder_event_id'], BATCH, run)
+    this.holds = new BatchInsert(db, 'op_lock_holds', ['lock', 'mode', 'tgid', 'tid', 'op', 'event_id', 'start_ns', 'end_ns', 'hold_ns'], BATCH, run)
     this.lookupReason = db.prepare('SELECT reason_id FROM reasons WHERE reason = ?').pluck()
     this.addReason = db.prepare('INSERT INTO reasons (reason) VALUES (?)')
   }
@@ -81,6 +107,17 @@ export class RunRows {
       this.reasonIds.set(reason, id)
     }
     return id
+  }
+
+  /** The run's group of a fault, numbered in order of first appearance. */
+  private group(tgid: number, start: number | null, end: number | null, flags: number, reason: number): FaultGroup {
+    let at = this.groupsAt.get(start)
+    if (at === undefined) this.groupsAt.set(start, (at = []))
+    for (const g of at) if (g.end === end && g.tgid === tgid && g.flags === flags && g.reason === reason) return g
+    const g: FaultGroup = {id: this.groups.length, tgid, start, end, flags, reason, faults: 0}
+    at.push(g)
+    this.groups.push(g)
+    return g
   }
 
   private count(name: string, n = 1): void {
@@ -106,36 +143,37 @@ export class RunRows {
 
   /** A FAULT record at b[o] (its kind and run already read). */
   fault(b: Float64Array, o: number, strings: string[]): void {
-    const eventId = b[o++]!, tid = b[o++]!, tgid = b[o++]!, t = b[o++]!, flags = b[o++]!, reason = strings[b[o++]!]!
+    const eventId = b[o++]!, tid = b[o++]!, tgid = b[o++]!, t = b[o++]!, flags = b[o++]!, reasonIndex = b[o++]!
     const waitNs = b[o++]!, latencyNs = b[o++]!, startNs = b[o++]!, endNs = b[o++]!
     const vs = flags & HAS_VMA ? b[o]! : null
     const ve = flags & HAS_VMA ? b[o + 1]! : null
     o += 2
     const acquisitions = b[o++]!, writeAcquisitions = b[o++]!, waitStartNs = b[o++]!, holdNs = b[o++]!
-    const path = flags & VMA_LOCK ? 'vma_lock' : 'mmap_lock'
-    const took = flags & TOOK_MMAP_LOCK ? 1 : 0
-    const inferred = flags & INFERRED_VMA ? 1 : 0
     this.faults++
-    const low = this.lost.contains(t) ? 1 : 0
-    this.faultRows.add(this.runId, eventId, tid, tgid, path === 'vma_lock' ? 1 : 0, took, this.reasonId(reason), waitNs, latencyNs, startNs, low, inferred, vs, ve)
-    this.hashLines.push(`${eventId},${path},${took},${reason},${waitNs},${latencyNs},${startNs},${vs},${ve}\n`)
-    if (this.hashLines.length === BATCH) this.hashPending()
+    const g = this.group(tgid, vs, ve, (flags & GROUP_FLAGS) | (this.lost.contains(t) ? LOW_CONFIDENCE : 0), reasonIndex)
+    g.faults++
+    // in faithful mode a fault starts at its recorded time unless its thread was still busy: almost always 0
+    const delayNs = startNs - t
+    this.faultRows.add(eventId, g.id, waitNs, latencyNs, delayNs, holdNs)
+    const d = this.digestBuf
+    let k = this.digestFill
+    d[k++] = eventId
+    d[k++] = g.id
+    d[k++] = waitNs
+    d[k++] = latencyNs
+    d[k++] = delayNs
+    d[k++] = holdNs
+    this.digestFill = k
+    if (k === d.length) this.hashPending()
     const f = this.faultCounts
-    if (path === 'vma_lock') f.vmaLock++
-    else f.mmapLock++
-    this.reasonCounts.set(reason, (this.reasonCounts.get(reason) ?? 0) + 1)
-    if (took) f.took++
     if (flags & TRYLOCK_FAILED) f.trylockFailed++
     if (flags & SEGV) f.segv++
-    if (low === 1) f.low++
-    if (inferred) f.inferred++
     this.thread(tid, tgid, waitNs, endNs, true)
     this.acquisitions(acquisitions, writeAcquisitions)
     if (waitNs > 0) {
       const [wTid, wOp, wRef] = waitedFor(b, o, flags, strings)
-      this.waits.add(this.runId, 'mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, 'fault', eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
+      this.waits.add('mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, 'fault', eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
     }
-    if (holdNs > 0) this.holds.add(this.runId, 'mmap_lock', 'read', tgid, tid, 'fault', eventId, startNs, endNs, holdNs)
   }
 
   /** An OP record at b[o] (its kind and run already read). */
@@ -149,33 +187,51 @@ export class RunRows {
     this.acquisitions(acquisitions, writeAcquisitions)
     if (waitNs > 0) {
       const [wTid, wOp, wRef] = waitedFor(b, o, flags, strings)
-      this.waits.add(this.runId, 'mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, label, eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
+      this.waits.add('mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, label, eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
     }
-    if (vmaWaitNs > 0) this.waits.add(this.runId, 'vma', 'write', tgid, tid, label, eventId, startNs, endNs, vmaWaitNs, null, null, null)
+    if (vmaWaitNs > 0) this.waits.add('vma', 'write', tgid, tid, label, eventId, startNs, endNs, vmaWaitNs, null, null, null)
     // one row per mode: a downgrading munmap holds for write, then for read
-    if (writeHoldNs > 0) this.holds.add(this.runId, 'mmap_lock', 'write', tgid, tid, label, eventId, startNs, endNs, writeHoldNs)
-    if (holdNs > writeHoldNs) this.holds.add(this.runId, 'mmap_lock', 'read', tgid, tid, label, eventId, startNs, endNs, holdNs - writeHoldNs)
+    if (writeHoldNs > 0) this.holds.add('mmap_lock', 'write', tgid, tid, label, eventId, startNs, endNs, writeHoldNs)
+    if (holdNs > writeHoldNs) this.holds.add('mmap_lock', 'read', tgid, tid, label, eventId, startNs, endNs, holdNs - writeHoldNs)
   }
 
   private hashPending(): void {
-    this.hash.update(this.hashLines.join(''))
-    this.hashLines.length = 0
+    const bytes = Buffer.from(this.digestBuf.buffer, 0, this.digestFill * 8)
+    this.hash.update(BIG_ENDIAN ? Buffer.from(bytes).swap64() : bytes)
+    this.digestFill = 0
   }
 
   /** Flushes, stores counters (run, then the kernel's) and the digest; returns the digest. */
-  finish(ops: number, simEndNs: number, kernelCounters: [string, number][]): string {
+  finish(ops: number, simEndNs: number, kernelCounters: [string, number][], strings: string[]): string {
     this.hashPending()
     this.faultRows.flush()
     this.waits.flush()
     this.holds.flush()
-    const f = this.faultCounts
+    const f = {vmaLock: 0, mmapLock: 0, took: 0, low: 0, inferred: 0, ...this.faultCounts}
+    const reasons = new Map<string, number>()
+    const group = this.db.prepare(
+      `INSERT INTO fault_groups (run_id, group_id, tgid, vma_start, vma_end, vma_lock, took_mmap_lock, reason_id, low_confidence, inferred_vma)
+       VALUES (?,?,?,?,?,?,?,?,?,?)`,
+    )
+    for (const g of this.groups) {
+      if (g.flags & VMA_LOCK) f.vmaLock += g.faults
+      else f.mmapLock += g.faults
+      if (g.flags & TOOK_MMAP_LOCK) f.took += g.faults
+      if (g.flags & LOW_CONFIDENCE) f.low += g.faults
+      if (g.flags & INFERRED_VMA) f.inferred += g.faults
+      const reason = strings[g.reason]!
+      reasons.set(reason, (reasons.get(reason) ?? 0) + g.faults)
+      const [vmaLock, took, low, inferred] = [VMA_LOCK, TOOK_MMAP_LOCK, LOW_CONFIDENCE, INFERRED_VMA].map((bit) => (g.flags & bit ? 1 : 0))
+      group.run(this.runId, g.id, g.tgid, g.start, g.end, vmaLock, took, this.reasonId(reason), low, inferred)
+      this.hash.update(`${g.tgid},${g.start},${g.end},${vmaLock ? 'vma_lock' : 'mmap_lock'},${took},${low},${inferred},${reason}\n`)
+    }
     const named: [string, number][] = [
       ['faults.path.vma_lock', f.vmaLock], ['faults.path.mmap_lock', f.mmapLock], ['faults.took_mmap_lock', f.took],
       ['faults.trylock_failed', f.trylockFailed], ['faults.sigsegv', f.segv], ['faults.low_confidence', f.low], ['faults.inferred_vma', f.inferred],
       ['mmap_lock.acquire.read', f.readAcq], ['mmap_lock.acquire.write', f.writeAcq],
     ]
     for (const [name, n] of named) if (n > 0) this.count(name, n)
-    for (const [reason, n] of this.reasonCounts) this.count(`faults.reason.${reason}`, n)
+    for (const [reason, n] of reasons) this.count(`faults.reason.${reason}`, n)
     for (const [name, n] of kernelCounters) this.count(name, n)
     const counters = [...this.counters].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
     const ins = this.db.prepare('INSERT INTO run_counters (run_id, name, value) VALUES (?,?,?)')

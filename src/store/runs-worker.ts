@@ -39,7 +39,7 @@ function consume(ring: SlotRing, bufs: Float64Array[], runs: RunRows[]): string[
           const n = b[o + 4]!
           const counters: [string, number][] = []
           for (let j = o + 5; j < o + 5 + 2 * n; j += 2) counters.push([strings[b[j]!]!, b[j + 1]!])
-          digests[b[o + 1]!] = runs[b[o + 1]!]!.finish(b[o + 2]!, b[o + 3]!, counters)
+          digests[b[o + 1]!] = runs[b[o + 1]!]!.finish(b[o + 2]!, b[o + 3]!, counters, strings)
           o += 5 + 2 * n
           break
         }

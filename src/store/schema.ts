@@ -157,22 +157,29 @@ CREATE TABLE runs (
   digest TEXT NOT NULL
 );
 CREATE TABLE reasons (reason_id INTEGER PRIMARY KEY, reason TEXT NOT NULL UNIQUE);
-CREATE TABLE fault_results (
+CREATE TABLE fault_groups (
   run_id INTEGER NOT NULL REFERENCES runs(run_id),
-  event_id INTEGER NOT NULL,
-  tid INTEGER NOT NULL,
+  group_id INTEGER NOT NULL,
   tgid INTEGER NOT NULL,
+  vma_start INTEGER,
+  vma_end INTEGER,
   vma_lock INTEGER NOT NULL,
   took_mmap_lock INTEGER NOT NULL,
   reason_id INTEGER NOT NULL REFERENCES reasons(reason_id),
-  wait_ns INTEGER NOT NULL,
-  latency_ns INTEGER NOT NULL,
-  start_ns INTEGER NOT NULL,
   low_confidence INTEGER NOT NULL,
   inferred_vma INTEGER NOT NULL,
-  vma_start INTEGER,
-  vma_end INTEGER,
-  PRIMARY KEY (run_id, event_id)
+  PRIMARY KEY (run_id, group_id)
+) WITHOUT ROWID;
+CREATE TABLE fault_results (
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  event_id INTEGER NOT NULL,
+  group_id INTEGER NOT NULL,
+  wait_ns INTEGER NOT NULL,
+  latency_ns INTEGER NOT NULL,
+  start_delay_ns INTEGER NOT NULL,
+  hold_ns INTEGER NOT NULL,
+  PRIMARY KEY (run_id, event_id),
+  FOREIGN KEY (run_id, group_id) REFERENCES fault_groups(run_id, group_id)
 ) WITHOUT ROWID;
 CREATE TABLE lock_waits (
   run_id INTEGER NOT NULL REFERENCES runs(run_id),
@@ -190,7 +197,7 @@ CREATE TABLE lock_waits (
   holder_event_id INTEGER
 );
 CREATE INDEX lock_waits_run ON lock_waits(run_id, holder_event_id);
-CREATE TABLE lock_holds (
+CREATE TABLE op_lock_holds (
   run_id INTEGER NOT NULL REFERENCES runs(run_id),
   lock TEXT NOT NULL,
   mode TEXT NOT NULL,
@@ -202,7 +209,7 @@ CREATE TABLE lock_holds (
   end_ns INTEGER NOT NULL,
   hold_ns INTEGER NOT NULL
 );
-CREATE INDEX lock_holds_run ON lock_holds(run_id, start_ns);
+CREATE INDEX op_lock_holds_run ON op_lock_holds(run_id, start_ns);
 CREATE TABLE run_counters (
   run_id INTEGER NOT NULL REFERENCES runs(run_id),
   name TEXT NOT NULL,
@@ -219,13 +226,20 @@ CREATE TABLE thread_results (
   end_ns INTEGER NOT NULL,
   PRIMARY KEY (run_id, tid)
 ) WITHOUT ROWID;
+CREATE VIEW lock_holds AS
+  SELECT run_id, lock, mode, tgid, tid, op, event_id, start_ns, end_ns, hold_ns FROM op_lock_holds
+  UNION ALL
+  SELECT run_id, 'mmap_lock', 'read', tgid, tid, 'fault', event_id, start_ns, start_ns + latency_ns, hold_ns FROM (
+    SELECT f.run_id, g.tgid, e.tid, f.event_id, e.ts_ns - tr.first_ts_ns + f.start_delay_ns AS start_ns, f.latency_ns, f.hold_ns
+    FROM fault_results f JOIN fault_groups g USING (run_id, group_id) JOIN events e ON e.event_id = f.event_id
+    JOIN traces tr ON tr.trace_id = e.trace_id WHERE f.hold_ns > 0);
 CREATE VIEW fault_outcomes AS
-  SELECT r.run_id, runs.policy, e.ts_ns, r.tgid AS pid, r.tid, printf('0x%x', e.a) AS address, e.c AS error_code,
-    CASE r.vma_lock WHEN 1 THEN 'vma_lock' ELSE 'mmap_lock' END AS path, r.took_mmap_lock, reasons.reason,
+  SELECT r.run_id, runs.policy, e.ts_ns, g.tgid AS pid, e.tid, printf('0x%x', e.a) AS address, e.c AS error_code,
+    CASE g.vma_lock WHEN 1 THEN 'vma_lock' ELSE 'mmap_lock' END AS path, g.took_mmap_lock, reasons.reason,
     r.wait_ns, r.latency_ns,
-    CASE WHEN r.low_confidence THEN 'low' WHEN r.inferred_vma THEN 'inferred' ELSE 'high' END AS confidence
-  FROM fault_results r JOIN runs USING (run_id) JOIN events e ON e.event_id = r.event_id
-  JOIN reasons USING (reason_id);
+    CASE WHEN g.low_confidence THEN 'low' WHEN g.inferred_vma THEN 'inferred' ELSE 'high' END AS confidence
+  FROM fault_results r JOIN fault_groups g USING (run_id, group_id) JOIN runs USING (run_id)
+  JOIN events e ON e.event_id = r.event_id JOIN reasons ON reasons.reason_id = g.reason_id;
 `
 
 /** A typed view per event kind, naming the generic a..f/text columns (FIELD_NAMES). */

@@ -73,8 +73,9 @@ export function scoreRun(db: Db, traceId: number, runId: number, maxDisagreement
   const predicted = new Map<number, {took: number; reason: string; inferred: number; vs: number | null; ve: number | null}>()
   const rows = db
     .prepare(
-      `SELECT r.event_id, r.took_mmap_lock, reasons.reason, r.inferred_vma, r.vma_start, r.vma_end
-       FROM fault_results r JOIN reasons USING (reason_id) JOIN events e ON e.event_id = r.event_id
+      `SELECT r.event_id, g.took_mmap_lock, reasons.reason, g.inferred_vma, g.vma_start, g.vma_end
+       FROM fault_results r JOIN fault_groups g USING (run_id, group_id) JOIN reasons ON reasons.reason_id = g.reason_id
+       JOIN events e ON e.event_id = r.event_id
        WHERE r.run_id = ? AND e.kind = ?`,
     )
     .raw(true)

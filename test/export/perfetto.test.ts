@@ -88,7 +88,12 @@ test('a run exports as well-formed Chrome JSON: tracks named, slices nested, flo
   // the slice is the stored fault: same wait, start and address
   const addr = fx.db.prepare(`SELECT printf('0x%x', a) FROM events WHERE event_id = ?`).pluck().get(f.args!.event_id)
   assert.equal(f.args!.address, addr)
-  const row = fx.db.prepare('SELECT wait_ns, start_ns FROM fault_results WHERE run_id = ? AND event_id = ?').get(runId, f.args!.event_id) as {wait_ns: number; start_ns: number}
+  const row = fx.db
+    .prepare(
+      `SELECT f.wait_ns, e.ts_ns - t.first_ts_ns + f.start_delay_ns AS start_ns FROM fault_results f JOIN events e USING (event_id)
+       JOIN traces t USING (trace_id) WHERE f.run_id = ? AND f.event_id = ?`,
+    )
+    .get(runId, f.args!.event_id) as {wait_ns: number; start_ns: number}
   assert.equal(row.wait_ns, f.args!.wait_ns)
   assert.ok(Math.abs(row.start_ns / 1000 - f.ts!) < 1e-6)
   assert.equal(stats.clamped, 0)
@@ -98,7 +103,10 @@ test('filters: only slow faults, a time window, a limit', async () => {
   const runId = fx.runIds['v6.18']!
   const slow = await exportText(fx, {runId, faults: 'slow'})
   const c = checkTrace(slow.text)
-  const expected = fx.db.prepare('SELECT count(*) FROM fault_results WHERE run_id = ? AND (vma_lock = 0 OR took_mmap_lock = 1 OR wait_ns > 0)').pluck().get(runId) as number
+  const expected = fx.db
+    .prepare('SELECT count(*) FROM fault_results JOIN fault_groups USING (run_id, group_id) WHERE run_id = ? AND (vma_lock = 0 OR took_mmap_lock = 1 OR wait_ns > 0)')
+    .pluck()
+    .get(runId) as number
   assert.equal(c.slices.filter((s) => s.cat === 'fault').length, expected)
   const win = checkTrace((await exportText(fx, {runId, fromNs: 100_000_000, toNs: 200_000_000})).text)
   assert.ok(win.slices.length > 0)

@@ -82,7 +82,7 @@ export function integrity(dbPath: string): string {
 }
 
 const TRACE_TABLES = ['events', 'event_counts', 'threads', 'processes', 'mms', 'syscalls', 'initial_maps', 'lost_windows', 'parse_problems']
-const RUN_TABLES = ['fault_results', 'lock_waits', 'lock_holds', 'run_counters', 'thread_results']
+const RUN_TABLES = ['fault_groups', 'fault_results', 'lock_waits', 'op_lock_holds', 'run_counters', 'thread_results']
 
 export interface Fingerprint {
   counts: Record<string, number>

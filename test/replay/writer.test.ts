@@ -40,7 +40,7 @@ const count = (table: string): number => db.prepare(`SELECT count(*) FROM ${tabl
 
 /** Nothing of a replay stored, and no one holds the write lock (a writer would fail at once, not wait). */
 function untouched(): void {
-  for (const t of ['runs', 'fault_results', 'lock_waits', 'lock_holds', 'run_counters', 'thread_results']) assert.equal(count(t), 0, t)
+  for (const t of ['runs', 'fault_groups', 'fault_results', 'lock_waits', 'lock_holds', 'run_counters', 'thread_results']) assert.equal(count(t), 0, t)
   const other = new Database(dbPath, {timeout: 0})
   try {
     other.exec('BEGIN IMMEDIATE')

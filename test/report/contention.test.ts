@@ -47,7 +47,10 @@ test('hottest VMAs, threads and processes agree with fault_results', () => {
   const r = contentionReport(fx.db, selectRuns(fx.db, fx.path, {runs: [runId]}), 10)
   const top = r.vmas[0]!
   const s = fx.db
-    .prepare('SELECT count(*) AS n, sum(vma_lock = 0) AS fb FROM fault_results WHERE run_id = ? AND tgid = ? AND vma_start = ? AND vma_end = ?')
+    .prepare(
+      `SELECT count(*) AS n, sum(vma_lock = 0) AS fb FROM fault_results JOIN fault_groups USING (run_id, group_id)
+       WHERE run_id = ? AND tgid = ? AND vma_start = ? AND vma_end = ?`,
+    )
     .get(runId, top.tgid, top.vma_start, top.vma_end) as {n: number; fb: number}
   assert.deepEqual([top.faults, top.fallbacks], [s.n, s.fb])
   assert.notEqual(top.kind, '', 'the kind of mapping is derived from the trace')

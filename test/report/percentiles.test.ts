@@ -5,6 +5,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import fc from 'fast-check'
 import {openDb, type Db} from '../../src/store/db.js'
+import {Kind} from '../../src/model/events.js'
 import {exactPercentiles, faultWaitHistogram, waitDistribution, waitRows, lockOccupancy} from '../../src/report/metrics.js'
 
 /** An empty database with one trace and one run whose faults have the given waits (ns), all in thread 1. */
@@ -18,17 +19,21 @@ function syntheticRun(waits: number[], writerWaits: number[] = []): {db: Db; run
   db.prepare(`INSERT INTO runs (run_id, trace_id, policy, policy_json, mode, options_json, tool_version, faults, ops, sim_end_ns, digest)
               VALUES (1, 1, 'synthetic', '{}', 'faithful', '{}', 'test', ?, 0, 1000000, '')`).run(waits.length)
   db.prepare(`INSERT INTO reasons (reason_id, reason) VALUES (1, 'ok'), (2, 'vma_write_locked')`).run()
-  const f = db.prepare(
-    `INSERT INTO fault_results (run_id, event_id, tid, tgid, vma_lock, took_mmap_lock, reason_id, wait_ns, latency_ns, start_ns, low_confidence, inferred_vma, vma_start, vma_end)
-     VALUES (1, ?, 1, 1, ?, ?, ?, ?, ?, ?, 0, 0, 4096, 8192)`,
-  )
+  // group 0: completed under the VMA lock; group 1: fell back (the faults that waited)
+  db.prepare(
+    `INSERT INTO fault_groups (run_id, group_id, tgid, vma_start, vma_end, vma_lock, took_mmap_lock, reason_id, low_confidence, inferred_vma)
+     VALUES (1, 0, 1, 4096, 8192, 1, 0, 1, 0, 0), (1, 1, 1, 4096, 8192, 0, 1, 2, 0, 0)`,
+  ).run()
+  const e = db.prepare(`INSERT INTO events (event_id, trace_id, line, ts_ns, tid, tgid, kind, a, c) VALUES (?, 1, ?, ?, 1, 1, ${Kind.FaultUser}, 4096, 6)`)
+  const f = db.prepare('INSERT INTO fault_results (run_id, event_id, group_id, wait_ns, latency_ns, start_delay_ns, hold_ns) VALUES (1, ?, ?, ?, ?, 0, 0)')
   const w = db.prepare(
     `INSERT INTO lock_waits (run_id, lock, mode, tgid, waiter_tid, waiter_op, waiter_event_id, start_ns, end_ns, wait_ns, holder_tid, holder_op, holder_event_id)
      VALUES (1, 'mmap_lock', ?, 1, ?, ?, ?, ?, ?, ?, 2, 'munmap', 999)`,
   )
   waits.forEach((ns, i) => {
     const fb = ns > 0 ? 1 : 0
-    f.run(i + 1, 1 - fb, fb, fb ? 2 : 1, ns, ns + 100, i * 1000)
+    e.run(i + 1, i + 1, i * 1000)
+    f.run(i + 1, fb, ns, ns + 100)
     if (ns > 0) w.run('read', 1, 'fault', i + 1, i * 1000, i * 1000 + ns + 100, ns)
   })
   writerWaits.forEach((ns, i) => w.run('write', 3, 'mmap', 10_000 + i, i * 1000, i * 1000 + ns, ns))
@@ -102,12 +107,16 @@ test('the fault-wait histogram puts each wait in its log bucket', () => {
   db.close()
 })
 
-test('lock occupancy spreads waits over buckets and counts fallbacks where they start', () => {
+test('lock occupancy spreads waits over buckets and counts faults and fallbacks where they start', () => {
   // one writer wait of 2.5 ms from t=0 with 1 ms buckets: 1, 1, 0.5 waiting writers
   const {db, runId} = syntheticRun([0, 5000], [2_500_000])
   const occ = lockOccupancy(db, runId, 1_000_000).get(1)!
   assert.deepEqual([0, 1, 2].map((k) => occ.get(k)!.waitingWriters), [1, 1, 0.5])
   assert.equal(occ.get(0)!.faults, 2)
   assert.equal(occ.get(0)!.fallbacks, 1)
+  // a fault whose thread was still busy starts after its recorded time, and counts where it started
+  db.prepare('UPDATE fault_results SET start_delay_ns = 1000000 WHERE event_id = 2').run()
+  const later = lockOccupancy(db, runId, 1_000_000).get(1)!
+  assert.deepEqual([later.get(0)!.faults, later.get(1)!.faults, later.get(1)!.fallbacks], [1, 1, 1])
   db.close()
 })
