@@ -1,7 +1,7 @@
 // Opening the vmareplay database: WAL, schema version checks, and the read-only mode `query` uses.
 import Database from 'better-sqlite3'
 import {existsSync, statSync} from 'node:fs'
-import {SCHEMA_VERSION, schemaSql} from './schema.js'
+import {MIGRATIONS, SCHEMA_VERSION, schemaSql} from './schema.js'
 
 export type Db = Database.Database
 
@@ -52,11 +52,18 @@ export function openDbReadOnly(path: string): Db {
   } catch (error) {
     throw new StoreError(`cannot open database ${path}: ${(error as Error).message}`)
   }
+  let version: number
   try {
-    checkVersion(db, path)
+    version = checkVersion(db, path)
   } catch (error) {
     db.close()
     throw error
+  }
+  if (version > 0 && version < SCHEMA_VERSION) {
+    // written by an older vmareplay: migrate it (a write, once), then read it as this version's schema
+    db.close()
+    openDb(path).close()
+    return openDbReadOnly(path)
   }
   return db
 }
@@ -77,21 +84,20 @@ function checkVersion(db: Db, path: string): number {
 function ensureSchema(db: Db, path: string): void {
   const version = checkVersion(db, path)
   if (version === SCHEMA_VERSION) return
-  if (version === 0) {
-    // Two processes may create the same new file at once: re-read the version inside the write lock.
-    db.exec('BEGIN IMMEDIATE')
-    try {
-      if ((db.pragma('user_version', {simple: true}) as number) === 0) {
-        db.exec(schemaSql())
-        db.pragma(`user_version = ${SCHEMA_VERSION}`)
-      }
-      db.exec('COMMIT')
-    } catch (error) {
-      db.exec('ROLLBACK')
-      throw error
-    }
-    return
+  // A migration rewrites tables other rows reference: the foreign-key switch only takes effect outside a transaction.
+  if (version > 0) db.pragma('foreign_keys = OFF')
+  // Two processes may create or migrate the same file at once: re-read the version inside the write lock.
+  db.exec('BEGIN IMMEDIATE')
+  try {
+    const now = db.pragma('user_version', {simple: true}) as number
+    if (now === 0) db.exec(schemaSql())
+    else for (let v = now; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!)
+    db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    db.exec('COMMIT')
+  } catch (error) {
+    db.exec('ROLLBACK')
+    throw error
+  } finally {
+    db.pragma('foreign_keys = ON')
   }
-  // No older schema has shipped yet; when one does, its migration goes here.
-  throw new StoreError(`${path} has schema version ${version}, which this vmareplay cannot migrate; re-ingest into a new --db`)
 }

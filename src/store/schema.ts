@@ -3,7 +3,7 @@
 // unsigned value, so kernel-half addresses are negative); the *_hex view columns print them unsigned.
 import {FIELD_NAMES, KIND_NAMES, Kind} from '../model/events.js'
 
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
 /**
  * Kinds a trace has few of, that queries look up by literal kind (exec, mmap2, ...). The index covers only them:
@@ -15,6 +15,77 @@ const RARE_KINDS = [
   Kind.UnmappedArea, Kind.ExitMmap, Kind.Fork, Kind.Exec, Kind.Exit, Kind.NewTask, Kind.Mmap2, Kind.Comm, Kind.Marker,
 ]
 const RARE_KINDS_INDEX = `CREATE INDEX events_rare ON events(trace_id, kind) WHERE ${RARE_KINDS.map((k) => `kind = ${k}`).join(' OR ')};`
+
+// Version 2's tables and views, named so the v1 → v2 migration (db.ts) creates exactly what a new file gets.
+/** The replay's compact copy of a trace's faults (store/fault-pages.ts). */
+const FAULT_PAGES = `
+CREATE TABLE fault_pages (
+  trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
+  page_no INTEGER NOT NULL,
+  faults INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (trace_id, page_no)
+);
+`
+/** A short row per fault; what many faults share is stored once per run in fault_groups. */
+const FAULT_ROWS = `
+CREATE TABLE fault_groups (
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  group_id INTEGER NOT NULL,
+  tgid INTEGER NOT NULL,
+  vma_start INTEGER,
+  vma_end INTEGER,
+  vma_lock INTEGER NOT NULL,
+  took_mmap_lock INTEGER NOT NULL,
+  reason_id INTEGER NOT NULL REFERENCES reasons(reason_id),
+  low_confidence INTEGER NOT NULL,
+  inferred_vma INTEGER NOT NULL,
+  PRIMARY KEY (run_id, group_id)
+) WITHOUT ROWID;
+CREATE TABLE fault_results (
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  event_id INTEGER NOT NULL,
+  group_id INTEGER NOT NULL,
+  wait_ns INTEGER NOT NULL,
+  latency_ns INTEGER NOT NULL,
+  start_delay_ns INTEGER NOT NULL,
+  hold_ns INTEGER NOT NULL,
+  PRIMARY KEY (run_id, event_id),
+  FOREIGN KEY (run_id, group_id) REFERENCES fault_groups(run_id, group_id)
+) WITHOUT ROWID;
+`
+/** Holds by operations other than faults (a fault's read hold is fault_results.hold_ns). */
+const OP_LOCK_HOLDS = `
+CREATE TABLE op_lock_holds (
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  lock TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  tgid INTEGER NOT NULL,
+  tid INTEGER NOT NULL,
+  op TEXT NOT NULL,
+  event_id INTEGER,
+  start_ns INTEGER NOT NULL,
+  end_ns INTEGER NOT NULL,
+  hold_ns INTEGER NOT NULL
+);
+CREATE INDEX op_lock_holds_run ON op_lock_holds(run_id, start_ns);
+`
+const RESULT_VIEWS = `
+CREATE VIEW lock_holds AS
+  SELECT run_id, lock, mode, tgid, tid, op, event_id, start_ns, end_ns, hold_ns FROM op_lock_holds
+  UNION ALL
+  SELECT run_id, 'mmap_lock', 'read', tgid, tid, 'fault', event_id, start_ns, start_ns + latency_ns, hold_ns FROM (
+    SELECT f.run_id, g.tgid, e.tid, f.event_id, e.ts_ns - tr.first_ts_ns + f.start_delay_ns AS start_ns, f.latency_ns, f.hold_ns
+    FROM fault_results f JOIN fault_groups g USING (run_id, group_id) JOIN events e ON e.event_id = f.event_id
+    JOIN traces tr ON tr.trace_id = e.trace_id WHERE f.hold_ns > 0);
+CREATE VIEW fault_outcomes AS
+  SELECT r.run_id, runs.policy, e.ts_ns, g.tgid AS pid, e.tid, printf('0x%x', e.a) AS address, e.c AS error_code,
+    CASE g.vma_lock WHEN 1 THEN 'vma_lock' ELSE 'mmap_lock' END AS path, g.took_mmap_lock, reasons.reason,
+    r.wait_ns, r.latency_ns,
+    CASE WHEN g.low_confidence THEN 'low' WHEN g.inferred_vma THEN 'inferred' ELSE 'high' END AS confidence
+  FROM fault_results r JOIN fault_groups g USING (run_id, group_id) JOIN runs USING (run_id)
+  JOIN events e ON e.event_id = r.event_id JOIN reasons ON reasons.reason_id = g.reason_id;
+`
 
 const TABLES = `
 CREATE TABLE traces (
@@ -121,14 +192,7 @@ CREATE TABLE initial_maps (
   path TEXT NOT NULL
 );
 CREATE INDEX initial_maps_trace ON initial_maps(trace_id, tgid);
-CREATE TABLE fault_pages (
-  trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
-  page_no INTEGER NOT NULL,
-  faults INTEGER NOT NULL,
-  data BLOB NOT NULL,
-  PRIMARY KEY (trace_id, page_no)
-);
-CREATE TABLE lost_windows (
+${FAULT_PAGES}CREATE TABLE lost_windows (
   trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
   line INTEGER NOT NULL,
   cpu INTEGER,
@@ -157,31 +221,7 @@ CREATE TABLE runs (
   digest TEXT NOT NULL
 );
 CREATE TABLE reasons (reason_id INTEGER PRIMARY KEY, reason TEXT NOT NULL UNIQUE);
-CREATE TABLE fault_groups (
-  run_id INTEGER NOT NULL REFERENCES runs(run_id),
-  group_id INTEGER NOT NULL,
-  tgid INTEGER NOT NULL,
-  vma_start INTEGER,
-  vma_end INTEGER,
-  vma_lock INTEGER NOT NULL,
-  took_mmap_lock INTEGER NOT NULL,
-  reason_id INTEGER NOT NULL REFERENCES reasons(reason_id),
-  low_confidence INTEGER NOT NULL,
-  inferred_vma INTEGER NOT NULL,
-  PRIMARY KEY (run_id, group_id)
-) WITHOUT ROWID;
-CREATE TABLE fault_results (
-  run_id INTEGER NOT NULL REFERENCES runs(run_id),
-  event_id INTEGER NOT NULL,
-  group_id INTEGER NOT NULL,
-  wait_ns INTEGER NOT NULL,
-  latency_ns INTEGER NOT NULL,
-  start_delay_ns INTEGER NOT NULL,
-  hold_ns INTEGER NOT NULL,
-  PRIMARY KEY (run_id, event_id),
-  FOREIGN KEY (run_id, group_id) REFERENCES fault_groups(run_id, group_id)
-) WITHOUT ROWID;
-CREATE TABLE lock_waits (
+${FAULT_ROWS}CREATE TABLE lock_waits (
   run_id INTEGER NOT NULL REFERENCES runs(run_id),
   lock TEXT NOT NULL,
   mode TEXT NOT NULL,
@@ -197,20 +237,7 @@ CREATE TABLE lock_waits (
   holder_event_id INTEGER
 );
 CREATE INDEX lock_waits_run ON lock_waits(run_id, holder_event_id);
-CREATE TABLE op_lock_holds (
-  run_id INTEGER NOT NULL REFERENCES runs(run_id),
-  lock TEXT NOT NULL,
-  mode TEXT NOT NULL,
-  tgid INTEGER NOT NULL,
-  tid INTEGER NOT NULL,
-  op TEXT NOT NULL,
-  event_id INTEGER,
-  start_ns INTEGER NOT NULL,
-  end_ns INTEGER NOT NULL,
-  hold_ns INTEGER NOT NULL
-);
-CREATE INDEX op_lock_holds_run ON op_lock_holds(run_id, start_ns);
-CREATE TABLE run_counters (
+${OP_LOCK_HOLDS}CREATE TABLE run_counters (
   run_id INTEGER NOT NULL REFERENCES runs(run_id),
   name TEXT NOT NULL,
   value INTEGER NOT NULL,
@@ -226,21 +253,7 @@ CREATE TABLE thread_results (
   end_ns INTEGER NOT NULL,
   PRIMARY KEY (run_id, tid)
 ) WITHOUT ROWID;
-CREATE VIEW lock_holds AS
-  SELECT run_id, lock, mode, tgid, tid, op, event_id, start_ns, end_ns, hold_ns FROM op_lock_holds
-  UNION ALL
-  SELECT run_id, 'mmap_lock', 'read', tgid, tid, 'fault', event_id, start_ns, start_ns + latency_ns, hold_ns FROM (
-    SELECT f.run_id, g.tgid, e.tid, f.event_id, e.ts_ns - tr.first_ts_ns + f.start_delay_ns AS start_ns, f.latency_ns, f.hold_ns
-    FROM fault_results f JOIN fault_groups g USING (run_id, group_id) JOIN events e ON e.event_id = f.event_id
-    JOIN traces tr ON tr.trace_id = e.trace_id WHERE f.hold_ns > 0);
-CREATE VIEW fault_outcomes AS
-  SELECT r.run_id, runs.policy, e.ts_ns, g.tgid AS pid, e.tid, printf('0x%x', e.a) AS address, e.c AS error_code,
-    CASE g.vma_lock WHEN 1 THEN 'vma_lock' ELSE 'mmap_lock' END AS path, g.took_mmap_lock, reasons.reason,
-    r.wait_ns, r.latency_ns,
-    CASE WHEN g.low_confidence THEN 'low' WHEN g.inferred_vma THEN 'inferred' ELSE 'high' END AS confidence
-  FROM fault_results r JOIN fault_groups g USING (run_id, group_id) JOIN runs USING (run_id)
-  JOIN events e ON e.event_id = r.event_id JOIN reasons ON reasons.reason_id = g.reason_id;
-`
+${RESULT_VIEWS}`
 
 /** A typed view per event kind, naming the generic a..f/text columns (FIELD_NAMES). */
 function eventViews(): string {
@@ -257,6 +270,43 @@ function eventViews(): string {
     )
   }
   return views.join('\n')
+}
+
+/**
+ * Schema migrations, by the version they start from; db.ts runs them in one transaction with foreign keys off.
+ * v1 → v2: fault_results narrowed into fault_results + fault_groups (groups numbered per run in key order; a
+ * replay numbers them by first appearance, both valid), fault read holds moved from lock_holds into
+ * fault_results.hold_ns, lock_holds becomes op_lock_holds + a view, and fault_pages added (empty: traces ingested
+ * before it replay through the SQL fault scan until re-ingested). Migrated runs keep their v1 digests.
+ */
+export const MIGRATIONS: Record<number, string> = {
+  1: `
+DROP VIEW fault_outcomes;
+ALTER TABLE fault_results RENAME TO fault_results_v1;
+ALTER TABLE lock_holds RENAME TO lock_holds_v1;
+DROP INDEX lock_holds_run;
+CREATE TEMP TABLE fault_keys AS
+  SELECT run_id, event_id, wait_ns, latency_ns, start_ns, tgid, vma_start, vma_end, vma_lock, took_mmap_lock, reason_id,
+    low_confidence, inferred_vma,
+    dense_rank() OVER (PARTITION BY run_id ORDER BY tgid, vma_start, vma_end, vma_lock, took_mmap_lock, reason_id, low_confidence, inferred_vma) - 1 AS group_id
+  FROM fault_results_v1;
+CREATE TEMP TABLE fault_holds (run_id INTEGER NOT NULL, event_id INTEGER NOT NULL, hold_ns INTEGER NOT NULL, PRIMARY KEY (run_id, event_id)) WITHOUT ROWID;
+INSERT INTO fault_holds SELECT run_id, event_id, hold_ns FROM lock_holds_v1 WHERE op = 'fault';
+${FAULT_ROWS}
+INSERT INTO fault_groups
+  SELECT DISTINCT run_id, group_id, tgid, vma_start, vma_end, vma_lock, took_mmap_lock, reason_id, low_confidence, inferred_vma FROM temp.fault_keys;
+INSERT INTO fault_results
+  SELECT k.run_id, k.event_id, k.group_id, k.wait_ns, k.latency_ns, k.start_ns - (e.ts_ns - tr.first_ts_ns), coalesce(h.hold_ns, 0)
+  FROM temp.fault_keys k JOIN events e ON e.event_id = k.event_id JOIN traces tr ON tr.trace_id = e.trace_id
+  LEFT JOIN temp.fault_holds h ON h.run_id = k.run_id AND h.event_id = k.event_id;
+${OP_LOCK_HOLDS}
+INSERT INTO op_lock_holds SELECT * FROM lock_holds_v1 WHERE op <> 'fault' ORDER BY rowid;
+DROP TABLE fault_results_v1;
+DROP TABLE lock_holds_v1;
+DROP TABLE temp.fault_keys;
+DROP TABLE temp.fault_holds;
+${RESULT_VIEWS}
+${FAULT_PAGES}`,
 }
 
 export function schemaSql(): string {
