@@ -46,7 +46,7 @@ export class Mm {
 
   /** find_vma: the first VMA ending above `addr`. */
   findVma(addr: number): Vma | null {
-    return this.tree.findNext(addr)?.value ?? null
+    return this.tree.find(addr) ?? this.tree.findNext(addr)?.value ?? null // a VMA covering addr is the first ending above it
   }
 
   /** VMAs overlapping [start, end), in order. */

@@ -118,6 +118,18 @@ function pushSlot<V>(ends: number[], vals: (V | null)[], e: number, v: V | null)
   }
 }
 
+// forEachIn's walk of the subtree `n` starting at `lo`.
+function visitIn<V>(n: TreeNode<V>, lo: number, start: number, end: number, fn: (value: V, s: number, e: number) => void): void {
+  for (let i = slotOf(n.ends, start); i < n.ends.length; i++) {
+    const slotStart = i === 0 ? lo : n.ends[i - 1]!
+    if (slotStart >= end) return
+    if (n.leaf) {
+      const v = n.vals[i]!
+      if (v !== null) fn(v, slotStart, n.ends[i]!)
+    } else visitIn(n.kids[i]!, slotStart, start, end, fn)
+  }
+}
+
 export class RangeTree<V> {
   root: TreeNode<V>
   private height = 1
@@ -131,6 +143,9 @@ export class RangeTree<V> {
   /** Nodes allocated / retired over the tree's life (statistics). */
   allocated = 1
   retired = 0
+  // storeInLeaf's scratch: the inner nodes on the path and the child taken in each
+  private readonly path: Inner<V>[] = []
+  private readonly pathIdx: number[] = []
 
   constructor() {
     this.root = makeLeaf<V>([TREE_MAX], [null], 0)
@@ -206,18 +221,7 @@ export class RangeTree<V> {
   /** Calls fn for each stored range overlapping [start, end), in address order, with its full (unclipped) bounds. */
   forEachIn(start: number, end: number, fn: (value: V, s: number, e: number) => void): void {
     if (end <= start || start >= TREE_MAX) return
-    if (start < 0) start = 0
-    const visit = (n: TreeNode<V>, lo: number): void => {
-      for (let i = slotOf(n.ends, start); i < n.ends.length; i++) {
-        const slotStart = i === 0 ? lo : n.ends[i - 1]!
-        if (slotStart >= end) return
-        if (n.leaf) {
-          const v = n.vals[i]!
-          if (v !== null) fn(v, slotStart, n.ends[i]!)
-        } else visit(n.kids[i]!, slotStart)
-      }
-    }
-    visit(this.root, 0)
+    visitIn(this.root, 0, start < 0 ? 0 : start, end, fn)
   }
 
   /** Stored ranges overlapping [start, end). */
@@ -311,6 +315,7 @@ export class RangeTree<V> {
     // Include the neighbouring entries so adjacent NULLs (and equal values) merge: a gap never spans nodes.
     const a = start > 0 ? start - 1 : 0
     const b = end < TREE_MAX ? end : TREE_MAX - 1
+    if (this.storeInLeaf(start, end, value, a, b)) return
     const H = this.height
     // The run of nodes overlapping [a, b] on every level, where each run starts, and the index of its first and
     // last node inside the first and last node of the run above.
@@ -441,6 +446,58 @@ export class RangeTree<V> {
     this.allocated += made
     this.retired += retired
     if (this.retire !== null) this.retire(retired)
+  }
+
+  /**
+   * store() when [a, b] lies in one leaf that stays one leaf: the general path's nodes, built without gathering
+   * runs. The path's new nodes replace one child each; a child's end never changes, so parents keep their pivots
+   * array (nodes are immutable). Returns false, having changed nothing, when the general path must rebalance.
+   */
+  private storeInLeaf(start: number, end: number, value: V | null, a: number, b: number): boolean {
+    const H = this.height
+    const path = this.path
+    const idx = this.pathIdx
+    let n = this.root
+    let lo = 0
+    for (let d = 0; d < H - 1; d++) {
+      const i = slotOf(n.ends, a)
+      if (n.ends[i]! <= b || (d > 0 && n.ends.length < NODE_MIN)) return false // [a, b] spans children / underfull
+      path[d] = n as Inner<V>
+      idx[d] = i
+      if (i > 0) lo = n.ends[i - 1]!
+      n = (n as Inner<V>).kids[i]!
+    }
+    const leaf = n as Leaf<V>
+    if (H > 1 && leaf.ends.length < LEAF_MIN) return false
+    const ends: number[] = []
+    const vals: (V | null)[] = []
+    let s = lo
+    for (let i = 0; i < leaf.ends.length; i++) {
+      const e = leaf.ends[i]!
+      const v = leaf.vals[i]!
+      if (e <= start || s >= end) pushSlot(ends, vals, e, v)
+      else {
+        if (s < start) pushSlot(ends, vals, start, v)
+        if (e > end) {
+          pushSlot(ends, vals, end, value)
+          pushSlot(ends, vals, e, v)
+        } else if (e === end) pushSlot(ends, vals, end, value)
+        else pushSlot(ends, vals, e, value)
+      }
+      s = e
+    }
+    if (ends.length > LEAF_MAX) return false
+    let node: TreeNode<V> = makeLeaf(ends, vals, lo)
+    for (let d = H - 2; d >= 0; d--) {
+      const kids = path[d]!.kids.slice()
+      kids[idx[d]!] = node
+      node = makeInner(path[d]!.ends, kids)
+    }
+    this.root = node
+    this.allocated += H
+    this.retired += H
+    if (this.retire !== null) this.retire(H)
+    return true
   }
 
   /** Height in levels (1 = a single leaf). */
