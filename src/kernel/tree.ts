@@ -118,6 +118,10 @@ function pushSlot<V>(ends: number[], vals: (V | null)[], e: number, v: V | null)
   }
 }
 
+const FIND_CACHE = 16
+/** find()'s cache entry for `index` in [0, TREE_MAX): its 2 MiB block number mod FIND_CACHE (ToInt32 keeps the low bits). */
+const cacheEntry = (index: number): number => (index / 2 ** 21) & (FIND_CACHE - 1)
+
 // forEachIn's walk of the subtree `n` starting at `lo`.
 function visitIn<V>(n: TreeNode<V>, lo: number, start: number, end: number, fn: (value: V, s: number, e: number) => void): void {
   for (let i = slotOf(n.ends, start); i < n.ends.length; i++) {
@@ -135,11 +139,12 @@ export class RangeTree<V> {
   private height = 1
   /** Called with the nodes a write replaced; they stay intact for readers of older roots. */
   retire: ((nodes: number) => void) | null = null
-  // The leaf slot the last find() ended in: [lastLo, lastHi) holds lastVal in the tree rooted at lastRoot.
-  private lastRoot: TreeNode<V> | null = null
-  private lastLo = 0
-  private lastHi = 0
-  private lastVal: V | null = null
+  // Leaf slots find() ended in, one per 2 MiB-aligned address block mod FIND_CACHE (threads faulting in different
+  // areas keep their own): [lo, hi) holds val in the tree rooted at root.
+  private readonly cacheRoot: (TreeNode<V> | null)[] = new Array<TreeNode<V> | null>(FIND_CACHE).fill(null)
+  private readonly cacheLo = new Float64Array(FIND_CACHE)
+  private readonly cacheHi = new Float64Array(FIND_CACHE)
+  private readonly cacheVal: (V | null)[] = new Array<V | null>(FIND_CACHE).fill(null)
   /** Nodes allocated / retired over the tree's life (statistics). */
   allocated = 1
   retired = 0
@@ -201,18 +206,19 @@ export class RangeTree<V> {
   /** The value covering `index`, or null: walk(root, index), remembering the leaf slot it ended in. */
   find(index: number): V | null {
     // Nodes never change once built (copy-on-write), so while the root is the same, so is every slot's value.
-    if (this.root === this.lastRoot && index >= this.lastLo && index < this.lastHi) return this.lastVal
     if (!(index >= 0 && index < TREE_MAX)) return null
+    const c = cacheEntry(index)
+    if (this.cacheRoot[c] === this.root && index >= this.cacheLo[c]! && index < this.cacheHi[c]!) return this.cacheVal[c]!
     let n = this.root
     let lo = 0
     for (;;) {
       const i = slotOf(n.ends, index)
       if (i > 0) lo = n.ends[i - 1]!
       if (n.leaf) {
-        this.lastRoot = this.root
-        this.lastLo = lo
-        this.lastHi = n.ends[i]!
-        return (this.lastVal = n.vals[i]!)
+        this.cacheRoot[c] = this.root
+        this.cacheLo[c] = lo
+        this.cacheHi[c] = n.ends[i]!
+        return (this.cacheVal[c] = n.vals[i]!)
       }
       n = n.kids[i]!
     }
@@ -234,7 +240,8 @@ export class RangeTree<V> {
   /** The stored range covering `index`, with its bounds (those of the leaf slot find() ended in). */
   rangeAt(index: number): Entry<V> | null {
     const v = this.find(index)
-    return v === null ? null : {start: this.lastLo, end: this.lastHi, value: v}
+    const c = cacheEntry(index)
+    return v === null ? null : {start: this.cacheLo[c]!, end: this.cacheHi[c]!, value: v}
   }
 
   /** The first stored range ending above `index` (find_vma), or null. */
