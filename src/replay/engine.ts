@@ -18,6 +18,7 @@ import {
   sysMunmap,
   doUserAddrFault,
   doUserAddrFaultUncontended,
+  newFaultOutcome,
   type CostTable,
   type FaultOutcome,
   type FaultRequest,
@@ -48,6 +49,7 @@ export type SyscallOp = Extract<Op, {type: 'syscall'}>
 
 /** Where a replay's outcomes go (the store's run writer, or a test's collector). */
 export interface Recorder {
+  /** `out` is valid during the call only: a fault that completes at once reuses the engine's one outcome object. */
   fault(op: FaultOp, out: FaultOutcome, inferredVma: boolean): void
   op(op: Op, label: string, rec: OpRecord<unknown>): void
 }
@@ -76,6 +78,7 @@ export class Replayer {
   private readonly execAreas = new Map<number, {addr: number; len: number}[]>() // tid → vm_unmapped_area inside its execve
   private lastT = 0
   private readonly req: FaultRequest = {address: 0, errorCode: 0, kernelMode: false, io: undefined, ref: 0}
+  private readonly outcome = newFaultOutcome() // of every fault that completes at once (the recorder copies it)
   private next: Op | null = null // applied once the operation after it is known (its time is the horizon)
 
   constructor(
@@ -203,7 +206,7 @@ export class Replayer {
     // interleave, as Kernel.fault does), a busy one later.
     if (!t.busy) {
       this.inferIfUnmapped(t, op)
-      const out = doUserAddrFaultUncontended(this.k, t, req)
+      const out = doUserAddrFaultUncontended(this.k, t, req, this.outcome)
       if (out !== null) this.faulted(t, op, out)
       else t.submit(doUserAddrFault(this.k, t, {...req}), (o) => this.faulted(t, op, o))
     } else t.submit(this.inferThenFault(t, op, {...req}), (o) => this.faulted(t, op, o))
