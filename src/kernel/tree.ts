@@ -496,9 +496,13 @@ export class RangeTree<V> {
     if (ends.length > LEAF_MAX) return false
     let node: TreeNode<V> = makeLeaf(ends, vals, lo)
     for (let d = H - 2; d >= 0; d--) {
-      const kids = path[d]!.kids.slice()
-      kids[idx[d]!] = node
-      node = makeInner(path[d]!.ends, kids)
+      const p = path[d]!
+      const i = idx[d]!
+      const kids = p.kids.slice()
+      kids[i] = node
+      // The largest gap without reading every child: only a shrunk child that held the old maximum needs a rescan.
+      const gap: number = node.gap >= p.gap ? node.gap : p.kids[i]!.gap < p.gap ? p.gap : -1
+      node = gap < 0 ? makeInner(p.ends, kids) : {leaf: false, ends: p.ends, kids, gap}
     }
     this.root = node
     this.allocated += H
