@@ -80,6 +80,7 @@ export class Replayer {
   private readonly req: FaultRequest = {address: 0, errorCode: 0, kernelMode: false, io: undefined, ref: 0}
   private readonly outcome = newFaultOutcome() // of every fault that completes at once (the recorder copies it)
   private next: Op | null = null // applied once the operation after it is known (its time is the horizon)
+  private nextT = 0 // next.t, read once: ops come in several shapes, so every `op.t` in apply/replay is a megamorphic load
 
   constructor(
     readonly policy: Policy,
@@ -92,16 +93,18 @@ export class Replayer {
   /** Replays one operation (one behind: the next operation's time tells the scheduler how far it may run ahead). */
   apply(op: Op): void {
     const prev = this.next
+    const t = op.t
     this.next = op
-    if (prev !== null) this.replay(prev, op.t)
+    if (prev !== null) this.replay(prev, this.nextT, t)
+    this.nextT = t
   }
 
-  /** The simulation catches up to the operation's recorded time, runs it, and may run on inline until `horizon`. */
-  private replay(op: Op, horizon: number): void {
+  /** The simulation catches up to the operation's recorded time `at`, runs it, and may run on inline until `horizon`. */
+  private replay(op: Op, at: number, horizon: number): void {
     this.ops++
-    if (op.t > this.lastT) {
-      this.k.sched.runUntil(op.t)
-      this.lastT = op.t
+    if (at > this.lastT) {
+      this.k.sched.runUntil(at)
+      this.lastT = at
     }
     this.k.sched.horizon(horizon)
     switch (op.type) {
@@ -139,7 +142,7 @@ export class Replayer {
 
   /** Drains the simulation; returns the simulated run length (ns since the trace's first event). */
   finish(): number {
-    if (this.next !== null) this.replay(this.next, Infinity)
+    if (this.next !== null) this.replay(this.next, this.nextT, Infinity)
     this.next = null
     this.k.sched.run()
     return this.k.sched.now
