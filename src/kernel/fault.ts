@@ -386,8 +386,9 @@ export function* doUserAddrFault(k: Kernel, t: Task, req: FaultRequest): Op<Faul
  * meanwhile). Then nobody can observe the fault between its steps: its RCU section and read lock begin and end
  * unseen, and the outcome, counters and clock are those the generator produces, from the same decisions (the
  * predicates are sufficient, never looser). Returns null, having changed nothing, whenever any of that does not hold.
+ * `into`: fill this outcome instead of a new one (for a caller done with it before the next fault: the replay engine).
  */
-export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest): FaultOutcome | null {
+export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest, into?: FaultOutcome): FaultOutcome | null {
   const mm = t.mm
   const p = k.policy
   const addr = req.address
@@ -406,7 +407,7 @@ export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest
     if (!mm.lock.readTrylockable() || k.onLockEvent !== null) return null
     const end = s.now + c.faultEntryNs + c.findVmaNs + handleNs
     if (!s.canInline(end)) return null
-    const out = beginFault(k, t, req)
+    const out = beginFault(k, t, req, into)
     s.ranInline(end, (c.faultEntryNs > 0 ? 1 : 0) + (c.findVmaNs > 0 ? 1 : 0) + (handleNs > 0 ? 1 : 0))
     t.acct.acquisitions++ // what grantRead and upRead account
     t.acct.holdNs += c.findVmaNs + handleNs
@@ -420,7 +421,7 @@ export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest
   if (p.fastPath === 'vma_lock' ? !vmaReadLockable(k, mm, vma, addr) || vmaLockedPrecheck(k, kind, vma, req) !== null : (mm.writeEpoch & 1) !== 0) return null
   const end = s.now + c.faultEntryNs + c.vmaLookupNs + handleNs
   if (!s.canInline(end)) return null
-  const out = beginFault(k, t, req)
+  const out = beginFault(k, t, req, into)
   s.ranInline(end, (c.faultEntryNs > 0 ? 1 : 0) + (c.vmaLookupNs > 0 ? 1 : 0) + (handleNs > 0 ? 1 : 0))
   out.kind = kind
   out.vma = vma
@@ -428,17 +429,14 @@ export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest
   return finish(k, t, out)
 }
 
-function beginFault(k: Kernel, t: Task, req: FaultRequest): FaultOutcome {
-  const startNs = k.sched.now
-  t.op = 'fault'
-  t.opRef = req.ref ?? 0
-  t.acct = resetAcct(t.faultAcct)
+/** A blank outcome (beginFault sets every field). */
+export function newFaultOutcome(): FaultOutcome {
   return {
-    tid: t.tid,
-    address: req.address,
-    errorCode: req.errorCode,
-    startNs,
-    endNs: startNs,
+    tid: 0,
+    address: 0,
+    errorCode: 0,
+    startNs: 0,
+    endNs: 0,
     latencyNs: 0,
     path: 'vma_lock',
     tookMmapLock: false,
@@ -456,6 +454,26 @@ function beginFault(k: Kernel, t: Task, req: FaultRequest): FaultOutcome {
     waitedFor: null,
     vma: null,
   }
+}
+
+function beginFault(k: Kernel, t: Task, req: FaultRequest, out = newFaultOutcome()): FaultOutcome {
+  const startNs = k.sched.now
+  t.op = 'fault'
+  t.opRef = req.ref ?? 0
+  t.acct = resetAcct(t.faultAcct)
+  out.tid = t.tid
+  out.address = req.address
+  out.errorCode = req.errorCode
+  out.startNs = out.endNs = startNs
+  out.latencyNs = out.misses = out.retries = out.waitNs = out.holdNs = out.acquisitions = out.writeAcquisitions = 0
+  out.path = 'vma_lock'
+  out.tookMmapLock = out.trylockFailed = out.segv = false
+  out.reason = 'ok'
+  out.kind = null
+  out.waitStartNs = -1
+  out.waitedFor = null
+  out.vma = null
+  return out
 }
 
 function finish(k: Kernel, t: Task, out: FaultOutcome): FaultOutcome {

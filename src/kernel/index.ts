@@ -69,6 +69,7 @@ export {anonVmaPrepare, detachRange, insertRange, modifyRange, splitVma, expandV
 export {
   doUserAddrFault,
   doUserAddrFaultUncontended,
+  newFaultOutcome,
   lockMmAndFindVma,
   accessError,
   classifyFault,

@@ -1,6 +1,6 @@
 // struct mm_struct (reduced) and the mmap_lock wrappers of include/linux/mmap_lock.h, which also emit the
 // mmap_lock tracepoints (start_locking / acquire_returned / released) so a replay can be compared with a trace.
-import type {Op} from '../replay/scheduler.js'
+import {DONE, type Op} from '../replay/scheduler.js'
 import {RwSem} from './rwsem.js'
 import {NODE_BYTES, RangeTree} from './tree.js'
 import type {Vma} from './vma.js'
@@ -46,7 +46,7 @@ export class Mm {
 
   /** find_vma: the first VMA ending above `addr`. */
   findVma(addr: number): Vma | null {
-    return this.tree.findNext(addr)?.value ?? null
+    return this.tree.find(addr) ?? this.tree.findNext(addr)?.value ?? null // a VMA covering addr is the first ending above it
   }
 
   /** VMAs overlapping [start, end), in order. */
@@ -88,9 +88,16 @@ export function mmapReadTrylock(k: Kernel, t: Task, mm: Mm): boolean {
 }
 
 /** mmap_read_lock / mmap_read_lock_killable */
-export function* mmapReadLock(k: Kernel, t: Task, mm: Mm): Op<void> {
+export function mmapReadLock(k: Kernel, t: Task, mm: Mm): Op<void> {
   trace(k, t, mm, 'start_locking', false)
-  yield* mm.lock.read(t)
+  const wait = mm.lock.read(t)
+  if (wait !== DONE) return readLockWait(k, t, mm, wait)
+  trace(k, t, mm, 'acquire_returned', false)
+  return DONE
+}
+
+function* readLockWait(k: Kernel, t: Task, mm: Mm, wait: Op<void>): Op<void> {
+  yield* wait
   trace(k, t, mm, 'acquire_returned', false)
 }
 
@@ -101,9 +108,21 @@ export function mmapReadUnlock(k: Kernel, t: Task, mm: Mm): void {
 }
 
 /** mmap_write_lock / mmap_write_lock_killable: then mm_lock_seqcount_begin (6.14+). */
-export function* mmapWriteLock(k: Kernel, t: Task, mm: Mm): Op<void> {
+export function mmapWriteLock(k: Kernel, t: Task, mm: Mm): Op<void> {
   trace(k, t, mm, 'start_locking', true)
-  yield* mm.lock.write(t)
+  const wait = mm.lock.write(t)
+  if (wait !== DONE) return writeLockWait(k, t, mm, wait)
+  writeLocked(k, t, mm)
+  return DONE
+}
+
+function* writeLockWait(k: Kernel, t: Task, mm: Mm, wait: Op<void>): Op<void> {
+  yield* wait
+  writeLocked(k, t, mm)
+}
+
+// mmap_write_lock once down_write returned.
+function writeLocked(k: Kernel, t: Task, mm: Mm): void {
   if (k.gen.mmLockSeqcount) mm.lockSeq++
   mm.writeEpoch++
   trace(k, t, mm, 'acquire_returned', true)

@@ -118,19 +118,39 @@ function pushSlot<V>(ends: number[], vals: (V | null)[], e: number, v: V | null)
   }
 }
 
+const FIND_CACHE = 16
+/** find()'s cache entry for `index` in [0, TREE_MAX): its 2 MiB block number mod FIND_CACHE (ToInt32 keeps the low bits). */
+const cacheEntry = (index: number): number => (index / 2 ** 21) & (FIND_CACHE - 1)
+
+// forEachIn's walk of the subtree `n` starting at `lo`.
+function visitIn<V>(n: TreeNode<V>, lo: number, start: number, end: number, fn: (value: V, s: number, e: number) => void): void {
+  for (let i = slotOf(n.ends, start); i < n.ends.length; i++) {
+    const slotStart = i === 0 ? lo : n.ends[i - 1]!
+    if (slotStart >= end) return
+    if (n.leaf) {
+      const v = n.vals[i]!
+      if (v !== null) fn(v, slotStart, n.ends[i]!)
+    } else visitIn(n.kids[i]!, slotStart, start, end, fn)
+  }
+}
+
 export class RangeTree<V> {
   root: TreeNode<V>
   private height = 1
   /** Called with the nodes a write replaced; they stay intact for readers of older roots. */
   retire: ((nodes: number) => void) | null = null
-  // The leaf slot the last find() ended in: [lastLo, lastHi) holds lastVal in the tree rooted at lastRoot.
-  private lastRoot: TreeNode<V> | null = null
-  private lastLo = 0
-  private lastHi = 0
-  private lastVal: V | null = null
+  // Leaf slots find() ended in, one per 2 MiB-aligned address block mod FIND_CACHE (threads faulting in different
+  // areas keep their own): [lo, hi) holds val in the tree rooted at root.
+  private readonly cacheRoot: (TreeNode<V> | null)[] = new Array<TreeNode<V> | null>(FIND_CACHE).fill(null)
+  private readonly cacheLo = new Float64Array(FIND_CACHE)
+  private readonly cacheHi = new Float64Array(FIND_CACHE)
+  private readonly cacheVal: (V | null)[] = new Array<V | null>(FIND_CACHE).fill(null)
   /** Nodes allocated / retired over the tree's life (statistics). */
   allocated = 1
   retired = 0
+  // storeInLeaf's scratch: the inner nodes on the path and the child taken in each
+  private readonly path: Inner<V>[] = []
+  private readonly pathIdx: number[] = []
 
   constructor() {
     this.root = makeLeaf<V>([TREE_MAX], [null], 0)
@@ -186,18 +206,19 @@ export class RangeTree<V> {
   /** The value covering `index`, or null: walk(root, index), remembering the leaf slot it ended in. */
   find(index: number): V | null {
     // Nodes never change once built (copy-on-write), so while the root is the same, so is every slot's value.
-    if (this.root === this.lastRoot && index >= this.lastLo && index < this.lastHi) return this.lastVal
     if (!(index >= 0 && index < TREE_MAX)) return null
+    const c = cacheEntry(index)
+    if (this.cacheRoot[c] === this.root && index >= this.cacheLo[c]! && index < this.cacheHi[c]!) return this.cacheVal[c]!
     let n = this.root
     let lo = 0
     for (;;) {
       const i = slotOf(n.ends, index)
       if (i > 0) lo = n.ends[i - 1]!
       if (n.leaf) {
-        this.lastRoot = this.root
-        this.lastLo = lo
-        this.lastHi = n.ends[i]!
-        return (this.lastVal = n.vals[i]!)
+        this.cacheRoot[c] = this.root
+        this.cacheLo[c] = lo
+        this.cacheHi[c] = n.ends[i]!
+        return (this.cacheVal[c] = n.vals[i]!)
       }
       n = n.kids[i]!
     }
@@ -206,18 +227,7 @@ export class RangeTree<V> {
   /** Calls fn for each stored range overlapping [start, end), in address order, with its full (unclipped) bounds. */
   forEachIn(start: number, end: number, fn: (value: V, s: number, e: number) => void): void {
     if (end <= start || start >= TREE_MAX) return
-    if (start < 0) start = 0
-    const visit = (n: TreeNode<V>, lo: number): void => {
-      for (let i = slotOf(n.ends, start); i < n.ends.length; i++) {
-        const slotStart = i === 0 ? lo : n.ends[i - 1]!
-        if (slotStart >= end) return
-        if (n.leaf) {
-          const v = n.vals[i]!
-          if (v !== null) fn(v, slotStart, n.ends[i]!)
-        } else visit(n.kids[i]!, slotStart)
-      }
-    }
-    visit(this.root, 0)
+    visitIn(this.root, 0, start < 0 ? 0 : start, end, fn)
   }
 
   /** Stored ranges overlapping [start, end). */
@@ -230,7 +240,8 @@ export class RangeTree<V> {
   /** The stored range covering `index`, with its bounds (those of the leaf slot find() ended in). */
   rangeAt(index: number): Entry<V> | null {
     const v = this.find(index)
-    return v === null ? null : {start: this.lastLo, end: this.lastHi, value: v}
+    const c = cacheEntry(index)
+    return v === null ? null : {start: this.cacheLo[c]!, end: this.cacheHi[c]!, value: v}
   }
 
   /** The first stored range ending above `index` (find_vma), or null. */
@@ -311,6 +322,7 @@ export class RangeTree<V> {
     // Include the neighbouring entries so adjacent NULLs (and equal values) merge: a gap never spans nodes.
     const a = start > 0 ? start - 1 : 0
     const b = end < TREE_MAX ? end : TREE_MAX - 1
+    if (this.storeInLeaf(start, end, value, a, b)) return
     const H = this.height
     // The run of nodes overlapping [a, b] on every level, where each run starts, and the index of its first and
     // last node inside the first and last node of the run above.
@@ -441,6 +453,62 @@ export class RangeTree<V> {
     this.allocated += made
     this.retired += retired
     if (this.retire !== null) this.retire(retired)
+  }
+
+  /**
+   * store() when [a, b] lies in one leaf that stays one leaf: the general path's nodes, built without gathering
+   * runs. The path's new nodes replace one child each; a child's end never changes, so parents keep their pivots
+   * array (nodes are immutable). Returns false, having changed nothing, when the general path must rebalance.
+   */
+  private storeInLeaf(start: number, end: number, value: V | null, a: number, b: number): boolean {
+    const H = this.height
+    const path = this.path
+    const idx = this.pathIdx
+    let n = this.root
+    let lo = 0
+    for (let d = 0; d < H - 1; d++) {
+      const i = slotOf(n.ends, a)
+      if (n.ends[i]! <= b || (d > 0 && n.ends.length < NODE_MIN)) return false // [a, b] spans children / underfull
+      path[d] = n as Inner<V>
+      idx[d] = i
+      if (i > 0) lo = n.ends[i - 1]!
+      n = (n as Inner<V>).kids[i]!
+    }
+    const leaf = n as Leaf<V>
+    if (H > 1 && leaf.ends.length < LEAF_MIN) return false
+    const ends: number[] = []
+    const vals: (V | null)[] = []
+    let s = lo
+    for (let i = 0; i < leaf.ends.length; i++) {
+      const e = leaf.ends[i]!
+      const v = leaf.vals[i]!
+      if (e <= start || s >= end) pushSlot(ends, vals, e, v)
+      else {
+        if (s < start) pushSlot(ends, vals, start, v)
+        if (e > end) {
+          pushSlot(ends, vals, end, value)
+          pushSlot(ends, vals, e, v)
+        } else if (e === end) pushSlot(ends, vals, end, value)
+        else pushSlot(ends, vals, e, value)
+      }
+      s = e
+    }
+    if (ends.length > LEAF_MAX) return false
+    let node: TreeNode<V> = makeLeaf(ends, vals, lo)
+    for (let d = H - 2; d >= 0; d--) {
+      const p = path[d]!
+      const i = idx[d]!
+      const kids = p.kids.slice()
+      kids[i] = node
+      // The largest gap without reading every child: only a shrunk child that held the old maximum needs a rescan.
+      const gap: number = node.gap >= p.gap ? node.gap : p.kids[i]!.gap < p.gap ? p.gap : -1
+      node = gap < 0 ? makeInner(p.ends, kids) : {leaf: false, ends: p.ends, kids, gap}
+    }
+    this.root = node
+    this.allocated += H
+    this.retired += H
+    if (this.retire !== null) this.retire(H)
+    return true
   }
 
   /** Height in levels (1 = a single leaf). */

@@ -3,7 +3,7 @@
 // 6.15+), `state` (attached/detached) and `lockSeq`. They differ in how a reader learns the VMA went away: the
 // rwsem form checks the `detached` flag after locking; the refcount form fails the increment (vm_refcnt == 0 →
 // EAGAIN) and, because objects are reused at once, must check vm_mm and the range.
-import {BLOCK, type Op} from '../replay/scheduler.js'
+import {BLOCK, DONE, type Op} from '../replay/scheduler.js'
 import type {Kernel} from './kernel.js'
 import type {Mm} from './mm.js'
 import type {FaultReason} from './policy.js'
@@ -62,11 +62,17 @@ function* excludeReaders(t: Task, vma: Vma): Op<void> {
 }
 
 /** vma_start_write: no-op if already locked in this epoch; else exclude readers, then vm_lock_seq = mm_lock_seq. */
-export function* vmaStartWrite(t: Task, vma: Vma): Op<void> {
+export function vmaStartWrite(t: Task, vma: Vma): Op<void> {
   const mm = vma.mm!
   if (mm.lock.owner !== t) throw new Error(`vma_start_write without mmap write lock (tid ${t.tid})`)
-  if (vma.lockSeq === mm.lockSeq) return
-  if (vma.readers > 0) yield* excludeReaders(t, vma)
+  if (vma.lockSeq === mm.lockSeq) return DONE
+  if (vma.readers > 0) return startWriteExcluding(t, vma, mm)
+  vma.lockSeq = mm.lockSeq
+  return DONE
+}
+
+function* startWriteExcluding(t: Task, vma: Vma, mm: Mm): Op<void> {
+  yield* excludeReaders(t, vma)
   vma.lockSeq = mm.lockSeq
 }
 
@@ -83,9 +89,15 @@ export function vmaMarkAttached(vma: Vma): void {
 }
 
 /** vma_mark_detached: requires the VMA write lock; waits out transient readers (6.15+ refcount drop). */
-export function* vmaMarkDetached(t: Task, vma: Vma): Op<void> {
+export function vmaMarkDetached(t: Task, vma: Vma): Op<void> {
   if (!vmaIsWriteLocked(vma)) throw new Error(`vma_mark_detached on ${vma} not write-locked`)
-  if (vma.readers > 0) yield* excludeReaders(t, vma)
+  if (vma.readers > 0) return detachExcluding(t, vma)
+  vma.state = 'detached'
+  return DONE
+}
+
+function* detachExcluding(t: Task, vma: Vma): Op<void> {
+  yield* excludeReaders(t, vma)
   vma.state = 'detached'
 }
 

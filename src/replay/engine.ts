@@ -18,6 +18,7 @@ import {
   sysMunmap,
   doUserAddrFault,
   doUserAddrFaultUncontended,
+  newFaultOutcome,
   type CostTable,
   type FaultOutcome,
   type FaultRequest,
@@ -48,6 +49,7 @@ export type SyscallOp = Extract<Op, {type: 'syscall'}>
 
 /** Where a replay's outcomes go (the store's run writer, or a test's collector). */
 export interface Recorder {
+  /** `out` is valid during the call only: a fault that completes at once reuses the engine's one outcome object. */
   fault(op: FaultOp, out: FaultOutcome, inferredVma: boolean): void
   op(op: Op, label: string, rec: OpRecord<unknown>): void
 }
@@ -76,7 +78,9 @@ export class Replayer {
   private readonly execAreas = new Map<number, {addr: number; len: number}[]>() // tid → vm_unmapped_area inside its execve
   private lastT = 0
   private readonly req: FaultRequest = {address: 0, errorCode: 0, kernelMode: false, io: undefined, ref: 0}
+  private readonly outcome = newFaultOutcome() // of every fault that completes at once (the recorder copies it)
   private next: Op | null = null // applied once the operation after it is known (its time is the horizon)
+  private nextT = 0 // next.t, read once: ops come in several shapes, so every `op.t` in apply/replay is a megamorphic load
 
   constructor(
     readonly policy: Policy,
@@ -89,16 +93,18 @@ export class Replayer {
   /** Replays one operation (one behind: the next operation's time tells the scheduler how far it may run ahead). */
   apply(op: Op): void {
     const prev = this.next
+    const t = op.t
     this.next = op
-    if (prev !== null) this.replay(prev, op.t)
+    if (prev !== null) this.replay(prev, this.nextT, t)
+    this.nextT = t
   }
 
-  /** The simulation catches up to the operation's recorded time, runs it, and may run on inline until `horizon`. */
-  private replay(op: Op, horizon: number): void {
+  /** The simulation catches up to the operation's recorded time `at`, runs it, and may run on inline until `horizon`. */
+  private replay(op: Op, at: number, horizon: number): void {
     this.ops++
-    if (op.t > this.lastT) {
-      this.k.sched.runUntil(op.t)
-      this.lastT = op.t
+    if (at > this.lastT) {
+      this.k.sched.runUntil(at)
+      this.lastT = at
     }
     this.k.sched.horizon(horizon)
     switch (op.type) {
@@ -136,7 +142,7 @@ export class Replayer {
 
   /** Drains the simulation; returns the simulated run length (ns since the trace's first event). */
   finish(): number {
-    if (this.next !== null) this.replay(this.next, Infinity)
+    if (this.next !== null) this.replay(this.next, this.nextT, Infinity)
     this.next = null
     this.k.sched.run()
     return this.k.sched.now
@@ -203,7 +209,7 @@ export class Replayer {
     // interleave, as Kernel.fault does), a busy one later.
     if (!t.busy) {
       this.inferIfUnmapped(t, op)
-      const out = doUserAddrFaultUncontended(this.k, t, req)
+      const out = doUserAddrFaultUncontended(this.k, t, req, this.outcome)
       if (out !== null) this.faulted(t, op, out)
       else t.submit(doUserAddrFault(this.k, t, {...req}), (o) => this.faulted(t, op, o))
     } else t.submit(this.inferThenFault(t, op, {...req}), (o) => this.faulted(t, op, o))

@@ -16,15 +16,18 @@ const EXEC_STACK_EXPAND = 128 * 1024
 
 /** The VMAs this replay inferred. VMA objects are reused after free (6.15+), so membership is per incarnation. */
 export class InferredVmas {
-  private readonly seen = new Map<Vma, number>()
+  // By vma.id (a kernel numbers its VMAs from 1): the incarnation inferred, -1 for none. Asked once per fault,
+  // so an array (kept dense) rather than a Map keyed by object.
+  private readonly seen: number[] = []
   add(v: Vma): void {
-    this.seen.set(v, v.incarnation)
+    while (this.seen.length <= v.id) this.seen.push(-1)
+    this.seen[v.id] = v.incarnation
   }
   has(v: Vma): boolean {
-    return this.seen.get(v) === v.incarnation
+    return this.seen[v.id] === v.incarnation
   }
   delete(v: Vma): void {
-    this.seen.delete(v)
+    if (v.id < this.seen.length) this.seen[v.id] = -1
   }
 }
 

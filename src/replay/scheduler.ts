@@ -16,6 +16,22 @@ export const BLOCK = -1
 /** An operation: yields delays / BLOCK, returns its result. */
 export type Op<T = void> = Generator<number, T, void>
 
+const DONE_RESULT: IteratorReturnResult<void> = {done: true, value: undefined}
+/**
+ * An operation that has already finished: what a kernel function returns when it completed without waiting, so
+ * that `yield*` costs no generator (most vma_start_write and mmap_write_lock calls; the waiting path returns one).
+ */
+export const DONE: Op<void> = {
+  next: () => DONE_RESULT,
+  return: () => DONE_RESULT,
+  throw: (e: unknown) => {
+    throw e
+  },
+  [Symbol.iterator]() {
+    return this
+  },
+}
+
 /** Anything that can sit in the event heap. */
 export abstract class Schedulable {
   /** @internal */ time = 0

@@ -153,3 +153,32 @@ test('findNext / findPrev / rangeAt (find_vma, find_vma_prev)', () => {
   assert.equal(t.findPrev(10 * PAGE), null)
   assert.deepEqual(t.rangeAt(35 * PAGE), {start: 30 * PAGE, end: 40 * PAGE, value: 'b'})
 })
+
+test('store builds the same nodes with and without the single-leaf shortcut; find (cached) agrees with walk', () => {
+  type Shape = [number[], (number | null)[] | Shape[]]
+  const shape = (n: RangeTree<number>['root']): Shape => [n.ends, n.leaf ? n.vals : n.kids.map(shape)]
+  // many small stores of distinct values and some wide erases: trees three levels deep, underfull leaves, stores
+  // that span leaves and whole subtrees
+  const wide = fc.oneof(
+    {weight: 9, arbitrary: fc.record({start: fc.integer({min: 0, max: 5000}), len: fc.integer({min: 1, max: 4}), value: fc.integer({min: 1, max: 100000})})},
+    {weight: 1, arbitrary: fc.record({start: fc.integer({min: 0, max: 5000}), len: fc.integer({min: 1, max: 400}), value: fc.constant(null)})},
+  )
+  fc.assert(
+    fc.property(fc.array(wide, {minLength: 300, maxLength: 1500}), (ops) => {
+      const fast = new RangeTree<number>()
+      const general = new RangeTree<number>()
+      ;(general as unknown as {storeInLeaf: () => boolean}).storeInLeaf = () => false
+      for (const o of ops) {
+        const s = o.start * PAGE
+        fast.store(s, s + o.len * PAGE, o.value)
+        general.store(s, s + o.len * PAGE, o.value)
+        // around the stored range, and 32 MiB above (the same find-cache entry, another block)
+        for (const x of [s - 1, s, s + o.len * PAGE - 1, s + o.len * PAGE, s + 2 ** 25]) assert.equal(fast.find(x), walk(fast.root, x))
+        assert.deepEqual([fast.depth, fast.allocated, fast.retired], [general.depth, general.allocated, general.retired])
+      }
+      assert.deepEqual(shape(fast.root), shape(general.root))
+      fast.check()
+    }),
+    {numRuns: 60},
+  )
+})
