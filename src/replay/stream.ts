@@ -3,6 +3,7 @@
 import type {Statement} from 'better-sqlite3'
 import type {Db} from '../store/db.js'
 import {Kind, KIND_NAMES} from '../model/events.js'
+import {syscallName} from '../model/syscalls.js'
 import {FaultPageReader} from '../store/fault-pages.js'
 
 /** One thing a traced thread did, with times relative to the trace's first event (exact: spans < 104 days). */
@@ -50,7 +51,7 @@ export function traceInfo(db: Db, traceId: number): TraceInfo {
 type FaultOp = Extract<Op, {type: 'fault'}>
 type FaultRow = [number, number, number, number, number | null, number | null, Kind]
 type EventRow = [number, number, number, number, number | null, number | null, Kind, number | null, string | null, number | null]
-type SyscallRow = [number, number, number, number, number, string, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null]
+type SyscallRow = [number, number, number, number, number, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null]
 
 /** Time order needs an index when timestamps went backwards; the caller builds it on a writable connection. */
 export const TIME_INDEX_SQL = 'CREATE INDEX IF NOT EXISTS events_time ON events(trace_id, ts_ns, event_id)'
@@ -85,7 +86,7 @@ export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
     .iterate(params) as IterableIterator<EventRow>
   const syscalls = db
     .prepare(
-      `SELECT enter_event_id, enter_ts_ns - @base, tid, coalesce(tgid, tid), nr, name, exit_ts_ns - @base,
+      `SELECT enter_event_id, enter_ts_ns - @base, tid, coalesce(tgid, tid), nr, exit_ts_ns - @base,
          arg0, arg1, arg2, arg3, arg4, arg5, ret, clone_flags
        FROM syscalls WHERE trace_id = @trace AND enter_event_id IS NOT NULL ORDER BY ${byTime ? 'enter_ts_ns, enter_event_id' : 'enter_event_id'}`,
     )
@@ -101,7 +102,8 @@ export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
         f = faults.next()
       } else if (earlier(sc, ev)) {
         const r = sc!
-        onOp({type: 'syscall', eventId: r[0], t: r[1], tEnd: r[6], tid: r[2], tgid: r[3], nr: r[4], name: r[5], args: [r[7] ?? 0, r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[11] ?? 0, r[12] ?? 0], ret: r[13], cloneFlags: r[14]})
+        // the stored name is syscallName(nr) (track.ts): derived here, one string column less per row
+        onOp({type: 'syscall', eventId: r[0], t: r[1], tEnd: r[5], tid: r[2], tgid: r[3], nr: r[4], name: syscallName(r[4]), args: [r[6] ?? 0, r[7] ?? 0, r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[11] ?? 0], ret: r[12], cloneFlags: r[13]})
         sc = syscalls.next().value as SyscallRow | undefined
       } else {
         const op = toOp(ev!)
