@@ -247,34 +247,35 @@ export class Replayer {
     const t = this.taskFor(op.tid, op.tgid)
     if (t.mm === null) return
     const [a0, a1, a2, a3, a4] = op.args as [number, number, number, number, number, number]
+    const holdNs = this.tracedHold(op)
     const result = op.ret ?? undefined
     switch (op.nr) {
       case 9: {
         if (result === undefined) return // still running when tracing stopped: where it mapped is unknown
         const file = (a3 & MAP_ANONYMOUS) !== 0 ? null : {id: `fd:${op.tgid}:${a4 | 0}`, mapPages: true}
-        return this.run(t, op, 'mmap', sysMmap, {addr: a0, len: a1, prot: a2, flags: a3, file, offset: a4 === undefined ? 0 : op.args[5], result, holdNs: this.tracedHold(op)})
+        return this.run(t, op, 'mmap', sysMmap, {addr: a0, len: a1, prot: a2, flags: a3, file, offset: a4 === undefined ? 0 : op.args[5], result, holdNs})
       }
       case 10:
       case 329:
-        return this.run(t, op, op.name, sysMprotect, {addr: a0, len: a1, prot: a2, result, holdNs: this.tracedHold(op)})
+        return this.run(t, op, op.name, sysMprotect, {addr: a0, len: a1, prot: a2, result, holdNs})
       case 11:
-        return this.run(t, op, 'munmap', sysMunmap, {addr: a0, len: a1, result, holdNs: this.tracedHold(op)})
+        return this.run(t, op, 'munmap', sysMunmap, {addr: a0, len: a1, result, holdNs})
       case 12:
-        return this.run(t, op, 'brk', sysBrk, {brk: a0, result, holdNs: this.tracedHold(op)})
+        return this.run(t, op, 'brk', sysBrk, {brk: a0, result, holdNs})
       case 25:
         if (result === undefined) return
-        return this.run(t, op, 'mremap', sysMremap, {addr: a0, oldLen: a1, newLen: a2, flags: a3, newAddr: a4, result, holdNs: this.tracedHold(op)})
+        return this.run(t, op, 'mremap', sysMremap, {addr: a0, oldLen: a1, newLen: a2, flags: a3, newAddr: a4, result, holdNs})
       case 28:
-        return this.run(t, op, 'madvise', sysMadvise, {addr: a0, len: a1, advice: a2, result, holdNs: this.tracedHold(op)})
+        return this.run(t, op, 'madvise', sysMadvise, {addr: a0, len: a1, advice: a2, result, holdNs})
       case 149:
       case 325:
-        return this.run(t, op, op.name, sysMlock, {addr: a0, len: a1, onFault: op.nr === 325 && (a2 & MLOCK_ONFAULT) !== 0, result, holdNs: this.tracedHold(op)})
+        return this.run(t, op, op.name, sysMlock, {addr: a0, len: a1, onFault: op.nr === 325 && (a2 & MLOCK_ONFAULT) !== 0, result, holdNs})
       case 150:
-        return this.run(t, op, 'munlock', sysMunlock, {addr: a0, len: a1, result, holdNs: this.tracedHold(op)})
+        return this.run(t, op, 'munlock', sysMunlock, {addr: a0, len: a1, result, holdNs})
       case 151:
-        return this.run(t, op, 'mlockall', sysMlockall, {flags: a0, result, holdNs: this.tracedHold(op)})
+        return this.run(t, op, 'mlockall', sysMlockall, {flags: a0, result, holdNs})
       case 152:
-        return this.run(t, op, 'munlockall', sysMunlockall, {result, holdNs: this.tracedHold(op)})
+        return this.run(t, op, 'munlockall', sysMunlockall, {result, holdNs})
       case 59: // execve
       case 322: // execveat
         this.execAreas.set(op.tid, [])
@@ -287,7 +288,7 @@ export class Replayer {
         if (result === undefined || failed(result) || result <= 0) return
         const flags = op.cloneFlags ?? (op.nr === 56 ? a0 : op.nr === 57 ? SIGCHLD : op.nr === 58 ? CLONE_VM | CLONE_VFORK : CLONE_VM)
         this.forked.add(result)
-        return this.clone(op, result, flags, (flags & CLONE_VM) === 0 ? this.tracedHold(op) : undefined)
+        return this.clone(op, result, flags, holdNs)
       }
     }
   }
@@ -295,9 +296,7 @@ export class Replayer {
   /**
    * How long a traced syscall held mmap_lock. Its enter→exit time includes any time it waited behind another
    * writer of the same mm in the real run, and writers are serialised: it can have taken the lock no earlier than
-   * the recorded end of the writer before it. Undefined (the cost table decides) when nothing is left. Only calls
-   * that write-lock the mm ask: a futex or read that slept for seconds is no writer, and must not swallow the
-   * traced duration of every mm call that ended during its sleep.
+   * the recorded end of the writer before it. Undefined (the cost table decides) when nothing is left.
    */
   private tracedHold(op: SyscallOp): number | undefined {
     if (op.tEnd === null || op.tEnd < op.t) return undefined

@@ -90,17 +90,3 @@ test('what-if mode pushes a thread\'s later operations by the waits its policy a
   const ideal = replay('ideal', ops, 'what-if')
   assert.equal(ideal.faults.get(last)!.startNs, replay('ideal', ops, 'faithful').faults.get(last)!.startNs)
 })
-
-test('a long sleep in a non-mm syscall (futex) does not cut short the traced mmap_lock hold of a munmap that ends during it', () => {
-  const T2 = PID + 1
-  const T3 = PID + 2
-  const futex: Op = {type: 'syscall', eventId: ++id, t: 5_000, tEnd: 10_000_000, tid: T3, tgid: PID, nr: 202, name: 'futex', args: [0, 0, 0, 0, 0, 0], ret: 0, cloneFlags: null}
-  const setup = [mmap(0, PID, BASE, 0x100000, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS), fault(1_000, PID, BASE, 0x6)]
-  const rest = [munmap(20_000, T2, BASE + 0x80000, 0x1000, 200_000), fault(30_000, PID, BASE + 0x1000, 0x4)]
-  const f = rest[1]!.eventId
-  const without = replay('mmap-lock', [...setup, ...rest]).faults.get(f)!
-  const withFutex = replay('mmap-lock', [...setup, futex, ...rest]).faults.get(f)!
-  // the fault queues behind the write-locked part of the munmap's traced 200 µs (it downgrades), futex or not
-  assert.ok(without.waitNs > 20_000, `waited ${without.waitNs} ns`)
-  assert.equal(withFutex.waitNs, without.waitNs)
-})
