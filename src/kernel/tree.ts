@@ -118,6 +118,28 @@ function pushSlot<V>(ends: number[], vals: (V | null)[], e: number, v: V | null)
   }
 }
 
+/**
+ * Appends a leaf's slots to ends/vals with [start, end) overwritten by `value`; `s` is where the leaf's first slot
+ * begins. Returns where the next leaf begins.
+ */
+function storeInLeaf<V>(leaf: Leaf<V>, s: number, start: number, end: number, value: V | null, ends: number[], vals: (V | null)[]): number {
+  for (let i = 0; i < leaf.ends.length; i++) {
+    const e = leaf.ends[i]!
+    const v = leaf.vals[i]!
+    if (e <= start || s >= end) pushSlot(ends, vals, e, v)
+    else {
+      if (s < start) pushSlot(ends, vals, start, v)
+      if (e > end) {
+        pushSlot(ends, vals, end, value)
+        pushSlot(ends, vals, e, v)
+      } else if (e === end) pushSlot(ends, vals, end, value)
+      else pushSlot(ends, vals, e, value) // fully covered slot: value extends over it
+    }
+    s = e
+  }
+  return s
+}
+
 const FIND_CACHE = 16
 /** find()'s cache entry for `index` in [0, TREE_MAX): its 2 MiB block number mod FIND_CACHE (ToInt32 keeps the low bits). */
 const cacheEntry = (index: number): number => (index / 2 ** 21) & (FIND_CACHE - 1)
@@ -378,22 +400,7 @@ export class RangeTree<V> {
     const ends: number[] = []
     const vals: (V | null)[] = []
     let s = lo
-    for (const leaf of leaves as Leaf<V>[]) {
-      for (let i = 0; i < leaf.ends.length; i++) {
-        const e = leaf.ends[i]!
-        const v = leaf.vals[i]!
-        if (e <= start || s >= end) pushSlot(ends, vals, e, v)
-        else {
-          if (s < start) pushSlot(ends, vals, start, v)
-          if (e > end) {
-            pushSlot(ends, vals, end, value)
-            pushSlot(ends, vals, e, v)
-          } else if (e === end) pushSlot(ends, vals, end, value)
-          else pushSlot(ends, vals, e, value) // fully covered slot: value extends over it
-        }
-        s = e
-      }
-    }
+    for (const leaf of leaves as Leaf<V>[]) s = storeInLeaf(leaf, s, start, end, value, ends, vals)
     let retired = leaves.length
     let level = chunkLeaves(ends, vals, lo)
     let made = level.length
@@ -478,21 +485,7 @@ export class RangeTree<V> {
     if (H > 1 && leaf.ends.length < LEAF_MIN) return false
     const ends: number[] = []
     const vals: (V | null)[] = []
-    let s = lo
-    for (let i = 0; i < leaf.ends.length; i++) {
-      const e = leaf.ends[i]!
-      const v = leaf.vals[i]!
-      if (e <= start || s >= end) pushSlot(ends, vals, e, v)
-      else {
-        if (s < start) pushSlot(ends, vals, start, v)
-        if (e > end) {
-          pushSlot(ends, vals, end, value)
-          pushSlot(ends, vals, e, v)
-        } else if (e === end) pushSlot(ends, vals, end, value)
-        else pushSlot(ends, vals, e, value)
-      }
-      s = e
-    }
+    storeInLeaf(leaf, lo, start, end, value, ends, vals)
     if (ends.length > LEAF_MAX) return false
     let node: TreeNode<V> = makeLeaf(ends, vals, lo)
     for (let d = H - 2; d >= 0; d--) {
