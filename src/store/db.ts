@@ -62,7 +62,13 @@ export function openDbReadOnly(path: string): Db {
   if (version > 0 && version < SCHEMA_VERSION) {
     // written by an older vmareplay: migrate it (a write, once), then read it as this version's schema
     db.close()
-    openDb(path).close()
+    try {
+      openDb(path).close()
+    } catch (error) {
+      throw new StoreError(
+        `${path} was written by an older vmareplay (schema ${version}) and must be migrated to schema ${SCHEMA_VERSION} before it can be read, which failed: ${(error as Error).message}; make it writable, or ingest the trace into a new --db`,
+      )
+    }
     return openDbReadOnly(path)
   }
   return db
