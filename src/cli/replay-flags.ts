@@ -3,12 +3,24 @@ import {Flags} from '@oclif/core'
 import {readFileSync} from 'node:fs'
 import {DEFAULT_COSTS, type CostTable} from '../kernel/index.js'
 import {loadPolicyFile, policyByName, PolicyError, type Policy} from '../replay/policies.js'
+import {hasTracedHolds} from '../replay/stream.js'
+import type {Db} from '../store/db.js'
 import {UserError} from './base.js'
 
 export const replayFlags = {
   mode: Flags.string({description: 'faithful: each operation starts at its recorded time; what-if: waits push later operations', options: ['faithful', 'what-if'], default: 'faithful'}),
   costs: Flags.string({description: 'JSON file overriding the cost table (ns per kernel step; see docs/kernel.md)'}),
   'policy-file': Flags.string({description: 'JSON file defining a policy: a base generation plus knobs (see `vmareplay policies`)', multiple: true}),
+  'calibrate-holds': Flags.boolean({
+    description: "size each mm syscall's mmap_lock hold from the trace's own mmap_lock events (syscalls.lock_hold_ns) instead of the cost table; fault paths are still never read from them",
+    default: false,
+  }),
+}
+
+/** The warning for --calibrate-holds on a trace with nothing to calibrate from, or null. */
+export function calibrationWarning(db: Db, traceId: number, calibrate: boolean): string | null {
+  if (!calibrate || hasTracedHolds(db, traceId)) return null
+  return `--calibrate-holds: trace ${traceId} has no mmap_lock events inside its syscalls (recorded without the mmap_lock tracepoints, or ingested by a vmareplay before schema 3: ingest it into a new --db); its holds come from the cost table`
 }
 
 export function resolvePolicies(list: string | undefined, files: string[] | undefined, fallback: string): Policy[] {

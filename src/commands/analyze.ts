@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, jsonFlag} from '../cli/base.js'
 import {progressBar} from '../cli/progress.js'
-import {loadCosts, replayFlags, resolvePolicies} from '../cli/replay-flags.js'
+import {calibrationWarning, loadCosts, replayFlags, resolvePolicies} from '../cli/replay-flags.js'
 import {TOOL_VERSION} from '../cli/version.js'
 import {openDb, openDbReadOnly} from '../store/db.js'
 import {loadTrace} from '../store/load.js'
@@ -58,9 +58,11 @@ query it afterwards with \`vmareplay query\`, \`report contention\`, \`compare\`
           bar.stop()
         }
         const traceId = loaded.status === 'duplicate' ? loaded.traceId : loaded.summary.traceId
+        const uncalibrated = calibrationWarning(db, traceId, flags['calibrate-holds'])
+        if (uncalibrated !== null) this.warn(uncalibrated)
         const rbar = progressBar(`replay ${policies.map((p) => p.name).join(',')}`)
         try {
-          runs.push(...replayTrace(dbPath, db, traceId, policies, {mode: flags.mode as Mode, costs, toolVersion: TOOL_VERSION, onProgress: (d, t) => rbar.update(d, t)}))
+          runs.push(...replayTrace(dbPath, db, traceId, policies, {mode: flags.mode as Mode, costs, calibrateHolds: flags['calibrate-holds'], toolVersion: TOOL_VERSION, onProgress: (d, t) => rbar.update(d, t)}))
         } finally {
           rbar.stop()
         }

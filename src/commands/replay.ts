@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand, dbFlag, jsonFlag, UserError} from '../cli/base.js'
 import {progressBar} from '../cli/progress.js'
-import {loadCosts, replayFlags, resolvePolicies} from '../cli/replay-flags.js'
+import {calibrationWarning, loadCosts, replayFlags, resolvePolicies} from '../cli/replay-flags.js'
 import {TOOL_VERSION} from '../cli/version.js'
 import {openDb} from '../store/db.js'
 import {replayTrace, type RunSummary} from '../replay/run.js'
@@ -13,12 +13,14 @@ export default class Replay extends BaseCommand {
 
 The trace is read once for all policies. Every fault's path, reason, wait and latency is stored (view
 fault_outcomes), with lock waits, holds and the kernel's vma_lock_* counters. The trace's own mmap_lock events are
-never used to decide a fault's path.`
+never used to decide a fault's path; with --calibrate-holds they size the syscalls' critical sections, which
+otherwise come from the cost table, bounded by each call's traced duration (docs/replay.md, Costs).`
 
   static override examples = [
     '<%= config.bin %> replay --policy v6.4,v6.18,spf',
     '<%= config.bin %> replay --trace 2 --policy mmap-lock,ideal --mode what-if --json',
     '<%= config.bin %> replay --policy-file no-fork-lock.json --costs costs.json',
+    '<%= config.bin %> replay --policy mmap-lock,v6.18 --mode what-if --calibrate-holds',
   ]
 
   static override flags = {
@@ -37,9 +39,11 @@ never used to decide a fault's path.`
     let runs: RunSummary[]
     try {
       const traceId = flags.trace ?? latestTrace(db, flags.db)
+      const uncalibrated = calibrationWarning(db, traceId, flags['calibrate-holds'])
+      if (uncalibrated !== null) this.warn(uncalibrated)
       const bar = progressBar('replay')
       try {
-        runs = replayTrace(flags.db, db, traceId, policies, {mode: flags.mode as Mode, costs, toolVersion: TOOL_VERSION, onProgress: (d, t) => bar.update(d, t)})
+        runs = replayTrace(flags.db, db, traceId, policies, {mode: flags.mode as Mode, costs, calibrateHolds: flags['calibrate-holds'], toolVersion: TOOL_VERSION, onProgress: (d, t) => bar.update(d, t)})
       } finally {
         bar.stop()
       }

@@ -1,8 +1,8 @@
 // Tree-changing system calls and process events, each taking mmap_lock the way the kernel does (write; downgrade
 // for munmap, brk shrink and mremap shrink; read where the kernel reads) and write-locking exactly the VMAs the
-// kernel write-locks. A replay usually knows the outcome: pass the traced return value as `result` (the mmap
-// address, a negative errno for a failed call: the lock is still taken, nothing changes) and the traced duration
-// as `holdNs` to size the critical section; otherwise costs come from the cost table.
+// kernel write-locks. A replay usually knows the outcome: pass what the trace says of the call (Traced): its return
+// value as `result` (the mmap address, a negative errno for a failed call: the lock is still taken, nothing
+// changes), its duration as `tookNs`, and, when calibrating, its measured critical section as `holdNs`.
 import type {Op} from '../replay/scheduler.js'
 import type {Kernel} from './kernel.js'
 import {
@@ -104,13 +104,31 @@ export function protToVmFlags(prot: number): number {
   return (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) | (prot & PROT_EXEC ? VM_EXEC : 0)
 }
 
+/** What a replay knows of a traced call besides its arguments. */
+export interface Traced {
+  /** The traced return value (an address, a count, or -errno). */
+  result?: number
+  /** Its mmap_lock critical section as the trace's own mmap_lock events measured it (calibrating). */
+  holdNs?: number
+  /**
+   * Enter to exit in the trace: bounds the cost table's critical section, and is not one itself, since it also
+   * counts the time the call waited for the lock, which the simulation models (docs/replay.md, Costs).
+   */
+  tookNs?: number
+}
+
+/** A traced call's critical section: measured if given, else the cost table's, never longer than the call took. */
+function holdOf(a: Traced, cost: number): number {
+  return a.holdNs ?? (a.tookNs !== undefined && a.tookNs < cost ? a.tookNs : cost)
+}
+
 // The write-then-downgrade split of a critical section.
 function split(k: Kernel, holdNs: number): [number, number] {
   const w = Math.round(holdNs * k.costs.downgradeWriteFraction)
   return [w, holdNs - w]
 }
 
-export interface MmapArgs {
+export interface MmapArgs extends Traced {
   /** Hint or MAP_FIXED address. */
   addr?: number
   len: number
@@ -120,9 +138,6 @@ export interface MmapArgs {
   file?: FileRef | null
   /** File offset in bytes. */
   offset?: number
-  /** The traced return value: the address (placement), or -errno. */
-  result?: number
-  holdNs?: number
 }
 
 /** mmap → vm_mmap_pgoff → do_mmap → mmap_region under mmap_write_lock_killable; populate under read afterwards. */
@@ -136,7 +151,7 @@ export function* sysMmap(k: Kernel, t: Task, a: MmapArgs): Op<number> {
     else addr = getUnmappedArea(mm, len, a.addr)
   }
   if (addr < 0 || failed(a.result)) {
-    yield a.holdNs ?? k.costs.mmapNs
+    yield holdOf(a, k.costs.mmapNs)
     mmapWriteUnlock(k, t, mm)
     return addr < 0 ? addr : a.result!
   }
@@ -163,7 +178,7 @@ export function* sysMmap(k: Kernel, t: Task, a: MmapArgs): Op<number> {
   const removed = yield* detachRange(k, t, mm, addr, addr + len)
   yield* insertRange(k, t, mm, addr, addr + len, attrs)
   freeVmas(k, removed)
-  yield a.holdNs ?? k.costs.mmapNs
+  yield holdOf(a, k.costs.mmapNs)
   mmapWriteUnlock(k, t, mm)
   if ((a.flags & MAP_POPULATE) !== 0 || (flags & VM_LOCKED) !== 0) yield* populate(k, t, mm, addr, addr + len, true)
   return addr
@@ -189,17 +204,15 @@ function* populate(k: Kernel, t: Task, mm: Mm, start: number, end: number, write
   mmapReadUnlock(k, t, mm)
 }
 
-export interface MunmapArgs {
+export interface MunmapArgs extends Traced {
   addr: number
   len: number
-  result?: number
-  holdNs?: number
 }
 
 /** munmap → do_vmi_munmap: write lock, gather + detach, downgrade, unmap, free the VMAs, read unlock. */
 export function* sysMunmap(k: Kernel, t: Task, a: MunmapArgs): Op<number> {
   const mm = t.mm!
-  return yield* unmapDowngrade(k, t, mm, a.addr, a.addr + pageAlign(a.len), a.holdNs ?? k.costs.munmapNs, a.result)
+  return yield* unmapDowngrade(k, t, mm, a.addr, a.addr + pageAlign(a.len), holdOf(a, k.costs.munmapNs), a.result)
 }
 
 // munmap's lock sequence: write lock, then unmapLocked.
@@ -225,12 +238,10 @@ function* unmapLocked(k: Kernel, t: Task, mm: Mm, start: number, end: number, ho
   return result ?? 0
 }
 
-export interface MprotectArgs {
+export interface MprotectArgs extends Traced {
   addr: number
   len: number
   prot: number
-  result?: number
-  holdNs?: number
 }
 
 /** mprotect / pkey_mprotect → do_mprotect_pkey: write lock, mprotect_fixup per VMA (split, write-lock, merge). */
@@ -241,26 +252,23 @@ export function* sysMprotect(k: Kernel, t: Task, a: MprotectArgs): Op<number> {
     const bits = protToVmFlags(a.prot)
     yield* modifyRange(k, t, mm, a.addr, a.addr + pageAlign(a.len), (x) => ({...x, flags: (x.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | bits}))
   }
-  yield a.holdNs ?? k.costs.mprotectNs
+  yield holdOf(a, k.costs.mprotectNs)
   mmapWriteUnlock(k, t, mm)
   return a.result ?? 0
 }
 
-export interface MremapArgs {
+export interface MremapArgs extends Traced {
   addr: number
   oldLen: number
   newLen: number
   flags: number
   newAddr?: number
-  /** The traced return value: the new address, or -errno. */
-  result?: number
-  holdNs?: number
 }
 
 /** mremap: shrink (munmap the tail, downgrade), grow in place (vma_expand), or move (copy_vma + unmap the old range). */
 export function* sysMremap(k: Kernel, t: Task, a: MremapArgs): Op<number> {
   const mm = t.mm!
-  const hold = a.holdNs ?? k.costs.mremapNs
+  const hold = holdOf(a, k.costs.mremapNs)
   const oldLen = pageAlign(a.oldLen)
   const newLen = pageAlign(a.newLen)
   yield* mmapWriteLock(k, t, mm)
@@ -325,12 +333,9 @@ function* moveVma(k: Kernel, t: Task, mm: Mm, addr: number, oldLen: number, newL
   } else freeVmas(k, yield* detachRange(k, t, mm, addr, addr + moveLen))
 }
 
-export interface BrkArgs {
+export interface BrkArgs extends Traced {
   /** The requested break. */
   brk: number
-  /** The traced return value (the resulting break). */
-  result?: number
-  holdNs?: number
 }
 
 /**
@@ -340,7 +345,7 @@ export interface BrkArgs {
  */
 export function* sysBrk(k: Kernel, t: Task, a: BrkArgs): Op<number> {
   const mm = t.mm!
-  const hold = a.holdNs ?? k.costs.brkNs
+  const hold = holdOf(a, k.costs.brkNs)
   yield* mmapWriteLock(k, t, mm)
   const newBrk = a.result ?? a.brk
   if (Number.isNaN(mm.brk)) {
@@ -365,12 +370,10 @@ export function* sysBrk(k: Kernel, t: Task, a: BrkArgs): Op<number> {
   return mm.brk
 }
 
-export interface MadviseArgs {
+export interface MadviseArgs extends Traced {
   addr: number
   len: number
   advice: number
-  result?: number
-  holdNs?: number
 }
 
 const MADV_READ_LOCKED: ReadonlySet<number> = new Set([
@@ -414,7 +417,7 @@ export function madviseLockMode(k: Kernel, advice: number): 'vma' | 'read' | 'wr
 /** madvise: per-VMA read lock for a single-VMA DONTNEED/FREE (6.17+/6.18), else mmap read or write per advice. */
 export function* sysMadvise(k: Kernel, t: Task, a: MadviseArgs): Op<number> {
   const mm = t.mm!
-  const hold = a.holdNs ?? k.costs.madviseNs
+  const hold = holdOf(a, k.costs.madviseNs)
   const end = a.addr + pageAlign(a.len)
   let mode = madviseLockMode(k, a.advice)
   if (mode === 'vma') {
@@ -451,55 +454,53 @@ export function* sysMadvise(k: Kernel, t: Task, a: MadviseArgs): Op<number> {
   return a.result ?? 0
 }
 
-export interface MlockArgs {
+export interface MlockArgs extends Traced {
   addr: number
   len: number
   /** mlock2(MLOCK_ONFAULT): no populate. */
   onFault?: boolean
-  result?: number
-  holdNs?: number
 }
 
 /** mlock / mlock2: write lock, mlock_fixup (split/merge, write-lock), unlock, then __mm_populate under read. */
 export function* sysMlock(k: Kernel, t: Task, a: MlockArgs): Op<number> {
   const set = VM_LOCKED | (a.onFault === true ? VM_LOCKONFAULT : 0)
   const end = a.addr + pageAlign(a.len)
-  yield* lockFlags(k, t, a.addr, end, set, 0, a.holdNs, a.result)
+  yield* lockFlags(k, t, a.addr, end, set, 0, a)
   if (a.onFault !== true && !failed(a.result)) yield* populate(k, t, t.mm!, a.addr, end, true)
   return a.result ?? 0
 }
 
 /** munlock: write lock, clear VM_LOCKED over the range. */
 export function* sysMunlock(k: Kernel, t: Task, a: MlockArgs): Op<number> {
-  yield* lockFlags(k, t, a.addr, a.addr + pageAlign(a.len), 0, VM_LOCKED | VM_LOCKONFAULT, a.holdNs, a.result)
+  yield* lockFlags(k, t, a.addr, a.addr + pageAlign(a.len), 0, VM_LOCKED | VM_LOCKONFAULT, a)
   return a.result ?? 0
 }
 
 /** mlockall(MCL_*): lock every VMA (MCL_CURRENT) and/or future mappings (mm->def_flags, MCL_FUTURE). */
-export function* sysMlockall(k: Kernel, t: Task, a: {flags: number; result?: number; holdNs?: number}): Op<number> {
+export function* sysMlockall(k: Kernel, t: Task, a: {flags: number} & Traced): Op<number> {
   const onFault = (a.flags & MCL_ONFAULT) !== 0
   const bits = VM_LOCKED | (onFault ? VM_LOCKONFAULT : 0)
   if ((a.flags & MCL_FUTURE) !== 0) t.mm!.defFlags |= bits
   const current = (a.flags & MCL_CURRENT) !== 0
-  yield* lockFlags(k, t, 0, TASK_SIZE, current ? bits : 0, 0, a.holdNs, a.result)
+  yield* lockFlags(k, t, 0, TASK_SIZE, current ? bits : 0, 0, a)
   if (current && !onFault && !failed(a.result)) yield* populate(k, t, t.mm!, 0, TASK_SIZE, true)
   return a.result ?? 0
 }
 
 /** munlockall */
-export function* sysMunlockall(k: Kernel, t: Task, a: {result?: number; holdNs?: number} = {}): Op<number> {
+export function* sysMunlockall(k: Kernel, t: Task, a: Traced = {}): Op<number> {
   t.mm!.defFlags &= ~(VM_LOCKED | VM_LOCKONFAULT)
-  yield* lockFlags(k, t, 0, TASK_SIZE, 0, VM_LOCKED | VM_LOCKONFAULT, a.holdNs, a.result)
+  yield* lockFlags(k, t, 0, TASK_SIZE, 0, VM_LOCKED | VM_LOCKONFAULT, a)
   return a.result ?? 0
 }
 
-function* lockFlags(k: Kernel, t: Task, start: number, end: number, set: number, clear: number, holdNs?: number, result?: number): Op<void> {
+function* lockFlags(k: Kernel, t: Task, start: number, end: number, set: number, clear: number, a: Traced): Op<void> {
   const mm = t.mm!
   yield* mmapWriteLock(k, t, mm)
-  if (!failed(result) && (set | clear) !== 0) {
+  if (!failed(a.result) && (set | clear) !== 0) {
     yield* modifyRange(k, t, mm, start, end, (x) => ({...x, flags: (x.flags & ~clear) | set}))
   }
-  yield holdNs ?? k.costs.mlockNs
+  yield holdOf(a, k.costs.mlockNs)
   mmapWriteUnlock(k, t, mm)
 }
 
@@ -509,12 +510,12 @@ function* lockFlags(k: Kernel, t: Task, start: number, end: number, set: number,
  * skipped, VM_WIPEONFORK children start without anon_vma, others get their own anon_vma (anon_vma_fork);
  * VM_LOCKED and userfaultfd arming are not inherited. Returns the child's mm (give it to createTask).
  */
-export function* dupMmap(k: Kernel, t: Task, a: {holdNs?: number} = {}): Op<Mm> {
+export function* dupMmap(k: Kernel, t: Task, a: Traced = {}): Op<Mm> {
   const old = t.mm!
   const mm = k.createMm()
   yield* mmapWriteLock(k, t, old)
   yield* mmapWriteLock(k, t, mm)
-  yield a.holdNs ?? k.costs.forkNs
+  yield holdOf(a, k.costs.forkNs)
   const entries: Array<{start: number; end: number; value: Vma}> = []
   for (const vma of old.vmasIn(0, TASK_SIZE)) {
     if (k.gen.forkWriteLocksParent) yield* vmaStartWrite(t, vma)
@@ -535,12 +536,11 @@ export function* dupMmap(k: Kernel, t: Task, a: {holdNs?: number} = {}): Op<Mm> 
   return mm
 }
 
-export interface ExecArgs {
+export interface ExecArgs extends Traced {
   /** Top of the new stack VMA (default: just below TASK_SIZE). */
   stackTop?: number
   /** Initial stack VMA size (default 128 KiB, setup_arg_pages' stack_expand). */
   stackSize?: number
-  holdNs?: number
 }
 
 /**
@@ -570,7 +570,7 @@ export function* execMmap(k: Kernel, t: Task, a: ExecArgs = {}): Op<Mm> {
   t.mm = mm
   mm.users++
   if (old !== null) yield* mmput(k, t, old)
-  yield a.holdNs ?? k.costs.execNs
+  yield holdOf(a, k.costs.execNs)
   return mm
 }
 
@@ -648,11 +648,11 @@ export function installVma(k: Kernel, mm: Mm, a: InstallVmaArgs): Vma {
 }
 
 /** Arm (or disarm, ctx 0) userfaultfd on a range: UFFDIO_REGISTER / UNREGISTER under the mmap write lock. */
-export function* uffdRegister(k: Kernel, t: Task, a: {addr: number; len: number; ctx: number; holdNs?: number}): Op<void> {
+export function* uffdRegister(k: Kernel, t: Task, a: {addr: number; len: number; ctx: number} & Traced): Op<void> {
   const mm = t.mm!
   yield* mmapWriteLock(k, t, mm)
   const armed = a.ctx !== 0 ? VM_UFFD_MISSING : 0
   yield* modifyRange(k, t, mm, a.addr, a.addr + pageAlign(a.len), (x) => ({...x, uffdCtx: a.ctx, flags: (x.flags & ~VM_UFFD_ARMED) | armed}))
-  yield a.holdNs ?? k.costs.mprotectNs
+  yield holdOf(a, k.costs.mprotectNs)
   mmapWriteUnlock(k, t, mm)
 }

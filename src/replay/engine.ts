@@ -25,6 +25,7 @@ import {
   type Mm,
   type OpRecord,
   type Task,
+  type Traced,
 } from '../kernel/index.js'
 import {BLOCK, Scheduler, type SchedulerOptions} from './scheduler.js'
 import {InferredVmas, inferVma, installExecAreas, installKnown, type KnownMapping} from './infer.js'
@@ -40,6 +41,8 @@ export interface EngineOptions {
   initialMaps: Map<number, KnownMapping[]>
   /** The trace began mid-run (attach mode, or no exec seen): memory found in use is assumed written before. */
   attached: boolean
+  /** Size syscalls' critical sections from the trace's own mmap_lock events (syscalls.lock_hold_ns) where it has them. */
+  calibrateHolds?: boolean
   /** Scheduler knobs: tests switch inline stepping (and with it the faults that run at once) off to compare. */
   scheduler?: SchedulerOptions
 }
@@ -74,7 +77,6 @@ export class Replayer {
   private readonly shift = new Map<number, number>() // what-if: how far each thread runs behind its recording
   private readonly newTaskFlags = new Map<number, number>() // child pid → clone flags (task_newtask)
   private readonly forked = new Set<number>() // children created from a clone syscall
-  private readonly writerEnd = new Map<number, number>() // tgid → recorded end of its latest mm syscall
   private readonly execAreas = new Map<number, {addr: number; len: number}[]>() // tid → vm_unmapped_area inside its execve
   private lastT = 0
   private readonly req: FaultRequest = {address: 0, errorCode: 0, kernelMode: false, io: undefined, ref: 0}
@@ -247,35 +249,35 @@ export class Replayer {
     const t = this.taskFor(op.tid, op.tgid)
     if (t.mm === null) return
     const [a0, a1, a2, a3, a4] = op.args as [number, number, number, number, number, number]
-    const holdNs = this.tracedHold(op)
-    const result = op.ret ?? undefined
+    const tr = this.traced(op)
+    const result = tr.result
     switch (op.nr) {
       case 9: {
         if (result === undefined) return // still running when tracing stopped: where it mapped is unknown
         const file = (a3 & MAP_ANONYMOUS) !== 0 ? null : {id: `fd:${op.tgid}:${a4 | 0}`, mapPages: true}
-        return this.run(t, op, 'mmap', sysMmap, {addr: a0, len: a1, prot: a2, flags: a3, file, offset: a4 === undefined ? 0 : op.args[5], result, holdNs})
+        return this.run(t, op, 'mmap', sysMmap, {addr: a0, len: a1, prot: a2, flags: a3, file, offset: a4 === undefined ? 0 : op.args[5], ...tr})
       }
       case 10:
       case 329:
-        return this.run(t, op, op.name, sysMprotect, {addr: a0, len: a1, prot: a2, result, holdNs})
+        return this.run(t, op, op.name, sysMprotect, {addr: a0, len: a1, prot: a2, ...tr})
       case 11:
-        return this.run(t, op, 'munmap', sysMunmap, {addr: a0, len: a1, result, holdNs})
+        return this.run(t, op, 'munmap', sysMunmap, {addr: a0, len: a1, ...tr})
       case 12:
-        return this.run(t, op, 'brk', sysBrk, {brk: a0, result, holdNs})
+        return this.run(t, op, 'brk', sysBrk, {brk: a0, ...tr})
       case 25:
         if (result === undefined) return
-        return this.run(t, op, 'mremap', sysMremap, {addr: a0, oldLen: a1, newLen: a2, flags: a3, newAddr: a4, result, holdNs})
+        return this.run(t, op, 'mremap', sysMremap, {addr: a0, oldLen: a1, newLen: a2, flags: a3, newAddr: a4, ...tr})
       case 28:
-        return this.run(t, op, 'madvise', sysMadvise, {addr: a0, len: a1, advice: a2, result, holdNs})
+        return this.run(t, op, 'madvise', sysMadvise, {addr: a0, len: a1, advice: a2, ...tr})
       case 149:
       case 325:
-        return this.run(t, op, op.name, sysMlock, {addr: a0, len: a1, onFault: op.nr === 325 && (a2 & MLOCK_ONFAULT) !== 0, result, holdNs})
+        return this.run(t, op, op.name, sysMlock, {addr: a0, len: a1, onFault: op.nr === 325 && (a2 & MLOCK_ONFAULT) !== 0, ...tr})
       case 150:
-        return this.run(t, op, 'munlock', sysMunlock, {addr: a0, len: a1, result, holdNs})
+        return this.run(t, op, 'munlock', sysMunlock, {addr: a0, len: a1, ...tr})
       case 151:
-        return this.run(t, op, 'mlockall', sysMlockall, {flags: a0, result, holdNs})
+        return this.run(t, op, 'mlockall', sysMlockall, {flags: a0, ...tr})
       case 152:
-        return this.run(t, op, 'munlockall', sysMunlockall, {result, holdNs})
+        return this.run(t, op, 'munlockall', sysMunlockall, tr)
       case 59: // execve
       case 322: // execveat
         this.execAreas.set(op.tid, [])
@@ -288,26 +290,27 @@ export class Replayer {
         if (result === undefined || failed(result) || result <= 0) return
         const flags = op.cloneFlags ?? (op.nr === 56 ? a0 : op.nr === 57 ? SIGCHLD : op.nr === 58 ? CLONE_VM | CLONE_VFORK : CLONE_VM)
         this.forked.add(result)
-        return this.clone(op, result, flags, holdNs)
+        return this.clone(op, result, flags, tr)
       }
     }
   }
 
   /**
-   * How long a traced syscall held mmap_lock. Its enter→exit time includes any time it waited behind another
-   * writer of the same mm in the real run, and writers are serialised: it can have taken the lock no earlier than
-   * the recorded end of the writer before it. Undefined (the cost table decides) when nothing is left.
+   * What the trace says of a syscall's cost (kernel Traced): how long it took, a bound on the cost table's critical
+   * section; and, when calibrating, the critical section its thread's mmap_lock events measured. The duration is not
+   * the hold: it also counts the time the call waited for the lock in the real run (node_gc_long: 15 of munmap's
+   * 19.7 s), which the simulation models itself.
    */
-  private tracedHold(op: SyscallOp): number | undefined {
-    if (op.tEnd === null || op.tEnd < op.t) return undefined
-    const prev = this.writerEnd.get(op.tgid) ?? 0
-    if (op.tEnd > prev) this.writerEnd.set(op.tgid, op.tEnd)
-    const hold = op.tEnd - Math.max(op.t, prev)
-    return hold > 0 ? hold : undefined
+  private traced(op: SyscallOp): Traced {
+    const tr: Traced = {}
+    if (op.ret !== null) tr.result = op.ret
+    if (op.tEnd !== null && op.tEnd >= op.t) tr.tookNs = op.tEnd - op.t
+    if (this.opts.calibrateHolds === true && op.lockHoldNs !== null) tr.holdNs = op.lockHoldNs
+    return tr
   }
 
   /** copy_process: a thread or CLONE_VM child shares the mm; otherwise dup_mmap copies it under both write locks. */
-  private clone(op: Op, child: number, flags: number, holdNs?: number): void {
+  private clone(op: Op, child: number, flags: number, tr: Traced = {}): void {
     const parent = this.taskFor(op.tid, op.tgid)
     if (parent.mm === null || this.tasks.has(child)) return
     if ((flags & CLONE_VM) !== 0) {
@@ -325,7 +328,7 @@ export class Replayer {
         if (!copied) yield BLOCK
       })(),
     )
-    this.run(parent, op, 'fork', dupMmap, {holdNs}, (rec) => {
+    this.run(parent, op, 'fork', dupMmap, tr, (rec) => {
       const mm = rec.result as Mm
       mm.users++
       childTask.mm = mm

@@ -14,6 +14,8 @@ export interface ReplayOptions {
   mode: Mode
   costs: Partial<CostTable>
   toolVersion: string
+  /** syscall holds from the trace's mmap_lock events (EngineOptions.calibrateHolds) */
+  calibrateHolds?: boolean
   onProgress?: (done: number, total: number) => void
 }
 
@@ -60,13 +62,14 @@ export function replayTrace(dbPath: string, db: Db, traceId: number, policies: P
   const reader = openDbReadOnly(dbPath) // streams the trace while the result writer thread writes results
   try {
     const info = traceInfo(reader, traceId)
-    const engineOpts = {mode: opts.mode, costs: opts.costs, initialMaps: initialMaps(reader, traceId), attached: attached(reader, traceId)}
+    const calibrateHolds = opts.calibrateHolds === true
+    const engineOpts = {mode: opts.mode, costs: opts.costs, initialMaps: initialMaps(reader, traceId), attached: attached(reader, traceId), calibrateHolds}
     const metas = policies.map((p) => ({
       traceId,
       policy: p.name,
       policyJson: policyJson(p),
       mode: opts.mode,
-      optionsJson: JSON.stringify({costs: opts.costs, attached: engineOpts.attached}),
+      optionsJson: JSON.stringify({costs: opts.costs, attached: engineOpts.attached, ...(calibrateHolds ? {calibrateHolds} : {})}),
       toolVersion: opts.toolVersion,
     }))
     const results = new ResultWriter(dbPath, metas, lostWindows(reader, traceId, info.firstTsNs))

@@ -9,7 +9,7 @@ import {FaultPageReader} from '../store/fault-pages.js'
 /** One thing a traced thread did, with times relative to the trace's first event (exact: spans < 104 days). */
 export type Op =
   | {type: 'fault'; eventId: number; t: number; tid: number; tgid: number; address: number; errorCode: number; user: boolean; io: boolean}
-  | {type: 'syscall'; eventId: number; t: number; tEnd: number | null; tid: number; tgid: number; nr: number; name: string; args: number[]; ret: number | null; cloneFlags: number | null}
+  | {type: 'syscall'; eventId: number; t: number; tEnd: number | null; tid: number; tgid: number; nr: number; name: string; args: number[]; ret: number | null; cloneFlags: number | null; lockHoldNs: number | null}
   | {type: 'fork'; eventId: number; t: number; tid: number; tgid: number; childPid: number}
   | {type: 'newtask'; eventId: number; t: number; tid: number; tgid: number; childPid: number; cloneFlags: number}
   | {type: 'exec'; eventId: number; t: number; tid: number; tgid: number; filename: string}
@@ -51,7 +51,12 @@ export function traceInfo(db: Db, traceId: number): TraceInfo {
 type FaultOp = Extract<Op, {type: 'fault'}>
 type FaultRow = [number, number, number, number, number | null, number | null, Kind]
 type EventRow = [number, number, number, number, number | null, number | null, Kind, number | null, string | null, number | null]
-type SyscallRow = [number, number, number, number, number, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null]
+type SyscallRow = [number, number, number, number, number, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null]
+
+/** Whether any syscall of the trace has its mmap_lock hold measured from the trace's lock events (ingest, track.ts). */
+export function hasTracedHolds(db: Db, traceId: number): boolean {
+  return db.prepare('SELECT 1 FROM syscalls WHERE trace_id = ? AND lock_hold_ns IS NOT NULL LIMIT 1').get(traceId) !== undefined
+}
 
 /** Time order needs an index when timestamps went backwards; the caller builds it on a writable connection. */
 export const TIME_INDEX_SQL = 'CREATE INDEX IF NOT EXISTS events_time ON events(trace_id, ts_ns, event_id)'
@@ -87,7 +92,7 @@ export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
   const syscalls = db
     .prepare(
       `SELECT enter_event_id, enter_ts_ns - @base, tid, coalesce(tgid, tid), nr, exit_ts_ns - @base,
-         arg0, arg1, arg2, arg3, arg4, arg5, ret, clone_flags
+         arg0, arg1, arg2, arg3, arg4, arg5, ret, clone_flags, lock_hold_ns
        FROM syscalls WHERE trace_id = @trace AND enter_event_id IS NOT NULL ORDER BY ${byTime ? 'enter_ts_ns, enter_event_id' : 'enter_event_id'}`,
     )
     .raw(true)
@@ -103,7 +108,7 @@ export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
       } else if (earlier(sc, ev)) {
         const r = sc!
         // the stored name is syscallName(nr) (track.ts): derived here, one string column less per row
-        onOp({type: 'syscall', eventId: r[0], t: r[1], tEnd: r[5], tid: r[2], tgid: r[3], nr: r[4], name: syscallName(r[4]), args: [r[6] ?? 0, r[7] ?? 0, r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[11] ?? 0], ret: r[12], cloneFlags: r[13]})
+        onOp({type: 'syscall', eventId: r[0], t: r[1], tEnd: r[5], tid: r[2], tgid: r[3], nr: r[4], name: syscallName(r[4]), args: [r[6] ?? 0, r[7] ?? 0, r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[11] ?? 0], ret: r[12], cloneFlags: r[13], lockHoldNs: r[14]})
         sc = syscalls.next().value as SyscallRow | undefined
       } else {
         const op = toOp(ev!)

@@ -12,8 +12,9 @@ export const SLOT_EVENTS = 8192
 export const SLOT_SYSCALLS = 4096
 /** Numeric columns per events row: line, ts_ns, tid, tgid, cpu, kind, a..f (the text column is separate). */
 export const EV_NUM = 12
-/** Numeric columns per syscalls row: tid, tgid, nr, enter/exit event ids, enter/exit ts, arg0..arg5, ret, clone_flags. */
-export const SC_NUM = 15
+/** Numeric columns per syscalls row: tid, tgid, nr, enter/exit event ids, enter/exit ts, arg0..arg5, ret, clone_flags,
+ * lock wait and hold. */
+export const SC_NUM = 17
 
 export const TAG_NUMBER = 0
 export const TAG_NULL = 1
@@ -157,7 +158,7 @@ export class SlotWriter implements RowSink {
   syscall(
     tid: number, tgid: number | null, nr: number, name: string, enterId: number | null, exitId: number | null,
     enterTs: U64 | null, exitTs: U64 | null, a0: U64 | null, a1: U64 | null, a2: U64 | null, a3: U64 | null,
-    a4: U64 | null, a5: U64 | null, ret: U64 | null, cloneFlags: U64 | null,
+    a4: U64 | null, a5: U64 | null, ret: U64 | null, cloneFlags: U64 | null, lockWaitNs: number | null, lockHoldNs: number | null,
   ): void {
     if (this.nSc === SLOT_SYSCALLS) this.flush()
     const s = this.slot
@@ -181,6 +182,8 @@ export class SlotWriter implements RowSink {
     put(num, tag, big, o + 12, a5)
     put(num, tag, big, o + 13, ret)
     put(num, tag, big, o + 14, cloneFlags)
+    put(num, tag, big, o + 15, lockWaitNs)
+    put(num, tag, big, o + 16, lockHoldNs)
     s.scTxt[r] = this.str(name)
   }
 

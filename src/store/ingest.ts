@@ -11,7 +11,7 @@ export {MalformedLineError, toSql} from './track.js'
 /** Columns bound per events row: event_id is left to SQLite (the next rowid, checked in finish) and trace_id is a literal. */
 const EVENT_PARAMS = 13
 const EVENT_BATCH = 128
-const SYSCALL_PARAMS = 16
+const SYSCALL_PARAMS = 18
 const SYSCALL_BATCH = 64
 
 export interface IngestSummary {
@@ -67,7 +67,7 @@ export class TraceWriter implements RowSink {
     this.insertEvent = db.prepare(evSql + evRow)
     const scRow = `(${t},${Array(SYSCALL_PARAMS).fill('?').join(',')})`
     const scSql = `INSERT INTO syscalls (trace_id, tid, tgid, nr, name, enter_event_id, exit_event_id, enter_ts_ns, exit_ts_ns,
-         arg0, arg1, arg2, arg3, arg4, arg5, ret, clone_flags) VALUES `
+         arg0, arg1, arg2, arg3, arg4, arg5, ret, clone_flags, lock_wait_ns, lock_hold_ns) VALUES `
     this.insertSyscalls = db.prepare(scSql + Array(SYSCALL_BATCH).fill(scRow).join(','))
     this.insertSyscall = db.prepare(scSql + scRow)
     this.insertProblem = db.prepare('INSERT INTO parse_problems (trace_id, line, reason, excerpt) VALUES (?,?,?,?)')
@@ -106,7 +106,7 @@ export class TraceWriter implements RowSink {
   syscall(
     tid: number, tgid: number | null, nr: number, name: string, enterId: number | null, exitId: number | null,
     enterTs: U64 | null, exitTs: U64 | null, a0: U64 | null, a1: U64 | null, a2: U64 | null, a3: U64 | null,
-    a4: U64 | null, a5: U64 | null, ret: U64 | null, cloneFlags: U64 | null,
+    a4: U64 | null, a5: U64 | null, ret: U64 | null, cloneFlags: U64 | null, lockWaitNs: number | null, lockHoldNs: number | null,
   ): void {
     const p = this.scParams
     let k = this.scFill
@@ -126,6 +126,8 @@ export class TraceWriter implements RowSink {
     p[k++] = toSql(a5)
     p[k++] = toSql(ret)
     p[k++] = toSql(cloneFlags)
+    p[k++] = lockWaitNs
+    p[k++] = lockHoldNs
     if (k === p.length) {
       this.insertSyscalls.run(...p)
       k = 0
@@ -180,7 +182,7 @@ export class TraceWriter implements RowSink {
       const len = p.length
       let k = this.scFill
       for (let r = 0, o = 0; r < m.syscalls; r++) {
-        // tid, tgid, nr, then the name, then enter/exit ids, times, args, ret, clone flags
+        // tid, tgid, nr, then the name, then enter/exit ids, times, args, ret, clone flags, lock wait and hold
         for (let j = 0; j < SC_NUM; j++, o++) {
           if (j === 3) p[k++] = strings[txt[r]!]!
           const t = tag[o]

@@ -3,7 +3,7 @@
 // unsigned value, so kernel-half addresses are negative); the *_hex view columns print them unsigned.
 import {FIELD_NAMES, KIND_NAMES, Kind} from '../model/events.js'
 
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 
 /**
  * Kinds a trace has few of, that queries look up by literal kind (exec, mmap2, ...). The index covers only them:
@@ -174,7 +174,9 @@ CREATE TABLE syscalls (
   exit_ts_ns INTEGER,
   arg0 INTEGER, arg1 INTEGER, arg2 INTEGER, arg3 INTEGER, arg4 INTEGER, arg5 INTEGER,
   ret INTEGER,
-  clone_flags INTEGER
+  clone_flags INTEGER,
+  lock_wait_ns INTEGER,
+  lock_hold_ns INTEGER
 );
 CREATE INDEX syscalls_enter ON syscalls(enter_event_id);
 CREATE INDEX syscalls_trace ON syscalls(trace_id, name);
@@ -278,6 +280,8 @@ function eventViews(): string {
  * replay numbers them by first appearance, both valid), fault read holds moved from lock_holds into
  * fault_results.hold_ns, lock_holds becomes op_lock_holds + a view, and fault_pages added (empty: traces ingested
  * before it replay through the SQL fault scan until re-ingested). Migrated runs keep their v1 digests.
+ * v2 → v3: syscalls gain lock_wait_ns / lock_hold_ns, the calling thread's mmap_lock waits and holds as its traced
+ * mmap_lock events show them; computed at ingest, so traces ingested before stay NULL until re-ingested.
  */
 export const MIGRATIONS: Record<number, string> = {
   1: `
@@ -307,6 +311,9 @@ DROP TABLE temp.fault_keys;
 DROP TABLE temp.fault_holds;
 ${RESULT_VIEWS}
 ${FAULT_PAGES}`,
+  2: `
+ALTER TABLE syscalls ADD COLUMN lock_wait_ns INTEGER;
+ALTER TABLE syscalls ADD COLUMN lock_hold_ns INTEGER;`,
 }
 
 export function schemaSql(): string {

@@ -17,7 +17,7 @@ export interface RowSink {
   syscall(
     tid: number, tgid: number | null, nr: number, name: string, enterId: number | null, exitId: number | null,
     enterTs: U64 | null, exitTs: U64 | null, a0: U64 | null, a1: U64 | null, a2: U64 | null, a3: U64 | null,
-    a4: U64 | null, a5: U64 | null, ret: U64 | null, cloneFlags: U64 | null,
+    a4: U64 | null, a5: U64 | null, ret: U64 | null, cloneFlags: U64 | null, lockWaitNs: number | null, lockHoldNs: number | null,
   ): void
   problem(line: number, reason: string, excerpt: string): void
   lost(line: number, cpu: number | null, count: number | null, start: U64, end: U64): void
@@ -62,6 +62,14 @@ interface PendingSyscall {
   retId: number | null
   retTs: U64 | null
   cloneFlags: U64 | null
+  /** mmap_lock time of the call (null until one of its thread's lock events is seen): waits, closed holds */
+  lockWaitNs: number | null
+  lockHoldNs: number | null
+  /** when the pending start_locking began, and when the thread went from holding no lock to holding one */
+  lockStart: U64 | null
+  lockSince: U64 | null
+  /** the mm pointers it holds (dup_mmap holds the child's inside the parent's) */
+  held: string[]
 }
 
 interface MmLife {
@@ -145,7 +153,10 @@ export class EventTracker implements ImportSink {
     if (kind >= Kind.SysEnter && kind <= Kind.SysRet) this.trackSyscall(e, id)
     else if (kind === Kind.Exit || kind === Kind.NewTask) this.trackSyscall(e, id)
     this.trackProcess(e)
-    if (kind === Kind.LockStart || kind === Kind.LockAcquire || kind === Kind.LockRelease) this.trackMm(e)
+    if (kind === Kind.LockStart || kind === Kind.LockAcquire || kind === Kind.LockRelease) {
+      this.trackMm(e)
+      this.trackLock(e)
+    }
     this.out.event(e)
   }
 
@@ -254,6 +265,31 @@ export class EventTracker implements ImportSink {
     life.count++
   }
 
+  // The calling thread's mmap_lock waits (start_locking → acquire_returned) and holds (a successful acquire → the
+  // release that leaves it holding none) inside its syscall: syscalls.lock_wait_ns / lock_hold_ns. A downgrade
+  // reports an acquire of the lock already held (mmap_write_downgrade), so the hold goes on through it.
+  private trackLock(e: TraceEvent): void {
+    const p = this.pending.get(e.tid)
+    if (p === undefined) return
+    p.lockWaitNs ??= 0
+    p.lockHoldNs ??= 0
+    const mm = e.text ?? ''
+    if (e.kind === Kind.LockStart) p.lockStart = e.ts
+    else if (e.kind === Kind.LockAcquire) {
+      if (p.lockStart !== null) p.lockWaitNs += span(p.lockStart, e.ts)
+      p.lockStart = null
+      if (e.b === 1 && !p.held.includes(mm)) {
+        if (p.held.length === 0) p.lockSince = e.ts
+        p.held.push(mm)
+      }
+    } else {
+      const i = p.held.indexOf(mm)
+      if (i < 0) return
+      p.held.splice(i, 1)
+      if (p.held.length === 0) p.lockHoldNs += span(p.lockSince!, e.ts)
+    }
+  }
+
   // Pairs syscall enter/exit per thread: raw sys_enter/sys_exit delimit, the named events add arguments and results.
   private trackSyscall(e: TraceEvent, id: number): void {
     switch (e.kind) {
@@ -284,7 +320,7 @@ export class EventTracker implements ImportSink {
           if (p !== undefined) this.flushUnclosed(e.tid, p)
           this.orphanExits++
           const nr = Number(e.a)
-          this.out.syscall(e.tid, e.tgid, nr, syscallName(nr), null, id, null, e.ts, null, null, null, null, null, null, e.b, null)
+          this.out.syscall(e.tid, e.tgid, nr, syscallName(nr), null, id, null, e.ts, null, null, null, null, null, null, e.b, null, null, null)
         }
         break
       }
@@ -305,7 +341,10 @@ export class EventTracker implements ImportSink {
   private openSyscall(e: TraceEvent, id: number, args: (U64 | null)[]): void {
     const prev = this.pending.get(e.tid)
     if (prev !== undefined) this.flushUnclosed(e.tid, prev)
-    this.pending.set(e.tid, {nr: Number(e.a), enterId: id, enterTs: e.ts, args, ret: null, retId: null, retTs: null, cloneFlags: null})
+    this.pending.set(e.tid, {
+      nr: Number(e.a), enterId: id, enterTs: e.ts, args, ret: null, retId: null, retTs: null, cloneFlags: null,
+      lockWaitNs: null, lockHoldNs: null, lockStart: null, lockSince: null, held: [],
+    })
   }
 
   /** An enter whose raw exit never came: complete from the named exit if there was one, else leave it open. */
@@ -320,6 +359,7 @@ export class EventTracker implements ImportSink {
     this.out.syscall(
       tid, tgid, p.nr, syscallName(p.nr), p.enterId, exitId, p.enterTs, exitTs,
       a[0] ?? null, a[1] ?? null, a[2] ?? null, a[3] ?? null, a[4] ?? null, a[5] ?? null, p.ret ?? ret, p.cloneFlags,
+      p.lockWaitNs, p.lockHoldNs,
     )
   }
 
@@ -360,6 +400,11 @@ export class EventTracker implements ImportSink {
       faultPages: this.monotonic ? this.pages.end() : null,
     }
   }
+}
+
+/** b − a in ns (timestamps are bigints only past 2^53 ns; the spans inside one syscall are small). */
+function span(a: U64, b: U64): number {
+  return typeof a === 'number' && typeof b === 'number' ? b - a : Number(BigInt(b) - BigInt(a))
 }
 
 /** The sixth raw argument, kept only in the args text (a..f hold nr and the first five). */

@@ -67,3 +67,30 @@ test('policies lists every built-in policy with its generation', () => {
   assert.deepEqual(list.map((p) => p.name), ['mmap-lock', 'v6.4', 'v6.6', 'v6.7', 'v6.10', 'v6.15', 'v6.18', 'spf', 'ideal'])
   assert.equal(list.find((p) => p.name === 'v6.4')!.generation.name, '6.4')
 })
+
+test('--calibrate-holds sizes syscall holds from the trace\'s mmap_lock events, and says so when a trace has none', () => {
+  const dir = tmp()
+  const db = join(dir, 'c.db')
+  assert.equal(run('ingest', 'traces/py_threads_small.trace.txt', '--db', db).status, 0)
+  const model = run('replay', '--db', db, '--policy', 'mmap-lock', '--json')
+  const calibrated = run('replay', '--db', db, '--policy', 'mmap-lock', '--calibrate-holds', '--json')
+  assert.equal(calibrated.status, 0, calibrated.stderr)
+  assert.doesNotMatch(calibrated.stderr, /calibrate/)
+  const [m, c] = [model, calibrated].map((r) => (JSON.parse(r.stdout) as {runId: number}[])[0]!.runId)
+  const q = (sql: string): unknown[] => JSON.parse(run('query', '--db', db, '--json', sql).stdout) as unknown[]
+  assert.deepEqual(q(`SELECT json_extract(options_json, '$.calibrateHolds') AS c FROM runs WHERE run_id IN (${m}, ${c}) ORDER BY run_id`), [{c: null}, {c: 1}])
+  // the calibrated write holds are what the trace's lock events measured, to the ns: every write-locking syscall
+  // there is replayed, and no fault takes mmap_lock for write
+  const measured = q(`SELECT sum(lock_hold_ns) AS ns FROM syscalls WHERE name IN ('mmap', 'mprotect', 'brk') AND exit_ts_ns IS NOT NULL`)[0] as {ns: number}
+  const held = (run: number, op: string): number =>
+    (q(`SELECT total(hold_ns) AS ns FROM op_lock_holds WHERE run_id = ${run} AND op = '${op}'`)[0] as {ns: number}).ns
+  assert.equal(held(c, 'mmap') + held(c, 'mprotect') + held(c, 'brk'), measured.ns)
+  assert.ok(held(m, 'mmap') < held(c, 'mmap'), 'the cost table holds mmap for less than this trace measured')
+
+  const bare = join(dir, 'nolocks.trace.txt')
+  writeFileSync(bare, ['# tracer: nop', '           app-100   (    100) [000] .....   1.000000: sys_enter: NR 9 (0, 1000, 3, 22, ffffffff, 0)',
+    '           app-100   (    100) [000] .....   1.000010: sys_exit: NR 9 = 139719139581952', ''].join('\n'))
+  const warned = run('analyze', bare, '--db', join(dir, 'n.db'), '--policy', 'v6.18', '--calibrate-holds')
+  assert.equal(warned.status, 0, warned.stderr)
+  assert.match(warned.stderr, /--calibrate-holds: trace 1 has no mmap_lock events inside its syscalls/)
+})

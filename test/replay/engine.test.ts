@@ -14,18 +14,19 @@ const PROT_RW = 3
 const PROT_R = 1
 let id = 0
 const mmap = (t: number, tid: number, addr: number, len: number, prot: number, flags: number, fd = -1, durNs = 2000): Op =>
-  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 9, name: 'mmap', args: [0, len, prot, flags, fd, 0], ret: addr, cloneFlags: null})
-const munmap = (t: number, tid: number, addr: number, len: number, durNs: number): Op =>
-  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 11, name: 'munmap', args: [addr, len, 0, 0, 0, 0], ret: 0, cloneFlags: null})
-const mprotect = (t: number, tid: number, addr: number, len: number, prot: number, durNs: number): Op =>
-  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 10, name: 'mprotect', args: [addr, len, prot, 0, 0, 0], ret: 0, cloneFlags: null})
+  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 9, name: 'mmap', args: [0, len, prot, flags, fd, 0], ret: addr, cloneFlags: null, lockHoldNs: null})
+/** `holdNs`: the mmap_lock hold the trace's lock events measured inside the call (syscalls.lock_hold_ns). */
+const munmap = (t: number, tid: number, addr: number, len: number, durNs: number, holdNs: number | null = null): Op =>
+  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 11, name: 'munmap', args: [addr, len, 0, 0, 0, 0], ret: 0, cloneFlags: null, lockHoldNs: holdNs})
+const mprotect = (t: number, tid: number, addr: number, len: number, prot: number, durNs: number, holdNs: number | null = null): Op =>
+  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 10, name: 'mprotect', args: [addr, len, prot, 0, 0, 0], ret: 0, cloneFlags: null, lockHoldNs: holdNs})
 const fault = (t: number, tid: number, address: number, errorCode: number): Op =>
   ({type: 'fault', eventId: ++id, t, tid, tgid: PID, address, errorCode, user: true, io: false})
 
-function replay(policy: string, ops: Op[], mode: 'faithful' | 'what-if' = 'faithful'): {faults: Map<number, FaultOutcome>; end: number} {
+function replay(policy: string, ops: Op[], mode: 'faithful' | 'what-if' = 'faithful', calibrateHolds = true): {faults: Map<number, FaultOutcome>; end: number} {
   const faults = new Map<number, FaultOutcome>()
   const rec: Recorder = {fault: (op, out) => faults.set(op.eventId, {...out}), op: () => {}}
-  const r = new Replayer(policyByName(policy), {mode, costs: {}, initialMaps: new Map(), attached: false}, rec)
+  const r = new Replayer(policyByName(policy), {mode, costs: {}, initialMaps: new Map(), attached: false, calibrateHolds}, rec)
   for (const op of ops) r.apply(op)
   return {faults, end: r.finish()}
 }
@@ -61,7 +62,7 @@ test('a fault on a VMA another thread is mprotecting (a real change of flags) wa
   const T2 = PID + 1
   const second = fault(5_000, PID, BASE + 0x10, 0x6) // gives the VMA its anon_vma first
   const f = fault(20_000, PID, BASE + 0x1000, 0x4)
-  const mp = mprotect(19_000, T2, BASE, 0x10000, PROT_R, 50_000) // changes the flags, so mprotect_fixup write-locks the VMA
+  const mp = mprotect(19_000, T2, BASE, 0x10000, PROT_R, 50_000, 50_000) // changes the flags, so mprotect_fixup write-locks the VMA
   const ops = [mmap(0, PID, BASE, 0x10000, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS), second, mp, f]
   const o = replay('v6.18', ops).faults.get(f.eventId)!
   assert.equal(o.path, 'mmap_lock')
@@ -77,7 +78,7 @@ test('what-if mode pushes a thread\'s later operations by the waits its policy a
   const ops = [
     mmap(0, PID, BASE, 0x100000, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS),
     fault(1_000, PID, BASE, 0x6),
-    munmap(10_000, T2, BASE + 0x80000, 0x1000, 200_000), // long writer in the same mm
+    munmap(10_000, T2, BASE + 0x80000, 0x1000, 200_000, 200_000), // long writer in the same mm
     fault(20_000, PID, BASE + 0x1000, 0x4),
     fault(30_000, PID, BASE + 0x2000, 0x4),
   ]
@@ -85,8 +86,30 @@ test('what-if mode pushes a thread\'s later operations by the waits its policy a
   const faithful = replay('mmap-lock', ops, 'faithful')
   const whatIf = replay('mmap-lock', ops, 'what-if')
   // Faithful: the last fault starts at its recorded time but still queues behind its own thread's blocked fault.
+  // munmap's measured 200 µs hold is 30 % write (downgradeWriteFraction): 60 µs, 50 of them after the fault came
+  assert.ok(faithful.faults.get(last - 1)!.waitNs > 50_000, 'the first fault waits for the munmap')
   assert.ok(whatIf.faults.get(last)!.startNs >= faithful.faults.get(last)!.startNs)
   // Under ideal nothing waits, so what-if changes nothing.
   const ideal = replay('ideal', ops, 'what-if')
   assert.equal(ideal.faults.get(last)!.startNs, replay('ideal', ops, 'faithful').faults.get(last)!.startNs)
+})
+
+test('a traced syscall holds mmap_lock for its measured hold when calibrating, else for the cost table\'s, never longer than it took', () => {
+  const T2 = PID + 1
+  const setup = [mmap(0, PID, BASE, 0x100000, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS), fault(1_000, PID, BASE, 0x6)]
+  // a fault 1 µs into another thread's mprotect (write lock, no downgrade) waits for the rest of its hold
+  const waitBehind = (durNs: number, holdNs: number | null, calibrate: boolean): number => {
+    const mp = mprotect(10_000, T2, BASE + 0x80000, 0x1000, PROT_R, durNs, holdNs)
+    const f = fault(11_000, PID, BASE + 0x1000, 0x4)
+    return replay('mmap-lock', [...setup, mp, f], 'faithful', calibrate).faults.get(f.eventId)!.waitNs
+  }
+  // took 200 µs, held 30 µs by its lock events: calibrated, the hold is 30 µs; not, the cost table's 3 µs
+  // (mprotectNs), since a traced duration also counts the call's own lock waits
+  const calibrated = waitBehind(200_000, 30_000, true)
+  const modelled = waitBehind(200_000, 30_000, false)
+  assert.equal(calibrated - modelled, 30_000 - 3_000)
+  // took 2 µs: it cannot have held the lock for the cost table's 3 µs
+  assert.equal(modelled - waitBehind(2_000, null, false), 3_000 - 2_000)
+  // and waiting means the rest of the hold, plus the waker's latency
+  assert.ok(modelled >= 2_000, `modelled wait ${modelled}`)
 })
