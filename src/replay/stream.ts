@@ -89,18 +89,11 @@ export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
     )
     .raw(true)
     .iterate(params) as IterableIterator<EventRow>
-  const syscalls = db
-    .prepare(
-      `SELECT enter_event_id, enter_ts_ns - @base, tid, coalesce(tgid, tid), nr, exit_ts_ns - @base,
-         arg0, arg1, arg2, arg3, arg4, arg5, ret, clone_flags, lock_hold_ns
-       FROM syscalls WHERE trace_id = @trace AND enter_event_id IS NOT NULL ORDER BY ${byTime ? 'enter_ts_ns, enter_event_id' : 'enter_event_id'}`,
-    )
-    .raw(true)
-    .iterate(params) as IterableIterator<SyscallRow>
+  const syscalls: RowSource<SyscallRow> = byTime ? new IteratedRows(db, params, SYSCALLS_BY_TIME) : new SyscallChunks(db, params)
   try {
     let f = faults.next()
     let ev = events.next().value as EventRow | undefined
-    let sc = syscalls.next().value as SyscallRow | undefined
+    let sc = syscalls.next()
     while (f !== undefined || ev !== undefined || sc !== undefined) {
       if (f !== undefined && faultFirst(f, ev) && faultFirst(f, sc)) {
         onOp(f)
@@ -109,7 +102,7 @@ export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
         const r = sc!
         // the stored name is syscallName(nr) (track.ts): derived here, one string column less per row
         onOp({type: 'syscall', eventId: r[0], t: r[1], tEnd: r[5], tid: r[2], tgid: r[3], nr: r[4], name: syscallName(r[4]), args: [r[6] ?? 0, r[7] ?? 0, r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[11] ?? 0], ret: r[12], cloneFlags: r[13], lockHoldNs: r[14]})
-        sc = syscalls.next().value as SyscallRow | undefined
+        sc = syscalls.next()
       } else {
         const op = toOp(ev!)
         ev = events.next().value as EventRow | undefined
@@ -120,8 +113,75 @@ export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
     // a replay that stops early must not leave the scans open: the connection could not be closed
     faults.close()
     events.return?.()
-    syscalls.return?.()
+    syscalls.close()
   }
+}
+
+/** Rows in order, one at a time; undefined at the end. */
+interface RowSource<R> {
+  next(): R | undefined
+  close(): void
+}
+
+const SYSCALL_COLUMNS = `enter_event_id, enter_ts_ns - @base, tid, coalesce(tgid, tid), nr, exit_ts_ns - @base,
+  arg0, arg1, arg2, arg3, arg4, arg5, ret, clone_flags, lock_hold_ns`
+const SYSCALLS_BY_TIME = `SELECT ${SYSCALL_COLUMNS} FROM syscalls WHERE trace_id = @trace AND enter_event_id IS NOT NULL
+  ORDER BY enter_ts_ns, enter_event_id`
+
+/** A query's rows through better-sqlite3's iterator, one native call per row. */
+class IteratedRows<R> implements RowSource<R> {
+  private readonly it: IterableIterator<R>
+
+  constructor(db: Db, params: Record<string, unknown>, sql: string) {
+    this.it = db.prepare(sql).raw(true).iterate(params) as IterableIterator<R>
+  }
+
+  next(): R | undefined {
+    return this.it.next().value as R | undefined
+  }
+
+  close(): void {
+    this.it.return?.()
+  }
+}
+
+/**
+ * The paired syscalls in entry order (a monotonic trace), CHUNK rows per SQL call as one JSON array that SQLite
+ * builds and JSON.parse reads: better-sqlite3 building a row array per syscall was most of the read after the
+ * fault pages (node_gc_long: 228,524 rows of 15 columns). Numbers are the same doubles either way: SQLite prints
+ * each INTEGER exactly and JSON.parse rounds it as the C conversion does.
+ */
+class SyscallChunks implements RowSource<SyscallRow> {
+  private rows: SyscallRow[] = []
+  private i = 0
+  private after = -1
+  private readonly chunk: Statement
+
+  constructor(
+    db: Db,
+    private readonly params: Record<string, unknown>,
+  ) {
+    // +trace_id: walk the enter_event_id index (event ids of one trace are consecutive), not sort the trace's rows
+    this.chunk = db
+      .prepare(
+        `SELECT json_group_array(json_array(${SYSCALL_COLUMNS}) ORDER BY enter_event_id) FROM (
+           SELECT * FROM syscalls WHERE +trace_id = @trace AND enter_event_id > @after ORDER BY enter_event_id LIMIT ${CHUNK})`,
+      )
+      .pluck()
+  }
+
+  next(): SyscallRow | undefined {
+    if (this.i === this.rows.length) {
+      if (this.after !== -1 && this.rows.length < CHUNK) return undefined
+      this.rows = JSON.parse(this.chunk.get({...this.params, after: this.after}) as string) as SyscallRow[]
+      this.i = 0
+      if (this.rows.length === 0) return undefined
+      this.after = this.rows[this.rows.length - 1]![0]
+    }
+    return this.rows[this.i++]
+  }
+
+  close(): void {}
 }
 
 /** Row x comes before row y (either may be exhausted): by (t, event id), [1] and [0] in every row shape. */
