@@ -164,7 +164,7 @@ class SyscallChunks implements RowSource<SyscallRow> {
     // +trace_id: walk the enter_event_id index (event ids of one trace are consecutive), not sort the trace's rows
     this.chunk = db
       .prepare(
-        `SELECT json_group_array(json_array(${SYSCALL_COLUMNS}) ORDER BY enter_event_id) FROM (
+        `SELECT json_group_array(json_array(${SYSCALL_COLUMNS})) FROM (
            SELECT * FROM syscalls WHERE +trace_id = @trace AND enter_event_id > @after ORDER BY enter_event_id LIMIT ${CHUNK})`,
       )
       .pluck()
@@ -173,9 +173,15 @@ class SyscallChunks implements RowSource<SyscallRow> {
   next(): SyscallRow | undefined {
     if (this.i === this.rows.length) {
       if (this.after !== -1 && this.rows.length < CHUNK) return undefined
-      this.rows = JSON.parse(this.chunk.get({...this.params, after: this.after}) as string) as SyscallRow[]
+      const rows = (this.rows = JSON.parse(this.chunk.get({...this.params, after: this.after}) as string) as SyscallRow[])
       this.i = 0
-      if (this.rows.length === 0) return undefined
+      if (rows.length === 0) return undefined
+      // SQLite aggregates the subquery's rows in its order, but does not promise to (an ORDER BY inside
+      // json_group_array sorts each chunk again): check it, which costs a pass
+      for (let i = 1; i < rows.length; i++) if (rows[i]![0] < rows[i - 1]![0]) {
+        rows.sort((x, y) => x[0] - y[0])
+        break
+      }
       this.after = this.rows[this.rows.length - 1]![0]
     }
     return this.rows[this.i++]
