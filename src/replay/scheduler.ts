@@ -32,6 +32,9 @@ export const DONE: Op<void> = {
   },
 }
 
+/** Consumed backlog entries a thread drops at once (when they are at least half of its backlog array). */
+const COMPACT_AT = 1024
+
 /** Anything that can sit in the event heap. */
 export abstract class Schedulable {
   /** @internal */ time = 0
@@ -110,6 +113,11 @@ export class SimThread extends Schedulable {
         const next = this.backlog[this.backlogHead++]!
         if (this.backlogHead === this.backlog.length) {
           this.backlog.length = 0
+          this.backlogHead = 0
+        } else if (this.backlogHead >= COMPACT_AT && this.backlogHead * 2 >= this.backlog.length) {
+          // a thread that is never idle (what-if: always behind its recording) would otherwise keep every
+          // operation it ever ran: drop the consumed half, amortised O(1) per operation
+          this.backlog.splice(0, this.backlogHead)
           this.backlogHead = 0
         }
         this.gen = gen = next.op

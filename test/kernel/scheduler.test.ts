@@ -72,6 +72,28 @@ test('inline stepping equals the heap order, and work submitted from outside nev
   assert.ok(s.inlined > 0 || s.fired > 0)
 })
 
+test('a thread that is never idle does not keep the operations it has run', () => {
+  // two operations in flight, each submitting the one after next before it ends: the backlog never empties (what-if:
+  // a thread behind its recording always has its next operation queued)
+  const s = new Scheduler()
+  const t = new SimThread(s, 1)
+  const N = 100_000
+  const order: number[] = []
+  let longest = 0
+  function* op(i: number): Op<void> {
+    if (i + 2 < N) t.submit(op(i + 2))
+    yield 1
+    order.push(i)
+    longest = Math.max(longest, t['backlog'].length)
+  }
+  t.submit(op(0))
+  t.submit(op(1))
+  s.run()
+  assert.equal(new Set(order).size, N, 'every operation ran once')
+  assert.deepEqual(order.slice(0, 5), [0, 2, 1, 4, 3], 'in submission order (op 0 starts at once and queues op 2 first)')
+  assert.ok(longest < 4 * 1024, `the backlog array grew to ${longest} entries`)
+})
+
 test('a long backlog on one thread runs without growing the stack, in order', () => {
   // 200,000 operations queued behind a busy thread, each finishing inline: one loop, not a nested call per op
   const s = new Scheduler()
