@@ -402,9 +402,10 @@ export class EventTracker implements ImportSink {
   }
 }
 
-/** b − a in ns (timestamps are bigints only past 2^53 ns; the spans inside one syscall are small). */
+/** b − a in ns, 0 if the clock went backwards (timestamps are bigints only past 2^53 ns; spans in a call are small). */
 function span(a: U64, b: U64): number {
-  return typeof a === 'number' && typeof b === 'number' ? b - a : Number(BigInt(b) - BigInt(a))
+  const d = typeof a === 'number' && typeof b === 'number' ? b - a : Number(BigInt(b) - BigInt(a))
+  return d > 0 ? d : 0
 }
 
 /** The sixth raw argument, kept only in the args text (a..f hold nr and the first five). */

@@ -71,6 +71,20 @@ test('a fork holding the child\'s mm inside the parent\'s counts the hold once; 
   db.close()
 })
 
+test('a clock that goes backwards inside a call gives a zero wait or hold, never a negative one', async () => {
+  const db = await ingest('backwards.trace.txt', [
+    '# tracer: nop',
+    line(100, '30.000010', 'sys_enter: NR 10 (7f0000000000, 1000, 1, 0, 0, 0)'),
+    line(100, '30.000012', lock('start_locking', true)),
+    line(100, '30.000008', lock('acquire_returned', true, ' success=true')),
+    line(100, '30.000005', lock('released', true)),
+    line(100, '30.000020', 'sys_exit: NR 10 = 0'),
+    '',
+  ].join('\n'))
+  assert.deepEqual(db.prepare('SELECT lock_wait_ns, lock_hold_ns FROM syscalls').all(), [{lock_wait_ns: 0, lock_hold_ns: 0}])
+  db.close()
+})
+
 test('on a real capture every syscall\'s lock times equal a scan of its own thread\'s lock events between its enter and exit', {skip: existsSync(REAL) ? false : `no ${REAL}`}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vmareplay-locktimes-'))
   const db = openDb(join(dir, 'a.db'))
