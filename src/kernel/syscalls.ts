@@ -515,12 +515,18 @@ export function* dupMmap(k: Kernel, t: Task, a: Traced = {}): Op<Mm> {
   const mm = k.createMm()
   yield* mmapWriteLock(k, t, old)
   yield* mmapWriteLock(k, t, mm)
-  yield holdOf(a, k.costs.forkNs)
+  const vmas = old.vmasIn(0, TASK_SIZE)
+  // The critical section is the set-up plus a copy per VMA; a measured or bounding hold scales both parts alike.
+  const copied = vmas.reduce((n, v) => n + ((v.flags & VM_DONTCOPY) === 0 ? 1 : 0), 0)
+  const modelled = k.costs.forkNs + copied * k.costs.forkPerVmaNs
+  const scale = modelled > 0 ? holdOf(a, modelled) / modelled : 0
+  yield Math.round(k.costs.forkNs * scale)
+  const perVmaNs = Math.round(k.costs.forkPerVmaNs * scale)
   const entries: Array<{start: number; end: number; value: Vma}> = []
-  for (const vma of old.vmasIn(0, TASK_SIZE)) {
+  for (const vma of vmas) {
     if (k.gen.forkWriteLocksParent) yield* vmaStartWrite(t, vma)
     if ((vma.flags & VM_DONTCOPY) !== 0) continue
-    yield k.costs.forkPerVmaNs
+    yield perVmaNs
     const anonVma = (vma.flags & VM_WIPEONFORK) !== 0 || vma.anonVma === null ? null : k.newAnonVma(true)
     const flags = vma.flags & ~(VM_LOCKED | VM_LOCKONFAULT | (vma.uffdCtx !== 0 ? VM_UFFD_ARMED : 0))
     const nv = k.vmAreaAlloc(mm, vma.start, vma.end, {...vma.attrs(), flags, anonVma, uffdCtx: 0})

@@ -145,6 +145,21 @@ test('fork (dup_mmap): parent and child write locks, anon_vma_fork, DONTCOPY ski
   assert.equal(faultNow(w, ct, {address: BASE + PAGE, errorCode: 0x7}).reason, 'ok')
 })
 
+test('fork holds mmap_lock for its measured hold, or the modelled one bounded by its duration, set-up and copies alike', () => {
+  const hold = (a: {holdNs?: number; tookNs?: number}): number => {
+    const w = world('6.18')
+    for (let i = 0; i < 4; i++) vma(w, 20 * i, 8, {anonVma: true})
+    // the parent holds its own mm and the child's across the copy: each for the critical section
+    return opNow(w, w.t[0]!, 'fork', dupMmap, a).acct.writeHoldNs / 2
+  }
+  // modelled: forkNs + 4 copies × forkPerVmaNs (20 µs + 4 µs); a longer call does not make it longer
+  assert.equal(hold({}), 24_000)
+  assert.equal(hold({tookNs: 500_000}), 24_000)
+  // measured (--calibrate-holds): exactly that, copies included; a call shorter than the model bounds it
+  assert.equal(hold({holdNs: 60_000, tookNs: 500_000}), 60_000)
+  assert.equal(hold({tookNs: 12_000}), 12_000)
+})
+
 test('exit: exit_mm read section; the last user runs exit_mmap (read, then write) and frees every VMA', () => {
   const w = world('6.18', 2)
   const vmas = [vma(w, 0, 8, {anonVma: true}), vma(w, 10, 8)]
