@@ -27,6 +27,7 @@ export interface Column {
   trace_id: number
   policy: string
   mode: string
+  calibrated_holds: boolean
 }
 
 export interface ChangedOp {
@@ -151,7 +152,7 @@ export function compareRuns(db: Db, runs: RunRef[], opts: {baseline?: string; to
   else changedOps = changedOperations(db, runs, opts.top)
   if (runs.some((r) => r.mode !== 'what-if')) notes.push('simulated run length changes with waits only in what-if mode (faithful mode starts each operation at its traced time)')
   return {
-    columns: runs.map((r) => ({label: r.label, run_id: r.runId, trace_id: r.traceId, policy: r.policy, mode: r.mode})),
+    columns: runs.map((r) => ({label: r.label, run_id: r.runId, trace_id: r.traceId, policy: r.policy, mode: r.mode, calibrated_holds: r.calibratedHolds})),
     baseline: runs[base]!.label,
     rows,
     stalls: data.map((d) => d.stall),

@@ -19,7 +19,7 @@ type Tagged<T> = {run_id: number; policy: string} & T
 
 export interface ContentionReport {
   traces: TraceFacts[]
-  runs: {run_id: number; trace_id: number; policy: string; label: string; mode: string; faults: number; ops: number; sim_end_ns: number}[]
+  runs: {run_id: number; trace_id: number; policy: string; label: string; mode: string; calibrated_holds: boolean; faults: number; ops: number; sim_end_ns: number}[]
   paths: Tagged<PathReasonRow & {share: number}>[]
   waits: Tagged<WaitRow>[]
   blockers: Tagged<BlockerRow & {rank: number}>[]
@@ -42,7 +42,7 @@ export function traceFacts(db: Db, traceIds: number[]): TraceFacts[] {
 export function contentionReport(db: Db, runs: RunRef[], top: number): ContentionReport {
   const report: ContentionReport = {
     traces: traceFacts(db, [...new Set(runs.map((r) => r.traceId))]),
-    runs: runs.map((r) => ({run_id: r.runId, trace_id: r.traceId, policy: r.policy, label: r.label, mode: r.mode, faults: r.faults, ops: r.ops, sim_end_ns: r.simEndNs})),
+    runs: runs.map((r) => ({run_id: r.runId, trace_id: r.traceId, policy: r.policy, label: r.label, mode: r.mode, calibrated_holds: r.calibratedHolds, faults: r.faults, ops: r.ops, sim_end_ns: r.simEndNs})),
     paths: [],
     waits: [],
     blockers: [],

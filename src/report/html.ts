@@ -4,6 +4,7 @@ import {basename} from 'node:path'
 import type {PageData} from './page.js'
 import {betterWhen, type Comparison} from './compare.js'
 import {blockerRows, changedOpRows, displayValue, headlines, stallText, vmaRows} from './text.js'
+import {replayKind} from './runs.js'
 import {esc, groupedBarsSvg, timelineSvg, type TimelineLane} from './svg.js'
 import type {Row} from './output.js'
 import {count, dur, pct, signed} from './units.js'
@@ -70,7 +71,7 @@ function card(d: PageData, i: number, summary: string): string {
     ['simulated length', dur(r.simEndNs)],
   ]
   const topFb = fb.slice(0, 2).map((p) => `${esc(p.reason)} ${count(p.faults)}`).join(', ')
-  return `<div class="card" style="--c:${RUN_COLORS[i % RUN_COLORS.length]}"><h3>${esc(r.label)} <span class="mode">run ${r.runId} · ${esc(r.mode)}</span></h3>
+  return `<div class="card" style="--c:${RUN_COLORS[i % RUN_COLORS.length]}"><h3>${esc(r.label)} <span class="mode">run ${r.runId} · ${esc(replayKind(r))}</span></h3>
 <div class="big">${pct(vma, r.faults) || '–'}</div><div class="bigl">of ${count(r.faults)} faults completed under the VMA lock${topFb === '' ? '' : `; fallbacks: ${topFb}`}</div>
 <dl>${items.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join('')}</dl><p>${esc(summary)}</p></div>`
 }
@@ -128,7 +129,7 @@ export function renderHtml(d: PageData): string {
     .map((t) => `trace ${t.trace_id}: <code>${esc(basename(t.path))}</code> (${esc(t.format)}${t.kernel_version === null ? '' : `, kernel ${esc(t.kernel_version)}`}), ${count(t.events)} events, ${count(t.faults)} user faults over ${dur(t.span_ns)}${t.lost_events > 0 ? `, <b>${count(t.lost_events)} events lost</b>` : ''}`)
     .join('<br>')
   const parts: string[] = []
-  parts.push(`<header><h1>${esc(d.title)}</h1><p class="sub">${traceLines}</p><p class="sub">${d.runs.length} run${d.runs.length === 1 ? '' : 's'}: ${d.runs.map((r) => `${esc(r.label)} (run ${r.runId}, ${esc(r.mode)})`).join(', ')}</p></header>`)
+  parts.push(`<header><h1>${esc(d.title)}</h1><p class="sub">${traceLines}</p><p class="sub">${d.runs.length} run${d.runs.length === 1 ? '' : 's'}: ${d.runs.map((r) => `${esc(r.label)} (run ${r.runId}, ${esc(replayKind(r))})`).join(', ')}</p></header>`)
   parts.push(`<section id="headline"><h2>Headline</h2><div class="cards">${d.runs.map((_r, i) => card(d, i, summaries[i]!.split('\n').slice(2).join(' ').trim())).join('')}</div></section>`)
   parts.push(
     `<section id="timeline"><h2>mmap_lock over time</h2><p class="note">Per run: how many threads held mmap_lock (a writer counts its share of the bucket), how many were blocked on it (both on one scale for every run), and how many faults fell back to it (each run on its own scale: see its max). A bucket is ${dur(d.timelines[0]?.bucketNs ?? 0)}; values are means over the bucket, so short spikes are flattened. Hover an area for its name.</p><div class="panel">${timelines(d)}</div></section>`,

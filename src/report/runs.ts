@@ -9,6 +9,8 @@ export interface RunRef {
   traceId: number
   policy: string
   mode: string
+  /** replayed with --calibrate-holds (options_json) */
+  calibratedHolds: boolean
   faults: number
   ops: number
   simEndNs: number
@@ -25,7 +27,8 @@ export interface RunSelection {
   traces?: number[]
 }
 
-const RUN_SQL = `SELECT r.run_id AS runId, r.trace_id AS traceId, r.policy, r.mode, r.faults, r.ops, r.sim_end_ns AS simEndNs,
+const RUN_SQL = `SELECT r.run_id AS runId, r.trace_id AS traceId, r.policy, r.mode,
+  coalesce(json_extract(r.options_json, '$.calibrateHolds'), 0) = 1 AS calibratedHolds, r.faults, r.ops, r.sim_end_ns AS simEndNs,
   t.path AS tracePath, coalesce(t.first_ts_ns, 0) AS traceFirstNs FROM runs r JOIN traces t USING (trace_id)`
 
 /** Parses "1,2,3" (flags) into positive integers, or throws a UserError naming the flag. */
@@ -110,7 +113,13 @@ export function labelRuns(runs: Omit<RunRef, 'label'>[]): RunRef[] {
     oneTrace ? r.policy : onePolicy ? `t${r.traceId}:${basename(r.tracePath).replace(/\.(trace\.txt|perf\.txt|txt|csv)(\.xz|\.gz)?$/, '')}` : `${r.policy}@t${r.traceId}`
   const counts = new Map<string, number>()
   for (const r of runs) counts.set(base(r), (counts.get(base(r)) ?? 0) + 1)
-  return runs.map((r) => ({...r, label: counts.get(base(r))! > 1 ? `${base(r)}#${r.runId}` : base(r)}))
+  // SQLite gives calibratedHolds as 0/1
+  return runs.map((r) => ({...r, calibratedHolds: Boolean(r.calibratedHolds), label: counts.get(base(r))! > 1 ? `${base(r)}#${r.runId}` : base(r)}))
+}
+
+/** How a run was replayed, for people: its mode, and whether its syscall holds came from the trace. */
+export function replayKind(r: {mode: string; calibratedHolds: boolean}): string {
+  return r.calibratedHolds ? `${r.mode}, calibrated holds` : r.mode
 }
 
 /** True when every run replays the same trace (event ids, and so operations, can be matched across runs). */

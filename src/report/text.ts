@@ -6,6 +6,7 @@ import type {ChangedOp, Comparison, CompareRow} from './compare.js'
 import type {StallRow} from './metrics.js'
 import {csv, csvLine, table, type Row} from './output.js'
 import {bytes, count, dur, hex, ms, pct, signed, us} from './units.js'
+import {replayKind} from './runs.js'
 
 const title = (s: string): string => `\n${s}\n`
 const plural = (n: number, word: string): string => `${count(n)} ${word}${n === 1 ? '' : 's'}`
@@ -45,7 +46,7 @@ export function headlines(r: ContentionReport): string[] {
     const writers = r.waits.find((w) => w.run_id === run.run_id && w.group === 'mmap_lock writers (waits)')
     const b = r.blockers.find((x) => x.run_id === run.run_id)
     const lines = [
-      `${run.label} (run ${run.run_id}, ${run.mode}): ${count(nFb)} of ${count(run.faults)} faults (${pct(nFb, run.faults) || '0%'}) fell back to mmap_lock${topFb === '' ? '' : ` — ${topFb}`}.`,
+      `${run.label} (run ${run.run_id}, ${replayKind({mode: run.mode, calibratedHolds: run.calibrated_holds})}): ${count(nFb)} of ${count(run.faults)} faults (${pct(nFb, run.faults) || '0%'}) fell back to mmap_lock${topFb === '' ? '' : ` — ${topFb}`}.`,
       '  ' +
         ((all?.waited ?? 0) === 0
           ? 'No fault waited for a lock'
@@ -212,7 +213,7 @@ export function changedOpRows(c: Comparison, longHeaders = true): Row[] {
 export function renderComparison(c: Comparison): string {
   const {rows, columns} = compareTableRows(c)
   const parts = [
-    `Runs: ${c.columns.map((x) => `${x.label} = run ${x.run_id} (trace ${x.trace_id}, ${x.policy}, ${x.mode})`).join('; ')}. Deltas are against ${c.baseline}.`,
+    `Runs: ${c.columns.map((x) => `${x.label} = run ${x.run_id} (trace ${x.trace_id}, ${x.policy}, ${replayKind({mode: x.mode, calibratedHolds: x.calibrated_holds})})`).join('; ')}. Deltas are against ${c.baseline}.`,
     table(rows, columns),
     title('Worst stall of each run'),
     c.columns.map((x, i) => `${x.label}: ${stallText(c.stalls[i] ?? null)}`).join('\n'),

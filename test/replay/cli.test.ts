@@ -86,6 +86,9 @@ test('--calibrate-holds sizes syscall holds from the trace\'s mmap_lock events, 
     (q(`SELECT total(hold_ns) AS ns FROM op_lock_holds WHERE run_id = ${run} AND op = '${op}'`)[0] as {ns: number}).ns
   assert.equal(held(c, 'mmap') + held(c, 'mprotect') + held(c, 'brk'), measured.ns)
   assert.ok(held(m, 'mmap') < held(c, 'mmap'), 'the cost table holds mmap for less than this trace measured')
+  // reports tell the two runs of one policy apart
+  const cmp = run('compare', '--db', db, '--runs', `${m},${c}`)
+  assert.match(cmp.stdout, new RegExp(`= run ${m} \\(trace 1, mmap-lock, faithful\\);.*= run ${c} \\(trace 1, mmap-lock, faithful, calibrated holds\\)`))
 
   const bare = join(dir, 'nolocks.trace.txt')
   writeFileSync(bare, ['# tracer: nop', '           app-100   (    100) [000] .....   1.000000: sys_enter: NR 9 (0, 1000, 3, 22, ffffffff, 0)',

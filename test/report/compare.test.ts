@@ -100,7 +100,7 @@ test('report html reuses the contention sections: the comparison is the same as 
 test('labels: policies for one trace, traces for one policy, both otherwise; duplicates get the run id', async () => {
   const {labelRuns} = await import('../../src/report/runs.js')
   const r = (runId: number, traceId: number, policy: string, tracePath = `/x/t${traceId}.trace.txt.xz`) =>
-    ({runId, traceId, policy, mode: 'faithful', faults: 0, ops: 0, simEndNs: 0, tracePath, traceFirstNs: 0})
+    ({runId, traceId, policy, mode: 'faithful', calibratedHolds: false, faults: 0, ops: 0, simEndNs: 0, tracePath, traceFirstNs: 0})
   assert.deepEqual(labelRuns([r(1, 1, 'v6.4'), r(2, 1, 'v6.18')]).map((x) => x.label), ['v6.4', 'v6.18'])
   assert.deepEqual(labelRuns([r(1, 1, 'v6.18', '/a/node_attach.trace.txt.xz'), r(2, 2, 'v6.18', '/a/xz_T2.perf.txt')]).map((x) => x.label), ['t1:node_attach', 't2:xz_T2'])
   assert.deepEqual(labelRuns([r(1, 1, 'v6.4'), r(2, 1, 'v6.18'), r(3, 2, 'v6.18')]).map((x) => x.label), ['v6.4@t1', 'v6.18@t1', 'v6.18@t2'])
