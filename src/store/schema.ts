@@ -180,6 +180,7 @@ CREATE TABLE syscalls (
 );
 CREATE INDEX syscalls_enter ON syscalls(enter_event_id);
 CREATE INDEX syscalls_trace ON syscalls(trace_id, name);
+CREATE INDEX syscalls_trace_enter ON syscalls(trace_id, enter_event_id);
 CREATE TABLE initial_maps (
   trace_id INTEGER NOT NULL REFERENCES traces(trace_id),
   tgid INTEGER NOT NULL,
@@ -281,7 +282,8 @@ function eventViews(): string {
  * fault_results.hold_ns, lock_holds becomes op_lock_holds + a view, and fault_pages added (empty: traces ingested
  * before it replay through the SQL fault scan until re-ingested). Migrated runs keep their v1 digests.
  * v2 → v3: syscalls gain lock_wait_ns / lock_hold_ns, the calling thread's mmap_lock waits and holds as its traced
- * mmap_lock events show them; computed at ingest, so traces ingested before stay NULL until re-ingested.
+ * mmap_lock events show them; computed at ingest, so traces ingested before stay NULL until re-ingested. And the
+ * index syscalls_trace_enter, which the replay reads one trace's syscalls in entry order by.
  */
 export const MIGRATIONS: Record<number, string> = {
   1: `
@@ -313,7 +315,8 @@ ${RESULT_VIEWS}
 ${FAULT_PAGES}`,
   2: `
 ALTER TABLE syscalls ADD COLUMN lock_wait_ns INTEGER;
-ALTER TABLE syscalls ADD COLUMN lock_hold_ns INTEGER;`,
+ALTER TABLE syscalls ADD COLUMN lock_hold_ns INTEGER;
+CREATE INDEX syscalls_trace_enter ON syscalls(trace_id, enter_event_id);`,
 }
 
 export function schemaSql(): string {
