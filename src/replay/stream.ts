@@ -178,11 +178,13 @@ class SyscallChunks implements RowSource<SyscallRow> {
       if (rows.length === 0) return undefined
       // SQLite aggregates the subquery's rows in its order, but does not promise to (an ORDER BY inside
       // json_group_array sorts each chunk again): check it, which costs a pass
-      for (let i = 1; i < rows.length; i++) if (rows[i]![0] < rows[i - 1]![0]) {
-        rows.sort((x, y) => x[0] - y[0])
-        break
+      for (let i = 1; i < rows.length; i++) {
+        if (rows[i]![0] < rows[i - 1]![0]) {
+          rows.sort((x, y) => x[0] - y[0])
+          break
+        }
       }
-      this.after = this.rows[this.rows.length - 1]![0]
+      this.after = rows[rows.length - 1]![0]
     }
     return this.rows[this.i++]
   }
