@@ -26,7 +26,7 @@ leaves the database as it was, and ingesting the same content again is a no-op.`
 
   static override flags = {
     db: dbFlag,
-    format: Flags.string({description: 'input format (default: detected)', options: ['ftrace', 'perf', 'csv']}),
+    format: Flags.string({description: 'input format (default: detected)', options: ['ftrace', 'perf', 'csv', 'tracedat']}),
     maps: Flags.string({description: '/proc/PID/maps snapshot taken when tracing began, as PID=FILE', multiple: true}),
     strict: Flags.boolean({description: 'fail on the first malformed line instead of counting it'}),
     json: jsonFlag,
