@@ -8,6 +8,7 @@
 
 import type {U64} from '../model/events.js'
 import type {CpuRegion} from './tracedat-header.js'
+import {InputError} from './lines.js'
 import {badFile, Cursor, inflate, type Codec, type DatFile} from './tracedat-io.js'
 
 /** Where the page header's fields are (events/header_page). */
@@ -185,6 +186,7 @@ export class CpuStream {
   private pos = 0 // next entry, as an index into src.buf
   private end = 0 // end of the current page's committed data in src.buf
   private pageMissed = -1
+  private broken = false
 
   constructor(
     readonly cpu: number,
@@ -215,10 +217,23 @@ export class CpuStream {
     return this.le ? this.src.buf.readUInt32LE(p) : this.src.buf.readUInt32BE(p + 4)
   }
 
+  /** The next page; a chunk that cannot be read or decompressed ends this CPU's data with a problem. */
+  private nextPage(): boolean {
+    if (this.broken) return false
+    try {
+      return this.src.next()
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err
+      this.problem(`${err.message}; the rest of this CPU's data is skipped`, `CPU ${this.cpu}, after ${this.src.where()}`)
+      this.broken = true
+      return false
+    }
+  }
+
   private loadPage(): boolean {
     const L = this.layout
     for (;;) {
-      if (!this.src.next()) return false
+      if (!this.nextPage()) return false
       const s = this.src
       if (s.len < L.dataOffset) {
         this.problem(`page shorter than its header (${s.len} bytes)`, `CPU ${this.cpu}, ${s.where()}`)

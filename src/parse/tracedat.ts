@@ -11,7 +11,7 @@ import {Emitter, MEMCG_ID, MEMCG_PATH} from './emit.js'
 import {Kallsyms} from './kallsyms.js'
 import {toSigned64} from './numbers.js'
 import {commonLayout, parseFormat, Record, type EventFormat, type Field} from './tracedat-format.js'
-import {readDatMeta, type DatBuffer, type DatMeta} from './tracedat-header.js'
+import {readDatMeta, type CpuRegion, type DatBuffer, type DatMeta} from './tracedat-header.js'
 import {DatFile, TRACEDAT_MAGIC} from './tracedat-io.js'
 import {CpuStream, pageLayout} from './tracedat-ring.js'
 import type {ParseOptions, ParseStats} from './detect.js'
@@ -363,7 +363,16 @@ function importDat(f: DatFile, sink: ImportSink, opts: ParseOptions): ParseStats
 
   let records = 0
   let dataBytes = 0
-  const regions = buffer?.cpus.filter((c) => c.size > 0) ?? []
+  const regions: CpuRegion[] = []
+  for (const c of buffer?.cpus ?? []) {
+    if (c.size === 0) continue
+    if (c.offset + c.size > f.size) {
+      // trace-cmd was stopped while writing: read what is there
+      sink.problem({line: 0, reason: `CPU ${c.cpu} data is cut short: it should end at offset 0x${(c.offset + c.size).toString(16)}, the file ends at 0x${f.size.toString(16)}`, excerpt: `CPU ${c.cpu}, data at file offset 0x${c.offset.toString(16)}`})
+      if (c.offset >= f.size) continue
+      regions.push({...c, size: f.size - c.offset})
+    } else regions.push(c)
+  }
   const progress = (): void => opts.onProgress?.(f.bytesRead, f.size)
   const streams = regions.map(
     (c) =>
