@@ -307,14 +307,18 @@ function chooseBuffer(meta: DatMeta): DatBuffer | null {
   return withData.find((b) => b.name === '') ?? withData[0] ?? null
 }
 
-/** Events the CPUSTAT options count as lost (overwritten, dropped while full, commit overruns). */
+/**
+ * Events the CPUSTAT options count as lost that no page marks: dropped while the buffer was full (overwrite off)
+ * and commit overruns. Overwritten events (`overrun`) are not added: the first page read after them carries
+ * RB_MISSED_EVENTS and their count, reported where they were lost.
+ */
 function statLosses(stats: string[]): {cpu: number; count: number}[] {
   const out: {cpu: number; count: number}[] = []
   for (const s of stats) {
     const cpu = /^CPU: (\d+)/m.exec(s)
     if (cpu === null) continue
     let n = 0
-    for (const k of ['overrun', 'commit overrun', 'dropped events']) n += Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(s)?.[1] ?? 0)
+    for (const k of ['commit overrun', 'dropped events']) n += Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(s)?.[1] ?? 0)
     if (n > 0) out.push({cpu: Number(cpu[1]), count: n})
   }
   return out

@@ -90,6 +90,21 @@ for (const t of TWINS) {
   })
 }
 
+test('trace.dat: overwritten events are one lost window where the kernel marked the page, with the count it stored', async () => {
+  const text = unxz('py_threads_overwrite.trace.txt.xz')
+  const sink = new CollectSink()
+  const stats = await parseTrace(unxz('py_threads_overwrite.v7zstd.dat.xz'), sink)
+  // the text header's entries-written minus entries-in-buffer is the same loss, counted by the kernel
+  const [, inBuf, written] = /entries-in-buffer\/entries-written: (\d+)\/(\d+)/.exec(readFileSync(text, 'utf8'))!.map(Number)
+  assert.equal(sink.losts.length, 1)
+  assert.equal(sink.losts[0]!.count, written! - inBuf!)
+  assert.equal(sink.losts[0]!.cpu, 1) // the text's `##### CPU 1 buffer started ####`
+  const first = sink.events.find((e) => e.cpu === 1)!
+  assert.equal(sink.losts[0]!.line, first.line) // reported before CPU 1's first record
+  assert.equal(stats.lines, inBuf) // the records that survived
+  assert.equal(sink.problems.length, 0)
+})
+
 test('trace.dat twins exercise what the decoders cover', async () => {
   const sink = new CollectSink()
   await parseTrace(unxz('xz_T2.v7zstd.dat.xz'), sink)

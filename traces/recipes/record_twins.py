@@ -3,7 +3,7 @@
 # `vmareplay capture` saves) and as trace.dat (`trace-cmd extract -B`), so the trace.dat parser can be checked
 # against the text parser on the same events (test/parse/tracedat-twins.test.ts).
 #
-# usage (root): record_twins.py OUT_PREFIX [--clock mono] [--buffer-kb 16384] -- COMMAND ARGS...
+# usage (root): [OVERWRITE=1] record_twins.py OUT_PREFIX [--clock mono] [--buffer-kb 16384] -- COMMAND ARGS...
 # writes OUT_PREFIX.trace.txt, OUT_PREFIX.dat (file version 7, zstd: trace-cmd 3.1's default), and converted
 # by trace-cmd from that file: OUT_PREFIX.v6.dat (version 6) and OUT_PREFIX.v7none.dat (version 7, uncompressed).
 #
@@ -16,7 +16,7 @@
 # saves only those). `trace-cmd extract -B` consumes the buffer and removes the instance: the text is read first.
 import os, re, shutil, subprocess, sys
 
-OPTIONS = {'record-tgid': '1', 'event-fork': '1', 'overwrite': '0', 'irq-info': '1', 'context-info': '1',
+OPTIONS = {'record-tgid': '1', 'event-fork': '1', 'overwrite': os.environ.get('OVERWRITE', '0'), 'irq-info': '1', 'context-info': '1',
            'markers': '1', 'hash-ptr': '0', 'raw': '0', 'hex': '0', 'bin': '0', 'latency-format': '0',
            'stacktrace': '0', 'userstacktrace': '0', 'verbose': '0'}
 MM_SYSCALLS = ['mmap', 'munmap', 'mprotect', 'pkey_mprotect', 'mremap', 'brk', 'madvise', 'mlock', 'mlock2',
