@@ -61,193 +61,162 @@ class Decoders {
       return fs
     }
     const fail = (why: string): Handler => () => why
+    // a decoder over the named fields; every record is a problem when the format lacks one
+    const using = (names: string[], make: (fs: Field[]) => Handler): Handler => {
+      const fs = need(...names)
+      return typeof fs === 'string' ? fail(fs) : make(fs)
+    }
     const name = fmt.name
     switch (fmt.system === 'syscalls' ? name.replace(/^(sys_(?:enter|exit))_.*/, '$1_') : name) {
       case 'page_fault_user':
       case 'page_fault_kernel': {
-        const fs = need('address', 'ip', 'error_code')
-        if (typeof fs === 'string') return fail(fs)
-        const [fa, fi, fe] = fs as [Field, Field, Field]
-        const kind = name === 'page_fault_user' ? Kind.FaultUser : Kind.FaultKernel
-        return (r) => {
-          const address = r.num(fa)
-          const ip = r.num(fi)
-          const ipSym = this.symbol(ip)
-          em.event(kind, this.symbol(address) === null ? address : null, ipSym === null ? ip : null, r.num(fe), null, null, null, ipSym)
-          return null
-        }
+        return using(['address', 'ip', 'error_code'], ([fa, fi, fe]) => {
+          const kind = name === 'page_fault_user' ? Kind.FaultUser : Kind.FaultKernel
+          return (r) => {
+            const address = r.num(fa)
+            const ip = r.num(fi)
+            const ipSym = this.symbol(ip)
+            em.event(kind, this.symbol(address) === null ? address : null, ipSym === null ? ip : null, r.num(fe), null, null, null, ipSym)
+            return null
+          }
+        })
       }
       case 'sys_enter': {
         if (fmt.system !== 'raw_syscalls') break
-        const fs = need('id', 'args')
-        if (typeof fs === 'string') return fail(fs)
-        const [fid, fargs] = fs as [Field, Field]
-        return (r) => {
+        return using(['id', 'args'], ([fid, fargs]) => (r) => {
           const a: U64[] = []
           for (let i = 0; i < fargs.elems; i++) a.push(r.num(fargs, i))
           em.event(Kind.SysEnter, r.num(fid), a[0] ?? null, a[1] ?? null, a[2] ?? null, a[3] ?? null, a[4] ?? null, a.map((v) => v.toString(16)).join(', '))
           return null
-        }
+        })
       }
       case 'sys_exit': {
         if (fmt.system !== 'raw_syscalls') break
-        const fs = need('id', 'ret')
-        if (typeof fs === 'string') return fail(fs)
-        const [fid, fret] = fs as [Field, Field]
-        return (r) => {
+        return using(['id', 'ret'], ([fid, fret]) => (r) => {
           em.event(Kind.SysExit, r.num(fid), r.num(fret), null, null, null, null, null)
           return null
-        }
+        })
       }
       case 'sys_enter_': {
-        const fs = need('__syscall_nr')
-        if (typeof fs === 'string') return fail(fs)
-        const fnr = fs[0]!
-        const args = fmt.fields.filter((f) => f !== fnr && f.loc === null).slice(0, 5)
-        const sys = name.slice(10)
-        return (r) => {
-          const a = args.map((f) => r.num(f))
-          em.event(Kind.SysArgs, r.num(fnr), a[0] ?? null, a[1] ?? null, a[2] ?? null, a[3] ?? null, a[4] ?? null, sys)
-          return null
-        }
+        return using(['__syscall_nr'], ([fnr]) => {
+          const args = fmt.fields.filter((f) => f !== fnr && f.loc === null).slice(0, 5)
+          const sys = name.slice(10)
+          return (r) => {
+            const a = args.map((f) => r.num(f))
+            em.event(Kind.SysArgs, r.num(fnr), a[0] ?? null, a[1] ?? null, a[2] ?? null, a[3] ?? null, a[4] ?? null, sys)
+            return null
+          }
+        })
       }
       case 'sys_exit_': {
-        const fs = need('__syscall_nr', 'ret')
-        if (typeof fs === 'string') return fail(fs)
-        const [fnr, fret] = fs as [Field, Field]
-        const sys = name.slice(9)
-        return (r) => {
-          em.event(Kind.SysRet, r.num(fnr), r.num(fret), null, null, null, null, sys)
-          return null
-        }
+        return using(['__syscall_nr', 'ret'], ([fnr, fret]) => {
+          const sys = name.slice(9)
+          return (r) => {
+            em.event(Kind.SysRet, r.num(fnr), r.num(fret), null, null, null, null, sys)
+            return null
+          }
+        })
       }
       case 'mmap_lock_start_locking':
       case 'mmap_lock_acquire_returned':
       case 'mmap_lock_released': {
-        const fs = need('mm', 'write')
-        if (typeof fs === 'string') return fail(fs)
-        const [fmm, fw] = fs as [Field, Field]
-        const fid = fmt.byName.get('memcg_id')
-        const fpath = fmt.byName.get('memcg_path')
-        const kind = name === 'mmap_lock_start_locking' ? Kind.LockStart : name === 'mmap_lock_released' ? Kind.LockRelease : Kind.LockAcquire
-        const fs2 = kind === Kind.LockAcquire ? need('success') : []
-        if (typeof fs2 === 'string') return fail(fs2)
-        const fsucc = fs2[0]
-        return (r) => {
-          let memcg: U64 | null = null
-          let pathId: U64 | null = null
-          if (fid !== undefined) {
-            memcg = r.num(fid)
-            em.memcgForm |= MEMCG_ID
-          } else if (fpath !== undefined) {
-            pathId = em.memcgPathId(r.str(fpath))
-            em.memcgForm |= MEMCG_PATH
+        return using(['mm', 'write'], ([fmm, fw]) => {
+          const fid = fmt.byName.get('memcg_id')
+          const fpath = fmt.byName.get('memcg_path')
+          const kind = name === 'mmap_lock_start_locking' ? Kind.LockStart : name === 'mmap_lock_released' ? Kind.LockRelease : Kind.LockAcquire
+          const fs2 = kind === Kind.LockAcquire ? need('success') : []
+          if (typeof fs2 === 'string') return fail(fs2)
+          const fsucc = fs2[0]
+          return (r) => {
+            let memcg: U64 | null = null
+            let pathId: U64 | null = null
+            if (fid !== undefined) {
+              memcg = r.num(fid)
+              em.memcgForm |= MEMCG_ID
+            } else if (fpath !== undefined) {
+              pathId = em.memcgPathId(r.str(fpath))
+              em.memcgForm |= MEMCG_PATH
+            }
+            em.event(kind, r.num(fw) === 0 ? 0 : 1, fsucc === undefined ? null : r.num(fsucc) === 0 ? 0 : 1, memcg, pathId, null, null, r.ptr(fmm))
+            return null
           }
-          em.event(kind, r.num(fw) === 0 ? 0 : 1, fsucc === undefined ? null : r.num(fsucc) === 0 ? 0 : 1, memcg, pathId, null, null, r.ptr(fmm))
-          return null
-        }
+        })
       }
       case 'vm_unmapped_area': {
-        const fs = need('addr', 'flags', 'length', 'low_limit', 'high_limit')
-        if (typeof fs === 'string') return fail(fs)
-        const [fa, ff, fl, flo, fhi] = fs as [Field, Field, Field, Field, Field]
-        return (r) => {
+        return using(['addr', 'flags', 'length', 'low_limit', 'high_limit'], ([fa, ff, fl, flo, fhi]) => (r) => {
           // TP_printk: IS_ERR_VALUE(addr) ? addr= 0, err= addr : addr= addr, err= 0
           const addr = r.num(fa)
           const err = typeof addr === 'bigint' && addr >= 18446744073709547521n
           em.event(Kind.UnmappedArea, err ? 0 : addr, err ? toSigned64(addr) : 0, r.num(fl), r.num(ff), r.num(flo), r.num(fhi), null)
           return null
-        }
+        })
       }
       case 'exit_mmap': {
-        const fs = need('mt')
-        if (typeof fs === 'string') return fail(fs)
-        const fmt0 = fs[0]!
-        return (r) => {
+        return using(['mt'], ([fmt0]) => (r) => {
           em.event(Kind.ExitMmap, null, null, null, null, null, null, r.ptr(fmt0))
           return null
-        }
+        })
       }
       case 'sched_process_fork': {
-        const fs = need('parent_pid', 'child_pid', 'child_comm')
-        if (typeof fs === 'string') return fail(fs)
-        const [fp, fc, fcc] = fs as [Field, Field, Field]
-        return (r) => {
+        return using(['parent_pid', 'child_pid', 'child_comm'], ([fp, fc, fcc]) => (r) => {
           em.event(Kind.Fork, r.num(fp), r.num(fc), null, null, null, null, r.str(fcc))
           return null
-        }
+        })
       }
       case 'sched_process_exec': {
-        const fs = need('filename', 'pid', 'old_pid')
-        if (typeof fs === 'string') return fail(fs)
-        const [ff, fp, fo] = fs as [Field, Field, Field]
-        return (r) => {
+        return using(['filename', 'pid', 'old_pid'], ([ff, fp, fo]) => (r) => {
           em.event(Kind.Exec, r.num(fp), r.num(fo), null, null, null, null, r.str(ff))
           return null
-        }
+        })
       }
       case 'sched_process_exit': {
-        const fs = need('pid')
-        if (typeof fs === 'string') return fail(fs)
-        const fp = fs[0]!
-        const fd = fmt.byName.get('group_dead') // absent before 6.x: null, as the text parser leaves it
-        return (r) => {
-          em.event(Kind.Exit, r.num(fp), fd === undefined ? null : r.num(fd) === 0 ? 0 : 1, null, null, null, null, null)
-          return null
-        }
+        return using(['pid'], ([fp]) => {
+          const fd = fmt.byName.get('group_dead') // absent before 6.x: null, as the text parser leaves it
+          return (r) => {
+            em.event(Kind.Exit, r.num(fp), fd === undefined ? null : r.num(fd) === 0 ? 0 : 1, null, null, null, null, null)
+            return null
+          }
+        })
       }
       case 'task_newtask': {
-        const fs = need('pid', 'clone_flags', 'comm')
-        if (typeof fs === 'string') return fail(fs)
-        const [fp, ff, fc] = fs as [Field, Field, Field]
-        return (r) => {
+        return using(['pid', 'clone_flags', 'comm'], ([fp, ff, fc]) => (r) => {
           em.event(Kind.NewTask, r.num(fp), r.num(ff), null, null, null, null, r.str(fc))
           return null
-        }
+        })
       }
       case 'ma_write': {
-        const fs = need('fn', 'index', 'last')
-        if (typeof fs === 'string') return fail(fs)
-        const [ffn, fi, fl] = fs as [Field, Field, Field]
-        return (r) => {
+        return using(['fn', 'index', 'last'], ([ffn, fi, fl]) => (r) => {
           // fn is a `const char *` into the kernel: its text is only known when printk_formats lists it
           const fn = this.printk.get(r.num(ffn).toString(16)) ?? null
           em.event(Kind.MapleWrite, r.num(fi), r.num(fl), null, null, null, null, fn)
           return null
-        }
+        })
       }
       case 'print': {
         if (fmt.system !== 'ftrace') break
-        const fs = need('buf')
-        if (typeof fs === 'string') return fail(fs)
-        const fb = fs[0]!
-        return (r) => {
+        return using(['buf'], ([fb]) => (r) => {
           // trace_marker writes end with a newline the text output ends the line with
           em.event(Kind.Marker, null, null, null, null, null, null, r.str(fb).replace(/\n$/, ''))
           return null
-        }
+        })
       }
       case 'page_cache_sync_ra':
       case 'page_cache_async_ra': {
-        const fs = need('i_ino', 'index')
-        if (typeof fs === 'string') return fail(fs)
-        const [fi, fx] = fs as [Field, Field]
-        return (r) => {
+        return using(['i_ino', 'index'], ([fi, fx]) => (r) => {
           em.event(Kind.Readahead, r.num(fi), r.num(fx), null, null, null, null, null)
           return null
-        }
+        })
       }
       case 'mm_filemap_add_to_page_cache': {
-        const fs = need('i_ino', 'index')
-        if (typeof fs === 'string') return fail(fs)
-        const [fi, fx] = fs as [Field, Field]
-        // TP_printk prints ofs=index << PAGE_SHIFT, the shift written out in the print fmt
-        const shift = BigInt(/REC->index << (\d+)/.exec(fmt.print)?.[1] ?? Math.log2(this.meta.pageSize))
-        return (r) => {
-          const ofs = BigInt(r.num(fx)) << shift
-          em.event(Kind.PageCacheAdd, r.num(fi), ofs < 9007199254740992n ? Number(ofs) : ofs, null, null, null, null, null)
-          return null
-        }
+        return using(['i_ino', 'index'], ([fi, fx]) => {
+          // TP_printk prints ofs=index << PAGE_SHIFT, the shift written out in the print fmt
+          const shift = BigInt(/REC->index << (\d+)/.exec(fmt.print)?.[1] ?? Math.log2(this.meta.pageSize))
+          return (r) => {
+            const ofs = BigInt(r.num(fx)) << shift
+            em.event(Kind.PageCacheAdd, r.num(fi), ofs < 9007199254740992n ? Number(ofs) : ofs, null, null, null, null, null)
+            return null
+          }
+        })
       }
     }
     return (r) => {
