@@ -5,7 +5,9 @@
 import {test, before, after} from 'node:test'
 import assert from 'node:assert/strict'
 import {Writable} from 'node:stream'
-import {smallDb, type Fixture} from '../report/fixture.js'
+import {existsSync} from 'node:fs'
+import {join} from 'node:path'
+import {smallDb, SHARED_REAL, type Fixture} from '../report/fixture.js'
 import {Sink} from '../../src/export/sink.js'
 import {exportPerfetto} from '../../src/export/perfetto.js'
 import {perfettoTypes} from '../../src/export/perfetto-proto.js'
@@ -19,10 +21,10 @@ class Collect extends Writable {
   }
 }
 
-async function exported(fx: Fixture, runId: number, encoding: 'proto' | 'json'): Promise<Buffer> {
+async function exported(fx: Fixture, runId: number, encoding: 'proto' | 'json', faults: 'all' | 'slow', toNs?: number): Promise<Buffer> {
   const out = new Collect()
   const sink = new Sink(out)
-  await exportPerfetto(fx.db, sink, {runId, faults: 'all', bucketNs: 1_000_000, encoding})
+  await exportPerfetto(fx.db, sink, {runId, faults, bucketNs: 1_000_000, encoding, toNs})
   await sink.flush()
   return Buffer.concat(out.chunks)
 }
@@ -109,9 +111,22 @@ before(async () => {
 after(() => fx.db.close())
 
 test('protobuf export: same tracks, nested slices, flows and counters as the JSON export of the run', async () => {
-  const runId = fx.runIds['mmap-lock']!
-  const json = checkTrace((await exported(fx, runId, 'json')).toString('utf8'))
-  const bin = await exported(fx, runId, 'proto')
+  await sameAsJson(fx, fx.runIds['mmap-lock']!, 'all')
+})
+
+const nodeAttach = join(SHARED_REAL, 'node_attach.trace.txt.xz')
+test('protobuf export of a shared corpus trace (node_attach: slow faults of its first 300 ms) decodes to the JSON export', {skip: existsSync(nodeAttach) ? false : `${nodeAttach} not present`}, async () => {
+  const na = await smallDb(['mmap-lock'], nodeAttach)
+  try {
+    await sameAsJson(na, na.runIds['mmap-lock']!, 'slow', 300e6)
+  } finally {
+    na.db.close()
+  }
+})
+
+async function sameAsJson(fx: Fixture, runId: number, faults: 'all' | 'slow', toNs?: number): Promise<void> {
+  const json = checkTrace((await exported(fx, runId, 'json', faults, toNs)).toString('utf8'))
+  const bin = await exported(fx, runId, 'proto', faults, toNs)
   const trace = fields(bin)
   assert.deepEqual([...trace.keys()], [TRACE_PACKET], 'a Trace holds only packets')
   const tracks = new Map<number, {name?: string; pid?: number; tid?: number; parent?: number; counter: boolean}>()
@@ -221,4 +236,4 @@ test('protobuf export: same tracks, nested slices, flows and counters as the JSO
   const {root} = perfettoTypes()
   const decoded = root.lookupType('perfetto.protos.Trace').decode(bin) as unknown as {packet: unknown[]}
   assert.equal(decoded.packet.length, trace.get(TRACE_PACKET)!.length)
-})
+}
