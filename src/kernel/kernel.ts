@@ -157,8 +157,9 @@ export class Kernel {
   }
 
   /**
-   * vm_area_free. ≤6.14: call_rcu, the object stays readable for a grace period (unreachable = exit_mmap frees at
-   * once, no reader can find it). 6.15+: back to the typesafe cache at once.
+   * vm_area_free (kernel/fork.c). 6.4–6.14: call_rcu, the object stays readable for a grace period (unreachable =
+   * exit_mmap frees at once, no reader can find it). 6.15+: back to the typesafe cache at once. 6.1: kmem_cache_free
+   * at once (no lockless reader exists).
    */
   vmAreaFree(vma: Vma, unreachable = false): void {
     if (vma.state !== 'detached' && vma.state !== 'new') throw new Error(`free of ${vma}`)
@@ -166,7 +167,7 @@ export class Kernel {
     if (this.gen.typesafeByRcuReuse) {
       vma.state = 'freed'
       this.vmaCache.push(vma)
-    } else if (unreachable) {
+    } else if (unreachable || !this.gen.vmaFreeByRcu) {
       vma.state = 'freed'
     } else {
       vma.state = 'freeing'

@@ -160,8 +160,11 @@ export function* lockVmaUnderRcu(k: Kernel, t: Task, mm: Mm, addr: number, res: 
     if (!p.lookupRequiresAnon && p.lookupRequiresAnonVma && vma.anonymous && vma.anonVma === null) {
       return abortLocked(k, t, res, vma, 'no_anon_vma')
     }
-    if (addr < vma.start || addr >= vma.end) return abortLocked(k, t, res, vma, 'range_changed')
-    if (k.gen.vmaLock === 'rwsem' && !vma.attached) {
+    const detached = k.gen.vmaLock === 'rwsem' && !vma.attached
+    if (!(detached && k.gen.lookupDetachedBeforeRange) && (addr < vma.start || addr >= vma.end)) {
+      return abortLocked(k, t, res, vma, 'range_changed')
+    }
+    if (detached) {
       vmaEndRead(vma)
       st.miss++
       res.misses++
