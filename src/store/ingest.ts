@@ -317,11 +317,17 @@ export class TraceWriter implements RowSink {
   }
 }
 
-/** The newest lower bound among the importer's format hints (">= 6.14: …; >= 6.18: …" → ">=6.18"). */
+/**
+ * The version range the importer's format hints allow: the newest lower bound and the oldest upper bound
+ * (">= 6.14: …; >= 6.18: …" → ">=6.18"; "<= 6.13: …; <= 6.17: …" → "<=6.13"; both → ">=6.14 <=6.17").
+ */
 function minVersion(hint: string | undefined): string | null {
   if (hint === undefined) return null
-  const versions = [...hint.matchAll(/>= ?(\d+)\.(\d+)/g)].map((m) => [Number(m[1]), Number(m[2])] as const)
-  const newest = versions.sort(([a, b], [c, d]) => c - a || d - b)[0]
-  return newest === undefined ? null : `>=${newest[0]}.${newest[1]}`
+  const bounds = (op: string): (readonly [number, number])[] =>
+    [...hint.matchAll(new RegExp(`${op} ?(\\d+)\\.(\\d+)`, 'g'))].map((m) => [Number(m[1]), Number(m[2])] as const)
+  const lower = bounds('>=').sort(([a, b], [c, d]) => c - a || d - b)[0]
+  const upper = bounds('<=').sort(([a, b], [c, d]) => a - c || b - d)[0]
+  const parts = [lower === undefined ? '' : `>=${lower[0]}.${lower[1]}`, upper === undefined ? '' : `<=${upper[0]}.${upper[1]}`]
+  const range = parts.filter((p) => p !== '').join(' ')
+  return range === '' ? null : range
 }
-
