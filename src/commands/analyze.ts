@@ -7,6 +7,7 @@ import {openDb, openDbReadOnly} from '../store/db.js'
 import {loadTrace} from '../store/load.js'
 import {replayTrace, type RunSummary} from '../replay/run.js'
 import type {Mode} from '../replay/engine.js'
+import type {ThpMode} from '../replay/stream.js'
 import {selectRuns} from '../report/runs.js'
 import {contentionReport} from '../report/contention.js'
 import {renderContention} from '../report/text.js'
@@ -62,7 +63,7 @@ query it afterwards with \`vmareplay query\`, \`report contention\`, \`compare\`
         if (uncalibrated !== null) this.warn(uncalibrated)
         const rbar = progressBar(`replay ${policies.map((p) => p.name).join(',')}`)
         try {
-          runs.push(...replayTrace(dbPath, db, traceId, policies, {mode: flags.mode as Mode, costs, calibrateHolds: flags['calibrate-holds'], toolVersion: TOOL_VERSION, onProgress: (d, t) => rbar.update(d, t)}))
+          runs.push(...replayTrace(dbPath, db, traceId, policies, {mode: flags.mode as Mode, costs, calibrateHolds: flags['calibrate-holds'], thp: flags.thp as ThpMode | undefined, toolVersion: TOOL_VERSION, onProgress: (d, t) => rbar.update(d, t)}))
         } finally {
           rbar.stop()
         }

@@ -7,6 +7,7 @@ import {openDb} from '../store/db.js'
 import {policyForKernel} from '../replay/detect-policy.js'
 import {replayTrace, type RunSummary} from '../replay/run.js'
 import type {Mode} from '../replay/engine.js'
+import type {ThpMode} from '../replay/stream.js'
 import {json, table} from '../report/output.js'
 
 export default class Replay extends BaseCommand {
@@ -45,7 +46,7 @@ otherwise come from the cost table, bounded by each call's traced duration (docs
       if (uncalibrated !== null) this.warn(uncalibrated)
       const bar = progressBar('replay')
       try {
-        runs = replayTrace(flags.db, db, traceId, policies, {mode: flags.mode as Mode, costs, calibrateHolds: flags['calibrate-holds'], toolVersion: TOOL_VERSION, onProgress: (d, t) => bar.update(d, t)})
+        runs = replayTrace(flags.db, db, traceId, policies, {mode: flags.mode as Mode, costs, calibrateHolds: flags['calibrate-holds'], thp: flags.thp as ThpMode | undefined, toolVersion: TOOL_VERSION, onProgress: (d, t) => bar.update(d, t)})
       } finally {
         bar.stop()
       }

@@ -30,7 +30,7 @@ import {
 import {BLOCK, Scheduler, type SchedulerOptions} from './scheduler.js'
 import {InferredVmas, inferVma, installExecAreas, installKnown, type KnownMapping} from './infer.js'
 import {kernelOptions, type Policy} from './policies.js'
-import type {Op} from './stream.js'
+import type {Op, ThpMode} from './stream.js'
 
 export type Mode = 'faithful' | 'what-if'
 
@@ -43,6 +43,8 @@ export interface EngineOptions {
   attached: boolean
   /** Size syscalls' critical sections from the trace's own mmap_lock events (syscalls.lock_hold_ns) where it has them. */
   calibrateHolds?: boolean
+  /** /sys/kernel/mm/transparent_hugepage/enabled of the kernel replayed (default madvise). */
+  thp?: ThpMode
   /** Scheduler knobs: tests switch inline stepping (and with it the faults that run at once) off to compare. */
   scheduler?: SchedulerOptions
 }
@@ -89,7 +91,7 @@ export class Replayer {
     private readonly opts: EngineOptions,
     private readonly rec: Recorder,
   ) {
-    this.k = new Kernel({...kernelOptions(policy), costs: opts.costs, sched: new Scheduler(opts.scheduler)})
+    this.k = new Kernel({...kernelOptions(policy), costs: opts.costs, thp: opts.thp, sched: new Scheduler(opts.scheduler)})
   }
 
   /** Replays one operation (one behind: the next operation's time tells the scheduler how far it may run ahead). */

@@ -19,11 +19,15 @@ export type Op =
 
 const KINDS = [Kind.FaultUser, Kind.FaultKernel, Kind.Fork, Kind.NewTask, Kind.Exec, Kind.Exit, Kind.Mmap2, Kind.UnmappedArea]
 
+export type ThpMode = 'always' | 'madvise' | 'never'
+
 export interface TraceInfo {
   traceId: number
   path: string
   format: string
   kernelVersion: string | null
+  /** THP mode of the recording machine (traces.environment), null when the capture did not say. */
+  thp: ThpMode | null
   firstTsNs: bigint
   lastTsNs: bigint
   monotonic: boolean
@@ -32,7 +36,7 @@ export interface TraceInfo {
 }
 
 export function traceInfo(db: Db, traceId: number): TraceInfo {
-  const stmt = db.prepare('SELECT trace_id, path, format, kernel_version, first_ts_ns, last_ts_ns, monotonic, events, faults FROM traces WHERE trace_id = ?')
+  const stmt = db.prepare('SELECT trace_id, path, format, kernel_version, environment, first_ts_ns, last_ts_ns, monotonic, events, faults FROM traces WHERE trace_id = ?')
   const r = stmt.safeIntegers(true).get(traceId) as Record<string, bigint | string | null> | undefined
   if (r === undefined) throw new Error(`no trace ${traceId}`)
   return {
@@ -40,6 +44,7 @@ export function traceInfo(db: Db, traceId: number): TraceInfo {
     path: String(r.path),
     format: String(r.format),
     kernelVersion: r.kernel_version === null ? null : String(r.kernel_version),
+    thp: r.environment === null ? null : ((JSON.parse(String(r.environment)) as {thp?: ThpMode}).thp ?? null),
     firstTsNs: (r.first_ts_ns as bigint | null) ?? 0n,
     lastTsNs: (r.last_ts_ns as bigint | null) ?? 0n,
     monotonic: r.monotonic === 1n,
