@@ -22,6 +22,7 @@ import {
   PAGE_SIZE,
   VM_DONTCOPY,
   VM_DONTDUMP,
+  VM_MERGEABLE,
   VM_EXEC,
   VM_GROWSDOWN,
   VM_HUGEPAGE,
@@ -404,6 +405,9 @@ const MADV_FLAGS: Readonly<Record<number, readonly [number, number]>> = {
   [MADV.NOHUGEPAGE]: [VM_NOHUGEPAGE, VM_HUGEPAGE],
   [MADV.DONTDUMP]: [VM_DONTDUMP, 0],
   [MADV.DODUMP]: [0, VM_DONTDUMP],
+  // ksm_madvise sets/clears VM_MERGEABLE, then madvise_update_vma write-locks the VMAs (mm/madvise.c, 6.12)
+  [MADV.MERGEABLE]: [VM_MERGEABLE, 0],
+  [MADV.UNMERGEABLE]: [0, VM_MERGEABLE],
 }
 
 /** Which lock madvise takes for `advice` (madvise_lock / madvise_need_mmap_write, kernel-model.md §6). */
