@@ -27,7 +27,7 @@ import {
   type Task,
   type Traced,
 } from '../kernel/index.js'
-import {BLOCK, Scheduler, type SchedulerOptions} from './scheduler.js'
+import {BLOCK, Scheduler, type SchedulerOptions} from '../sim/scheduler.js'
 import {InferredVmas, inferVma, installExecAreas, installKnown, type KnownMapping} from './infer.js'
 import {kernelOptions, type Policy} from './policies.js'
 import type {Op} from './stream.js'
