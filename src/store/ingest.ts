@@ -6,8 +6,6 @@ import {Kind, KIND_NAMES, type MapsEntry, type ParseProblem, type TraceEvent, ty
 import {EV_NUM, SC_NUM, TAG_NUMBER, TAG_NULL, type BatchMessage, type Slot} from './ingest-slots.js'
 import {toSql, type RowSink, type TrackedTrace} from './track.js'
 
-export {MalformedLineError, toSql} from './track.js'
-
 /** Columns bound per events row: event_id is left to SQLite (the next rowid, checked in finish) and trace_id is a literal. */
 const EVENT_PARAMS = 13
 const EVENT_BATCH = 128

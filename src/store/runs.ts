@@ -12,7 +12,7 @@ import {
   TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, WAITED, type RunMeta, type WriterInput, type WriterMessage,
 } from './run-records.js'
 import {SlotRing, StoppedError} from './slots.js'
-import {revive} from './worker-errors.js'
+import {revive} from '../base/worker-errors.js'
 
 export type {RunMeta} from './run-records.js'
 

@@ -4,7 +4,7 @@ import {Writable} from 'node:stream'
 import {smallDb, type Fixture} from '../report/fixture.js'
 import {Sink} from '../../src/export/sink.js'
 import {exportCsv, tableNames} from '../../src/export/csv.js'
-import {UserError} from '../../src/cli/base.js'
+import {UserError} from '../../src/base/errors.js'
 
 /** RFC 4180 parser (quoted fields, doubled quotes, CRLF records) for checking the output. */
 function parseCsv(text: string): string[][] {
