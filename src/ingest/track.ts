@@ -4,7 +4,7 @@
 import {Kind, type LostWindow, type ParseProblem, type TraceEvent, type U64, type ImportSink} from '../model/events.js'
 import {syscallName} from '../model/syscalls.js'
 import {MalformedLineError} from '../base/errors.js'
-import {FaultPageEncoder} from './fault-pages.js'
+import {FaultPageEncoder} from '../store/fault-pages.js'
 
 /** SQLite INTEGER is signed 64-bit: bigints are stored as their two's complement, numbers as they are. */
 export function toSql(v: U64 | null): number | bigint | null {
