@@ -8,8 +8,10 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {openDb} from '../../src/store/db.js'
 import {loadTrace} from '../../src/ingest/load.js'
-import {readOps, traceInfo, type Op} from '../../src/replay/stream.js'
-import {Replayer, type Mode, type Recorder} from '../../src/replay/engine.js'
+import type {Op} from '../../src/model/ops.js'
+import {readOps, traceInfo} from '../../src/replay/stream.js'
+import {Replayer, type Mode} from '../../src/replay/engine.js'
+import type {Recorder} from '../../src/results/recorder.js'
 import {builtinPolicies} from '../../src/replay/policies.js'
 
 const TRACES = ['traces/py_threads_small.trace.txt', 'traces/xz_T2_small.perf.txt']
