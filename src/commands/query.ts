@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, dbFlag, jsonFlag} from '../cli/base.js'
-import {openDbReadOnly, StoreError} from '../store/db.js'
+import {StoreError} from '../base/errors.js'
+import {openDbReadOnly} from '../store/db.js'
 import {prepareReadOnly} from '../store/readonly-query.js'
 import {csvLine, json, table} from '../report/output.js'
 import {Sink, SinkClosed} from '../export/sink.js'

@@ -1,6 +1,6 @@
 // The simulated kernel: one scheduler, one RCU clock, a generation + fault policy + cost table, the VMA slab
 // (reuse on 6.15+), and the counters. Every mm and task belongs to one Kernel; an engine runs one Kernel per policy.
-import {Scheduler, type Op} from '../replay/scheduler.js'
+import {Scheduler, type Step} from '../sim/scheduler.js'
 import {costTable, type CostTable} from './costs.js'
 import {doUserAddrFault, doUserAddrFaultUncontended, type FaultOutcome, type FaultRequest} from './fault.js'
 import {generation, type Generation, type GenerationName} from './generations.js'
@@ -113,7 +113,7 @@ export class Kernel {
    * {addr, len})`. The task's lock accounting is reset when the operation starts; `done` gets it with the result.
    * `label` is what threads that wait for this one report as its operation.
    */
-  run<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Op<T>, args: A, done?: (rec: OpRecord<T>) => void, ref = 0): void {
+  run<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Step<T>, args: A, done?: (rec: OpRecord<T>) => void, ref = 0): void {
     t.submit(this.wrap(t, label, fn, args, ref), done)
   }
 
@@ -124,7 +124,7 @@ export class Kernel {
     else done?.(out)
   }
 
-  private *wrap<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Op<T>, args: A, ref: number): Op<OpRecord<T>> {
+  private *wrap<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Step<T>, args: A, ref: number): Step<OpRecord<T>> {
     t.op = label
     t.opRef = ref
     t.acct = newAcct()

@@ -5,7 +5,8 @@ import type {ImportSink, LineImporter, TraceFormat} from '../model/events.js'
 import {CsvImporter, isCsvHeader} from './csv.js'
 import {FtraceImporter, isFtraceEventLine} from './ftrace.js'
 import {excerpt, type ByteLineImporter} from './emit.js'
-import {InputError, LONG_LINE_REASON, readLineBytes, type Compression} from './lines.js'
+import {InputError} from '../base/errors.js'
+import {LONG_LINE_REASON, readLineBytes, type Compression} from './lines.js'
 import {PerfImporter, isPerfEventLine} from './perf.js'
 
 /** Undecided lines (blank, `#` comments, preamble) tolerated before the format must be clear. */

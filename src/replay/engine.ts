@@ -27,10 +27,12 @@ import {
   type Task,
   type Traced,
 } from '../kernel/index.js'
-import {BLOCK, Scheduler, type SchedulerOptions} from './scheduler.js'
+import {BLOCK, Scheduler, type SchedulerOptions} from '../sim/scheduler.js'
 import {InferredVmas, inferVma, installExecAreas, installKnown, type KnownMapping} from './infer.js'
 import {kernelOptions, type Policy} from './policies.js'
-import type {Op, ThpMode} from './stream.js'
+import type {FaultOp, Op, SyscallOp} from '../model/ops.js'
+import type {Recorder} from '../results/recorder.js'
+import type {ThpMode} from './stream.js'
 
 export type Mode = 'faithful' | 'what-if'
 
@@ -47,16 +49,6 @@ export interface EngineOptions {
   thp?: ThpMode
   /** Scheduler knobs: tests switch inline stepping (and with it the faults that run at once) off to compare. */
   scheduler?: SchedulerOptions
-}
-
-export type FaultOp = Extract<Op, {type: 'fault'}>
-export type SyscallOp = Extract<Op, {type: 'syscall'}>
-
-/** Where a replay's outcomes go (the store's run writer, or a test's collector). */
-export interface Recorder {
-  /** `out` is valid during the call only: a fault that completes at once reuses the engine's one outcome object. */
-  fault(op: FaultOp, out: FaultOutcome, inferredVma: boolean): void
-  op(op: Op, label: string, rec: OpRecord<unknown>): void
 }
 
 const CLONE_VM = 0x100

@@ -5,17 +5,7 @@ import type {Db} from '../store/db.js'
 import {Kind, KIND_NAMES} from '../model/events.js'
 import {syscallName} from '../model/syscalls.js'
 import {FaultPageReader} from '../store/fault-pages.js'
-
-/** One thing a traced thread did, with times relative to the trace's first event (exact: spans < 104 days). */
-export type Op =
-  | {type: 'fault'; eventId: number; t: number; tid: number; tgid: number; address: number; errorCode: number; user: boolean; io: boolean}
-  | {type: 'syscall'; eventId: number; t: number; tEnd: number | null; tid: number; tgid: number; nr: number; name: string; args: number[]; ret: number | null; cloneFlags: number | null; lockHoldNs: number | null}
-  | {type: 'fork'; eventId: number; t: number; tid: number; tgid: number; childPid: number}
-  | {type: 'newtask'; eventId: number; t: number; tid: number; tgid: number; childPid: number; cloneFlags: number}
-  | {type: 'exec'; eventId: number; t: number; tid: number; tgid: number; filename: string}
-  | {type: 'exit'; eventId: number; t: number; tid: number; tgid: number}
-  | {type: 'unmapped_area'; eventId: number; t: number; tid: number; tgid: number; addr: number; len: number; err: number}
-  | {type: 'mmap2'; eventId: number; t: number; tid: number; tgid: number; start: number; len: number; pgoff: number; inode: number; perms: string; path: string}
+import type {FaultOp, Op} from '../model/ops.js'
 
 const KINDS = [Kind.FaultUser, Kind.FaultKernel, Kind.Fork, Kind.NewTask, Kind.Exec, Kind.Exit, Kind.Mmap2, Kind.UnmappedArea]
 
@@ -53,7 +43,6 @@ export function traceInfo(db: Db, traceId: number): TraceInfo {
   }
 }
 
-type FaultOp = Extract<Op, {type: 'fault'}>
 type FaultRow = [number, number, number, number, number | null, number | null, Kind]
 type EventRow = [number, number, number, number, number | null, number | null, Kind, number | null, string | null, number | null]
 type SyscallRow = [number, number, number, number, number, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null]

@@ -8,7 +8,7 @@ import {mkdtempSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {openDb} from '../../src/store/db.js'
-import {loadTrace, thpMode} from '../../src/store/load.js'
+import {loadTrace, thpMode} from '../../src/ingest/load.js'
 import {policyByName} from '../../src/replay/policies.js'
 import {replayTrace} from '../../src/replay/run.js'
 

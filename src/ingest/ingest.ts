@@ -1,12 +1,10 @@
 // Ingest, database side: TraceWriter inserts the rows an EventTracker (track.ts) produces — directly as a RowSink
 // when parsing runs on this thread, or from the shared slots the parse worker fills (ingest-slots.ts) — and at the end
 // writes the derived tables and the traces row. Everything happens inside the caller's transaction (load.ts).
-import type {Db} from './db.js'
+import type {Db} from '../store/db.js'
 import {Kind, KIND_NAMES, type MapsEntry, type ParseProblem, type TraceEvent, type U64, type TraceFormat} from '../model/events.js'
 import {EV_NUM, SC_NUM, TAG_NUMBER, TAG_NULL, type BatchMessage, type Slot} from './ingest-slots.js'
 import {toSql, type RowSink, type TrackedTrace} from './track.js'
-
-export {MalformedLineError, toSql} from './track.js'
 
 /** Columns bound per events row: event_id is left to SQLite (the next rowid, checked in finish) and trace_id is a literal. */
 const EVENT_PARAMS = 13
