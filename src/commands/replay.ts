@@ -7,7 +7,7 @@ import {openDb} from '../store/db.js'
 import {policyForKernel} from '../replay/detect-policy.js'
 import {replayTrace, type RunSummary} from '../replay/run.js'
 import type {Mode} from '../replay/engine.js'
-import type {ThpMode} from '../replay/stream.js'
+import type {ThpMode} from '../kernel/index.js'
 import {json, table} from '../report/output.js'
 
 export default class Replay extends BaseCommand {

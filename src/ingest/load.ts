@@ -1,5 +1,6 @@
 // Loads one trace file into the database atomically: everything in one transaction, rolled back on any error or
 // interruption, so a failed or killed ingest leaves the database exactly as it was.
+import type {ThpMode} from '../kernel/index.js'
 import {createHash, randomUUID} from 'node:crypto'
 import {createReadStream, existsSync, readFileSync, statSync} from 'node:fs'
 import {resolve} from 'node:path'
@@ -37,14 +38,14 @@ export async function sha256File(path: string): Promise<string> {
 /** `vmareplay capture` saves FILE.meta.json beside a trace with the kernel it was recorded on. */
 /** The recording machine's settings that change fault paths, stored as traces.environment. */
 export interface TraceEnvironment {
-  thp: 'always' | 'madvise' | 'never'
+  thp: ThpMode
 }
 
 /** THP mode from /sys/kernel/mm/transparent_hugepage/enabled as printed ("always [madvise] never") or bare. */
-export function thpMode(text: string | undefined): TraceEnvironment['thp'] | null {
+export function thpMode(text: string | undefined): ThpMode | null {
   if (text === undefined) return null
   const m = /\[(always|madvise|never)\]/.exec(text) ?? /^\s*(always|madvise|never)\s*$/.exec(text)
-  return m === null ? null : (m[1] as TraceEnvironment['thp'])
+  return m === null ? null : (m[1] as ThpMode)
 }
 
 function captureMeta(path: string): {kernelVersion?: string; environment?: TraceEnvironment} | null {

@@ -10,6 +10,9 @@ import {RcuClock} from './rcu.js'
 import {newAcct, Task, type LockAcct} from './task.js'
 import {VMA_BYTES, VMA_LOCK_BYTES, Vma, type AnonVma, type FileRef, type VmaAttrs} from './vma.js'
 
+/** /sys/kernel/mm/transparent_hugepage/enabled. */
+export type ThpMode = 'always' | 'madvise' | 'never'
+
 export interface KernelOptions {
   /** Kernel generation (default '6.18'). */
   generation?: GenerationName | Generation
@@ -21,7 +24,7 @@ export interface KernelOptions {
   /** Minimum RCU grace period, ns (default: the generation's rcuGracePeriodNs). */
   rcuGracePeriodNs?: number
   /** Transparent hugepages: 'madvise' (this machine, default) makes VM_HUGEPAGE VMAs THP-eligible; 'always' every anonymous VMA. */
-  thp?: 'madvise' | 'always' | 'never'
+  thp?: ThpMode
   /** RLIMIT_STACK, bytes: how far a VM_GROWSDOWN stack may grow (default 8 MiB, the usual ulimit -s). */
   stackRlimit?: number
   /** Share a scheduler (several kernels on one clock) or pass options to a new one. */
@@ -61,7 +64,7 @@ export class Kernel {
   readonly policy: FaultPolicy
   readonly costs: CostTable
   readonly rcu: RcuClock
-  readonly thp: 'madvise' | 'always' | 'never'
+  readonly thp: ThpMode
   readonly stackRlimit: number
   readonly stats: KernelStats = {
     vmaLock: {success: 0, abort: 0, retry: 0, miss: 0},

@@ -25,6 +25,7 @@ import {
   type Mm,
   type OpRecord,
   type Task,
+  type ThpMode,
   type Traced,
 } from '../kernel/index.js'
 import {BLOCK, Scheduler, type SchedulerOptions} from '../sim/scheduler.js'
@@ -32,7 +33,6 @@ import {InferredVmas, inferVma, installExecAreas, installKnown, type KnownMappin
 import {kernelOptions, type Policy} from './policies.js'
 import type {FaultOp, Op, SyscallOp} from '../model/ops.js'
 import type {Recorder} from '../results/recorder.js'
-import type {ThpMode} from './stream.js'
 
 export type Mode = 'faithful' | 'what-if'
 

@@ -1,5 +1,6 @@
 // Reads an ingested trace back as the operations the simulated threads replay, in time order, streaming.
 // mmap_lock events are never read here: they are what validation checks the prediction against.
+import type {ThpMode} from '../kernel/index.js'
 import type {Statement} from 'better-sqlite3'
 import type {Db} from '../store/db.js'
 import {Kind, KIND_NAMES} from '../model/events.js'
@@ -8,8 +9,6 @@ import {FaultPageReader} from '../store/fault-pages.js'
 import type {FaultOp, Op} from '../model/ops.js'
 
 const KINDS = [Kind.FaultUser, Kind.FaultKernel, Kind.Fork, Kind.NewTask, Kind.Exec, Kind.Exit, Kind.Mmap2, Kind.UnmappedArea]
-
-export type ThpMode = 'always' | 'madvise' | 'never'
 
 export interface TraceInfo {
   traceId: number
