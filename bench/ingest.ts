@@ -4,7 +4,7 @@ import {mkdtempSync, rmSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {openDb} from '../src/store/db.js'
-import {loadTrace} from '../src/store/load.js'
+import {loadTrace} from '../src/ingest/load.js'
 import {PeakRss} from './rss.js'
 
 export interface IngestBench {

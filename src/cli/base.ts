@@ -1,21 +1,9 @@
 // What every command shares: the --db and --json flags, and turning known errors into a message and an exit code.
 import {Command, Flags} from '@oclif/core'
-import {StoreError} from '../store/db.js'
-import {InputError} from '../parse/lines.js'
+import {EXIT, InputError, StoreError, UserError} from '../base/errors.js'
 
-/** Exit codes (documented in the README): 0 ok, 1 unexpected, 2 bad usage or input file, 3 database, 4 malformed
- * line under --strict, 5 a check failed (validate below the bar); capture documents its own. */
-export const EXIT = {usage: 2, store: 3, strict: 4, check: 5} as const
-
-/** An error about the user's input that says what to do. */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number = EXIT.usage,
-  ) {
-    super(message)
-  }
-}
+// The commands' toolkit: they take the exit codes and UserError from here with the flags.
+export {EXIT, UserError}
 
 export const dbFlag = Flags.string({description: 'SQLite database file', default: 'vmareplay.db'})
 export const jsonFlag = Flags.boolean({description: 'print JSON instead of tables'})

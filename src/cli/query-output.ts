@@ -1,7 +1,7 @@
 // Read-only SQL statements run for `query -f FILE` and `analyze --query`, each printed with its result: as a
 // table under its statement (as sqlite3 prints a script with `.echo on`), as JSON, or as CSV blocks.
 import type {Db} from '../store/db.js'
-import {StoreError} from '../store/db.js'
+import {StoreError} from '../base/errors.js'
 import {prepareReadOnly, type ScriptStatement} from '../store/readonly-query.js'
 import {csv, json, table} from '../report/output.js'
 

@@ -11,6 +11,10 @@ export const replayFlags = {
   mode: Flags.string({description: 'faithful: each operation starts at its recorded time; what-if: waits push later operations', options: ['faithful', 'what-if'], default: 'faithful'}),
   costs: Flags.string({description: 'JSON file overriding the cost table (ns per kernel step; see docs/kernel.md)'}),
   'policy-file': Flags.string({description: 'JSON file defining a policy: a base generation plus knobs (see `vmareplay policies`)', multiple: true}),
+  thp: Flags.string({
+    description: "transparent_hugepage/enabled to replay under (a what-if); default: the recording machine's, from the capture's meta file (traces.environment), else madvise. With always, a first read of a 2 MiB-aligned range of a fresh anonymous VMA needs an anon_vma (do_huge_pmd_anonymous_page → vmf_anon_prepare)",
+    options: ['always', 'madvise', 'never'],
+  }),
   'calibrate-holds': Flags.boolean({
     description: "size each mm syscall's mmap_lock hold from the trace's own mmap_lock events (syscalls.lock_hold_ns) instead of the cost table; fault paths are still never read from them",
     default: false,

@@ -4,9 +4,10 @@ import {progressBar} from '../cli/progress.js'
 import {calibrationWarning, loadCosts, replayFlags, resolvePolicies} from '../cli/replay-flags.js'
 import {TOOL_VERSION} from '../cli/version.js'
 import {openDb, openDbReadOnly} from '../store/db.js'
-import {loadTrace} from '../store/load.js'
+import {loadTrace} from '../ingest/load.js'
 import {replayTrace, type RunSummary} from '../replay/run.js'
 import type {Mode} from '../replay/engine.js'
+import type {ThpMode} from '../kernel/index.js'
 import {selectRuns} from '../report/runs.js'
 import {contentionReport} from '../report/contention.js'
 import {renderContention} from '../report/text.js'
@@ -79,7 +80,7 @@ query it afterwards with \`vmareplay query\`, \`report contention\`, \`compare\`
         if (uncalibrated !== null) this.warn(uncalibrated)
         const rbar = progressBar(`replay ${policies.map((p) => p.name).join(',')}`)
         try {
-          runs.push(...replayTrace(dbPath, db, traceId, policies, {mode: flags.mode as Mode, costs, calibrateHolds: flags['calibrate-holds'], toolVersion: TOOL_VERSION, onProgress: (d, t) => rbar.update(d, t)}))
+          runs.push(...replayTrace(dbPath, db, traceId, policies, {mode: flags.mode as Mode, costs, calibrateHolds: flags['calibrate-holds'], thp: flags.thp as ThpMode | undefined, toolVersion: TOOL_VERSION, onProgress: (d, t) => rbar.update(d, t)}))
         } finally {
           rbar.stop()
         }

@@ -4,8 +4,10 @@ import {progressBar} from '../cli/progress.js'
 import {calibrationWarning, loadCosts, replayFlags, resolvePolicies} from '../cli/replay-flags.js'
 import {TOOL_VERSION} from '../cli/version.js'
 import {openDb} from '../store/db.js'
+import {policyForKernel} from '../replay/detect-policy.js'
 import {replayTrace, type RunSummary} from '../replay/run.js'
 import type {Mode} from '../replay/engine.js'
+import type {ThpMode} from '../kernel/index.js'
 import {json, table} from '../report/output.js'
 
 export default class Replay extends BaseCommand {
@@ -26,24 +28,25 @@ otherwise come from the cost table, bounded by each call's traced duration (docs
   static override flags = {
     db: dbFlag,
     trace: Flags.integer({description: 'trace id (default: the most recently ingested)'}),
-    policy: Flags.string({description: 'comma-separated policies (see `vmareplay policies`)', default: 'v6.18'}),
+    policy: Flags.string({description: "comma-separated policies (see `vmareplay policies`); default: the recording kernel's (traces.kernel_version: 6.1 → mmap-lock, 6.12 → v6.10, 6.18 → v6.18), else v6.18"}),
     ...replayFlags,
     json: jsonFlag,
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Replay)
-    const policies = resolvePolicies(flags.policy, flags['policy-file'], 'v6.18')
     const costs = loadCosts(flags.costs)
     const db = openDb(flags.db)
     let runs: RunSummary[]
     try {
       const traceId = flags.trace ?? latestTrace(db, flags.db)
+      const kernel = db.prepare('SELECT kernel_version FROM traces WHERE trace_id = ?').pluck().get(traceId) as string | null | undefined
+      const policies = resolvePolicies(flags.policy, flags['policy-file'], policyForKernel(kernel ?? null).name)
       const uncalibrated = calibrationWarning(db, traceId, flags['calibrate-holds'])
       if (uncalibrated !== null) this.warn(uncalibrated)
       const bar = progressBar('replay')
       try {
-        runs = replayTrace(flags.db, db, traceId, policies, {mode: flags.mode as Mode, costs, calibrateHolds: flags['calibrate-holds'], toolVersion: TOOL_VERSION, onProgress: (d, t) => bar.update(d, t)})
+        runs = replayTrace(flags.db, db, traceId, policies, {mode: flags.mode as Mode, costs, calibrateHolds: flags['calibrate-holds'], thp: flags.thp as ThpMode | undefined, toolVersion: TOOL_VERSION, onProgress: (d, t) => bar.update(d, t)})
       } finally {
         bar.stop()
       }

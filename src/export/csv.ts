@@ -1,6 +1,6 @@
 // Any table or view of the database as RFC 4180 CSV, streamed row by row; integers stay exact (ns, addresses).
 import type {Db} from '../store/db.js'
-import {UserError} from '../cli/base.js'
+import {UserError} from '../base/errors.js'
 import {csvLine} from '../report/output.js'
 import type {Sink} from './sink.js'
 

@@ -9,7 +9,7 @@
 //     faults and fallbacks per bucket.
 // Times are the replay's: ns since the trace's first event (JSON: µs with the ns in the fraction, "ts": 1234.567).
 import type {Db} from '../store/db.js'
-import {UserError} from '../cli/base.js'
+import {UserError} from '../base/errors.js'
 import {describeOp} from '../report/describe.js'
 import {FAULT_EVENT_JOIN, FAULT_START_NS, lockOccupancy, type OccupancyCell} from '../report/metrics.js'
 import {hex} from '../report/units.js'

@@ -1,7 +1,7 @@
 // The x86 user page fault (arch/x86/mm/fault.c do_user_addr_fault) over handle_mm_fault's lock-relevant
 // decisions (mm/memory.c), per the policy: per-VMA attempt, RETRY reasons, the lock_mm_and_find_vma fallback
 // (trylock, then the sleeping read lock; stack growth), kernel-mode faults under mmap_lock.
-import type {Op} from '../replay/scheduler.js'
+import type {Step} from '../sim/scheduler.js'
 import type {Kernel} from './kernel.js'
 import {TASK_SIZE, mmapReadLock, mmapReadTrylock, mmapReadUnlock, mmapWriteDowngrade, mmapWriteLock, mmapWriteUnlock, type Mm} from './mm.js'
 import type {FaultKind, FaultReason} from './policy.js'
@@ -189,7 +189,7 @@ function* handleMmFault(
   vmaLocked: boolean,
   out: FaultOutcome,
   st: FaultState,
-): Op<FaultReason> {
+): Step<FaultReason> {
   const p = k.policy
   const kind = classifyFault(k, vma, req)
   out.kind = kind
@@ -251,7 +251,7 @@ function* handleMmFault(
  * mmap_read_trylock, else the sleeping mmap_read_lock_killable; find_vma; below a VM_GROWSDOWN VMA drop the read
  * lock, take the write lock, expand, downgrade. Returns the VMA with mmap_lock read-held, or null with it released.
  */
-export function* lockMmAndFindVma(k: Kernel, t: Task, mm: Mm, addr: number, out: FaultOutcome): Op<Vma | null> {
+export function* lockMmAndFindVma(k: Kernel, t: Task, mm: Mm, addr: number, out: FaultOutcome): Step<Vma | null> {
   out.tookMmapLock = true
   if (!mmapReadTrylock(k, t, mm)) {
     out.trylockFailed = true
@@ -298,7 +298,7 @@ export function* lockMmAndFindVma(k: Kernel, t: Task, mm: Mm, addr: number, out:
 }
 
 /** do_user_addr_fault (arch/x86/mm/fault.c) for the kernel's policy. Run it on the faulting task. */
-export function* doUserAddrFault(k: Kernel, t: Task, req: FaultRequest): Op<FaultOutcome> {
+export function* doUserAddrFault(k: Kernel, t: Task, req: FaultRequest): Step<FaultOutcome> {
   const mm = t.mm
   if (mm === null) throw new Error(`fault on task ${t.tid} without mm`)
   const p = k.policy
@@ -494,7 +494,7 @@ function finish(k: Kernel, t: Task, out: FaultOutcome): FaultOutcome {
 
 // SPF-style lookup (speculative policy): no per-VMA lock; remember the mm's write seqcount and fail if a writer
 // is inside (mmap_lock_speculate_try_begin).
-function* speculativeLookup(k: Kernel, t: Task, mm: Mm, addr: number, res: LockVmaResult): Op<Vma | null> {
+function* speculativeLookup(k: Kernel, t: Task, mm: Mm, addr: number, res: LockVmaResult): Step<Vma | null> {
   res.misses = 0
   k.rcu.readLock(t)
   res.seq = mm.writeEpoch
@@ -509,7 +509,7 @@ function* speculativeLookup(k: Kernel, t: Task, mm: Mm, addr: number, res: LockV
 
 // SPF-style handling: abort where SPF did (no anon_vma yet), else do the work and abort (RETRY) if the mm was
 // written meanwhile (mmap_lock_speculate_retry).
-function* speculativeFault(k: Kernel, mm: Mm, vma: Vma, req: FaultRequest, out: FaultOutcome, st: FaultState, seq: number): Op<FaultReason> {
+function* speculativeFault(k: Kernel, mm: Mm, vma: Vma, req: FaultRequest, out: FaultOutcome, st: FaultState, seq: number): Step<FaultReason> {
   const kind = classifyFault(k, vma, req)
   out.kind = kind
   if (needsAnonVma(kind) && vma.anonVma === null) return 'no_anon_vma'

@@ -31,12 +31,22 @@ export interface Generation {
   readonly hugetlbUnderVmaLock: boolean
   /** x86 access errors signalled under the VMA lock (6.10+; before: fall back and signal under mmap_lock). */
   readonly accessErrorUnderVmaLock: boolean
-  /** Stack growth below VM_GROWSDOWN: under mmap read (≤6.4, StackRot) or drop read → write → expand → downgrade (6.5+). */
+  /**
+   * Stack growth below VM_GROWSDOWN: under mmap read (6.4.0, 6.1.0–6.1.36) or drop read → write → expand → downgrade
+   * (lock_mm_and_find_vma, the StackRot fix: 6.5+, backported to 6.1.37).
+   */
   readonly stackGrowth: 'read' | 'write_downgrade'
   /** dup_mmap write-locks every parent VMA for the whole copy (6.4.3 / 6.5+). */
   readonly forkWriteLocksParent: boolean
   /** mm_lock_seq is a seqcount (odd while write-locked) (6.14+); before, an int bumped at write unlock. */
   readonly mmLockSeqcount: boolean
+  /** vm_area_free defers the free by call_rcu (6.4–6.14, for lock_vma_under_rcu); 6.1 frees at once (kmem_cache_free). */
+  readonly vmaFreeByRcu: boolean
+  /**
+   * rwsem-form lock_vma_under_rcu tests `vma->detached` (MISS, walk again) before the range (6.12's mm/memory.c);
+   * the 6.4 form tested the range first, so a VMA resized then detached under it aborted.
+   */
+  readonly lookupDetachedBeforeRange: boolean
   /** VMAs come from a SLAB_TYPESAFE_BY_RCU cache: a freed VMA is reusable at once, even by another mm (6.15+). */
   readonly typesafeByRcuReuse: boolean
   /** MADV_DONTNEED(_LOCKED) on a single-VMA range under the per-VMA read lock (6.17+). */
@@ -59,8 +69,10 @@ const base: Generation = {
   swapUnderVmaLock: false,
   hugetlbUnderVmaLock: false,
   accessErrorUnderVmaLock: false,
-  stackGrowth: 'read',
+  stackGrowth: 'write_downgrade',
   forkWriteLocksParent: false,
+  vmaFreeByRcu: false,
+  lookupDetachedBeforeRange: false,
   mmLockSeqcount: false,
   typesafeByRcuReuse: false,
   madviseDontneedVmaLock: false,
@@ -72,8 +84,10 @@ function derive(from: Generation, name: GenerationName, change: Partial<Generati
   return Object.freeze({...from, ...change, name})
 }
 
-// 6.4: the seed series (anon-only trylock lookup), before the fork fix and StackRot.
+// 6.4: the seed series (anon-only trylock lookup), before the fork fix and StackRot; VMAs freed by call_rcu.
 const g64 = derive(base, '6.4', {
+  stackGrowth: 'read',
+  vmaFreeByRcu: true,
   perVmaLock: true,
   vmaLock: 'rwsem',
   lookupRequiresAnon: true,
@@ -92,7 +106,10 @@ const g66 = derive(g65, '6.6', {
 // 6.7: ->fault / COW / shared / page_mkwrite under the VMA lock; vmf_anon_prepare RETRYs without anon_vma.
 const g67 = derive(g66, '6.7', {fileFaults: 'fault'})
 // 6.10: lookup stops checking anon_vma; vmf_anon_prepare trylocks mmap_lock; hugetlb and access errors handled.
+// The detached-before-range order is the one read in 6.12's lock_vma_under_rcu (when it changed after 6.4 is not
+// pinned down; 6.6–6.9 keep the 6.4 order here).
 const g610 = derive(g67, '6.10', {
+  lookupDetachedBeforeRange: true,
   lookupRequiresAnonVma: false,
   anonVmaPrepare: 'trylock',
   hugetlbUnderVmaLock: true,
@@ -100,7 +117,7 @@ const g610 = derive(g67, '6.10', {
 })
 const g614 = derive(g610, '6.14', {mmLockSeqcount: true})
 // 6.15: vm_refcnt + SLAB_TYPESAFE_BY_RCU.
-const g615 = derive(g614, '6.15', {vmaLock: 'refcount', typesafeByRcuReuse: true})
+const g615 = derive(g614, '6.15', {vmaLock: 'refcount', typesafeByRcuReuse: true, vmaFreeByRcu: false})
 const g617 = derive(g615, '6.17', {madviseDontneedVmaLock: true})
 const g618 = derive(g617, '6.18', {madviseFreeVmaLock: true})
 

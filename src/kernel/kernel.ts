@@ -1,6 +1,6 @@
 // The simulated kernel: one scheduler, one RCU clock, a generation + fault policy + cost table, the VMA slab
 // (reuse on 6.15+), and the counters. Every mm and task belongs to one Kernel; an engine runs one Kernel per policy.
-import {Scheduler, type Op} from '../replay/scheduler.js'
+import {Scheduler, type Step} from '../sim/scheduler.js'
 import {costTable, type CostTable} from './costs.js'
 import {doUserAddrFault, doUserAddrFaultUncontended, type FaultOutcome, type FaultRequest} from './fault.js'
 import {generation, type Generation, type GenerationName} from './generations.js'
@@ -9,6 +9,9 @@ import {policyFromGeneration, type FaultPolicy} from './policy.js'
 import {RcuClock} from './rcu.js'
 import {newAcct, Task, type LockAcct} from './task.js'
 import {VMA_BYTES, VMA_LOCK_BYTES, Vma, type AnonVma, type FileRef, type VmaAttrs} from './vma.js'
+
+/** /sys/kernel/mm/transparent_hugepage/enabled. */
+export type ThpMode = 'always' | 'madvise' | 'never'
 
 export interface KernelOptions {
   /** Kernel generation (default '6.18'). */
@@ -21,7 +24,7 @@ export interface KernelOptions {
   /** Minimum RCU grace period, ns (default: the generation's rcuGracePeriodNs). */
   rcuGracePeriodNs?: number
   /** Transparent hugepages: 'madvise' (this machine, default) makes VM_HUGEPAGE VMAs THP-eligible; 'always' every anonymous VMA. */
-  thp?: 'madvise' | 'always' | 'never'
+  thp?: ThpMode
   /** RLIMIT_STACK, bytes: how far a VM_GROWSDOWN stack may grow (default 8 MiB, the usual ulimit -s). */
   stackRlimit?: number
   /** Share a scheduler (several kernels on one clock) or pass options to a new one. */
@@ -61,7 +64,7 @@ export class Kernel {
   readonly policy: FaultPolicy
   readonly costs: CostTable
   readonly rcu: RcuClock
-  readonly thp: 'madvise' | 'always' | 'never'
+  readonly thp: ThpMode
   readonly stackRlimit: number
   readonly stats: KernelStats = {
     vmaLock: {success: 0, abort: 0, retry: 0, miss: 0},
@@ -113,7 +116,7 @@ export class Kernel {
    * {addr, len})`. The task's lock accounting is reset when the operation starts; `done` gets it with the result.
    * `label` is what threads that wait for this one report as its operation.
    */
-  run<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Op<T>, args: A, done?: (rec: OpRecord<T>) => void, ref = 0): void {
+  run<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Step<T>, args: A, done?: (rec: OpRecord<T>) => void, ref = 0): void {
     t.submit(this.wrap(t, label, fn, args, ref), done)
   }
 
@@ -124,7 +127,7 @@ export class Kernel {
     else done?.(out)
   }
 
-  private *wrap<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Op<T>, args: A, ref: number): Op<OpRecord<T>> {
+  private *wrap<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Step<T>, args: A, ref: number): Step<OpRecord<T>> {
     t.op = label
     t.opRef = ref
     t.acct = newAcct()
@@ -157,8 +160,9 @@ export class Kernel {
   }
 
   /**
-   * vm_area_free. ≤6.14: call_rcu, the object stays readable for a grace period (unreachable = exit_mmap frees at
-   * once, no reader can find it). 6.15+: back to the typesafe cache at once.
+   * vm_area_free (kernel/fork.c). 6.4–6.14: call_rcu, the object stays readable for a grace period (unreachable =
+   * exit_mmap frees at once, no reader can find it). 6.15+: back to the typesafe cache at once. 6.1: kmem_cache_free
+   * at once (no lockless reader exists).
    */
   vmAreaFree(vma: Vma, unreachable = false): void {
     if (vma.state !== 'detached' && vma.state !== 'new') throw new Error(`free of ${vma}`)
@@ -166,7 +170,7 @@ export class Kernel {
     if (this.gen.typesafeByRcuReuse) {
       vma.state = 'freed'
       this.vmaCache.push(vma)
-    } else if (unreachable) {
+    } else if (unreachable || !this.gen.vmaFreeByRcu) {
       vma.state = 'freed'
     } else {
       vma.state = 'freeing'

@@ -1,6 +1,6 @@
 // struct mm_struct (reduced) and the mmap_lock wrappers of include/linux/mmap_lock.h, which also emit the
 // mmap_lock tracepoints (start_locking / acquire_returned / released) so a replay can be compared with a trace.
-import {DONE, type Op} from '../replay/scheduler.js'
+import {DONE, type Step} from '../sim/scheduler.js'
 import {RwSem} from './rwsem.js'
 import {NODE_BYTES, RangeTree} from './tree.js'
 import type {Vma} from './vma.js'
@@ -88,7 +88,7 @@ export function mmapReadTrylock(k: Kernel, t: Task, mm: Mm): boolean {
 }
 
 /** mmap_read_lock / mmap_read_lock_killable */
-export function mmapReadLock(k: Kernel, t: Task, mm: Mm): Op<void> {
+export function mmapReadLock(k: Kernel, t: Task, mm: Mm): Step<void> {
   trace(k, t, mm, 'start_locking', false)
   const wait = mm.lock.read(t)
   if (wait !== DONE) return readLockWait(k, t, mm, wait)
@@ -96,7 +96,7 @@ export function mmapReadLock(k: Kernel, t: Task, mm: Mm): Op<void> {
   return DONE
 }
 
-function* readLockWait(k: Kernel, t: Task, mm: Mm, wait: Op<void>): Op<void> {
+function* readLockWait(k: Kernel, t: Task, mm: Mm, wait: Step<void>): Step<void> {
   yield* wait
   trace(k, t, mm, 'acquire_returned', false)
 }
@@ -108,7 +108,7 @@ export function mmapReadUnlock(k: Kernel, t: Task, mm: Mm): void {
 }
 
 /** mmap_write_lock / mmap_write_lock_killable: then mm_lock_seqcount_begin (6.14+). */
-export function mmapWriteLock(k: Kernel, t: Task, mm: Mm): Op<void> {
+export function mmapWriteLock(k: Kernel, t: Task, mm: Mm): Step<void> {
   trace(k, t, mm, 'start_locking', true)
   const wait = mm.lock.write(t)
   if (wait !== DONE) return writeLockWait(k, t, mm, wait)
@@ -116,7 +116,7 @@ export function mmapWriteLock(k: Kernel, t: Task, mm: Mm): Op<void> {
   return DONE
 }
 
-function* writeLockWait(k: Kernel, t: Task, mm: Mm, wait: Op<void>): Op<void> {
+function* writeLockWait(k: Kernel, t: Task, mm: Mm, wait: Step<void>): Step<void> {
   yield* wait
   writeLocked(k, t, mm)
 }

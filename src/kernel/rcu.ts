@@ -4,7 +4,7 @@
 // `minGracePeriodNs` has passed. Callbacks queued during a grace period wait for the next one, as with the
 // kernel's segmented callback list. Default length: 10 ms, from kernel-model.md §5 (Joel Fernandes 2026-01-01:
 // synchronize_rcu mean 9.75 ms, min ~6 ms on an idle 32-CPU box; the suggested clock is 6-30 ms).
-import {Timer, type Scheduler} from '../replay/scheduler.js'
+import {Timer, type Scheduler} from '../sim/scheduler.js'
 
 /** Default minimum grace period, ns (kernel-model.md §5). */
 export const DEFAULT_RCU_GRACE_PERIOD_NS = 10_000_000

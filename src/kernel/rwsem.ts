@@ -5,7 +5,7 @@
 // DIV_ROUND_UP(HZ,250) jiffies, sets RWSEM_FLAG_HANDOFF. Waking readers grants every queued reader (up to 256)
 // at once, skipping writers (rwsem_mark_wake); writers are FIFO. Writer optimistic spinning is not modelled: a
 // writer that cannot take the lock queues at once.
-import {BLOCK, DONE, type Op} from '../replay/scheduler.js'
+import {BLOCK, DONE, type Step} from '../sim/scheduler.js'
 import type {Blocker, Task} from './task.js'
 
 const MAX_READERS_WAKEUP = 256
@@ -62,7 +62,7 @@ export class RwSem {
   }
 
   /** down_read / down_read_killable (DONE when it did not sleep). */
-  read(t: Task): Op<void> {
+  read(t: Task): Step<void> {
     if (this.tryRead(t)) return DONE
     // rwsem_down_read_slowpath: optimistic steal when free (no other reader) and no handoff.
     if (this.owner === null && this.readers === 0 && !this.handoff) {
@@ -75,7 +75,7 @@ export class RwSem {
   }
 
   /** down_write / down_write_killable (DONE when it did not sleep). */
-  write(t: Task): Op<void> {
+  write(t: Task): Step<void> {
     if (this.owner === null && this.readers === 0 && !this.handoff) {
       if (this.waiters > 0) this.steals++ // took it in a woken writer's window (rwsem_try_write_lock_unqueued)
       this.grantWrite(t)
@@ -84,7 +84,7 @@ export class RwSem {
     return this.sleep(t, true)
   }
 
-  private *sleep(t: Task, write: boolean): Op<void> {
+  private *sleep(t: Task, write: boolean): Step<void> {
     this.contended++
     const blocker = this.blocker()
     const w: Waiter = {task: t, write, since: t.sched.now}

@@ -3,7 +3,7 @@
 // kernel write-locks. A replay usually knows the outcome: pass what the trace says of the call (Traced): its return
 // value as `result` (the mmap address, a negative errno for a failed call: the lock is still taken, nothing
 // changes), its duration as `tookNs`, and, when calibrating, its measured critical section as `holdNs`.
-import type {Op} from '../replay/scheduler.js'
+import type {Step} from '../sim/scheduler.js'
 import type {Kernel} from './kernel.js'
 import {
   mmapReadLock,
@@ -22,6 +22,7 @@ import {
   PAGE_SIZE,
   VM_DONTCOPY,
   VM_DONTDUMP,
+  VM_MERGEABLE,
   VM_EXEC,
   VM_GROWSDOWN,
   VM_HUGEPAGE,
@@ -141,7 +142,7 @@ export interface MmapArgs extends Traced {
 }
 
 /** mmap → vm_mmap_pgoff → do_mmap → mmap_region under mmap_write_lock_killable; populate under read afterwards. */
-export function* sysMmap(k: Kernel, t: Task, a: MmapArgs): Op<number> {
+export function* sysMmap(k: Kernel, t: Task, a: MmapArgs): Step<number> {
   const mm = t.mm!
   const len = pageAlign(a.len)
   yield* mmapWriteLock(k, t, mm)
@@ -195,7 +196,7 @@ export function getUnmappedArea(mm: Mm, len: number, hint?: number): number {
 }
 
 // __mm_populate: fault the range in under mmap_read_lock; writable private mappings get their anon_vma.
-function* populate(k: Kernel, t: Task, mm: Mm, start: number, end: number, write: boolean): Op<void> {
+function* populate(k: Kernel, t: Task, mm: Mm, start: number, end: number, write: boolean): Step<void> {
   yield* mmapReadLock(k, t, mm)
   for (const vma of mm.vmasIn(start, end)) {
     if (write && (vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE) anonVmaPrepare(k, vma)
@@ -210,19 +211,19 @@ export interface MunmapArgs extends Traced {
 }
 
 /** munmap → do_vmi_munmap: write lock, gather + detach, downgrade, unmap, free the VMAs, read unlock. */
-export function* sysMunmap(k: Kernel, t: Task, a: MunmapArgs): Op<number> {
+export function* sysMunmap(k: Kernel, t: Task, a: MunmapArgs): Step<number> {
   const mm = t.mm!
   return yield* unmapDowngrade(k, t, mm, a.addr, a.addr + pageAlign(a.len), holdOf(a, k.costs.munmapNs), a.result)
 }
 
 // munmap's lock sequence: write lock, then unmapLocked.
-function* unmapDowngrade(k: Kernel, t: Task, mm: Mm, start: number, end: number, holdNs: number, result?: number): Op<number> {
+function* unmapDowngrade(k: Kernel, t: Task, mm: Mm, start: number, end: number, holdNs: number, result?: number): Step<number> {
   yield* mmapWriteLock(k, t, mm)
   return yield* unmapLocked(k, t, mm, start, end, holdNs, result)
 }
 
 // With the write lock held: detach [start, end), downgrade if anything was unmapped, finish and unlock.
-function* unmapLocked(k: Kernel, t: Task, mm: Mm, start: number, end: number, holdNs: number, result?: number): Op<number> {
+function* unmapLocked(k: Kernel, t: Task, mm: Mm, start: number, end: number, holdNs: number, result?: number): Step<number> {
   const removed = failed(result) ? [] : yield* detachRange(k, t, mm, start, end)
   const [w, r] = split(k, holdNs)
   yield w
@@ -245,7 +246,7 @@ export interface MprotectArgs extends Traced {
 }
 
 /** mprotect / pkey_mprotect → do_mprotect_pkey: write lock, mprotect_fixup per VMA (split, write-lock, merge). */
-export function* sysMprotect(k: Kernel, t: Task, a: MprotectArgs): Op<number> {
+export function* sysMprotect(k: Kernel, t: Task, a: MprotectArgs): Step<number> {
   const mm = t.mm!
   yield* mmapWriteLock(k, t, mm)
   if (!failed(a.result)) {
@@ -266,7 +267,7 @@ export interface MremapArgs extends Traced {
 }
 
 /** mremap: shrink (munmap the tail, downgrade), grow in place (vma_expand), or move (copy_vma + unmap the old range). */
-export function* sysMremap(k: Kernel, t: Task, a: MremapArgs): Op<number> {
+export function* sysMremap(k: Kernel, t: Task, a: MremapArgs): Step<number> {
   const mm = t.mm!
   const hold = holdOf(a, k.costs.mremapNs)
   const oldLen = pageAlign(a.oldLen)
@@ -317,7 +318,7 @@ function canGrowInPlace(mm: Mm, vma: Vma, addr: number, oldLen: number, newLen: 
 // move_vma: clear the destination, trim a shrinking source, copy_vma (same anon_vma: the moved VMA keeps it, and
 // may merge at the destination), then unmap the old range — or, with MREMAP_DONTUNMAP, leave it mapped but
 // emptied (VM_LOCKED cleared, anon_vma unlinked when the whole VMA moved).
-function* moveVma(k: Kernel, t: Task, mm: Mm, addr: number, oldLen: number, newLen: number, target: number, dontUnmap: boolean): Op<void> {
+function* moveVma(k: Kernel, t: Task, mm: Mm, addr: number, oldLen: number, newLen: number, target: number, dontUnmap: boolean): Step<void> {
   freeVmas(k, yield* detachRange(k, t, mm, target, target + newLen))
   if (newLen < oldLen) freeVmas(k, yield* detachRange(k, t, mm, addr + newLen, addr + oldLen))
   const moveLen = Math.min(oldLen, newLen)
@@ -343,7 +344,7 @@ export interface BrkArgs extends Traced {
  * one), shrink through do_vmi_align_munmap with downgrade. The first call with an unknown break (brk(0)) only
  * records it.
  */
-export function* sysBrk(k: Kernel, t: Task, a: BrkArgs): Op<number> {
+export function* sysBrk(k: Kernel, t: Task, a: BrkArgs): Step<number> {
   const mm = t.mm!
   const hold = holdOf(a, k.costs.brkNs)
   yield* mmapWriteLock(k, t, mm)
@@ -404,6 +405,9 @@ const MADV_FLAGS: Readonly<Record<number, readonly [number, number]>> = {
   [MADV.NOHUGEPAGE]: [VM_NOHUGEPAGE, VM_HUGEPAGE],
   [MADV.DONTDUMP]: [VM_DONTDUMP, 0],
   [MADV.DODUMP]: [0, VM_DONTDUMP],
+  // ksm_madvise sets/clears VM_MERGEABLE, then madvise_update_vma write-locks the VMAs (mm/madvise.c, 6.12)
+  [MADV.MERGEABLE]: [VM_MERGEABLE, 0],
+  [MADV.UNMERGEABLE]: [0, VM_MERGEABLE],
 }
 
 /** Which lock madvise takes for `advice` (madvise_lock / madvise_need_mmap_write, kernel-model.md §6). */
@@ -415,7 +419,7 @@ export function madviseLockMode(k: Kernel, advice: number): 'vma' | 'read' | 'wr
 }
 
 /** madvise: per-VMA read lock for a single-VMA DONTNEED/FREE (6.17+/6.18), else mmap read or write per advice. */
-export function* sysMadvise(k: Kernel, t: Task, a: MadviseArgs): Op<number> {
+export function* sysMadvise(k: Kernel, t: Task, a: MadviseArgs): Step<number> {
   const mm = t.mm!
   const hold = holdOf(a, k.costs.madviseNs)
   const end = a.addr + pageAlign(a.len)
@@ -462,7 +466,7 @@ export interface MlockArgs extends Traced {
 }
 
 /** mlock / mlock2: write lock, mlock_fixup (split/merge, write-lock), unlock, then __mm_populate under read. */
-export function* sysMlock(k: Kernel, t: Task, a: MlockArgs): Op<number> {
+export function* sysMlock(k: Kernel, t: Task, a: MlockArgs): Step<number> {
   const set = VM_LOCKED | (a.onFault === true ? VM_LOCKONFAULT : 0)
   const end = a.addr + pageAlign(a.len)
   yield* lockFlags(k, t, a.addr, end, set, 0, a)
@@ -471,13 +475,13 @@ export function* sysMlock(k: Kernel, t: Task, a: MlockArgs): Op<number> {
 }
 
 /** munlock: write lock, clear VM_LOCKED over the range. */
-export function* sysMunlock(k: Kernel, t: Task, a: MlockArgs): Op<number> {
+export function* sysMunlock(k: Kernel, t: Task, a: MlockArgs): Step<number> {
   yield* lockFlags(k, t, a.addr, a.addr + pageAlign(a.len), 0, VM_LOCKED | VM_LOCKONFAULT, a)
   return a.result ?? 0
 }
 
 /** mlockall(MCL_*): lock every VMA (MCL_CURRENT) and/or future mappings (mm->def_flags, MCL_FUTURE). */
-export function* sysMlockall(k: Kernel, t: Task, a: {flags: number} & Traced): Op<number> {
+export function* sysMlockall(k: Kernel, t: Task, a: {flags: number} & Traced): Step<number> {
   const onFault = (a.flags & MCL_ONFAULT) !== 0
   const bits = VM_LOCKED | (onFault ? VM_LOCKONFAULT : 0)
   if ((a.flags & MCL_FUTURE) !== 0) t.mm!.defFlags |= bits
@@ -488,13 +492,13 @@ export function* sysMlockall(k: Kernel, t: Task, a: {flags: number} & Traced): O
 }
 
 /** munlockall */
-export function* sysMunlockall(k: Kernel, t: Task, a: Traced = {}): Op<number> {
+export function* sysMunlockall(k: Kernel, t: Task, a: Traced = {}): Step<number> {
   t.mm!.defFlags &= ~(VM_LOCKED | VM_LOCKONFAULT)
   yield* lockFlags(k, t, 0, TASK_SIZE, 0, VM_LOCKED | VM_LOCKONFAULT, a)
   return a.result ?? 0
 }
 
-function* lockFlags(k: Kernel, t: Task, start: number, end: number, set: number, clear: number, a: Traced): Op<void> {
+function* lockFlags(k: Kernel, t: Task, start: number, end: number, set: number, clear: number, a: Traced): Step<void> {
   const mm = t.mm!
   yield* mmapWriteLock(k, t, mm)
   if (!failed(a.result) && (set | clear) !== 0) {
@@ -510,7 +514,7 @@ function* lockFlags(k: Kernel, t: Task, start: number, end: number, set: number,
  * skipped, VM_WIPEONFORK children start without anon_vma, others get their own anon_vma (anon_vma_fork);
  * VM_LOCKED and userfaultfd arming are not inherited. Returns the child's mm (give it to createTask).
  */
-export function* dupMmap(k: Kernel, t: Task, a: Traced = {}): Op<Mm> {
+export function* dupMmap(k: Kernel, t: Task, a: Traced = {}): Step<Mm> {
   const old = t.mm!
   const mm = k.createMm()
   yield* mmapWriteLock(k, t, old)
@@ -554,7 +558,7 @@ export interface ExecArgs extends Traced {
  * exec_mmap read-locks the old mm, switches, and mmput()s it (exit_mmap if it was the last user). ELF mappings
  * are left to the caller (replay them as mmaps, or install them).
  */
-export function* execMmap(k: Kernel, t: Task, a: ExecArgs = {}): Op<Mm> {
+export function* execMmap(k: Kernel, t: Task, a: ExecArgs = {}): Step<Mm> {
   const mm = k.createMm()
   const top = a.stackTop ?? TASK_SIZE - PAGE_SIZE
   const size = a.stackSize ?? 128 * 1024
@@ -581,7 +585,7 @@ export function* execMmap(k: Kernel, t: Task, a: ExecArgs = {}): Op<Mm> {
 }
 
 /** exit_mm: read lock/unlock around detaching the task from its mm, then mmput. */
-export function* exitMm(k: Kernel, t: Task): Op<void> {
+export function* exitMm(k: Kernel, t: Task): Step<void> {
   const mm = t.mm
   if (mm === null) return
   yield* mmapReadLock(k, t, mm)
@@ -591,7 +595,7 @@ export function* exitMm(k: Kernel, t: Task): Op<void> {
 }
 
 /** mmput: the last user tears the address space down. */
-export function* mmput(k: Kernel, t: Task, mm: Mm): Op<void> {
+export function* mmput(k: Kernel, t: Task, mm: Mm): Step<void> {
   if (--mm.users === 0) yield* exitMmap(k, t, mm)
 }
 
@@ -599,7 +603,7 @@ export function* mmput(k: Kernel, t: Task, mm: Mm): Op<void> {
  * exit_mmap: unmap everything under mmap_read_lock, then free page tables and VMAs under mmap_write_lock. VMAs
  * are freed without RCU (unreachable); on 6.15+ they return to the typesafe cache for reuse by any mm.
  */
-export function* exitMmap(k: Kernel, t: Task, mm: Mm): Op<void> {
+export function* exitMmap(k: Kernel, t: Task, mm: Mm): Step<void> {
   yield* mmapReadLock(k, t, mm)
   const vmas = mm.vmasIn(0, TASK_SIZE)
   yield k.costs.exitPerVmaNs * vmas.length
@@ -654,7 +658,7 @@ export function installVma(k: Kernel, mm: Mm, a: InstallVmaArgs): Vma {
 }
 
 /** Arm (or disarm, ctx 0) userfaultfd on a range: UFFDIO_REGISTER / UNREGISTER under the mmap write lock. */
-export function* uffdRegister(k: Kernel, t: Task, a: {addr: number; len: number; ctx: number} & Traced): Op<void> {
+export function* uffdRegister(k: Kernel, t: Task, a: {addr: number; len: number; ctx: number} & Traced): Step<void> {
   const mm = t.mm!
   yield* mmapWriteLock(k, t, mm)
   const armed = a.ctx !== 0 ? VM_UFFD_MISSING : 0

@@ -1,7 +1,7 @@
 // A simulated kernel thread (task_struct, reduced): a scheduler thread plus the kernel state the model needs —
 // its mm, RCU nesting, the label of the operation it runs (so waiters can name who they waited for) and the
 // lock accounting of that operation.
-import {SimThread, type Scheduler} from '../replay/scheduler.js'
+import {SimThread, type Scheduler} from '../sim/scheduler.js'
 import type {RcuReader} from './rcu.js'
 import type {Mm} from './mm.js'
 import type {LockVmaResult} from './vma-lock.js'

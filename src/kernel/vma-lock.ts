@@ -3,7 +3,7 @@
 // 6.15+), `state` (attached/detached) and `lockSeq`. They differ in how a reader learns the VMA went away: the
 // rwsem form checks the `detached` flag after locking; the refcount form fails the increment (vm_refcnt == 0 →
 // EAGAIN) and, because objects are reused at once, must check vm_mm and the range.
-import {BLOCK, DONE, type Op} from '../replay/scheduler.js'
+import {BLOCK, DONE, type Step} from '../sim/scheduler.js'
 import type {Kernel} from './kernel.js'
 import type {Mm} from './mm.js'
 import type {FaultReason} from './policy.js'
@@ -50,7 +50,7 @@ export function vmaEndRead(vma: Vma): void {
 }
 
 // Wait until no reader holds the VMA (rcuwait_wait_event on mm->vma_writer_wait / down_write on vm_lock).
-function* excludeReaders(t: Task, vma: Vma): Op<void> {
+function* excludeReaders(t: Task, vma: Vma): Step<void> {
   vma.excluding = true
   if (vma.readers > 0) {
     const since = t.sched.now
@@ -62,7 +62,7 @@ function* excludeReaders(t: Task, vma: Vma): Op<void> {
 }
 
 /** vma_start_write: no-op if already locked in this epoch; else exclude readers, then vm_lock_seq = mm_lock_seq. */
-export function vmaStartWrite(t: Task, vma: Vma): Op<void> {
+export function vmaStartWrite(t: Task, vma: Vma): Step<void> {
   const mm = vma.mm!
   if (mm.lock.owner !== t) throw new Error(`vma_start_write without mmap write lock (tid ${t.tid})`)
   if (vma.lockSeq === mm.lockSeq) return DONE
@@ -71,7 +71,7 @@ export function vmaStartWrite(t: Task, vma: Vma): Op<void> {
   return DONE
 }
 
-function* startWriteExcluding(t: Task, vma: Vma, mm: Mm): Op<void> {
+function* startWriteExcluding(t: Task, vma: Vma, mm: Mm): Step<void> {
   yield* excludeReaders(t, vma)
   vma.lockSeq = mm.lockSeq
 }
@@ -89,14 +89,14 @@ export function vmaMarkAttached(vma: Vma): void {
 }
 
 /** vma_mark_detached: requires the VMA write lock; waits out transient readers (6.15+ refcount drop). */
-export function vmaMarkDetached(t: Task, vma: Vma): Op<void> {
+export function vmaMarkDetached(t: Task, vma: Vma): Step<void> {
   if (!vmaIsWriteLocked(vma)) throw new Error(`vma_mark_detached on ${vma} not write-locked`)
   if (vma.readers > 0) return detachExcluding(t, vma)
   vma.state = 'detached'
   return DONE
 }
 
-function* detachExcluding(t: Task, vma: Vma): Op<void> {
+function* detachExcluding(t: Task, vma: Vma): Step<void> {
   yield* excludeReaders(t, vma)
   vma.state = 'detached'
 }
@@ -136,7 +136,7 @@ export interface LockVmaResult {
  * window, in which writers may detach, free or (6.15+) reuse what the walk returned — the generation's checks
  * and vma_start_read. Counts VMA_LOCK_MISS / VMA_LOCK_ABORT like the kernel.
  */
-export function* lockVmaUnderRcu(k: Kernel, t: Task, mm: Mm, addr: number, res: LockVmaResult): Op<Vma | null> {
+export function* lockVmaUnderRcu(k: Kernel, t: Task, mm: Mm, addr: number, res: LockVmaResult): Step<Vma | null> {
   const p = k.policy
   const st = k.stats.vmaLock
   res.misses = 0
@@ -160,8 +160,11 @@ export function* lockVmaUnderRcu(k: Kernel, t: Task, mm: Mm, addr: number, res: 
     if (!p.lookupRequiresAnon && p.lookupRequiresAnonVma && vma.anonymous && vma.anonVma === null) {
       return abortLocked(k, t, res, vma, 'no_anon_vma')
     }
-    if (addr < vma.start || addr >= vma.end) return abortLocked(k, t, res, vma, 'range_changed')
-    if (k.gen.vmaLock === 'rwsem' && !vma.attached) {
+    const detached = k.gen.vmaLock === 'rwsem' && !vma.attached
+    if (!(detached && k.gen.lookupDetachedBeforeRange) && (addr < vma.start || addr >= vma.end)) {
+      return abortLocked(k, t, res, vma, 'range_changed')
+    }
+    if (detached) {
       vmaEndRead(vma)
       st.miss++
       res.misses++

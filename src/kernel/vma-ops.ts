@@ -1,7 +1,7 @@
 // VMA tree surgery as mm/vma.c does it, under the mmap write lock: split, gather-and-detach a range, merge with
 // neighbours (vma_merge_new_range / vma_merge_existing_range / vma_expand), insert, and anon_vma preparation and
 // inheritance. Every function write-locks exactly the VMAs the kernel write-locks.
-import type {Op} from '../replay/scheduler.js'
+import type {Step} from '../sim/scheduler.js'
 import type {Kernel} from './kernel.js'
 import type {Mm} from './mm.js'
 import type {Task} from './task.js'
@@ -9,7 +9,7 @@ import {vmaMarkAttached, vmaMarkDetached, vmaStartWrite} from './vma-lock.js'
 import {mergeable, PAGE_SHIFT, VM_ACCESS_FLAGS, Vma, type AnonVma, type VmaAttrs} from './vma.js'
 
 /** __split_vma: the original keeps the part at/above `addr` (newBelow) or below it; the other part is a new VMA. */
-export function* splitVma(k: Kernel, t: Task, vma: Vma, addr: number, newBelow: boolean): Op<Vma> {
+export function* splitVma(k: Kernel, t: Task, vma: Vma, addr: number, newBelow: boolean): Step<Vma> {
   const mm = vma.mm!
   yield* vmaStartWrite(t, vma)
   const a = vma.attrs() // anon_vma_clone: both halves share the anon_vma
@@ -33,7 +33,7 @@ export function* splitVma(k: Kernel, t: Task, vma: Vma, addr: number, newBelow: 
  * in [start, end), clear the range in the tree and mark them detached. The caller frees them (remove_vma) when
  * the kernel does: after the unmap work, still under the (possibly downgraded) lock.
  */
-export function* detachRange(k: Kernel, t: Task, mm: Mm, start: number, end: number): Op<Vma[]> {
+export function* detachRange(k: Kernel, t: Task, mm: Mm, start: number, end: number): Step<Vma[]> {
   const vmas = mm.vmasIn(start, end)
   if (vmas.length === 0) return vmas
   const first = vmas[0]!
@@ -56,7 +56,7 @@ export function freeVmas(k: Kernel, vmas: Vma[], unreachable = false): void {
  * → vma_expand, which write-locks the VMA it expands and the one it swallows) or insert a new, write-locked VMA.
  * A merged VMA keeps its anon_vma, so faults in the new range no longer need one.
  */
-export function* insertRange(k: Kernel, t: Task, mm: Mm, start: number, end: number, a: VmaAttrs): Op<Vma> {
+export function* insertRange(k: Kernel, t: Task, mm: Mm, start: number, end: number, a: VmaAttrs): Step<Vma> {
   const prev = start > 0 ? mm.tree.find(start - 1) : null
   const next = mm.tree.find(end)
   const pages = (end - start) >> PAGE_SHIFT
@@ -103,7 +103,7 @@ export function* modifyRange(
   start: number,
   end: number,
   change: (a: VmaAttrs) => VmaAttrs,
-): Op<number> {
+): Step<number> {
   let changed = 0
   let last: Vma | null = null
   for (const vma of mm.vmasIn(start, end)) {
@@ -124,7 +124,7 @@ function sameAttrs(a: VmaAttrs, b: VmaAttrs): boolean {
 }
 
 // vma_merge_existing_range, left side: prev swallows vma.
-function* mergePrev(k: Kernel, t: Task, mm: Mm, vma: Vma): Op<Vma> {
+function* mergePrev(k: Kernel, t: Task, mm: Mm, vma: Vma): Step<Vma> {
   const prev = vma.start > 0 ? mm.tree.find(vma.start - 1) : null
   if (prev === null || prev.end !== vma.start || !mergeable(prev.attrs(), prev.pages, vma.attrs())) return vma
   yield* vmaStartWrite(t, prev)
@@ -138,7 +138,7 @@ function* mergePrev(k: Kernel, t: Task, mm: Mm, vma: Vma): Op<Vma> {
 }
 
 // vma_merge_existing_range, right side: vma swallows next.
-function* mergeNext(k: Kernel, t: Task, mm: Mm, vma: Vma): Op<void> {
+function* mergeNext(k: Kernel, t: Task, mm: Mm, vma: Vma): Step<void> {
   const next = mm.tree.find(vma.end)
   if (next === null || next.start !== vma.end || !mergeable(vma.attrs(), vma.pages, next.attrs())) return
   yield* vmaStartWrite(t, vma)
@@ -151,7 +151,7 @@ function* mergeNext(k: Kernel, t: Task, mm: Mm, vma: Vma): Op<void> {
 }
 
 /** vma_expand / expand_downwards in place: write-lock and store the new bounds. */
-export function* expandVma(t: Task, vma: Vma, start: number, end: number): Op<void> {
+export function* expandVma(t: Task, vma: Vma, start: number, end: number): Step<void> {
   yield* vmaStartWrite(t, vma)
   const mm = vma.mm!
   if (start < vma.start) vma.pgoff -= (vma.start - start) >> PAGE_SHIFT

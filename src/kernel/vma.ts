@@ -32,6 +32,8 @@ export const VM_DONTDUMP = 0x4000000
 export const VM_MIXEDMAP = 0x10000000
 export const VM_HUGEPAGE = 0x20000000
 export const VM_NOHUGEPAGE = 0x40000000
+// The kernel's VM_MERGEABLE is bit 31; the model keeps flags positive int32s, so it uses a bit free here (VM_ARCH_1).
+export const VM_MERGEABLE = 0x1000000
 /** Never merged (VM_SPECIAL). */
 export const VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP
 export const VM_UFFD_ARMED = VM_UFFD_MISSING | VM_UFFD_WP

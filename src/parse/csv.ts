@@ -5,7 +5,7 @@
 import {parse} from 'csv-parse/sync'
 import {KIND_NAMES, Kind, type ImportSink, type LineImporter, type U64} from '../model/events.js'
 import {Emitter} from './emit.js'
-import {InputError} from './lines.js'
+import {InputError} from '../base/errors.js'
 import {decToU64, parseInteger, toSigned64} from './numbers.js'
 
 /** Columns every row has; the rest are per event (see EVENT_COLUMNS). */

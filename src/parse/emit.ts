@@ -18,6 +18,7 @@ export interface ByteLineImporter extends LineImporter {
 /** A line cut to EXCERPT_CHARS with control characters (NUL, ESC, ...) made visible, safe to store and print. */
 export function excerpt(line: string): string {
   const s = line.length > EXCERPT_CHARS ? line.slice(0, EXCERPT_CHARS) + '…' : line
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return s.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'))
 }
 

@@ -9,28 +9,7 @@ import {open, stat} from 'node:fs/promises'
 import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
-
-export type InputErrorCode =
-  | 'NOT_FOUND'
-  | 'IS_DIRECTORY'
-  | 'NOT_READABLE'
-  | 'NO_XZ'
-  | 'DECOMPRESS'
-  | 'UNSUPPORTED_INPUT'
-  | 'EMPTY'
-  | 'UNKNOWN_FORMAT'
-  | 'BAD_HEADER'
-
-/** A problem with the input as a whole (missing, unreadable, undecodable): the message says what to do. */
-export class InputError extends Error {
-  override readonly name = 'InputError'
-  constructor(
-    readonly code: InputErrorCode,
-    message: string,
-  ) {
-    super(message)
-  }
-}
+import {InputError} from '../base/errors.js'
 
 export type Compression = 'none' | 'gzip' | 'xz'
 

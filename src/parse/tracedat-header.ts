@@ -5,7 +5,7 @@
 // is streamed by tracedat-ring.ts.
 
 import {badFile, codecOf, Cursor, DatFile, inflate, TRACEDAT_MAGIC, type Codec} from './tracedat-io.js'
-import {InputError} from './lines.js'
+import {InputError} from '../base/errors.js'
 
 /** Where one CPU's ring-buffer pages are in the file (`size` bytes from `offset`, compressed in chunks or not). */
 export interface CpuRegion {

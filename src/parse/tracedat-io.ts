@@ -4,7 +4,7 @@
 import {closeSync, fstatSync, openSync, readSync} from 'node:fs'
 import {inflateSync} from 'node:zlib'
 import {decompress as zstdDecompress} from 'fzstd'
-import {InputError} from './lines.js'
+import {InputError} from '../base/errors.js'
 
 /** The first bytes of every trace.dat: 0x17 0x08 'D' "tracing". */
 export const TRACEDAT_MAGIC = Buffer.from([0x17, 0x08, 0x44, 0x74, 0x72, 0x61, 0x63, 0x69, 0x6e, 0x67])

@@ -8,7 +8,7 @@
 
 import type {U64} from '../model/events.js'
 import type {CpuRegion} from './tracedat-header.js'
-import {InputError} from './lines.js'
+import {InputError} from '../base/errors.js'
 import {badFile, Cursor, inflate, type Codec, type DatFile} from './tracedat-io.js'
 
 /** Where the page header's fields are (events/header_page). */

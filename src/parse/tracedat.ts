@@ -271,6 +271,12 @@ class Merge {
 }
 
 /** The buffer to import: the top-level one when it has data, else the first instance that has. */
+/** The release in trace-cmd's UNAME option, `sysname nodename release machine` ("Linux vm 6.18.44 x86_64"). */
+function unameRelease(uname: string): string | null {
+  const parts = uname.trim().split(/\s+/)
+  return parts.length === 4 && /^\d+\.\d+/.test(parts[2]!) ? parts[2]! : null
+}
+
 function chooseBuffer(meta: DatMeta): DatBuffer | null {
   const withData = meta.buffers.filter((b) => b.cpus.some((c) => c.size > 0))
   return withData.find((b) => b.name === '') ?? withData[0] ?? null
@@ -317,7 +323,12 @@ function importDat(f: DatFile, sink: ImportSink, opts: ParseOptions): ParseStats
   const buffer = chooseBuffer(meta)
   sink.meta('trace_cmd_version', String(meta.version))
   if (meta.traceCmdVersion !== null) sink.meta('trace_cmd', meta.traceCmdVersion)
-  if (meta.uname !== null) sink.meta('uname', meta.uname)
+  if (meta.uname !== null) {
+    sink.meta('uname', meta.uname)
+    // the recording kernel's release, as a capture's meta file gives it (a meta file beside the .dat still wins)
+    const release = unameRelease(meta.uname)
+    if (release !== null) sink.meta('kernel_version', release)
+  }
   if (meta.cpuCount !== null) sink.meta('cpus', String(meta.cpuCount))
   if (meta.codec !== 'none') sink.meta('tracedat_compression', `${meta.codec} ${meta.codecVersion}`.trim())
   if (meta.offsets.length > 0) sink.meta('tracedat_offsets', meta.offsets.join('; ') + ' (not applied: times are the raw trace clock)')

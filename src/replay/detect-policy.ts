@@ -1,26 +1,35 @@
-// The policy of the kernel that recorded a trace, from its version string ("6.18.44-…", or ">=6.18" when only
-// the text format revealed it): the newest built-in generation not newer than it.
+// The policy of the kernel that recorded a trace, from its version string ("6.18.44-…", or a range such as ">=6.18",
+// "<=6.13" or ">=6.14 <=6.17" when only the text format revealed it): the newest built-in generation not newer
+// than it, and inside the range.
 import {builtinPolicies, policyByName, type Policy} from './policies.js'
 
-export function policyForKernel(version: string | null, fallback = 'v6.18'): Policy {
-  const m = version === null ? null : /(\d+)\.(\d+)/.exec(version)
-  if (m === null) return policyByName(fallback)
-  // ">=6.10": only a lower bound from the text format; the default kernel qualifies unless the bound is newer
-  if (version!.startsWith('>=') && policyForKernel(fallback.slice(1)).name === fallback) {
-    const f = /^v(\d+)\.(\d+)$/.exec(fallback)
-    if (f !== null && Number(f[1]) * 1000 + Number(f[2]) >= Number(m[1]) * 1000 + Number(m[2])) return policyByName(fallback)
-  }
-  const v = Number(m[1]) * 1000 + Number(m[2])
-  let best: Policy | null = null
-  let bestV = -1
+const num = (major: string, minor: string): number => Number(major) * 1000 + Number(minor)
+
+/** The built-in generation policies, oldest first, with their version numbers. */
+function generations(): {p: Policy; v: number}[] {
+  const out: {p: Policy; v: number}[] = []
   for (const p of builtinPolicies()) {
     const g = /^v(\d+)\.(\d+)$/.exec(p.name)
-    if (g === null) continue
-    const pv = Number(g[1]) * 1000 + Number(g[2])
-    if (pv <= v && pv > bestV) {
-      best = p
-      bestV = pv
-    }
+    if (g !== null) out.push({p, v: num(g[1]!, g[2]!)})
   }
-  return best ?? policyByName('mmap-lock')
+  return out.sort((a, b) => a.v - b.v)
+}
+
+export function policyForKernel(version: string | null, fallback = 'v6.18'): Policy {
+  if (version === null) return policyByName(fallback)
+  const lower = /^>=(\d+)\.(\d+)/.exec(version)
+  const upper = /<=(\d+)\.(\d+)$/.exec(version)
+  if (lower !== null || upper !== null) {
+    const lo = lower === null ? 0 : num(lower[1]!, lower[2]!)
+    const hi = upper === null ? Infinity : num(upper[1]!, upper[2]!)
+    const f = /^v(\d+)\.(\d+)$/.exec(fallback)
+    // only bounds from the text format: the default kernel when it is inside them, else the newest generation inside
+    if (f !== null && num(f[1]!, f[2]!) >= lo && num(f[1]!, f[2]!) <= hi) return policyByName(fallback)
+    const cap = upper === null ? lo : hi
+    return generations().filter((g) => g.v <= cap).at(-1)?.p ?? policyByName('mmap-lock')
+  }
+  const m = /(\d+)\.(\d+)/.exec(version)
+  if (m === null) return policyByName(fallback)
+  const v = num(m[1]!, m[2]!)
+  return generations().filter((g) => g.v <= v).at(-1)?.p ?? policyByName('mmap-lock')
 }

@@ -25,12 +25,14 @@ import {
   type Mm,
   type OpRecord,
   type Task,
+  type ThpMode,
   type Traced,
 } from '../kernel/index.js'
-import {BLOCK, Scheduler, type SchedulerOptions} from './scheduler.js'
+import {BLOCK, Scheduler, type SchedulerOptions} from '../sim/scheduler.js'
 import {InferredVmas, inferVma, installExecAreas, installKnown, type KnownMapping} from './infer.js'
 import {kernelOptions, type Policy} from './policies.js'
-import type {Op} from './stream.js'
+import type {FaultOp, Op, SyscallOp} from '../model/ops.js'
+import type {Recorder} from '../results/recorder.js'
 
 export type Mode = 'faithful' | 'what-if'
 
@@ -43,18 +45,10 @@ export interface EngineOptions {
   attached: boolean
   /** Size syscalls' critical sections from the trace's own mmap_lock events (syscalls.lock_hold_ns) where it has them. */
   calibrateHolds?: boolean
+  /** /sys/kernel/mm/transparent_hugepage/enabled of the kernel replayed (default madvise). */
+  thp?: ThpMode
   /** Scheduler knobs: tests switch inline stepping (and with it the faults that run at once) off to compare. */
   scheduler?: SchedulerOptions
-}
-
-export type FaultOp = Extract<Op, {type: 'fault'}>
-export type SyscallOp = Extract<Op, {type: 'syscall'}>
-
-/** Where a replay's outcomes go (the store's run writer, or a test's collector). */
-export interface Recorder {
-  /** `out` is valid during the call only: a fault that completes at once reuses the engine's one outcome object. */
-  fault(op: FaultOp, out: FaultOutcome, inferredVma: boolean): void
-  op(op: Op, label: string, rec: OpRecord<unknown>): void
 }
 
 const CLONE_VM = 0x100
@@ -89,7 +83,7 @@ export class Replayer {
     private readonly opts: EngineOptions,
     private readonly rec: Recorder,
   ) {
-    this.k = new Kernel({...kernelOptions(policy), costs: opts.costs, sched: new Scheduler(opts.scheduler)})
+    this.k = new Kernel({...kernelOptions(policy), costs: opts.costs, thp: opts.thp, sched: new Scheduler(opts.scheduler)})
   }
 
   /** Replays one operation (one behind: the next operation's time tells the scheduler how far it may run ahead). */

@@ -6,6 +6,7 @@ import {openDbReadOnly} from '../store/db.js'
 import {ResultWriter} from '../store/runs.js'
 import {Replayer, type Mode} from './engine.js'
 import {policyJson, type Policy} from './policies.js'
+import type {ThpMode} from '../kernel/index.js'
 import {readOps, TIME_INDEX_SQL, traceInfo} from './stream.js'
 import type {KnownMapping} from './infer.js'
 import type {CostTable} from '../kernel/index.js'
@@ -16,6 +17,8 @@ export interface ReplayOptions {
   toolVersion: string
   /** syscall holds from the trace's mmap_lock events (EngineOptions.calibrateHolds) */
   calibrateHolds?: boolean
+  /** THP mode to replay under (a what-if); default: the recording machine's (traces.environment), else madvise */
+  thp?: ThpMode
   onProgress?: (done: number, total: number) => void
 }
 
@@ -63,13 +66,14 @@ export function replayTrace(dbPath: string, db: Db, traceId: number, policies: P
   try {
     const info = traceInfo(reader, traceId)
     const calibrateHolds = opts.calibrateHolds === true
-    const engineOpts = {mode: opts.mode, costs: opts.costs, initialMaps: initialMaps(reader, traceId), attached: attached(reader, traceId), calibrateHolds}
+    const thp = opts.thp ?? info.thp ?? 'madvise'
+    const engineOpts = {mode: opts.mode, costs: opts.costs, initialMaps: initialMaps(reader, traceId), attached: attached(reader, traceId), calibrateHolds, thp}
     const metas = policies.map((p) => ({
       traceId,
       policy: p.name,
       policyJson: policyJson(p),
       mode: opts.mode,
-      optionsJson: JSON.stringify({costs: opts.costs, attached: engineOpts.attached, ...(calibrateHolds ? {calibrateHolds} : {})}),
+      optionsJson: JSON.stringify({costs: opts.costs, attached: engineOpts.attached, ...(calibrateHolds ? {calibrateHolds} : {}), ...(thp !== 'madvise' ? {thp} : {})}),
       toolVersion: opts.toolVersion,
     }))
     const results = new ResultWriter(dbPath, metas, lostWindows(reader, traceId, info.firstTsNs))

@@ -1,21 +1,12 @@
 // Reads an ingested trace back as the operations the simulated threads replay, in time order, streaming.
 // mmap_lock events are never read here: they are what validation checks the prediction against.
+import type {ThpMode} from '../kernel/index.js'
 import type {Statement} from 'better-sqlite3'
 import type {Db} from '../store/db.js'
 import {Kind, KIND_NAMES} from '../model/events.js'
 import {syscallName} from '../model/syscalls.js'
 import {FaultPageReader} from '../store/fault-pages.js'
-
-/** One thing a traced thread did, with times relative to the trace's first event (exact: spans < 104 days). */
-export type Op =
-  | {type: 'fault'; eventId: number; t: number; tid: number; tgid: number; address: number; errorCode: number; user: boolean; io: boolean}
-  | {type: 'syscall'; eventId: number; t: number; tEnd: number | null; tid: number; tgid: number; nr: number; name: string; args: number[]; ret: number | null; cloneFlags: number | null; lockHoldNs: number | null}
-  | {type: 'fork'; eventId: number; t: number; tid: number; tgid: number; childPid: number}
-  | {type: 'newtask'; eventId: number; t: number; tid: number; tgid: number; childPid: number; cloneFlags: number}
-  | {type: 'exec'; eventId: number; t: number; tid: number; tgid: number; filename: string}
-  | {type: 'exit'; eventId: number; t: number; tid: number; tgid: number}
-  | {type: 'unmapped_area'; eventId: number; t: number; tid: number; tgid: number; addr: number; len: number; err: number}
-  | {type: 'mmap2'; eventId: number; t: number; tid: number; tgid: number; start: number; len: number; pgoff: number; inode: number; perms: string; path: string}
+import type {FaultOp, Op} from '../model/ops.js'
 
 const KINDS = [Kind.FaultUser, Kind.FaultKernel, Kind.Fork, Kind.NewTask, Kind.Exec, Kind.Exit, Kind.Mmap2, Kind.UnmappedArea]
 
@@ -24,6 +15,8 @@ export interface TraceInfo {
   path: string
   format: string
   kernelVersion: string | null
+  /** THP mode of the recording machine (traces.environment), null when the capture did not say. */
+  thp: ThpMode | null
   firstTsNs: bigint
   lastTsNs: bigint
   monotonic: boolean
@@ -32,7 +25,7 @@ export interface TraceInfo {
 }
 
 export function traceInfo(db: Db, traceId: number): TraceInfo {
-  const stmt = db.prepare('SELECT trace_id, path, format, kernel_version, first_ts_ns, last_ts_ns, monotonic, events, faults FROM traces WHERE trace_id = ?')
+  const stmt = db.prepare('SELECT trace_id, path, format, kernel_version, environment, first_ts_ns, last_ts_ns, monotonic, events, faults FROM traces WHERE trace_id = ?')
   const r = stmt.safeIntegers(true).get(traceId) as Record<string, bigint | string | null> | undefined
   if (r === undefined) throw new Error(`no trace ${traceId}`)
   return {
@@ -40,6 +33,7 @@ export function traceInfo(db: Db, traceId: number): TraceInfo {
     path: String(r.path),
     format: String(r.format),
     kernelVersion: r.kernel_version === null ? null : String(r.kernel_version),
+    thp: r.environment === null ? null : ((JSON.parse(String(r.environment)) as {thp?: ThpMode}).thp ?? null),
     firstTsNs: (r.first_ts_ns as bigint | null) ?? 0n,
     lastTsNs: (r.last_ts_ns as bigint | null) ?? 0n,
     monotonic: r.monotonic === 1n,
@@ -48,7 +42,6 @@ export function traceInfo(db: Db, traceId: number): TraceInfo {
   }
 }
 
-type FaultOp = Extract<Op, {type: 'fault'}>
 type FaultRow = [number, number, number, number, number | null, number | null, Kind]
 type EventRow = [number, number, number, number, number | null, number | null, Kind, number | null, string | null, number | null]
 type SyscallRow = [number, number, number, number, number, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null]

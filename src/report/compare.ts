@@ -2,7 +2,7 @@
 // run, each with its delta against the baseline run; and the operations whose effect on others changed most.
 // Values are in base units (count, ns, bytes); renderers pick µs/ms/KiB from `display`.
 import type {Db} from '../store/db.js'
-import {UserError} from '../cli/base.js'
+import {UserError} from '../base/errors.js'
 import {sameTrace, type RunRef} from './runs.js'
 import {counters, holdCounts, opEffects, opFacts, pathReasons, waitDistribution, worstStall, type Distribution, type OpEffect, type PathReasonRow, type StallRow, type WaitGroup, type WaitRow} from './metrics.js'
 

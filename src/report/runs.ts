@@ -2,7 +2,7 @@
 // trace (default: the most recent trace that has runs). Also the column label each run gets in a report.
 import {basename} from 'node:path'
 import type {Db} from '../store/db.js'
-import {UserError} from '../cli/base.js'
+import {UserError} from '../base/errors.js'
 
 export interface RunRef {
   runId: number

@@ -1,19 +1,10 @@
 // Opening the vmareplay database: WAL, schema version checks, and the read-only mode `query` uses.
 import Database from 'better-sqlite3'
 import {existsSync, statSync} from 'node:fs'
+import {StoreError} from '../base/errors.js'
 import {MIGRATIONS, SCHEMA_VERSION, schemaSql} from './schema.js'
 
 export type Db = Database.Database
-
-/** An error a user can act on; commands print its message without a stack trace. */
-export class StoreError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 3,
-  ) {
-    super(message)
-  }
-}
 
 const BUSY_TIMEOUT_MS = 5000
 const PAGE_SIZE = 16384

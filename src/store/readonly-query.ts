@@ -1,7 +1,7 @@
 // Read-only SQL for `vmareplay query`: the connection is opened read-only and query_only, and statements that
 // change the connection rather than the file (ATTACH, DETACH, PRAGMA, VACUUM INTO) or load code are refused.
 import type {Db} from './db.js'
-import {StoreError} from './db.js'
+import {StoreError} from '../base/errors.js'
 
 const REFUSED_FIRST_WORD = /^\s*(?:(?:--[^\n]*\n|\/\*[\s\S]*?\*\/)\s*)*(attach|detach|pragma|vacuum|reindex|analyze)\b/i
 const REFUSED_FUNCTION = /\b(load_extension|readfile|writefile|edit|fts3_tokenizer)\s*\(/i

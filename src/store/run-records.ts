@@ -3,7 +3,7 @@
 // number already, so a Float64 carries it exactly. A string is sent once, as a STRING record of its UTF-16 code
 // units, and referred to afterwards by its index (the order strings were sent).
 import type {MessagePort} from 'node:worker_threads'
-import type {SerializedError} from './worker-errors.js'
+import type {SerializedError} from '../base/worker-errors.js'
 
 export const SLOTS = 4
 /** Float64s per slot (512 KiB); the first holds how many of them are filled. */

@@ -7,7 +7,7 @@ import {openDb, type Db} from './db.js'
 import {CLOSED, COMMIT, FAULT, FAULT_LEN, FINISH, OP, OP_LEN, READY, SLOTS, STRING, type WriterInput, type WriterMessage} from './run-records.js'
 import {LostWindows, RunRows} from './run-rows.js'
 import {SlotRing, StoppedError} from './slots.js'
-import {serialize} from './worker-errors.js'
+import {serialize} from '../base/worker-errors.js'
 
 /** Consumes slots until the COMMIT record; returns each run's digest. */
 function consume(ring: SlotRing, bufs: Float64Array[], runs: RunRows[]): string[] {

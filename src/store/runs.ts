@@ -5,14 +5,14 @@
 // behind.
 import {MessageChannel, receiveMessageOnPort, Worker, type MessagePort} from 'node:worker_threads'
 import type {FaultOutcome, OpRecord, Kernel} from '../kernel/index.js'
-import type {FaultOp, Recorder} from '../replay/engine.js'
-import type {Op} from '../replay/stream.js'
+import type {FaultOp, Op} from '../model/ops.js'
+import type {Recorder} from '../results/recorder.js'
 import {
   COMMIT, FAULT, FAULT_LEN, FINISH, HAS_VMA, INFERRED_VMA, OP, OP_LEN, READY, SEGV, SLOT_LEN, SLOTS, STARTING, STRING,
   TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, WAITED, type RunMeta, type WriterInput, type WriterMessage,
 } from './run-records.js'
 import {SlotRing, StoppedError} from './slots.js'
-import {revive} from './worker-errors.js'
+import {revive} from '../base/worker-errors.js'
 
 export type {RunMeta} from './run-records.js'
 

@@ -3,7 +3,7 @@
 // unsigned value, so kernel-half addresses are negative); the *_hex view columns print them unsigned.
 import {FIELD_NAMES, KIND_NAMES, Kind} from '../model/events.js'
 
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 
 /**
  * Kinds a trace has few of, that queries look up by literal kind (exec, mmap2, ...). The index covers only them:
@@ -108,7 +108,8 @@ CREATE TABLE traces (
   last_ts_ns INTEGER,
   monotonic INTEGER NOT NULL,
   warnings TEXT NOT NULL,
-  ingested_by TEXT NOT NULL
+  ingested_by TEXT NOT NULL,
+  environment TEXT
 );
 CREATE TABLE events (
   event_id INTEGER PRIMARY KEY,
@@ -284,6 +285,8 @@ function eventViews(): string {
  * v2 → v3: syscalls gain lock_wait_ns / lock_hold_ns, the calling thread's mmap_lock waits and holds as its traced
  * mmap_lock events show them; computed at ingest, so traces ingested before stay NULL until re-ingested. And the
  * index syscalls_trace_enter, which the replay reads one trace's syscalls in entry order by.
+ * v3 → v4: traces gain `environment`, the recording machine's settings that change fault paths (THP mode) as JSON,
+ * from the capture's meta file; NULL for traces ingested before (the replay then assumes THP madvise).
  */
 export const MIGRATIONS: Record<number, string> = {
   1: `
@@ -317,6 +320,7 @@ ${FAULT_PAGES}`,
 ALTER TABLE syscalls ADD COLUMN lock_wait_ns INTEGER;
 ALTER TABLE syscalls ADD COLUMN lock_hold_ns INTEGER;
 CREATE INDEX syscalls_trace_enter ON syscalls(trace_id, enter_event_id);`,
+  3: `ALTER TABLE traces ADD COLUMN environment TEXT;`,
 }
 
 export function schemaSql(): string {

@@ -81,7 +81,24 @@ function cli(args: string[], onSpawn?: (c: ChildProcess) => void): Promise<Run> 
   })
 }
 
-function meta(trace: string): any {
+/** The meta-file fields these tests read (ftrace.ts and perf.ts write more). */
+interface CaptureMeta {
+  backend: string
+  mode: string
+  command_pid: number | null
+  attach: {maps_lines: number; maps_snapshot_mono: [number, number]}
+  maps_file: string | null
+  kernel: {release: string}
+  times: {tracing_on_mono: [number, number]; tracing_off_mono: [number, number]}
+  stop_reason: string
+  exit_status: {code: number | null; signal: string | null} | null
+  loss: {lost: boolean}
+  events: {enabled: string[]}
+  ftrace: {instance: string | null}
+  perf: {version: string; record: string[]}
+}
+
+function meta(trace: string): CaptureMeta {
   return JSON.parse(fs.readFileSync(trace.replace(/\.(trace|perf)\.txt$/, '.meta.json'), 'utf8'))
 }
 
@@ -139,7 +156,7 @@ describe('capture with the real tracefs', {skip: SKIP}, () => {
     const m = meta(out)
     assert.equal(m.kernel.release, os.release())
     assert.equal(m.kernel.release, spawnSync('uname', ['-r'], {encoding: 'utf8'}).stdout.trim())
-    assert.equal(m.ftrace.instance, `vmareplay-${m.ftrace.instance.split('-')[1]}`)
+    assert.equal(m.ftrace.instance, `vmareplay-${m.ftrace.instance?.split('-')[1]}`)
     assert.equal(m.loss.lost, false)
     assert.ok(m.events.enabled.includes('exceptions:page_fault_user'))
     assert.ok(m.events.enabled.includes('mmap_lock:mmap_lock_start_locking'))

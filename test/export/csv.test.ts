@@ -4,7 +4,7 @@ import {Writable} from 'node:stream'
 import {smallDb, type Fixture} from '../report/fixture.js'
 import {Sink} from '../../src/export/sink.js'
 import {exportCsv, tableNames} from '../../src/export/csv.js'
-import {UserError} from '../../src/cli/base.js'
+import {UserError} from '../../src/base/errors.js'
 
 /** RFC 4180 parser (quoted fields, doubled quotes, CRLF records) for checking the output. */
 function parseCsv(text: string): string[][] {
@@ -15,13 +15,22 @@ function parseCsv(text: string): string[][] {
   for (let i = 0; i < text.length; i++) {
     const ch = text[i]!
     if (q) {
-      if (ch === '"' && text[i + 1] === '"') (field += '"'), i++
-      else if (ch === '"') q = false
+      if (ch === '"' && text[i + 1] === '"') {
+        field += '"'
+        i++
+      } else if (ch === '"') q = false
       else field += ch
     } else if (ch === '"') q = true
-    else if (ch === ',') row.push(field), (field = '')
-    else if (ch === '\r' && text[i + 1] === '\n') row.push(field), rows.push(row), (row = []), (field = ''), i++
-    else field += ch
+    else if (ch === ',') {
+      row.push(field)
+      field = ''
+    } else if (ch === '\r' && text[i + 1] === '\n') {
+      row.push(field)
+      rows.push(row)
+      row = []
+      field = ''
+      i++
+    } else field += ch
   }
   assert.equal(field, '', 'the last record ends with CRLF')
   return rows

@@ -13,7 +13,7 @@ import {
   type Mm,
   type OpRecord,
   type Task,
-  type Op,
+  type Step,
 } from './api.js'
 
 export const PAGE = 4096
@@ -57,13 +57,13 @@ export function faultNow(w: World, t: Task, req: FaultRequest): FaultOutcome {
   return h.out
 }
 
-export function op<A, T>(w: World, t: Task, label: string, fn: (k: Kernel, t: Task, a: A) => Op<T>, a: A): {rec?: OpRecord<T>} {
+export function op<A, T>(w: World, t: Task, label: string, fn: (k: Kernel, t: Task, a: A) => Step<T>, a: A): {rec?: OpRecord<T>} {
   const h: {rec?: OpRecord<T>} = {}
   w.k.run(t, label, fn, a, (r) => (h.rec = r))
   return h
 }
 
-export function opNow<A, T>(w: World, t: Task, label: string, fn: (k: Kernel, t: Task, a: A) => Op<T>, a: A): OpRecord<T> {
+export function opNow<A, T>(w: World, t: Task, label: string, fn: (k: Kernel, t: Task, a: A) => Step<T>, a: A): OpRecord<T> {
   const h = op(w, t, label, fn, a)
   w.k.sched.run()
   assert.ok(h.rec, `${label} did not complete`)

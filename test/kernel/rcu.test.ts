@@ -2,7 +2,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import {RcuClock, Scheduler, Task, DEFAULT_RCU_GRACE_PERIOD_NS, type Op} from './api.js'
+import {RcuClock, Scheduler, Task, DEFAULT_RCU_GRACE_PERIOD_NS, type Step} from './api.js'
 
 test('default minimum grace period is 10 ms (kernel-model.md §5)', () => {
   assert.equal(DEFAULT_RCU_GRACE_PERIOD_NS, 10_000_000)
@@ -25,7 +25,7 @@ test('a reader inside when the grace period began holds it up; a later reader do
   const sched = new Scheduler()
   const rcu = new RcuClock(sched, 1000)
   const [a, b] = [new Task(sched, 1, null), new Task(sched, 2, null)]
-  function* read(t: Task, from: number, ns: number): Op<void> {
+  function* read(t: Task, from: number, ns: number): Step<void> {
     yield from
     rcu.readLock(t)
     yield ns
@@ -68,7 +68,7 @@ test('property: no callback runs while a reader that was inside when it was queu
         for (const t of tasks) {
           const mine = readers.filter((r) => r.task === t.tid).sort((x, y) => x.start - y.start)
           t.submit(
-            (function* (): Op<void> {
+            (function* (): Step<void> {
               for (const r of mine) {
                 if (sched.now < r.start) yield r.start - sched.now
                 const from = sched.now

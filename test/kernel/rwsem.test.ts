@@ -1,7 +1,7 @@
 // rw_semaphore semantics (kernel/locking/rwsem.c) on the simulated clock.
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {RwSem, Scheduler, Task, type Op} from './api.js'
+import {RwSem, Scheduler, Task, type Step} from './api.js'
 
 const W = 3_000 // wake latency
 
@@ -10,7 +10,7 @@ function setup(handoffNs = 4_000_000) {
   const sem = new RwSem({wakeLatencyNs: W, rwsemHandoffNs: handoffNs})
   const log: string[] = []
   const tasks = [1, 2, 3, 4, 5].map((i) => new Task(sched, i, null))
-  function* hold(t: Task, write: boolean, ns: number, name: string): Op<void> {
+  function* hold(t: Task, write: boolean, ns: number, name: string): Step<void> {
     yield* write ? sem.write(t) : sem.read(t)
     log.push(`${name}@${sched.now}`)
     yield ns
@@ -82,7 +82,7 @@ test('a reader steals the free lock in a woken writer\'s window; after the hando
 test('downgrade_write keeps the lock for read and grants queued readers, not writers', () => {
   const {sched, sem, log, tasks} = setup()
   const [w, r, w2] = tasks
-  function* writerThenDowngrade(): Op<void> {
+  function* writerThenDowngrade(): Step<void> {
     yield* sem.write(w!)
     yield 1000
     sem.downgrade(w!)
@@ -90,7 +90,7 @@ test('downgrade_write keeps the lock for read and grants queued readers, not wri
     yield 1000
     sem.upRead(w!)
   }
-  function* reader(t: Task, name: string, write: boolean): Op<void> {
+  function* reader(t: Task, name: string, write: boolean): Step<void> {
     yield* write ? sem.write(t) : sem.read(t)
     log.push(`${name}@${sched.now}`)
     yield 10

@@ -8,6 +8,7 @@ import {
   MREMAP_MAYMOVE,
   VM_DONTCOPY,
   VM_LOCKED,
+  VM_MERGEABLE,
   VM_WIPEONFORK,
   dupMmap,
   execMmap,
@@ -21,7 +22,7 @@ import {
   sysMremap,
   sysMunmap,
 } from './api.js'
-import {BASE, PAGE, assertQuiescent, faultNow, opNow, sig, vma, world} from './helpers.js'
+import {BASE, PAGE, assertQuiescent, fault, faultNow, op, opNow, sig, vma, world} from './helpers.js'
 
 const ranges = (w: ReturnType<typeof world>): Array<[number, number]> =>
   w.mm.vmasIn(0, 2 ** 53).map((v) => [(v.start - BASE) / PAGE, (v.end - BASE) / PAGE])
@@ -117,6 +118,22 @@ test('madvise lock modes: DONTNEED read (≤6.16), HUGEPAGE write + split, HWPOI
   opNow(w, w.t[0]!, 'madvise', sysMadvise, {addr: BASE, len: PAGE, advice: MADV.HWPOISON})
   assert.equal(sig(w.events), 'Sr Ar Rr Sw Aw Rw')
   assert.deepEqual(ranges(w), [[0, 10], [10, 20], [20, 30]])
+})
+
+test('MADV_MERGEABLE write-locks the VMAs it changes (ksm_madvise + madvise_update_vma): a fault during it falls back; UNMERGEABLE clears the flag', () => {
+  const w = world('6.18')
+  vma(w, 0, 30, {anonVma: true})
+  const m = op(w, w.t[0]!, 'madvise', sysMadvise, {addr: BASE + 10 * PAGE, len: 10 * PAGE, advice: MADV.MERGEABLE})
+  w.k.sched.runUntil(w.k.costs.madviseNs / 2)
+  const h = fault(w, w.t[1]!, {address: BASE + 12 * PAGE, errorCode: 0x6})
+  w.k.sched.run()
+  assert.ok(m.rec)
+  assert.equal(h.out!.reason, 'vma_write_locked')
+  assert.deepEqual(ranges(w), [[0, 10], [10, 20], [20, 30]])
+  assert.ok(w.mm.vmaLookup(BASE + 12 * PAGE)!.flags & VM_MERGEABLE)
+  assert.equal(w.mm.vmaLookup(BASE + 22 * PAGE)!.flags & VM_MERGEABLE, 0)
+  opNow(w, w.t[0]!, 'madvise', sysMadvise, {addr: BASE + 10 * PAGE, len: 10 * PAGE, advice: MADV.UNMERGEABLE})
+  assert.equal(w.mm.vmaLookup(BASE + 12 * PAGE)!.flags & VM_MERGEABLE, 0)
 })
 
 test('mlock: write-locked flag change, then populate under the read lock', () => {

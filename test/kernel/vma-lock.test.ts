@@ -13,7 +13,7 @@ import {
   type GenerationName,
   type LockVmaResult,
   type Task,
-  type Op,
+  type Step,
 } from './api.js'
 import * as lib from './api.js'
 import {BASE, PAGE} from './helpers.js'
@@ -37,7 +37,7 @@ function setup(gen: GenerationName) {
       if (x !== null) vmaEndRead(x)
     })(),
   )
-  const run = <A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, a: A) => Op<T>, a: A): void => k.run(t, label, fn, a)
+  const run = <A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, a: A) => Step<T>, a: A): void => k.run(t, label, fn, a)
   return {k, mm, other, reader, writer, foreign, v, res, got: () => got, run}
 }
 

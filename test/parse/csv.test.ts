@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {readFileSync} from 'node:fs'
 import {test} from 'node:test'
 import {Kind} from '../../src/model/events.js'
-import {InputError} from '../../src/parse/lines.js'
+import {InputError} from '../../src/base/errors.js'
 import {importLines} from './helpers.js'
 
 const csv = (text: string) => importLines('csv', text.split('\n'))

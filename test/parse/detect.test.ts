@@ -3,7 +3,8 @@ import {test} from 'node:test'
 import {gzipSync} from 'node:zlib'
 import {Kind} from '../../src/model/events.js'
 import {detectLine, parseTrace} from '../../src/parse/detect.js'
-import {InputError, MAX_LINE_BYTES} from '../../src/parse/lines.js'
+import {InputError} from '../../src/base/errors.js'
+import {MAX_LINE_BYTES} from '../../src/parse/lines.js'
 import {CollectSink, tmpFile} from './helpers.js'
 
 test('detectLine recognises each format and stays undecided on neutral lines', () => {

@@ -3,7 +3,8 @@ import {execFileSync} from 'node:child_process'
 import {chmodSync, mkdirSync, readFileSync} from 'node:fs'
 import {test} from 'node:test'
 import {gzipSync} from 'node:zlib'
-import {InputError, MAX_LINE_BYTES, readLines} from '../../src/parse/lines.js'
+import {InputError} from '../../src/base/errors.js'
+import {MAX_LINE_BYTES, readLines} from '../../src/parse/lines.js'
 import {tmpFile} from './helpers.js'
 
 async function collect(path: string) {

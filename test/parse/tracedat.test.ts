@@ -14,11 +14,11 @@ import {test} from 'node:test'
 import {deflateSync} from 'node:zlib'
 import {Kind} from '../../src/model/events.js'
 import {parseTrace} from '../../src/parse/detect.js'
-import {InputError} from '../../src/parse/lines.js'
+import {InputError} from '../../src/base/errors.js'
 import {readDatMeta} from '../../src/parse/tracedat-header.js'
 import {DatFile, inflate} from '../../src/parse/tracedat-io.js'
 import {openDb, type Db} from '../../src/store/db.js'
-import {loadTrace} from '../../src/store/load.js'
+import {loadTrace} from '../../src/ingest/load.js'
 import {CollectSink, tmpFile} from './helpers.js'
 
 const FIX = fileURLToPath(new URL('../../../test/fixtures/tracedat/', import.meta.url))
@@ -86,6 +86,8 @@ for (const t of TWINS) {
     assert.equal(tb!.format, 'tracedat')
     // trace-cmd 3.1 writes the top-level buffer's clock for an instance; the recording used `local` there
     assert.equal(tb!.clock, 'local')
+    // the release in the file's UNAME option (strings(1) shows "Linux vm 6.18.44-fc-v1098 x86_64"): replay's default policy
+    assert.equal(tb!.kernel_version, '6.18.44-fc-v1098')
     db.close()
   })
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import {join} from 'node:path'
 import Database from 'better-sqlite3'
 import {openDb} from '../../src/store/db.js'
-import {loadTrace} from '../../src/store/load.js'
+import {loadTrace} from '../../src/ingest/load.js'
 import {SCHEMA_VERSION} from '../../src/store/schema.js'
 import {assertHandled, cliAsync, fingerprint, integrity, PY_SMALL, tmp} from './helpers.js'
 

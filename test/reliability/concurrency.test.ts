@@ -4,7 +4,7 @@ import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {join} from 'node:path'
 import {openDb} from '../../src/store/db.js'
-import {loadTrace} from '../../src/store/load.js'
+import {loadTrace} from '../../src/ingest/load.js'
 import {assertHandled, assertNoStack, BIG, cli, cliAsync, exited, integrity, needsReal, PY_SMALL, sleep, spawnCli, tmp, totals, XZ_SMALL} from './helpers.js'
 
 const dir = tmp('concurrency')

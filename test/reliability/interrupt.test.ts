@@ -4,7 +4,7 @@ import {test, before} from 'node:test'
 import assert from 'node:assert/strict'
 import {join} from 'node:path'
 import {openDb} from '../../src/store/db.js'
-import {loadTrace} from '../../src/store/load.js'
+import {loadTrace} from '../../src/ingest/load.js'
 import {assertNoStack, BIG, cli, exited, integrity, needsReal, PY_SMALL, sleep, spawnCli, tmp, totals} from './helpers.js'
 
 // Ingest of BIG takes about a second: the kills land before its end, except on a very fast machine, where the

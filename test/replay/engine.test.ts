@@ -1,8 +1,9 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {Replayer, type Recorder} from '../../src/replay/engine.js'
+import {Replayer} from '../../src/replay/engine.js'
+import type {Recorder} from '../../src/results/recorder.js'
 import {policyByName} from '../../src/replay/policies.js'
-import type {Op} from '../../src/replay/stream.js'
+import type {Op} from '../../src/model/ops.js'
 import type {FaultOutcome} from '../../src/kernel/index.js'
 
 // A tiny hand-built trace: one process, two threads. Times in ns since the trace start.

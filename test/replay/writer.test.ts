@@ -7,7 +7,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import Database from 'better-sqlite3'
 import {openDb, type Db} from '../../src/store/db.js'
-import {loadTrace} from '../../src/store/load.js'
+import {loadTrace} from '../../src/ingest/load.js'
 import {replayTrace} from '../../src/replay/run.js'
 import {policyByName} from '../../src/replay/policies.js'
 

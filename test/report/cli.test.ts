@@ -5,7 +5,7 @@ import {existsSync, mkdtempSync, readFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {openDb} from '../../src/store/db.js'
-import {loadTrace} from '../../src/store/load.js'
+import {loadTrace} from '../../src/ingest/load.js'
 import {REPO, SMALL_TRACE, smallDb, type Fixture} from './fixture.js'
 import {checkTrace} from '../export/validate-trace.js'
 

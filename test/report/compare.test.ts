@@ -4,7 +4,7 @@ import {smallDb, type Fixture} from './fixture.js'
 import {selectRuns} from '../../src/report/runs.js'
 import {compareRuns} from '../../src/report/compare.js'
 import {comparisonCsv, comparisonJson, renderComparison} from '../../src/report/text.js'
-import {UserError} from '../../src/cli/base.js'
+import {UserError} from '../../src/base/errors.js'
 
 let fx: Fixture
 before(async () => {

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3'
 import fc from 'fast-check'
 import {Kind, type TraceEvent, type U64} from '../../src/model/events.js'
 import {FaultPageEncoder, FaultPageReader, PAGE_FAULTS} from '../../src/store/fault-pages.js'
-import {toSql} from '../../src/store/track.js'
+import {toSql} from '../../src/ingest/track.js'
 
 const SEED = 20261125
 

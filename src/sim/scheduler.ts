@@ -13,15 +13,15 @@
 /** What an operation yields to sleep until woken. Any number >= 0 is a delay in ns. */
 export const BLOCK = -1
 
-/** An operation: yields delays / BLOCK, returns its result. */
-export type Op<T = void> = Generator<number, T, void>
+/** One operation as the scheduler steps it: a generator that yields delays / BLOCK and returns its result. */
+export type Step<T = void> = Generator<number, T, void>
 
 const DONE_RESULT: IteratorReturnResult<void> = {done: true, value: undefined}
 /**
  * An operation that has already finished: what a kernel function returns when it completed without waiting, so
  * that `yield*` costs no generator (most vma_start_write and mmap_write_lock calls; the waiting path returns one).
  */
-export const DONE: Op<void> = {
+export const DONE: Step<void> = {
   next: () => DONE_RESULT,
   return: () => DONE_RESULT,
   throw: (e: unknown) => {
@@ -56,9 +56,9 @@ export class Timer extends Schedulable {
 
 /** A simulated thread: runs one operation at a time; more operations queue behind it in FIFO order. */
 export class SimThread extends Schedulable {
-  private gen: Op<unknown> | null = null
+  private gen: Step<unknown> | null = null
   private done: ((v: unknown) => void) | null = null
-  private readonly backlog: Array<{op: Op<unknown>; done: ((v: unknown) => void) | null}> = []
+  private readonly backlog: Array<{op: Step<unknown>; done: ((v: unknown) => void) | null}> = []
   private backlogHead = 0
   /** True while the current operation sleeps on BLOCK (not in the heap). */
   blocked = false
@@ -80,13 +80,13 @@ export class SimThread extends Schedulable {
   }
 
   /** Start `op` now if idle, else after the operations already submitted to this thread. */
-  submit<T>(op: Op<T>, done?: (v: T) => void): void {
+  submit<T>(op: Step<T>, done?: (v: T) => void): void {
     const d = (done ?? null) as ((v: unknown) => void) | null
     if (this.gen === null) this.start(op, d)
     else this.backlog.push({op, done: d})
   }
 
-  private start(op: Op<unknown>, done: ((v: unknown) => void) | null): void {
+  private start(op: Step<unknown>, done: ((v: unknown) => void) | null): void {
     this.gen = op
     this.done = done
     this.step()

@@ -1,12 +1,10 @@
 // Ingest, database side: TraceWriter inserts the rows an EventTracker (track.ts) produces — directly as a RowSink
 // when parsing runs on this thread, or from the shared slots the parse worker fills (ingest-slots.ts) — and at the end
 // writes the derived tables and the traces row. Everything happens inside the caller's transaction (load.ts).
-import type {Db} from './db.js'
+import type {Db} from '../store/db.js'
 import {Kind, KIND_NAMES, type MapsEntry, type ParseProblem, type TraceEvent, type U64, type TraceFormat} from '../model/events.js'
 import {EV_NUM, SC_NUM, TAG_NUMBER, TAG_NULL, type BatchMessage, type Slot} from './ingest-slots.js'
 import {toSql, type RowSink, type TrackedTrace} from './track.js'
-
-export {MalformedLineError, toSql} from './track.js'
 
 /** Columns bound per events row: event_id is left to SQLite (the next rowid, checked in finish) and trace_id is a literal. */
 const EVENT_PARAMS = 13
@@ -250,10 +248,10 @@ export class TraceWriter implements RowSink {
     const kernelVersion = facts.get('kernel_version') ?? minVersion(facts.get('kernel_hint'))
     this.db
       .prepare(
-        `UPDATE traces SET format=?, kernel_version=?, clock=?, lines=?, events=?, faults=?, kernel_faults=?, malformed_lines=?,
+        `UPDATE traces SET format=?, kernel_version=?, environment=?, clock=?, lines=?, events=?, faults=?, kernel_faults=?, malformed_lines=?,
          unknown_events=?, lost_events=?, lost_windows=?, first_ts_ns=?, last_ts_ns=?, monotonic=?, warnings=? WHERE trace_id=?`,
       )
-      .run(format, kernelVersion, facts.get('trace_clock') ?? null, lines, tracked.events, faults, kernelFaults, tracked.problems,
+      .run(format, kernelVersion, facts.get('environment') ?? null, facts.get('trace_clock') ?? null, lines, tracked.events, faults, kernelFaults, tracked.problems,
         unknownTotal, tracked.lostEvents, tracked.lostWindows, toSql(tracked.first), toSql(tracked.last), tracked.monotonic ? 1 : 0,
         JSON.stringify(warnings), this.traceId)
     const eventsByKind: Record<string, number> = {}
@@ -317,11 +315,17 @@ export class TraceWriter implements RowSink {
   }
 }
 
-/** The newest lower bound among the importer's format hints (">= 6.14: …; >= 6.18: …" → ">=6.18"). */
+/**
+ * The version range the importer's format hints allow: the newest lower bound and the oldest upper bound
+ * (">= 6.14: …; >= 6.18: …" → ">=6.18"; "<= 6.13: …; <= 6.17: …" → "<=6.13"; both → ">=6.14 <=6.17").
+ */
 function minVersion(hint: string | undefined): string | null {
   if (hint === undefined) return null
-  const versions = [...hint.matchAll(/>= ?(\d+)\.(\d+)/g)].map((m) => [Number(m[1]), Number(m[2])] as const)
-  const newest = versions.sort(([a, b], [c, d]) => c - a || d - b)[0]
-  return newest === undefined ? null : `>=${newest[0]}.${newest[1]}`
+  const bounds = (op: string): (readonly [number, number])[] =>
+    [...hint.matchAll(new RegExp(`${op} ?(\\d+)\\.(\\d+)`, 'g'))].map((m) => [Number(m[1]), Number(m[2])] as const)
+  const lower = bounds('>=').sort(([a, b], [c, d]) => c - a || d - b)[0]
+  const upper = bounds('<=').sort(([a, b], [c, d]) => a - c || b - d)[0]
+  const parts = [lower === undefined ? '' : `>=${lower[0]}.${lower[1]}`, upper === undefined ? '' : `<=${upper[0]}.${upper[1]}`]
+  const range = parts.filter((p) => p !== '').join(' ')
+  return range === '' ? null : range
 }
-

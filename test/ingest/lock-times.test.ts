@@ -8,7 +8,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {openDb, type Db} from '../../src/store/db.js'
-import {loadTrace} from '../../src/store/load.js'
+import {loadTrace} from '../../src/ingest/load.js'
 
 const REAL = process.env.VMAREPLAY_REAL_TRACES ?? fileURLToPath(new URL('../../../../shared/traces/real/', import.meta.url))
 

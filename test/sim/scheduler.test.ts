@@ -1,7 +1,7 @@
 // The discrete-event scheduler: (time, seq) order, BLOCK/wake, FIFO per thread, inline stepping changes nothing.
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {BLOCK, Scheduler, Timer, SimThread, type Op} from '../../src/replay/scheduler.js'
+import {BLOCK, Scheduler, Timer, SimThread, type Step} from '../../src/sim/scheduler.js'
 
 test('events at the same time run in the order they were scheduled', () => {
   const s = new Scheduler()
@@ -17,7 +17,7 @@ test('a thread sleeps on BLOCK until woken; operations on one thread run FIFO', 
   const s = new Scheduler()
   const t = new SimThread(s, 1)
   const log: string[] = []
-  function* sleeper(): Op<string> {
+  function* sleeper(): Step<string> {
     log.push(`sleep@${s.now}`)
     yield BLOCK
     log.push(`woke@${s.now}`)
@@ -25,7 +25,8 @@ test('a thread sleeps on BLOCK until woken; operations on one thread run FIFO', 
     return 'done'
   }
   t.submit(sleeper(), (v) => log.push(`${v}@${s.now}`))
-  t.submit((function* (): Op<void> { log.push(`second@${s.now}`) })())
+  // eslint-disable-next-line require-yield -- an operation that finishes without waiting
+  t.submit((function* (): Step<void> { log.push(`second@${s.now}`) })())
   assert.equal(t.queued, 1)
   s.schedule(new Timer(() => t.wake()), 500)
   s.run()
@@ -48,7 +49,7 @@ test('inline stepping equals the heap order, and work submitted from outside nev
     const log: string[] = []
     const a = new SimThread(s, 1)
     const b = new SimThread(s, 2)
-    const worker = (name: string, d: number): Op<void> =>
+    const worker = (name: string, d: number): Step<void> =>
       (function* () {
         for (let i = 0; i < 5; i++) {
           yield d
@@ -65,7 +66,7 @@ test('inline stepping equals the heap order, and work submitted from outside nev
   assert.deepEqual(run(false), run(true))
   const s = new Scheduler()
   const t = new SimThread(s, 1)
-  t.submit((function* (): Op<void> { yield 50; yield 80 })())
+  t.submit((function* (): Step<void> { yield 50; yield 80 })())
   assert.equal(s.now, 0, 'a submit does not advance the clock')
   s.runUntil(100)
   assert.equal(s.pending, 1, 'inlined up to the runUntil target, not past it')
@@ -80,7 +81,7 @@ test('a thread that is never idle does not keep the operations it has run', () =
   const N = 100_000
   const order: number[] = []
   let longest = 0
-  function* op(i: number): Op<void> {
+  function* op(i: number): Step<void> {
     if (i + 2 < N) t.submit(op(i + 2))
     yield 1
     order.push(i)
@@ -99,7 +100,7 @@ test('a long backlog on one thread runs without growing the stack, in order', ()
   const s = new Scheduler()
   const t = new SimThread(s, 1)
   const order: number[] = []
-  function* op(i: number): Op<void> {
+  function* op(i: number): Step<void> {
     yield 1
     order.push(i)
   }

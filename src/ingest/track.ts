@@ -3,7 +3,8 @@
 // Rows go to a RowSink in the order the tables get them; TraceWriter (ingest.ts) inserts them on the main thread.
 import {Kind, type LostWindow, type ParseProblem, type TraceEvent, type U64, type ImportSink} from '../model/events.js'
 import {syscallName} from '../model/syscalls.js'
-import {FaultPageEncoder} from './fault-pages.js'
+import {MalformedLineError} from '../base/errors.js'
+import {FaultPageEncoder} from '../store/fault-pages.js'
 
 /** SQLite INTEGER is signed 64-bit: bigints are stored as their two's complement, numbers as they are. */
 export function toSql(v: U64 | null): number | bigint | null {
@@ -23,12 +24,6 @@ export interface RowSink {
   lost(line: number, cpu: number | null, count: number | null, start: U64, end: U64): void
   /** One `fault_pages` row (fault-pages.ts). */
   faultPage(pageNo: number, faults: number, data: Uint8Array): void
-}
-
-export class MalformedLineError extends Error {
-  constructor(readonly problem: ParseProblem) {
-    super(`line ${problem.line}: ${problem.reason}: ${problem.excerpt}`)
-  }
 }
 
 /** Everything the tracker learnt, once the last row is out: plain data, so it crosses from the worker intact. */

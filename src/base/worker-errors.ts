@@ -1,8 +1,6 @@
 // Errors crossing from a worker thread (ingest's parser, replay's result writer) to the main thread: structured
 // clone keeps only plain data, so they travel as fields and are rebuilt as the classes callers check for.
-import {InputError, type InputErrorCode} from '../parse/lines.js'
-import {StoreError} from './db.js'
-import {MalformedLineError} from './track.js'
+import {InputError, MalformedLineError, StoreError, type InputErrorCode} from './errors.js'
 
 export interface SerializedError {
   name: string

@@ -8,7 +8,7 @@ import type {TraceFormat} from '../model/events.js'
 import {parseTrace, type ParseStats} from '../parse/detect.js'
 import {SlotWriter, type BatchMessage, type SlotBuffers} from './ingest-slots.js'
 import {EventTracker, type TrackedTrace} from './track.js'
-import {serialize, type SerializedError} from './worker-errors.js'
+import {serialize, type SerializedError} from '../base/worker-errors.js'
 
 export interface WorkerInput {
   path: string

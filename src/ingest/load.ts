@@ -1,15 +1,16 @@
 // Loads one trace file into the database atomically: everything in one transaction, rolled back on any error or
 // interruption, so a failed or killed ingest leaves the database exactly as it was.
+import type {ThpMode} from '../kernel/index.js'
 import {createHash, randomUUID} from 'node:crypto'
 import {createReadStream, existsSync, readFileSync, statSync} from 'node:fs'
 import {resolve} from 'node:path'
 import {Worker} from 'node:worker_threads'
-import type {Db} from './db.js'
+import type {Db} from '../store/db.js'
 import {allocate, Slot} from './ingest-slots.js'
-import {SlotRing} from './slots.js'
+import {SlotRing} from '../store/slots.js'
 import {TraceWriter, type IngestSummary} from './ingest.js'
 import type {WorkerInput, WorkerMessage} from './ingest-worker.js'
-import {revive} from './worker-errors.js'
+import {revive} from '../base/worker-errors.js'
 import {EventTracker, type TrackedTrace} from './track.js'
 import {parseTrace, type ParseOptions, type ParseStats} from '../parse/detect.js'
 import {readMapsFile} from '../parse/maps.js'
@@ -35,12 +36,25 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /** `vmareplay capture` saves FILE.meta.json beside a trace with the kernel it was recorded on. */
-function captureMeta(path: string): {kernelVersion?: string} | null {
+/** The recording machine's settings that change fault paths, stored as traces.environment. */
+export interface TraceEnvironment {
+  thp: ThpMode
+}
+
+/** THP mode from /sys/kernel/mm/transparent_hugepage/enabled as printed ("always [madvise] never") or bare. */
+export function thpMode(text: string | undefined): ThpMode | null {
+  if (text === undefined) return null
+  const m = /\[(always|madvise|never)\]/.exec(text) ?? /^\s*(always|madvise|never)\s*$/.exec(text)
+  return m === null ? null : (m[1] as ThpMode)
+}
+
+function captureMeta(path: string): {kernelVersion?: string; environment?: TraceEnvironment} | null {
   const {meta} = outputPaths(path.replace(/\.(gz|xz)$/, ''))
   if (!existsSync(meta)) return null
   try {
-    const m = JSON.parse(readFileSync(meta, 'utf8')) as {kernel?: {release?: string}}
-    return {kernelVersion: m.kernel?.release}
+    const m = JSON.parse(readFileSync(meta, 'utf8')) as {kernel?: {release?: string}; environment?: {thp?: {enabled?: string} | string}}
+    const thp = thpMode(typeof m.environment?.thp === 'string' ? m.environment.thp : m.environment?.thp?.enabled)
+    return {kernelVersion: m.kernel?.release, environment: thp === null ? undefined : {thp}}
   } catch {
     return null
   }
@@ -114,6 +128,7 @@ async function ingest(db: Db, abs: string, size: number, known: string | null, o
     if (stats.unterminatedLastLine) writer.warn(`the last line (${stats.lines}) has no newline: the file may have been cut short while it was written`)
     const captured = captureMeta(abs)
     if (captured?.kernelVersion !== undefined) writer.meta('kernel_version', captured.kernelVersion)
+    if (captured?.environment !== undefined) writer.meta('environment', JSON.stringify(captured.environment))
     const summary = writer.finish(tracked, stats.format, stats.lines)
     db.exec('COMMIT')
     return {status: 'ingested', path: abs, summary}

@@ -4,7 +4,7 @@
 // indexes into a per-slot list of distinct strings sent with the slot's message. The worker fills a slot and posts
 // its message; the main thread inserts the rows and hands the slot back.
 import type {TraceEvent, U64} from '../model/events.js'
-import {SlotRing} from './slots.js'
+import {SlotRing} from '../store/slots.js'
 import type {RowSink} from './track.js'
 
 export const SLOTS = 4

@@ -1,9 +1,8 @@
 // Errors from a worker thread come back as the classes the commands map to exit codes.
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {StoreError} from '../../src/store/db.js'
-import {revive, serialize} from '../../src/store/worker-errors.js'
-import {InputError} from '../../src/parse/lines.js'
+import {revive, serialize} from '../../src/base/worker-errors.js'
+import {InputError, StoreError} from '../../src/base/errors.js'
 
 test('a StoreError keeps its class and exit code across the thread boundary, an InputError its code', () => {
   // structuredClone is what postMessage does to the serialized form

@@ -1,0 +1,62 @@
+// THP mode as input: the capture's meta file says what transparent_hugepage/enabled was; with `always`
+// (Debian's 6.1 and 6.12 kernels) the first read of a 2 MiB-aligned range of a fresh anonymous VMA goes through
+// do_huge_pmd_anonymous_page, whose vmf_anon_prepare needs an anon_vma (a mmap_read_trylock on 6.10+), where
+// THP madvise reads the zero page under the VMA lock alone.
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {mkdtempSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {openDb} from '../../src/store/db.js'
+import {loadTrace, thpMode} from '../../src/ingest/load.js'
+import {policyByName} from '../../src/replay/policies.js'
+import {replayTrace} from '../../src/replay/run.js'
+
+const line = (ts: string, body: string): string => `         python3-200     (    200) [001] .....   ${ts}: ${body}`
+// a fresh 8 MiB anonymous mapping at a 2 MiB-aligned address, then a read of its second 2 MiB block
+const TRACE = [
+  line('10.000001', 'sys_mmap(addr: 0, len: 0x800000, prot: 3, flags: 0x22, fd: 0xffffffff, off: 0)'),
+  line('10.000005', 'sys_mmap -> 0x7f0000000000'),
+  line('10.000100', 'page_fault_user: address=0x7f0000200010 ip=0x401000 error_code=0x4'),
+].join('\n') + '\n'
+
+async function reasons(thpLine: string | null, override?: 'always' | 'madvise'): Promise<{env: unknown; reason: string}> {
+  const dir = mkdtempSync(join(tmpdir(), 'vmareplay-thp-'))
+  writeFileSync(join(dir, 'app.trace.txt'), TRACE)
+  if (thpLine !== null) writeFileSync(join(dir, 'app.meta.json'), JSON.stringify({kernel: {release: '6.12.115+deb12-amd64'}, environment: {thp: {enabled: thpLine}}}))
+  const dbPath = join(dir, 'a.db')
+  const db = openDb(dbPath)
+  try {
+    const {summary} = (await loadTrace(db, join(dir, 'app.trace.txt'), {toolVersion: 'test'})) as {summary: {traceId: number}}
+    const [run] = replayTrace(dbPath, db, summary.traceId, [policyByName('v6.10')], {mode: 'faithful', costs: {}, toolVersion: 'test', thp: override})
+    const env = db.prepare('SELECT environment FROM traces').pluck().get()
+    const reason = db.prepare('SELECT reason FROM fault_outcomes WHERE run_id = ?').pluck().get(run!.runId) as string
+    return {env, reason}
+  } finally {
+    db.close()
+  }
+}
+
+test('thpMode reads the bracketed choice as sysfs prints it', () => {
+  assert.equal(thpMode('[always] madvise never'), 'always')
+  assert.equal(thpMode('always [madvise] never\n'), 'madvise')
+  assert.equal(thpMode('never'), 'never')
+  assert.equal(thpMode('sometimes'), null)
+  assert.equal(thpMode(undefined), null)
+})
+
+test('THP always from the capture meta: the aligned first read needs an anon_vma (trylock); madvise: zero page, ok', async () => {
+  const always = await reasons('[always] madvise never')
+  assert.equal(always.env, '{"thp":"always"}')
+  assert.equal(always.reason, 'anon_vma_trylock')
+  const madvise = await reasons('always [madvise] never')
+  assert.equal(madvise.reason, 'ok')
+  const none = await reasons(null)
+  assert.equal(none.env, null)
+  assert.equal(none.reason, 'ok')
+})
+
+test('--thp overrides the recorded mode (a what-if)', async () => {
+  assert.equal((await reasons('[always] madvise never', 'madvise')).reason, 'ok')
+  assert.equal((await reasons(null, 'always')).reason, 'anon_vma_trylock')
+})
