@@ -42,6 +42,8 @@ export interface LabRunOptions {
   captureArgs?: readonly string[]
   /** QEMU binary (default: qemu-system-x86_64 on PATH). */
   qemu?: string
+  /** A prebuilt initramfs instead of the one built from busybox and the kernel's modules (tests). */
+  initrd?: string
   signal?: AbortSignal
   log: (m: string) => void
   onConsoleLine?: (line: string) => void
@@ -199,8 +201,7 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult[]> {
       throw new LabError(LabExit.NO_TOOL, '--accel kvm: /dev/kvm is missing or not accessible; use --accel tcg (the default)')
     }
   }
-  const busybox = requireTool('busybox')
-  const initrd = buildInitramfs(o.lab, o.kernel, busybox)
+  const initrd = o.initrd !== undefined ? {path: o.initrd, built: false} : buildInitramfs(o.lab, o.kernel, requireTool('busybox'))
   if (initrd.built) o.log(`built initramfs ${initrd.path}`)
   claimSeries(o.out, s)
   removeStale(o.out)

@@ -28,7 +28,7 @@ export type ToolId = keyof typeof TOOLS
 
 /** Like execvp: the first executable file called `name` on PATH. */
 export function which(name: string, envPath = process.env.PATH ?? ''): string | undefined {
-  const dirs = name.includes('/') ? [''] : [...envPath.split(':').filter(Boolean), '/usr/sbin', '/sbin', '/usr/bin', '/bin']
+  const dirs = name.includes('/') ? [''] : envPath.split(':').filter(Boolean)
   for (const d of dirs) {
     const p = d === '' ? name : path.join(d, name)
     try {
