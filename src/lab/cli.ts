@@ -1,9 +1,16 @@
-// What `lab run` and `lab suite` share on the command line: the VM flags and their translation to options.
+// What the lab commands share on the command line: the lab directory, the VM flags and their translation to options.
 
 import {Flags} from '@oclif/core'
 
 import {LabError, LabExit} from './errors.js'
-import {DEFAULT_VM} from './qemu.js'
+import {LAB_DIR_ENV} from './paths.js'
+import {DEFAULT_VM, type Accel} from './qemu.js'
+import type {LabRunOptions} from './run.js'
+
+export const labDirFlag = Flags.string({
+  helpValue: 'DIR',
+  description: `lab directory (kernels, initramfs cache); default $${LAB_DIR_ENV}, else ~/.cache/vmareplay/lab`,
+})
 
 export const vmFlags = {
   timeout: Flags.integer({helpValue: 'S', min: 10, default: 300, description: 'seconds a run (boot + capture + power-off) may take before the VM is killed'}),
@@ -16,6 +23,24 @@ export const vmFlags = {
   append: Flags.string({helpValue: 'ARGS', description: 'extra guest kernel command-line arguments'}),
   qemu: Flags.string({helpValue: 'FILE', description: 'QEMU binary (default qemu-system-x86_64 on PATH)', hidden: true}),
   verbose: Flags.boolean({char: 'v', description: 'copy the guest console to stderr'}),
+}
+
+type VmFlagValues = {timeout: number; retries: number; accel: Accel; cpu: string; smp: number; memory: number; 'buffer-kb': number; append?: string; qemu?: string; verbose: boolean}
+
+/** The run options the VM flags set. */
+export function vmOptions(f: VmFlagValues): Pick<LabRunOptions, 'timeoutS' | 'retries' | 'accel' | 'cpu' | 'smp' | 'memoryMb' | 'bufferKb' | 'append' | 'qemu' | 'onConsoleLine'> {
+  return {
+    timeoutS: f.timeout,
+    retries: f.retries,
+    accel: f.accel,
+    cpu: f.cpu,
+    smp: f.smp,
+    memoryMb: f.memory,
+    bufferKb: f['buffer-kb'],
+    append: f.append,
+    qemu: f.qemu,
+    onConsoleLine: f.verbose ? (l) => process.stderr.write(`  | ${l}\n`) : undefined,
+  }
 }
 
 /** --env K=V flags. */

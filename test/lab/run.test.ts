@@ -8,6 +8,8 @@ import {after, describe, it} from 'node:test'
 
 import {LabError, LabExit} from '../../src/lab/errors.js'
 import {runLab, type LabRunOptions} from '../../src/lab/run.js'
+import {runSuite} from '../../src/lab/suite.js'
+import {selectWorkloads} from '../../src/lab/workloads.js'
 import {alive, FAKE_QEMU, fakeKernel, tmpDir} from './helpers.js'
 
 const tmp = tmpDir('run')
@@ -140,5 +142,41 @@ describe('lab run (fake QEMU)', () => {
     fs.writeFileSync(path.join(opts.out, '.run-1.attempt-1.tmp-999999999', 'trace.txt'), 'partial')
     await runLab(opts)
     assert.deepEqual(files(opts.out), ['run-1', 'series.json'])
+  })
+})
+
+describe('lab suite (fake QEMU)', () => {
+  const k2dir = path.join(tmp, 'kernel2')
+  fakeKernel(k2dir)
+  const info2 = JSON.parse(fs.readFileSync(path.join(k2dir, 'kernel.json'), 'utf8'))
+  fs.writeFileSync(path.join(k2dir, 'kernel.json'), JSON.stringify({...info2, name: 'fake2'}))
+
+  it('interleaves runs across kernels and workloads, indexes every trace, resumes, and records failures', async () => {
+    const {opts, logs} = setup('capture-fail', 'ok')
+    const suite = {...opts, kernels: [kernel.dir, k2dir], workloads: selectWorkloads(['fork_exec', 'node_gc']), runs: 2}
+    const index = await runSuite(suite)
+    assert.deepEqual(
+      logs.filter((l) => l.startsWith('suite: ') && !l.includes('failed')),
+      [1, 2].flatMap((r) => ['fake fork_exec', 'fake node_gc', 'fake2 fork_exec', 'fake2 node_gc'].map((x) => `suite: ${x} run ${r}/2`)),
+    )
+    // the very first run's capture failed: listed, and that series has one run less
+    assert.equal(index.failures.length, 1)
+    assert.deepEqual({k: index.failures[0]!.kernel, w: index.failures[0]!.workload, run: index.failures[0]!.run, code: index.failures[0]!.exit_code}, {k: 'fake', w: 'fork_exec', run: 1, code: LabExit.CAPTURE_FAILED})
+    assert.equal(index.runs.length, 7)
+    const onDisk = JSON.parse(fs.readFileSync(path.join(opts.out, 'index.json'), 'utf8'))
+    assert.deepEqual(onDisk, JSON.parse(JSON.stringify(index)))
+    assert.equal(onDisk.format, 'vmareplay-lab-suite/1')
+    assert.deepEqual(onDisk.kernels.map((k: {name: string}) => k.name), ['fake', 'fake2'])
+    assert.deepEqual(onDisk.workloads.map((w: {name: string}) => w.name), ['fork_exec', 'node_gc'])
+    assert.match(onDisk.workloads[1].command.join(' '), /node_gc\.cjs$/)
+    const first = onDisk.runs[0]
+    assert.deepEqual({kernel: first.kernel, workload: first.workload, run: first.run, trace: first.trace, meta: first.meta, lab: first.lab}, {kernel: 'fake', workload: 'fork_exec', run: 1, trace: 'fake/fork_exec/run-1/trace.txt', meta: 'fake/fork_exec/run-1/trace.meta.json', lab: 'fake/fork_exec/run-1/lab.json'})
+    for (const r of onDisk.runs) assert.ok(fs.existsSync(path.join(opts.out, r.trace)), r.trace)
+    // resuming with more runs: only the missing ones run (fake fork_exec needs two, every other series one)
+    logs.length = 0
+    const again = await runSuite({...suite, runs: 3})
+    assert.equal(logs.filter((l) => l.startsWith('suite: ')).length, 5)
+    assert.equal(again.runs.length, 12)
+    assert.deepEqual(again.failures, [])
   })
 })

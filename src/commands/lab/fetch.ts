@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, jsonFlag} from '../../cli/base.js'
+import {labDirFlag} from '../../lab/cli.js'
 import {fetchDebianKernel, isDebianAlias} from '../../lab/debian.js'
 import {exitCodeHelp, LabError, LabExit} from '../../lab/errors.js'
-import {labDirFlag} from '../../lab/flags.js'
 import {installKernel, type Kernel} from '../../lab/kernels.js'
 import {labDir} from '../../lab/paths.js'
 import {ensureTools, type ToolId} from '../../lab/tools.js'

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand, jsonFlag} from '../../cli/base.js'
-import {labDirFlag} from '../../lab/flags.js'
+import {labDirFlag} from '../../lab/cli.js'
 import {listKernels} from '../../lab/kernels.js'
 import {kernelsDir, labDir} from '../../lab/paths.js'
 import {csv, table} from '../../report/output.js'

@@ -3,9 +3,8 @@ import * as path from 'node:path'
 import {Flags} from '@oclif/core'
 
 import {BaseCommand, jsonFlag} from '../../cli/base.js'
-import {interruptSignal, parseEnv, vmFlags} from '../../lab/cli.js'
+import {interruptSignal, labDirFlag, parseEnv, vmFlags, vmOptions} from '../../lab/cli.js'
 import {exitCodeHelp, LabError, LabExit} from '../../lab/errors.js'
-import {labDirFlag} from '../../lab/flags.js'
 import {findKernel} from '../../lab/kernels.js'
 import {labDir} from '../../lab/paths.js'
 import {runLab} from '../../lab/run.js'
@@ -59,19 +58,10 @@ export default class LabRun extends BaseCommand {
         command,
         out,
         runs: flags.runs,
-        timeoutS: flags.timeout,
-        retries: flags.retries,
-        accel: flags.accel,
-        cpu: flags.cpu,
-        smp: flags.smp,
-        memoryMb: flags.memory,
-        bufferKb: flags['buffer-kb'],
-        append: flags.append,
+        ...vmOptions(flags),
         env: parseEnv(flags.env),
-        qemu: flags.qemu,
         signal: intr.signal,
         log,
-        onConsoleLine: flags.verbose ? (l) => process.stderr.write(`  | ${l}\n`) : undefined,
       })
       if (flags.json) this.log(JSON.stringify({out, runs: results.map((r) => ({dir: r.dir, ...r.info}))}, null, 2))
       else for (const r of results) this.log(`${r.dir}\t${r.info.kernel.release}\tboot ${r.info.times.boot_s} s\tguest run ${r.info.times.guest_run_s} s\tattempt ${r.info.attempt}`)

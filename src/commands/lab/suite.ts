@@ -3,9 +3,8 @@ import * as path from 'node:path'
 import {Flags} from '@oclif/core'
 
 import {BaseCommand, jsonFlag} from '../../cli/base.js'
-import {interruptSignal, vmFlags} from '../../lab/cli.js'
+import {interruptSignal, labDirFlag, vmFlags, vmOptions} from '../../lab/cli.js'
 import {exitCodeHelp, LabError} from '../../lab/errors.js'
-import {labDirFlag} from '../../lab/flags.js'
 import {labDir} from '../../lab/paths.js'
 import {INDEX_FILE, runSuite} from '../../lab/suite.js'
 import {selectWorkloads, WORKLOADS} from '../../lab/workloads.js'
@@ -49,18 +48,9 @@ export default class LabSuite extends BaseCommand {
         workloads: selectWorkloads(split(flags.workload)),
         out,
         runs: flags.runs,
-        timeoutS: flags.timeout,
-        retries: flags.retries,
-        accel: flags.accel,
-        cpu: flags.cpu,
-        smp: flags.smp,
-        memoryMb: flags.memory,
-        bufferKb: flags['buffer-kb'],
-        append: flags.append,
-        qemu: flags.qemu,
+        ...vmOptions(flags),
         signal: intr.signal,
         log,
-        onConsoleLine: flags.verbose ? (l) => process.stderr.write(`  | ${l}\n`) : undefined,
       })
       if (flags.json) this.log(JSON.stringify(index, null, 2))
       else {
