@@ -5,7 +5,7 @@
 const LAYERS = [
   ['model'],
   ['base'],
-  ['sim', 'capture', 'parse'],
+  ['sim', 'capture', 'lab', 'parse'],
   ['kernel'],
   ['results'],
   ['store'],

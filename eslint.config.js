@@ -14,6 +14,12 @@ export default defineConfig(
     languageOptions: {sourceType: 'commonjs', globals: {module: 'writable', require: 'readonly'}},
   },
   {
+    // workload recipes are plain Node scripts run inside the lab's guests
+    files: ['traces/recipes/**/*.cjs'],
+    languageOptions: {globals: {process: 'readonly', console: 'readonly', __filename: 'readonly'}},
+    rules: {'@typescript-eslint/no-require-imports': 'off'},
+  },
+  {
     rules: {
       // `const {dropped: _d, ...rest} = x` is how a field is left out of a copy
       '@typescript-eslint/no-unused-vars': ['error', {ignoreRestSiblings: true}],

@@ -5,6 +5,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
+import {readEnvironment} from './environment.js'
 import {CaptureError, ExitCode, errnoOf} from './errors.js'
 import {type EventSpec, parseAvailableEvents, requestedEvents, splitEvent} from './events.js'
 import {Journal, type RestoreFailure, restoreEntries} from './journal.js'
@@ -408,6 +409,7 @@ export async function captureFtrace(o: FtraceOptions): Promise<CaptureResult> {
     trace_file: path.basename(paths.trace),
     maps_file: attachInfo?.maps_lines !== undefined ? path.basename(paths.maps) : null,
     kernel: {release: os.release(), version: os.version(), machine: os.machine()},
+    environment: readEnvironment(),
     cpus,
     created: new Date().toISOString(),
     clock: 'mono',

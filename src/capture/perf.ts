@@ -6,6 +6,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
+import {readEnvironment} from './environment.js'
 import {CaptureError, ExitCode} from './errors.js'
 import {parseAvailableEvents, requestedEvents, resolveEvents, splitEvent} from './events.js'
 import {type ExitStatus, describeStatus} from './launch.js'
@@ -233,6 +234,7 @@ export async function capturePerf(o: PerfOptions): Promise<CaptureResult> {
       trace_file: path.basename(paths.trace),
       maps_file: mapsInfo ? path.basename(paths.maps) : null,
       kernel: {release: os.release(), version: os.version(), machine: os.machine()},
+      environment: readEnvironment(),
       cpus: os.cpus().length,
       created: new Date().toISOString(),
       clock: 'mono',
