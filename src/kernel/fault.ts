@@ -116,26 +116,31 @@ function needsAnonVma(kind: FaultKind): boolean {
   return kind === 'anon_write' || kind === 'anon_thp' || kind === 'file_cow' || kind === 'wp_copy'
 }
 
-function handleCost(k: Kernel, kind: FaultKind, req: FaultRequest): number {
-  if (req.handleNs !== undefined) return req.handleNs
-  const c = k.costs
+/** The cost-table field that sizes handling a fault of this kind once locked (what `calibrate` fits per kind). */
+export function handleCostField(kind: FaultKind): HandleCostField {
   switch (kind) {
     case 'anon_read':
-      return c.zeroPageFaultNs
+      return 'zeroPageFaultNs'
     case 'anon_write':
     case 'swap':
-      return c.anonFaultNs
+      return 'anonFaultNs'
     case 'anon_thp':
     case 'hugetlb':
-      return c.thpFaultNs
+      return 'thpFaultNs'
     case 'file_read':
     case 'file_shared':
     case 'wp_shared':
-      return c.fileFaultNs
+      return 'fileFaultNs'
     case 'file_cow':
     case 'wp_copy':
-      return c.cowFaultNs
+      return 'cowFaultNs'
   }
+}
+
+export type HandleCostField = 'zeroPageFaultNs' | 'anonFaultNs' | 'thpFaultNs' | 'fileFaultNs' | 'cowFaultNs'
+
+function handleCost(k: Kernel, kind: FaultKind, req: FaultRequest): number {
+  return req.handleNs ?? k.costs[handleCostField(kind)]
 }
 
 // What RETRYs under the VMA lock before any work, per policy (hugetlb, swap, file ->fault rules).
