@@ -7,12 +7,11 @@ import {TASK_SIZE, mmapReadLock, mmapReadTrylock, mmapReadUnlock, mmapWriteDowng
 import type {FaultKind, FaultReason} from './policy.js'
 import {resetAcct, type Blocker, type Task} from './task.js'
 import {anonVmaPrepare, expandVma} from './vma-ops.js'
-import {lockVmaUnderRcu, vmaEndRead, vmaReadLockable, type LockVmaResult} from './vma-lock.js'
+import {lockVmaUnderRcu, vmaEndRead, vmaReadLockable, vmaStartWrite, type LockVmaResult} from './vma-lock.js'
 import {
   PAGE_SIZE,
   PMD_SIZE,
   VM_ACCESS_FLAGS,
-  VM_EXEC,
   VM_GROWSDOWN,
   VM_HUGEPAGE,
   VM_HUGETLB,
@@ -22,7 +21,7 @@ import {
   type Vma,
 } from './vma.js'
 
-// x86 error_code bits (kernel-model.md §4).
+// x86 error_code bits (arch/x86/include/asm/trap_pf.h).
 export const X86_PF_PROT = 0x1
 export const X86_PF_WRITE = 0x2
 export const X86_PF_USER = 0x4
@@ -84,7 +83,8 @@ export function accessError(errorCode: number, vma: Vma): boolean {
   if (errorCode & X86_PF_PK) return true
   if (errorCode & X86_PF_WRITE) return (vma.flags & VM_WRITE) === 0
   if (errorCode & X86_PF_PROT) return true // read, present
-  if (errorCode & X86_PF_INSTR) return (vma.flags & VM_EXEC) === 0
+  // read or fetch, not present: no VM_EXEC test on x86 (arch_vma_access_permitted lets fetches through); the
+  // kernel maps the page NX and the retried fetch faults again, present, and fails above
   return (vma.flags & VM_ACCESS_FLAGS) === 0
 }
 
@@ -270,14 +270,13 @@ export function* lockMmAndFindVma(k: Kernel, t: Task, mm: Mm, addr: number, out:
     return null
   }
   const newStart = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE
-  if (vma.end - newStart > k.stackRlimit) {
-    // acct_stack_growth: RLIMIT_STACK refuses the expansion → SIGSEGV
-    mmapReadUnlock(k, t, mm)
-    return null
-  }
   out.reason = 'stack_growth'
   if (k.policy.stackGrowth === 'read') {
-    // Pre-StackRot: expand_stack under the read lock.
+    // Pre-StackRot (6.4.0): expand_stack → expand_downwards under the read lock.
+    if (!stackGrowthAllowed(mm, vma, newStart) || vma.end - newStart > k.stackRlimit) {
+      mmapReadUnlock(k, t, mm)
+      return null
+    }
     yield k.costs.stackExpandNs
     anonVmaPrepare(k, vma)
     vma.pgoff -= (vma.start - newStart) / PAGE_SIZE
@@ -285,6 +284,7 @@ export function* lockMmAndFindVma(k: Kernel, t: Task, mm: Mm, addr: number, out:
     mm.tree.store(newStart, vma.end, vma)
     return vma
   }
+  // lock_mm_and_find_vma (6.1.37+, 6.5+): the write lock comes first, whether or not the expansion succeeds.
   mmapReadUnlock(k, t, mm)
   yield* mmapWriteLock(k, t, mm)
   vma = mm.findVma(addr)
@@ -293,13 +293,36 @@ export function* lockMmAndFindVma(k: Kernel, t: Task, mm: Mm, addr: number, out:
     return null
   }
   if (vma.start > addr) {
-    // expand_stack_locked → expand_downwards: anon_vma_prepare, vma_start_write, new bounds.
+    // expand_stack_locked → expand_downwards: the gap checks, anon_vma_prepare, vma_start_write, then
+    // acct_stack_growth (RLIMIT_STACK), then the new bounds; a failure unlocks without downgrading.
+    if (!stackGrowthAllowed(mm, vma, newStart)) {
+      mmapWriteUnlock(k, t, mm)
+      return null
+    }
     yield k.costs.stackExpandNs
     anonVmaPrepare(k, vma)
+    yield* vmaStartWrite(t, vma)
+    if (vma.end - newStart > k.stackRlimit) {
+      mmapWriteUnlock(k, t, mm)
+      return null
+    }
     yield* expandVma(t, vma, newStart, vma.end)
   }
   mmapWriteDowngrade(k, t, mm)
   return vma
+}
+
+/** /proc/sys/vm/mmap_min_addr: CONFIG_DEFAULT_MMAP_MIN_ADDR of Debian's and most distributions' x86-64 kernels. */
+const MMAP_MIN_ADDR = 65536
+/** stack_guard_gap (mm/mmap.c): 256 pages unless `stack_guard_gap=` is on the command line. */
+const STACK_GUARD_GAP = 256 * PAGE_SIZE
+
+/** expand_downwards' checks before it changes anything (mm/mmap.c, 6.1–6.18): mmap_min_addr, and the guard gap
+ * to an accessible VMA below that is not itself a stack. */
+function stackGrowthAllowed(mm: Mm, vma: Vma, newStart: number): boolean {
+  if (newStart < MMAP_MIN_ADDR) return false
+  const prev = mm.tree.findPrev(vma.start)?.value ?? null
+  return prev === null || (prev.flags & VM_GROWSDOWN) !== 0 || (prev.flags & VM_ACCESS_FLAGS) === 0 || newStart - prev.end >= STACK_GUARD_GAP
 }
 
 /** do_user_addr_fault (arch/x86/mm/fault.c) for the kernel's policy. Run it on the faulting task. */
