@@ -47,6 +47,13 @@ export interface Generation {
    * the 6.4 form tested the range first, so a VMA resized then detached under it aborted.
    */
   readonly lookupDetachedBeforeRange: boolean
+  /**
+   * munmap (and brk/mremap shrinking) keeps the write lock instead of downgrading when the VMA after the range is
+   * VM_GROWSDOWN, which could grow under a read lock into the range being unmapped (6.1's do_mas_align_munmap, 6.4);
+   * from 6.5 stacks grow only under the write lock and the downgrade is unconditional ("mm: always downgrade
+   * mmap_lock if requested", Matthew Wilcox, June 2023).
+   */
+  readonly munmapKeepsWriteBesideStack: boolean
   /** VMAs come from a SLAB_TYPESAFE_BY_RCU cache: a freed VMA is reusable at once, even by another mm (6.15+). */
   readonly typesafeByRcuReuse: boolean
   /** MADV_DONTNEED(_LOCKED) on a single-VMA range under the per-VMA read lock (6.17+). */
@@ -73,6 +80,7 @@ const base: Generation = {
   forkWriteLocksParent: false,
   vmaFreeByRcu: false,
   lookupDetachedBeforeRange: false,
+  munmapKeepsWriteBesideStack: true,
   mmLockSeqcount: false,
   typesafeByRcuReuse: false,
   madviseDontneedVmaLock: false,
@@ -94,8 +102,8 @@ const g64 = derive(base, '6.4', {
   lookupRequiresAnonVma: true,
   lookupRejectsUffd: true,
 })
-// 6.5: lock_mm_and_find_vma (StackRot), fork write-locks the parent's VMAs.
-const g65 = derive(g64, '6.5', {stackGrowth: 'write_downgrade', forkWriteLocksParent: true})
+// 6.5: lock_mm_and_find_vma (StackRot), fork write-locks the parent's VMAs, munmap downgrades even beside a stack.
+const g65 = derive(g64, '6.5', {stackGrowth: 'write_downgrade', forkWriteLocksParent: true, munmapKeepsWriteBesideStack: false})
 // 6.6: file VMAs pass the lookup (fault-around only), swap and uffd handled (RETRY on waits), hugetlb RETRYs.
 const g66 = derive(g65, '6.6', {
   lookupRequiresAnon: false,

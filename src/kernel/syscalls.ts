@@ -222,11 +222,19 @@ function* unmapDowngrade(k: Kernel, t: Task, mm: Mm, start: number, end: number,
   return yield* unmapLocked(k, t, mm, start, end, holdNs, result)
 }
 
-// With the write lock held: detach [start, end), downgrade if anything was unmapped, finish and unlock.
+// With the write lock held: detach [start, end), downgrade if anything was unmapped (6.1/6.4: and no stack above
+// could grow into the range, do_mas_align_munmap), finish and unlock.
 function* unmapLocked(k: Kernel, t: Task, mm: Mm, start: number, end: number, holdNs: number, result?: number): Step<number> {
   const removed = failed(result) ? [] : yield* detachRange(k, t, mm, start, end)
   const [w, r] = split(k, holdNs)
   yield w
+  const next = removed.length === 0 || !k.gen.munmapKeepsWriteBesideStack ? null : (mm.tree.findNext(end)?.value ?? null)
+  if (next !== null && (next.flags & VM_GROWSDOWN) !== 0) {
+    yield r
+    freeVmas(k, removed)
+    mmapWriteUnlock(k, t, mm)
+    return result ?? 0
+  }
   if (removed.length === 0) {
     yield r
     mmapWriteUnlock(k, t, mm)
