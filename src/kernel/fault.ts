@@ -3,7 +3,7 @@
 // (trylock, then the sleeping read lock; stack growth), kernel-mode faults under mmap_lock.
 import type {Step} from '../sim/scheduler.js'
 import type {Kernel} from './kernel.js'
-import {TASK_SIZE, mmapReadLock, mmapReadTrylock, mmapReadUnlock, mmapWriteDowngrade, mmapWriteLock, mmapWriteUnlock, type Mm} from './mm.js'
+import {MMAP_MIN_ADDR, TASK_SIZE, mmapReadLock, mmapReadTrylock, mmapReadUnlock, mmapWriteDowngrade, mmapWriteLock, mmapWriteUnlock, type Mm} from './mm.js'
 import type {FaultKind, FaultReason} from './policy.js'
 import {resetAcct, type Blocker, type Task} from './task.js'
 import {anonVmaPrepare, expandVma} from './vma-ops.js'
@@ -312,8 +312,6 @@ export function* lockMmAndFindVma(k: Kernel, t: Task, mm: Mm, addr: number, out:
   return vma
 }
 
-/** /proc/sys/vm/mmap_min_addr: CONFIG_DEFAULT_MMAP_MIN_ADDR of Debian's and most distributions' x86-64 kernels. */
-const MMAP_MIN_ADDR = 65536
 /** stack_guard_gap (mm/mmap.c): 256 pages unless `stack_guard_gap=` is on the command line. */
 const STACK_GUARD_GAP = 256 * PAGE_SIZE
 

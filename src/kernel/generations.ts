@@ -60,6 +60,9 @@ export interface Generation {
   readonly madviseDontneedVmaLock: boolean
   /** MADV_FREE likewise (6.18; version unverified, kernel-model.md §2). */
   readonly madviseFreeVmaLock: boolean
+  /** MADV_GUARD_INSTALL/REMOVE exist (added in 6.13; 6.14 here, since the 6.10 generation stands for 6.12):
+   * before, madvise_behavior_valid refuses them with EINVAL before any lock. */
+  readonly madviseGuardRegions: boolean
   /** Minimum RCU grace period, ns. */
   readonly rcuGracePeriodNs: number
 }
@@ -85,6 +88,7 @@ const base: Generation = {
   typesafeByRcuReuse: false,
   madviseDontneedVmaLock: false,
   madviseFreeVmaLock: false,
+  madviseGuardRegions: false,
   rcuGracePeriodNs: DEFAULT_RCU_GRACE_PERIOD_NS,
 }
 
@@ -123,7 +127,7 @@ const g610 = derive(g67, '6.10', {
   hugetlbUnderVmaLock: true,
   accessErrorUnderVmaLock: true,
 })
-const g614 = derive(g610, '6.14', {mmLockSeqcount: true})
+const g614 = derive(g610, '6.14', {mmLockSeqcount: true, madviseGuardRegions: true})
 // 6.15: vm_refcnt + SLAB_TYPESAFE_BY_RCU.
 const g615 = derive(g614, '6.15', {vmaLock: 'refcount', typesafeByRcuReuse: true, vmaFreeByRcu: false})
 const g617 = derive(g615, '6.17', {madviseDontneedVmaLock: true})

@@ -9,6 +9,8 @@ import type {Task} from './task.js'
 
 /** TASK_SIZE_MAX on x86-64 with 4-level paging. */
 export const TASK_SIZE = 2 ** 47 - 4096
+/** /proc/sys/vm/mmap_min_addr: CONFIG_DEFAULT_MMAP_MIN_ADDR of Debian's and most distributions' x86-64 kernels. */
+export const MMAP_MIN_ADDR = 0x10000
 /** Default mmap_base (top-down allocation starts below the stack gap). */
 export const DEFAULT_MMAP_BASE = 0x7f00_0000_0000
 
