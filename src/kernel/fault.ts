@@ -111,8 +111,10 @@ function thpEligible(k: Kernel, vma: Vma, addr: number): boolean {
   return haddr >= vma.start && haddr + PMD_SIZE <= vma.end
 }
 
-/** Kinds whose handler attaches an anon_vma first (vmf_anon_prepare / anon_vma_prepare). */
-function needsAnonVma(kind: FaultKind): boolean {
+/** Faults whose handler attaches an anon_vma first (vmf_anon_prepare / anon_vma_prepare); a private hugetlb
+ * mapping's new or copied page is anonymous too (hugetlb_no_page / hugetlb_wp → __vmf_anon_prepare, 6.12). */
+function needsAnonVma(kind: FaultKind, vma: Vma): boolean {
+  if (kind === 'hugetlb') return (vma.flags & VM_SHARED) === 0
   return kind === 'anon_write' || kind === 'anon_thp' || kind === 'file_cow' || kind === 'wp_copy'
 }
 
@@ -206,7 +208,7 @@ function* handleMmFault(
       return r
     }
   }
-  if (needsAnonVma(kind) && vma.anonVma === null) {
+  if (needsAnonVma(kind, vma) && vma.anonVma === null) {
     if (!vmaLocked) {
       yield k.costs.anonVmaPrepareNs
       anonVmaPrepare(k, vma)
@@ -426,7 +428,7 @@ export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest
   const vma = mm.tree.find(addr) // what lock_vma_under_rcu / find_vma find: nothing changes before they run
   if (vma === null || vma.start > addr || vma.uffdArmed || accessError(req.errorCode, vma)) return null
   const kind = classifyFault(k, vma, req)
-  if ((needsAnonVma(kind) && vma.anonVma === null) || (req.io ?? kind === 'swap')) return null
+  if ((needsAnonVma(kind, vma) && vma.anonVma === null) || (req.io ?? kind === 'swap')) return null
   const handleNs = handleCost(k, kind, req)
   if (fallback !== null) {
     // lock_mm_and_find_vma: the trylock succeeds; handle_mm_fault under the read lock
@@ -538,7 +540,7 @@ function* speculativeLookup(k: Kernel, t: Task, mm: Mm, addr: number, res: LockV
 function* speculativeFault(k: Kernel, mm: Mm, vma: Vma, req: FaultRequest, out: FaultOutcome, st: FaultState, seq: number): Step<FaultReason> {
   const kind = classifyFault(k, vma, req)
   out.kind = kind
-  if (needsAnonVma(kind) && vma.anonVma === null) return 'no_anon_vma'
+  if (needsAnonVma(kind, vma) && vma.anonVma === null) return 'no_anon_vma'
   if ((req.io ?? kind === 'swap') && !st.ioDone) {
     st.ioDone = true
     yield k.costs.ioNs

@@ -139,6 +139,19 @@ const cases: Case[] = [
     expect: (g) => (!pvl(g) ? mmapLock('policy_mmap_lock') : ge(g, '6.10') ? VMA_OK : ge(g, '6.6') ? mmapLock('hugetlb') : mmapLock('not_anonymous')),
   },
   {
+    name: 'private hugetlb fault needs an anon_vma (hugetlb_no_page → __vmf_anon_prepare, 6.12)',
+    setup: (w) => vma(w, 0, 512, {flags: VM_HUGETLB, file: {id: 'hugetlbfs', mapPages: false}}),
+    req: {off: 1, err: 0x6},
+    expect: (g) =>
+      !pvl(g)
+        ? mmapLock('policy_mmap_lock')
+        : ge(g, '6.10')
+          ? ['vma_lock', 'anon_vma_trylock', true]
+          : ge(g, '6.6')
+            ? mmapLock('hugetlb')
+            : mmapLock('not_anonymous'),
+  },
+  {
     name: 'userfaultfd-armed VMA, missing page',
     setup: (w) => vma(w, 0, 16, {anonVma: true, flags: VM_UFFD_MISSING}),
     req: {off: 1, err: 0x6},
