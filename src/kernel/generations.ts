@@ -1,4 +1,4 @@
-// Kernel generations as data (kernel-model.md §2 and §9). The fault path, lock_vma_under_rcu, the VMA lock and
+// Kernel generations as data (docs/kernel.md has the table and the sources of each field). The fault path, lock_vma_under_rcu, the VMA lock and
 // the syscalls read these fields instead of comparing version numbers. A locking policy is a generation plus
 // knobs: see FaultPolicy in policy.ts.
 import {DEFAULT_RCU_GRACE_PERIOD_NS} from './rcu.js'
@@ -58,7 +58,7 @@ export interface Generation {
   readonly typesafeByRcuReuse: boolean
   /** MADV_DONTNEED(_LOCKED) on a single-VMA range under the per-VMA read lock (6.17+). */
   readonly madviseDontneedVmaLock: boolean
-  /** MADV_FREE likewise (6.18; version unverified, kernel-model.md §2). */
+  /** MADV_FREE likewise (6.18; the version it landed in is not verified). */
   readonly madviseFreeVmaLock: boolean
   /** MADV_GUARD_INSTALL/REMOVE exist (added in 6.13; 6.14 here, since the 6.10 generation stands for 6.12):
    * before, madvise_behavior_valid refuses them with EINVAL before any lock. */

@@ -80,7 +80,7 @@ function trace(k: Kernel, t: Task, mm: Mm, kind: LockTraceEvent['kind'], write: 
   if (fn !== null) fn({kind, time: k.sched.now, tid: t.tid, mm: mm.id, write, success})
 }
 
-/** mmap_read_trylock (6.18: emits start_locking too, kernel-model.md §3). */
+/** mmap_read_trylock (include/linux/mmap_lock.h, 6.18: __mmap_lock_trace_start_locking before down_read_trylock). */
 export function mmapReadTrylock(k: Kernel, t: Task, mm: Mm): boolean {
   trace(k, t, mm, 'start_locking', false)
   const ok = mm.lock.tryRead(t)

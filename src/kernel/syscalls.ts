@@ -460,7 +460,7 @@ function madviseBehaviorValid(k: Kernel, advice: number): boolean {
   return MADV_VALUES.has(advice)
 }
 
-/** Which lock madvise takes for `advice` (madvise_lock / madvise_need_mmap_write, kernel-model.md §6). */
+/** Which lock madvise takes for `advice` (madvise_lock / madvise_need_mmap_write, mm/madvise.c). */
 export function madviseLockMode(k: Kernel, advice: number): 'vma' | 'read' | 'write' | 'none' {
   if (advice === MADV.HWPOISON || advice === MADV.SOFT_OFFLINE) return 'none'
   if ((advice === MADV.DONTNEED || advice === MADV.DONTNEED_LOCKED) && k.gen.madviseDontneedVmaLock) return 'vma'

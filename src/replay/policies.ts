@@ -1,4 +1,4 @@
-// Locking policies: a kernel generation plus knobs (kernel-model.md §2, §7). The replay engine builds one
+// Locking policies: a kernel generation plus knobs (docs/kernel.md, docs/replay.md). The replay engine builds one
 // simulated kernel per policy; nothing else in the tool knows what a policy changes.
 import {readFileSync} from 'node:fs'
 import {GENERATIONS, type FaultPolicy, type Generation, type GenerationName, type KernelOptions} from '../kernel/index.js'
