@@ -5,16 +5,15 @@
 // its message; the main thread inserts the rows and hands the slot back.
 import type {TraceEvent, U64} from '../model/events.js'
 import {SlotRing} from '../store/slots.js'
-import type {RowSink} from './track.js'
+import {SYSCALL_COLUMNS, type RowSink, type SyscallRow} from './track.js'
 
 export const SLOTS = 4
 export const SLOT_EVENTS = 8192
 export const SLOT_SYSCALLS = 4096
 /** Numeric columns per events row: line, ts_ns, tid, tgid, cpu, kind, a..f (the text column is separate). */
 export const EV_NUM = 12
-/** Numeric columns per syscalls row: tid, tgid, nr, enter/exit event ids, enter/exit ts, arg0..arg5, ret, clone_flags,
- * lock wait and hold. */
-export const SC_NUM = 17
+/** Numeric columns per syscalls row (SYSCALL_COLUMNS). */
+export const SC_NUM = SYSCALL_COLUMNS.length
 
 export const TAG_NUMBER = 0
 export const TAG_NULL = 1
@@ -155,36 +154,13 @@ export class SlotWriter implements RowSink {
     s.evTxt[r] = e.text === null ? -1 : this.str(e.text)
   }
 
-  syscall(
-    tid: number, tgid: number | null, nr: number, name: string, enterId: number | null, exitId: number | null,
-    enterTs: U64 | null, exitTs: U64 | null, a0: U64 | null, a1: U64 | null, a2: U64 | null, a3: U64 | null,
-    a4: U64 | null, a5: U64 | null, ret: U64 | null, cloneFlags: U64 | null, lockWaitNs: number | null, lockHoldNs: number | null,
-  ): void {
+  syscall(row: SyscallRow): void {
     if (this.nSc === SLOT_SYSCALLS) this.flush()
     const s = this.slot
-    const num = s.scNum
-    const tag = s.scTag
-    const big = s.scBig
     const r = this.nSc++
     const o = r * SC_NUM
-    put(num, tag, big, o, tid)
-    put(num, tag, big, o + 1, tgid)
-    put(num, tag, big, o + 2, nr)
-    put(num, tag, big, o + 3, enterId)
-    put(num, tag, big, o + 4, exitId)
-    put(num, tag, big, o + 5, enterTs)
-    put(num, tag, big, o + 6, exitTs)
-    put(num, tag, big, o + 7, a0)
-    put(num, tag, big, o + 8, a1)
-    put(num, tag, big, o + 9, a2)
-    put(num, tag, big, o + 10, a3)
-    put(num, tag, big, o + 11, a4)
-    put(num, tag, big, o + 12, a5)
-    put(num, tag, big, o + 13, ret)
-    put(num, tag, big, o + 14, cloneFlags)
-    put(num, tag, big, o + 15, lockWaitNs)
-    put(num, tag, big, o + 16, lockHoldNs)
-    s.scTxt[r] = this.str(name)
+    for (let j = 0; j < SC_NUM; j++) put(s.scNum, s.scTag, s.scBig, o + j, row[SYSCALL_COLUMNS[j]!])
+    s.scTxt[r] = this.str(row.name)
   }
 
   problem(line: number, reason: string, excerpt: string): void {

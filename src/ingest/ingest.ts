@@ -4,12 +4,13 @@
 import type {Db} from '../store/db.js'
 import {Kind, KIND_NAMES, type MapsEntry, type ParseProblem, type TraceEvent, type U64, type TraceFormat} from '../model/events.js'
 import {EV_NUM, SC_NUM, TAG_NUMBER, TAG_NULL, type BatchMessage, type Slot} from './ingest-slots.js'
-import {toSql, type RowSink, type TrackedTrace} from './track.js'
+import {SYSCALL_COLUMNS, toSql, type RowSink, type SyscallRow, type TrackedTrace} from './track.js'
 
 /** Columns bound per events row: event_id is left to SQLite (the next rowid, checked in finish) and trace_id is a literal. */
 const EVENT_PARAMS = 13
 const EVENT_BATCH = 128
-const SYSCALL_PARAMS = 18
+/** Parameters per syscalls row: name, then SYSCALL_COLUMNS (trace_id is a literal). */
+const SYSCALL_PARAMS = 1 + SYSCALL_COLUMNS.length
 const SYSCALL_BATCH = 64
 
 export interface IngestSummary {
@@ -64,8 +65,7 @@ export class TraceWriter implements RowSink {
     this.insertEvents = db.prepare(evSql + Array(EVENT_BATCH).fill(evRow).join(','))
     this.insertEvent = db.prepare(evSql + evRow)
     const scRow = `(${t},${Array(SYSCALL_PARAMS).fill('?').join(',')})`
-    const scSql = `INSERT INTO syscalls (trace_id, tid, tgid, nr, name, enter_event_id, exit_event_id, enter_ts_ns, exit_ts_ns,
-         arg0, arg1, arg2, arg3, arg4, arg5, ret, clone_flags, lock_wait_ns, lock_hold_ns) VALUES `
+    const scSql = `INSERT INTO syscalls (trace_id, name, ${SYSCALL_COLUMNS.join(', ')}) VALUES `
     this.insertSyscalls = db.prepare(scSql + Array(SYSCALL_BATCH).fill(scRow).join(','))
     this.insertSyscall = db.prepare(scSql + scRow)
     this.insertProblem = db.prepare('INSERT INTO parse_problems (trace_id, line, reason, excerpt) VALUES (?,?,?,?)')
@@ -101,31 +101,11 @@ export class TraceWriter implements RowSink {
     this.evFill = k
   }
 
-  syscall(
-    tid: number, tgid: number | null, nr: number, name: string, enterId: number | null, exitId: number | null,
-    enterTs: U64 | null, exitTs: U64 | null, a0: U64 | null, a1: U64 | null, a2: U64 | null, a3: U64 | null,
-    a4: U64 | null, a5: U64 | null, ret: U64 | null, cloneFlags: U64 | null, lockWaitNs: number | null, lockHoldNs: number | null,
-  ): void {
+  syscall(row: SyscallRow): void {
     const p = this.scParams
     let k = this.scFill
-    p[k++] = tid
-    p[k++] = tgid
-    p[k++] = nr
-    p[k++] = name
-    p[k++] = enterId
-    p[k++] = exitId
-    p[k++] = toSql(enterTs)
-    p[k++] = toSql(exitTs)
-    p[k++] = toSql(a0)
-    p[k++] = toSql(a1)
-    p[k++] = toSql(a2)
-    p[k++] = toSql(a3)
-    p[k++] = toSql(a4)
-    p[k++] = toSql(a5)
-    p[k++] = toSql(ret)
-    p[k++] = toSql(cloneFlags)
-    p[k++] = lockWaitNs
-    p[k++] = lockHoldNs
+    p[k++] = row.name
+    for (const c of SYSCALL_COLUMNS) p[k++] = toSql(row[c])
     if (k === p.length) {
       this.insertSyscalls.run(...p)
       k = 0
@@ -180,9 +160,8 @@ export class TraceWriter implements RowSink {
       const len = p.length
       let k = this.scFill
       for (let r = 0, o = 0; r < m.syscalls; r++) {
-        // tid, tgid, nr, then the name, then enter/exit ids, times, args, ret, clone flags, lock wait and hold
+        p[k++] = strings[txt[r]!]!
         for (let j = 0; j < SC_NUM; j++, o++) {
-          if (j === 3) p[k++] = strings[txt[r]!]!
           const t = tag[o]
           p[k++] = t === TAG_NUMBER ? num[o]! : t === TAG_NULL ? null : big[o]!
         }

@@ -11,15 +11,39 @@ export function toSql(v: U64 | null): number | bigint | null {
   return typeof v === 'bigint' ? BigInt.asIntN(64, v) : v
 }
 
+/** One `syscalls` row (docs/schema.md); SYSCALL_COLUMNS gives its numeric columns' order wherever rows are packed. */
+export interface SyscallRow {
+  tid: number
+  tgid: number | null
+  nr: number
+  name: string
+  enter_event_id: number | null
+  exit_event_id: number | null
+  enter_ts_ns: U64 | null
+  exit_ts_ns: U64 | null
+  arg0: U64 | null
+  arg1: U64 | null
+  arg2: U64 | null
+  arg3: U64 | null
+  arg4: U64 | null
+  arg5: U64 | null
+  ret: U64 | null
+  clone_flags: U64 | null
+  lock_wait_ns: number | null
+  lock_hold_ns: number | null
+}
+
+/** The numeric columns of a syscalls row in the order the parse worker's slots and the INSERT use (`name` apart). */
+export const SYSCALL_COLUMNS = [
+  'tid', 'tgid', 'nr', 'enter_event_id', 'exit_event_id', 'enter_ts_ns', 'exit_ts_ns', 'arg0', 'arg1', 'arg2', 'arg3', 'arg4',
+  'arg5', 'ret', 'clone_flags', 'lock_wait_ns', 'lock_hold_ns',
+] as const satisfies readonly (keyof SyscallRow)[]
+
 /** Where the tracker's rows go, each table's rows in insertion order (values already as SQL stores them). */
 export interface RowSink {
   /** One `events` row; its event_id is the next one (the tracker numbers events consecutively from firstId). */
   event(e: TraceEvent): void
-  syscall(
-    tid: number, tgid: number | null, nr: number, name: string, enterId: number | null, exitId: number | null,
-    enterTs: U64 | null, exitTs: U64 | null, a0: U64 | null, a1: U64 | null, a2: U64 | null, a3: U64 | null,
-    a4: U64 | null, a5: U64 | null, ret: U64 | null, cloneFlags: U64 | null, lockWaitNs: number | null, lockHoldNs: number | null,
-  ): void
+  syscall(row: SyscallRow): void
   problem(line: number, reason: string, excerpt: string): void
   lost(line: number, cpu: number | null, count: number | null, start: U64, end: U64): void
   /** One `fault_pages` row (fault-pages.ts). */
@@ -315,7 +339,10 @@ export class EventTracker implements ImportSink {
           if (p !== undefined) this.flushUnclosed(e.tid, p)
           this.orphanExits++
           const nr = Number(e.a)
-          this.out.syscall(e.tid, e.tgid, nr, syscallName(nr), null, id, null, e.ts, null, null, null, null, null, null, e.b, null, null, null)
+          this.out.syscall({
+            tid: e.tid, tgid: e.tgid, nr, name: syscallName(nr), enter_event_id: null, exit_event_id: id, enter_ts_ns: null, exit_ts_ns: e.ts,
+            arg0: null, arg1: null, arg2: null, arg3: null, arg4: null, arg5: null, ret: e.b, clone_flags: null, lock_wait_ns: null, lock_hold_ns: null,
+          })
         }
         break
       }
@@ -351,11 +378,11 @@ export class EventTracker implements ImportSink {
 
   private writeSyscall(tid: number, tgid: number | null, p: PendingSyscall, exitId: number | null, exitTs: U64 | null, ret: U64 | null): void {
     const a = p.args
-    this.out.syscall(
-      tid, tgid, p.nr, syscallName(p.nr), p.enterId, exitId, p.enterTs, exitTs,
-      a[0] ?? null, a[1] ?? null, a[2] ?? null, a[3] ?? null, a[4] ?? null, a[5] ?? null, p.ret ?? ret, p.cloneFlags,
-      p.lockWaitNs, p.lockHoldNs,
-    )
+    this.out.syscall({
+      tid, tgid, nr: p.nr, name: syscallName(p.nr), enter_event_id: p.enterId, exit_event_id: exitId, enter_ts_ns: p.enterTs, exit_ts_ns: exitTs,
+      arg0: a[0] ?? null, arg1: a[1] ?? null, arg2: a[2] ?? null, arg3: a[3] ?? null, arg4: a[4] ?? null, arg5: a[5] ?? null,
+      ret: p.ret ?? ret, clone_flags: p.cloneFlags, lock_wait_ns: p.lockWaitNs, lock_hold_ns: p.lockHoldNs,
+    })
   }
 
   /** Pids whose maps snapshot the trace marks. */

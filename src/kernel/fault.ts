@@ -3,16 +3,15 @@
 // (trylock, then the sleeping read lock; stack growth), kernel-mode faults under mmap_lock.
 import type {Step} from '../sim/scheduler.js'
 import type {Kernel} from './kernel.js'
-import {TASK_SIZE, mmapReadLock, mmapReadTrylock, mmapReadUnlock, mmapWriteDowngrade, mmapWriteLock, mmapWriteUnlock, type Mm} from './mm.js'
+import {MMAP_MIN_ADDR, TASK_SIZE, mmapReadLock, mmapReadTrylock, mmapReadUnlock, mmapWriteDowngrade, mmapWriteLock, mmapWriteUnlock, type Mm} from './mm.js'
 import type {FaultKind, FaultReason} from './policy.js'
 import {resetAcct, type Blocker, type Task} from './task.js'
 import {anonVmaPrepare, expandVma} from './vma-ops.js'
-import {lockVmaUnderRcu, vmaEndRead, vmaReadLockable, type LockVmaResult} from './vma-lock.js'
+import {lockVmaUnderRcu, vmaEndRead, vmaReadLockable, vmaStartWrite, type LockVmaResult} from './vma-lock.js'
 import {
   PAGE_SIZE,
   PMD_SIZE,
   VM_ACCESS_FLAGS,
-  VM_EXEC,
   VM_GROWSDOWN,
   VM_HUGEPAGE,
   VM_HUGETLB,
@@ -22,7 +21,7 @@ import {
   type Vma,
 } from './vma.js'
 
-// x86 error_code bits (kernel-model.md §4).
+// x86 error_code bits (arch/x86/include/asm/trap_pf.h).
 export const X86_PF_PROT = 0x1
 export const X86_PF_WRITE = 0x2
 export const X86_PF_USER = 0x4
@@ -84,7 +83,8 @@ export function accessError(errorCode: number, vma: Vma): boolean {
   if (errorCode & X86_PF_PK) return true
   if (errorCode & X86_PF_WRITE) return (vma.flags & VM_WRITE) === 0
   if (errorCode & X86_PF_PROT) return true // read, present
-  if (errorCode & X86_PF_INSTR) return (vma.flags & VM_EXEC) === 0
+  // read or fetch, not present: no VM_EXEC test on x86 (arch_vma_access_permitted lets fetches through); the
+  // kernel maps the page NX and the retried fetch faults again, present, and fails above
   return (vma.flags & VM_ACCESS_FLAGS) === 0
 }
 
@@ -111,31 +111,38 @@ function thpEligible(k: Kernel, vma: Vma, addr: number): boolean {
   return haddr >= vma.start && haddr + PMD_SIZE <= vma.end
 }
 
-/** Kinds whose handler attaches an anon_vma first (vmf_anon_prepare / anon_vma_prepare). */
-function needsAnonVma(kind: FaultKind): boolean {
+/** Faults whose handler attaches an anon_vma first (vmf_anon_prepare / anon_vma_prepare); a private hugetlb
+ * mapping's new or copied page is anonymous too (hugetlb_no_page / hugetlb_wp → __vmf_anon_prepare, 6.12). */
+function needsAnonVma(kind: FaultKind, vma: Vma): boolean {
+  if (kind === 'hugetlb') return (vma.flags & VM_SHARED) === 0
   return kind === 'anon_write' || kind === 'anon_thp' || kind === 'file_cow' || kind === 'wp_copy'
 }
 
-function handleCost(k: Kernel, kind: FaultKind, req: FaultRequest): number {
-  if (req.handleNs !== undefined) return req.handleNs
-  const c = k.costs
+/** The cost-table field that sizes handling a fault of this kind once locked (what `calibrate` fits per kind). */
+export function handleCostField(kind: FaultKind): HandleCostField {
   switch (kind) {
     case 'anon_read':
-      return c.zeroPageFaultNs
+      return 'zeroPageFaultNs'
     case 'anon_write':
     case 'swap':
-      return c.anonFaultNs
+      return 'anonFaultNs'
     case 'anon_thp':
     case 'hugetlb':
-      return c.thpFaultNs
+      return 'thpFaultNs'
     case 'file_read':
     case 'file_shared':
     case 'wp_shared':
-      return c.fileFaultNs
+      return 'fileFaultNs'
     case 'file_cow':
     case 'wp_copy':
-      return c.cowFaultNs
+      return 'cowFaultNs'
   }
+}
+
+export type HandleCostField = 'zeroPageFaultNs' | 'anonFaultNs' | 'thpFaultNs' | 'fileFaultNs' | 'cowFaultNs'
+
+function handleCost(k: Kernel, kind: FaultKind, req: FaultRequest): number {
+  return req.handleNs ?? k.costs[handleCostField(kind)]
 }
 
 // What RETRYs under the VMA lock before any work, per policy (hugetlb, swap, file ->fault rules).
@@ -201,7 +208,7 @@ function* handleMmFault(
       return r
     }
   }
-  if (needsAnonVma(kind) && vma.anonVma === null) {
+  if (needsAnonVma(kind, vma) && vma.anonVma === null) {
     if (!vmaLocked) {
       yield k.costs.anonVmaPrepareNs
       anonVmaPrepare(k, vma)
@@ -265,14 +272,13 @@ export function* lockMmAndFindVma(k: Kernel, t: Task, mm: Mm, addr: number, out:
     return null
   }
   const newStart = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE
-  if (vma.end - newStart > k.stackRlimit) {
-    // acct_stack_growth: RLIMIT_STACK refuses the expansion → SIGSEGV
-    mmapReadUnlock(k, t, mm)
-    return null
-  }
   out.reason = 'stack_growth'
   if (k.policy.stackGrowth === 'read') {
-    // Pre-StackRot: expand_stack under the read lock.
+    // Pre-StackRot (6.4.0): expand_stack → expand_downwards under the read lock.
+    if (!stackGrowthAllowed(mm, vma, newStart) || vma.end - newStart > k.stackRlimit) {
+      mmapReadUnlock(k, t, mm)
+      return null
+    }
     yield k.costs.stackExpandNs
     anonVmaPrepare(k, vma)
     vma.pgoff -= (vma.start - newStart) / PAGE_SIZE
@@ -280,6 +286,7 @@ export function* lockMmAndFindVma(k: Kernel, t: Task, mm: Mm, addr: number, out:
     mm.tree.store(newStart, vma.end, vma)
     return vma
   }
+  // lock_mm_and_find_vma (6.1.37+, 6.5+): the write lock comes first, whether or not the expansion succeeds.
   mmapReadUnlock(k, t, mm)
   yield* mmapWriteLock(k, t, mm)
   vma = mm.findVma(addr)
@@ -288,13 +295,34 @@ export function* lockMmAndFindVma(k: Kernel, t: Task, mm: Mm, addr: number, out:
     return null
   }
   if (vma.start > addr) {
-    // expand_stack_locked → expand_downwards: anon_vma_prepare, vma_start_write, new bounds.
+    // expand_stack_locked → expand_downwards: the gap checks, anon_vma_prepare, vma_start_write, then
+    // acct_stack_growth (RLIMIT_STACK), then the new bounds; a failure unlocks without downgrading.
+    if (!stackGrowthAllowed(mm, vma, newStart)) {
+      mmapWriteUnlock(k, t, mm)
+      return null
+    }
     yield k.costs.stackExpandNs
     anonVmaPrepare(k, vma)
+    yield* vmaStartWrite(t, vma)
+    if (vma.end - newStart > k.stackRlimit) {
+      mmapWriteUnlock(k, t, mm)
+      return null
+    }
     yield* expandVma(t, vma, newStart, vma.end)
   }
   mmapWriteDowngrade(k, t, mm)
   return vma
+}
+
+/** stack_guard_gap (mm/mmap.c): 256 pages unless `stack_guard_gap=` is on the command line. */
+const STACK_GUARD_GAP = 256 * PAGE_SIZE
+
+/** expand_downwards' checks before it changes anything (mm/mmap.c, 6.1–6.18): mmap_min_addr, and the guard gap
+ * to an accessible VMA below that is not itself a stack. */
+function stackGrowthAllowed(mm: Mm, vma: Vma, newStart: number): boolean {
+  if (newStart < MMAP_MIN_ADDR) return false
+  const prev = mm.tree.findPrev(vma.start)?.value ?? null
+  return prev === null || (prev.flags & VM_GROWSDOWN) !== 0 || (prev.flags & VM_ACCESS_FLAGS) === 0 || newStart - prev.end >= STACK_GUARD_GAP
 }
 
 /** do_user_addr_fault (arch/x86/mm/fault.c) for the kernel's policy. Run it on the faulting task. */
@@ -400,7 +428,7 @@ export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest
   const vma = mm.tree.find(addr) // what lock_vma_under_rcu / find_vma find: nothing changes before they run
   if (vma === null || vma.start > addr || vma.uffdArmed || accessError(req.errorCode, vma)) return null
   const kind = classifyFault(k, vma, req)
-  if ((needsAnonVma(kind) && vma.anonVma === null) || (req.io ?? kind === 'swap')) return null
+  if ((needsAnonVma(kind, vma) && vma.anonVma === null) || (req.io ?? kind === 'swap')) return null
   const handleNs = handleCost(k, kind, req)
   if (fallback !== null) {
     // lock_mm_and_find_vma: the trylock succeeds; handle_mm_fault under the read lock
@@ -512,7 +540,7 @@ function* speculativeLookup(k: Kernel, t: Task, mm: Mm, addr: number, res: LockV
 function* speculativeFault(k: Kernel, mm: Mm, vma: Vma, req: FaultRequest, out: FaultOutcome, st: FaultState, seq: number): Step<FaultReason> {
   const kind = classifyFault(k, vma, req)
   out.kind = kind
-  if (needsAnonVma(kind) && vma.anonVma === null) return 'no_anon_vma'
+  if (needsAnonVma(kind, vma) && vma.anonVma === null) return 'no_anon_vma'
   if ((req.io ?? kind === 'swap') && !st.ioDone) {
     st.ioDone = true
     yield k.costs.ioNs

@@ -1,4 +1,4 @@
-// Kernel generations as data (kernel-model.md §2 and §9). The fault path, lock_vma_under_rcu, the VMA lock and
+// Kernel generations as data (docs/kernel.md has the table and the sources of each field). The fault path, lock_vma_under_rcu, the VMA lock and
 // the syscalls read these fields instead of comparing version numbers. A locking policy is a generation plus
 // knobs: see FaultPolicy in policy.ts.
 import {DEFAULT_RCU_GRACE_PERIOD_NS} from './rcu.js'
@@ -47,12 +47,22 @@ export interface Generation {
    * the 6.4 form tested the range first, so a VMA resized then detached under it aborted.
    */
   readonly lookupDetachedBeforeRange: boolean
+  /**
+   * munmap (and brk/mremap shrinking) keeps the write lock instead of downgrading when the VMA after the range is
+   * VM_GROWSDOWN, which could grow under a read lock into the range being unmapped (6.1's do_mas_align_munmap, 6.4);
+   * from 6.5 stacks grow only under the write lock and the downgrade is unconditional ("mm: always downgrade
+   * mmap_lock if requested", Matthew Wilcox, June 2023).
+   */
+  readonly munmapKeepsWriteBesideStack: boolean
   /** VMAs come from a SLAB_TYPESAFE_BY_RCU cache: a freed VMA is reusable at once, even by another mm (6.15+). */
   readonly typesafeByRcuReuse: boolean
   /** MADV_DONTNEED(_LOCKED) on a single-VMA range under the per-VMA read lock (6.17+). */
   readonly madviseDontneedVmaLock: boolean
-  /** MADV_FREE likewise (6.18; version unverified, kernel-model.md §2). */
+  /** MADV_FREE likewise (6.18; the version it landed in is not verified). */
   readonly madviseFreeVmaLock: boolean
+  /** MADV_GUARD_INSTALL/REMOVE exist (added in 6.13; 6.14 here, since the 6.10 generation stands for 6.12):
+   * before, madvise_behavior_valid refuses them with EINVAL before any lock. */
+  readonly madviseGuardRegions: boolean
   /** Minimum RCU grace period, ns. */
   readonly rcuGracePeriodNs: number
 }
@@ -73,10 +83,12 @@ const base: Generation = {
   forkWriteLocksParent: false,
   vmaFreeByRcu: false,
   lookupDetachedBeforeRange: false,
+  munmapKeepsWriteBesideStack: true,
   mmLockSeqcount: false,
   typesafeByRcuReuse: false,
   madviseDontneedVmaLock: false,
   madviseFreeVmaLock: false,
+  madviseGuardRegions: false,
   rcuGracePeriodNs: DEFAULT_RCU_GRACE_PERIOD_NS,
 }
 
@@ -94,8 +106,8 @@ const g64 = derive(base, '6.4', {
   lookupRequiresAnonVma: true,
   lookupRejectsUffd: true,
 })
-// 6.5: lock_mm_and_find_vma (StackRot), fork write-locks the parent's VMAs.
-const g65 = derive(g64, '6.5', {stackGrowth: 'write_downgrade', forkWriteLocksParent: true})
+// 6.5: lock_mm_and_find_vma (StackRot), fork write-locks the parent's VMAs, munmap downgrades even beside a stack.
+const g65 = derive(g64, '6.5', {stackGrowth: 'write_downgrade', forkWriteLocksParent: true, munmapKeepsWriteBesideStack: false})
 // 6.6: file VMAs pass the lookup (fault-around only), swap and uffd handled (RETRY on waits), hugetlb RETRYs.
 const g66 = derive(g65, '6.6', {
   lookupRequiresAnon: false,
@@ -115,7 +127,7 @@ const g610 = derive(g67, '6.10', {
   hugetlbUnderVmaLock: true,
   accessErrorUnderVmaLock: true,
 })
-const g614 = derive(g610, '6.14', {mmLockSeqcount: true})
+const g614 = derive(g610, '6.14', {mmLockSeqcount: true, madviseGuardRegions: true})
 // 6.15: vm_refcnt + SLAB_TYPESAFE_BY_RCU.
 const g615 = derive(g614, '6.15', {vmaLock: 'refcount', typesafeByRcuReuse: true, vmaFreeByRcu: false})
 const g617 = derive(g615, '6.17', {madviseDontneedVmaLock: true})

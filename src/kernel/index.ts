@@ -73,6 +73,8 @@ export {
   lockMmAndFindVma,
   accessError,
   classifyFault,
+  handleCostField,
+  type HandleCostField,
   X86_PF_PROT,
   X86_PF_WRITE,
   X86_PF_USER,

@@ -9,6 +9,8 @@ import type {Task} from './task.js'
 
 /** TASK_SIZE_MAX on x86-64 with 4-level paging. */
 export const TASK_SIZE = 2 ** 47 - 4096
+/** /proc/sys/vm/mmap_min_addr: CONFIG_DEFAULT_MMAP_MIN_ADDR of Debian's and most distributions' x86-64 kernels. */
+export const MMAP_MIN_ADDR = 0x10000
 /** Default mmap_base (top-down allocation starts below the stack gap). */
 export const DEFAULT_MMAP_BASE = 0x7f00_0000_0000
 
@@ -78,7 +80,7 @@ function trace(k: Kernel, t: Task, mm: Mm, kind: LockTraceEvent['kind'], write: 
   if (fn !== null) fn({kind, time: k.sched.now, tid: t.tid, mm: mm.id, write, success})
 }
 
-/** mmap_read_trylock (6.18: emits start_locking too, kernel-model.md §3). */
+/** mmap_read_trylock (include/linux/mmap_lock.h, 6.18: __mmap_lock_trace_start_locking before down_read_trylock). */
 export function mmapReadTrylock(k: Kernel, t: Task, mm: Mm): boolean {
   trace(k, t, mm, 'start_locking', false)
   const ok = mm.lock.tryRead(t)

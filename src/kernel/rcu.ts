@@ -2,11 +2,11 @@
 // simulated thread, call_rcu() callbacks, and grace periods. A grace period starts when callbacks wait and none
 // is running; it ends once (a) every reader that was inside when it began has left and (b) at least
 // `minGracePeriodNs` has passed. Callbacks queued during a grace period wait for the next one, as with the
-// kernel's segmented callback list. Default length: 10 ms, from kernel-model.md §5 (Joel Fernandes 2026-01-01:
-// synchronize_rcu mean 9.75 ms, min ~6 ms on an idle 32-CPU box; the suggested clock is 6-30 ms).
+// kernel's segmented callback list. Default length: 10 ms, after Joel Fernandes' "rcu: Reduce synchronize_rcu() latency by
+// reporting GP kthread's CPU QS early" (2026-01-01): synchronize_rcu mean 9.75 ms, min ~6 ms on an idle 32-CPU box; the suggested clock is 6-30 ms).
 import {Timer, type Scheduler} from '../sim/scheduler.js'
 
-/** Default minimum grace period, ns (kernel-model.md §5). */
+/** Default minimum grace period, ns. */
 export const DEFAULT_RCU_GRACE_PERIOD_NS = 10_000_000
 
 /** A participant in RCU read-side sections (a simulated thread). */

@@ -1,19 +1,11 @@
 // Tree-changing system calls and process events, each taking mmap_lock the way the kernel does (write; downgrade
 // for munmap, brk shrink and mremap shrink; read where the kernel reads) and write-locking exactly the VMAs the
 // kernel write-locks. A replay usually knows the outcome: pass what the trace says of the call (Traced): its return
-// value as `result` (the mmap address, a negative errno for a failed call: the lock is still taken, nothing
-// changes), its duration as `tookNs`, and, when calibrating, its measured critical section as `holdNs`.
+// value as `result` (the mmap address, a negative errno for a failed call: the lock is still taken and nothing
+// changes, unless the call failed the argument checks it makes before locking), its duration as `tookNs`, and, when calibrating, its measured critical section as `holdNs`.
 import type {Step} from '../sim/scheduler.js'
 import type {Kernel} from './kernel.js'
-import {
-  mmapReadLock,
-  mmapReadUnlock,
-  mmapWriteDowngrade,
-  mmapWriteLock,
-  mmapWriteUnlock,
-  TASK_SIZE,
-  type Mm,
-} from './mm.js'
+import {MMAP_MIN_ADDR, mmapReadLock, mmapReadUnlock, mmapWriteDowngrade, mmapWriteLock, mmapWriteUnlock, TASK_SIZE, type Mm} from './mm.js'
 import type {Task} from './task.js'
 import {anonVmaPrepare, detachRange, expandVma, freeVmas, insertRange, modifyRange, splitVma} from './vma-ops.js'
 import {lockVmaUnderRcu, vmaEndRead, vmaMarkAttached, vmaStartWrite, type LockVmaResult} from './vma-lock.js'
@@ -47,6 +39,16 @@ import {
 export const PROT_READ = 0x1
 export const PROT_WRITE = 0x2
 export const PROT_EXEC = 0x4
+export const PROT_SEM = 0x8
+export const PROT_GROWSDOWN = 0x01000000
+export const PROT_GROWSUP = 0x02000000
+/** arch_validate_prot's generic form (x86 has no override): the bits mprotect accepts. */
+const PROT_VALID = PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM
+/** errno values (include/uapi/asm-generic/errno-base.h) the model returns; calls return them negated. */
+export const EBADF = 9
+export const ENOMEM = 12
+export const EFAULT = 14
+export const EINVAL = 22
 export const MAP_SHARED = 0x01
 export const MAP_PRIVATE = 0x02
 export const MAP_TYPE = 0x0f
@@ -64,8 +66,6 @@ export const MREMAP_DONTUNMAP = 4
 export const MCL_CURRENT = 1
 export const MCL_FUTURE = 2
 export const MCL_ONFAULT = 4
-/** mmap_min_addr default. */
-export const MMAP_MIN_ADDR = 0x10000
 
 export const MADV = Object.freeze({
   NORMAL: 0,
@@ -98,6 +98,36 @@ export const MADV = Object.freeze({
 })
 
 const pageAlign = (n: number): number => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE
+const offsetInPage = (n: number): boolean => n % PAGE_SIZE !== 0
+
+// The argument checks each call makes before mmap_write_lock_killable / mmap_read_lock (6.1, 6.12, 6.18): a call
+// that fails them, or has nothing to do, returns without touching mmap_lock.
+/** x86 sys_mmap: `off & ~PAGE_MASK`; ksys_mmap_pgoff: a bad fd (EBADF) for a file mapping. */
+function mmapReturnsUnlocked(a: MmapArgs): boolean {
+  return offsetInPage(a.offset ?? 0) || (a.result === -EBADF && (a.flags & MAP_ANONYMOUS) === 0)
+}
+/** do_mprotect_pkey: PROT_GROWSDOWN|PROT_GROWSUP together, an unaligned start, len 0, bad prot bits. */
+function mprotectReturnsUnlocked(a: MprotectArgs): boolean {
+  const grows = a.prot & (PROT_GROWSDOWN | PROT_GROWSUP)
+  const prot = a.prot & ~grows
+  return grows === (PROT_GROWSDOWN | PROT_GROWSUP) || offsetInPage(a.addr) || a.len === 0 || (prot & ~PROT_VALID) !== 0
+}
+/** SYSCALL_DEFINE5(mremap): unknown flags, FIXED without MAYMOVE, DONTUNMAP without MAYMOVE or with a resize, an
+ * unaligned address, new_len 0. */
+function mremapReturnsUnlocked(a: MremapArgs): boolean {
+  const f = a.flags
+  return (
+    (f & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP)) !== 0 ||
+    ((f & MREMAP_FIXED) !== 0 && (f & MREMAP_MAYMOVE) === 0) ||
+    ((f & MREMAP_DONTUNMAP) !== 0 && ((f & MREMAP_MAYMOVE) === 0 || a.oldLen !== a.newLen)) ||
+    offsetInPage(a.addr) ||
+    pageAlign(a.newLen) === 0
+  )
+}
+/** do_madvise: madvise_behavior_valid, PAGE_ALIGNED(start), an empty range. */
+function madviseReturnsUnlocked(k: Kernel, a: MadviseArgs): boolean {
+  return !madviseBehaviorValid(k, a.advice) || offsetInPage(a.addr) || pageAlign(a.len) === 0
+}
 const failed = (result: number | undefined): result is number => result !== undefined && result < 0
 
 /** calc_vm_prot_bits */
@@ -143,6 +173,7 @@ export interface MmapArgs extends Traced {
 
 /** mmap → vm_mmap_pgoff → do_mmap → mmap_region under mmap_write_lock_killable; populate under read afterwards. */
 export function* sysMmap(k: Kernel, t: Task, a: MmapArgs): Step<number> {
+  if (mmapReturnsUnlocked(a)) return a.result ?? -EINVAL
   const mm = t.mm!
   const len = pageAlign(a.len)
   yield* mmapWriteLock(k, t, mm)
@@ -192,7 +223,7 @@ export function getUnmappedArea(mm: Mm, len: number, hint?: number): number {
     if (mm.vmasIn(h, h + len).length === 0) return h
   }
   const addr = mm.tree.findGapTopDown(len, MMAP_MIN_ADDR, mm.mmapBase, PAGE_SIZE)
-  return addr >= 0 ? addr : -12 // -ENOMEM
+  return addr >= 0 ? addr : -ENOMEM
 }
 
 // __mm_populate: fault the range in under mmap_read_lock; writable private mappings get their anon_vma.
@@ -222,11 +253,19 @@ function* unmapDowngrade(k: Kernel, t: Task, mm: Mm, start: number, end: number,
   return yield* unmapLocked(k, t, mm, start, end, holdNs, result)
 }
 
-// With the write lock held: detach [start, end), downgrade if anything was unmapped, finish and unlock.
+// With the write lock held: detach [start, end), downgrade if anything was unmapped (6.1/6.4: and no stack above
+// could grow into the range, do_mas_align_munmap), finish and unlock.
 function* unmapLocked(k: Kernel, t: Task, mm: Mm, start: number, end: number, holdNs: number, result?: number): Step<number> {
   const removed = failed(result) ? [] : yield* detachRange(k, t, mm, start, end)
   const [w, r] = split(k, holdNs)
   yield w
+  const next = removed.length === 0 || !k.gen.munmapKeepsWriteBesideStack ? null : (mm.tree.findNext(end)?.value ?? null)
+  if (next !== null && (next.flags & VM_GROWSDOWN) !== 0) {
+    yield r
+    freeVmas(k, removed)
+    mmapWriteUnlock(k, t, mm)
+    return result ?? 0
+  }
   if (removed.length === 0) {
     yield r
     mmapWriteUnlock(k, t, mm)
@@ -247,6 +286,7 @@ export interface MprotectArgs extends Traced {
 
 /** mprotect / pkey_mprotect → do_mprotect_pkey: write lock, mprotect_fixup per VMA (split, write-lock, merge). */
 export function* sysMprotect(k: Kernel, t: Task, a: MprotectArgs): Step<number> {
+  if (mprotectReturnsUnlocked(a)) return a.result ?? (a.len === 0 ? 0 : -EINVAL)
   const mm = t.mm!
   yield* mmapWriteLock(k, t, mm)
   if (!failed(a.result)) {
@@ -268,6 +308,7 @@ export interface MremapArgs extends Traced {
 
 /** mremap: shrink (munmap the tail, downgrade), grow in place (vma_expand), or move (copy_vma + unmap the old range). */
 export function* sysMremap(k: Kernel, t: Task, a: MremapArgs): Step<number> {
+  if (mremapReturnsUnlocked(a)) return a.result ?? -EINVAL
   const mm = t.mm!
   const hold = holdOf(a, k.costs.mremapNs)
   const oldLen = pageAlign(a.oldLen)
@@ -275,19 +316,19 @@ export function* sysMremap(k: Kernel, t: Task, a: MremapArgs): Step<number> {
   yield* mmapWriteLock(k, t, mm)
   const vma = mm.vmaLookup(a.addr)
   const fixed = (a.flags & MREMAP_FIXED) !== 0
-  let target = a.result ?? (fixed ? (a.newAddr ?? -22) : a.addr)
+  let target = a.result ?? (fixed ? (a.newAddr ?? -EINVAL) : a.addr)
   if (!failed(a.result) && vma !== null && !fixed && target === a.addr && newLen > oldLen && !canGrowInPlace(mm, vma, a.addr, oldLen, newLen)) {
-    target = (a.flags & MREMAP_MAYMOVE) !== 0 ? getUnmappedArea(mm, newLen) : -12
+    target = (a.flags & MREMAP_MAYMOVE) !== 0 ? getUnmappedArea(mm, newLen) : -ENOMEM
   }
   // vma_to_resize: the old range must lie in one VMA (-EFAULT); a move must not overlap it (-EINVAL).
   const err = failed(a.result)
     ? a.result
     : vma === null || a.addr + oldLen > vma.end
-      ? -14
+      ? -EFAULT
       : target < 0
         ? target
         : (fixed || target !== a.addr) && target < a.addr + oldLen && a.addr < target + newLen
-          ? -22
+          ? -EINVAL
           : 0
   if (err < 0) {
     yield hold
@@ -410,7 +451,16 @@ const MADV_FLAGS: Readonly<Record<number, readonly [number, number]>> = {
   [MADV.UNMERGEABLE]: [0, VM_MERGEABLE],
 }
 
-/** Which lock madvise takes for `advice` (madvise_lock / madvise_need_mmap_write, kernel-model.md §6). */
+const MADV_VALUES: ReadonlySet<number> = new Set(Object.values(MADV))
+
+/** madvise_behavior_valid (mm/madvise.c), with THP, KSM and MEMORY_FAILURE configured as distributions do;
+ * MADV_GUARD_INSTALL/REMOVE exist from 6.13. */
+function madviseBehaviorValid(k: Kernel, advice: number): boolean {
+  if (advice === MADV.GUARD_INSTALL || advice === MADV.GUARD_REMOVE) return k.gen.madviseGuardRegions
+  return MADV_VALUES.has(advice)
+}
+
+/** Which lock madvise takes for `advice` (madvise_lock / madvise_need_mmap_write, mm/madvise.c). */
 export function madviseLockMode(k: Kernel, advice: number): 'vma' | 'read' | 'write' | 'none' {
   if (advice === MADV.HWPOISON || advice === MADV.SOFT_OFFLINE) return 'none'
   if ((advice === MADV.DONTNEED || advice === MADV.DONTNEED_LOCKED) && k.gen.madviseDontneedVmaLock) return 'vma'
@@ -420,6 +470,7 @@ export function madviseLockMode(k: Kernel, advice: number): 'vma' | 'read' | 'wr
 
 /** madvise: per-VMA read lock for a single-VMA DONTNEED/FREE (6.17+/6.18), else mmap read or write per advice. */
 export function* sysMadvise(k: Kernel, t: Task, a: MadviseArgs): Step<number> {
+  if (madviseReturnsUnlocked(k, a)) return a.result ?? (madviseBehaviorValid(k, a.advice) && !offsetInPage(a.addr) ? 0 : -EINVAL) // else: empty range
   const mm = t.mm!
   const hold = holdOf(a, k.costs.madviseNs)
   const end = a.addr + pageAlign(a.len)

@@ -20,6 +20,29 @@ const X86_64: Record<number, string> = {
 }
 
 const BY_NAME = new Map(Object.entries(X86_64).map(([nr, name]) => [name, Number(nr)]))
+const nr = (name: string): number => BY_NAME.get(name)!
+
+/** The numbers the replay dispatches on, by name (from the table above, so each number is written once). */
+export const NR = Object.freeze({
+  mmap: nr('mmap'),
+  mprotect: nr('mprotect'),
+  munmap: nr('munmap'),
+  brk: nr('brk'),
+  mremap: nr('mremap'),
+  madvise: nr('madvise'),
+  clone: nr('clone'),
+  fork: nr('fork'),
+  vfork: nr('vfork'),
+  execve: nr('execve'),
+  mlock: nr('mlock'),
+  munlock: nr('munlock'),
+  mlockall: nr('mlockall'),
+  munlockall: nr('munlockall'),
+  execveat: nr('execveat'),
+  mlock2: nr('mlock2'),
+  pkey_mprotect: nr('pkey_mprotect'),
+  clone3: nr('clone3'),
+})
 
 export function syscallName(nr: number): string {
   return X86_64[nr] ?? `nr_${nr}`

@@ -32,6 +32,7 @@ import {BLOCK, Scheduler, type SchedulerOptions} from '../sim/scheduler.js'
 import {InferredVmas, inferVma, installExecAreas, installKnown, type KnownMapping} from './infer.js'
 import {kernelOptions, type Policy} from './policies.js'
 import type {FaultOp, Op, SyscallOp} from '../model/ops.js'
+import {NR} from '../model/syscalls.js'
 import type {Recorder} from '../results/recorder.js'
 
 export type Mode = 'faithful' | 'what-if'
@@ -246,43 +247,43 @@ export class Replayer {
     const tr = this.traced(op)
     const result = tr.result
     switch (op.nr) {
-      case 9: {
+      case NR.mmap: {
         if (result === undefined) return // still running when tracing stopped: where it mapped is unknown
         const file = (a3 & MAP_ANONYMOUS) !== 0 ? null : {id: `fd:${op.tgid}:${a4 | 0}`, mapPages: true}
         return this.run(t, op, 'mmap', sysMmap, {addr: a0, len: a1, prot: a2, flags: a3, file, offset: a4 === undefined ? 0 : op.args[5], ...tr})
       }
-      case 10:
-      case 329:
+      case NR.mprotect:
+      case NR.pkey_mprotect:
         return this.run(t, op, op.name, sysMprotect, {addr: a0, len: a1, prot: a2, ...tr})
-      case 11:
+      case NR.munmap:
         return this.run(t, op, 'munmap', sysMunmap, {addr: a0, len: a1, ...tr})
-      case 12:
+      case NR.brk:
         return this.run(t, op, 'brk', sysBrk, {brk: a0, ...tr})
-      case 25:
+      case NR.mremap:
         if (result === undefined) return
         return this.run(t, op, 'mremap', sysMremap, {addr: a0, oldLen: a1, newLen: a2, flags: a3, newAddr: a4, ...tr})
-      case 28:
+      case NR.madvise:
         return this.run(t, op, 'madvise', sysMadvise, {addr: a0, len: a1, advice: a2, ...tr})
-      case 149:
-      case 325:
-        return this.run(t, op, op.name, sysMlock, {addr: a0, len: a1, onFault: op.nr === 325 && (a2 & MLOCK_ONFAULT) !== 0, ...tr})
-      case 150:
+      case NR.mlock:
+      case NR.mlock2:
+        return this.run(t, op, op.name, sysMlock, {addr: a0, len: a1, onFault: op.nr === NR.mlock2 && (a2 & MLOCK_ONFAULT) !== 0, ...tr})
+      case NR.munlock:
         return this.run(t, op, 'munlock', sysMunlock, {addr: a0, len: a1, ...tr})
-      case 151:
+      case NR.mlockall:
         return this.run(t, op, 'mlockall', sysMlockall, {flags: a0, ...tr})
-      case 152:
+      case NR.munlockall:
         return this.run(t, op, 'munlockall', sysMunlockall, tr)
-      case 59: // execve
-      case 322: // execveat
+      case NR.execve:
+      case NR.execveat:
         this.execAreas.set(op.tid, [])
         return
-      case 56: // clone(flags, ...)
-      case 57: // fork
-      case 58: // vfork
-      case 435: {
+      case NR.clone: // clone(flags, ...)
+      case NR.fork:
+      case NR.vfork:
+      case NR.clone3: {
         // clone3: flags live in memory; task_newtask (joined at ingest) or a thread by default (pthread_create)
         if (result === undefined || failed(result) || result <= 0) return
-        const flags = op.cloneFlags ?? (op.nr === 56 ? a0 : op.nr === 57 ? SIGCHLD : op.nr === 58 ? CLONE_VM | CLONE_VFORK : CLONE_VM)
+        const flags = op.cloneFlags ?? (op.nr === NR.clone ? a0 : op.nr === NR.fork ? SIGCHLD : op.nr === NR.vfork ? CLONE_VM | CLONE_VFORK : CLONE_VM)
         this.forked.add(result)
         return this.clone(op, result, flags, tr)
       }

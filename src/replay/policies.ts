@@ -1,7 +1,7 @@
-// Locking policies: a kernel generation plus knobs (kernel-model.md §2, §7). The replay engine builds one
+// Locking policies: a kernel generation plus knobs (docs/kernel.md, docs/replay.md). The replay engine builds one
 // simulated kernel per policy; nothing else in the tool knows what a policy changes.
 import {readFileSync} from 'node:fs'
-import {GENERATIONS, type FaultPolicy, type Generation, type GenerationName, type KernelOptions} from '../kernel/index.js'
+import {GENERATIONS, policyFromGeneration, type FaultPolicy, type Generation, type GenerationName, type KernelOptions} from '../kernel/index.js'
 
 export interface Policy {
   name: string
@@ -115,11 +115,14 @@ export function policyByName(name: string): Policy {
   return p
 }
 
-const KNOB_KEYS: ReadonlySet<string> = new Set([
-  'fastPath', 'kernelFaultsFast', 'lookupRequiresAnon', 'lookupRequiresAnonVma', 'lookupRejectsUffd', 'anonVmaPrepare',
-  'fileFaults', 'swapUnderVmaLock', 'hugetlbUnderVmaLock', 'accessErrorUnderVmaLock', 'waitsDropVmaLock',
-  'retryUnderVmaLock', 'stackGrowth',
-])
+/** The knobs a policy file may set: every FaultPolicy field (read off one, so a new field is a knob at once), with
+ * the type of its value. */
+const KNOB_TYPES: ReadonlyMap<string, string> = new Map(
+  Object.entries(policyFromGeneration(GENERATIONS['6.18']))
+    .filter(([k]) => k !== 'name')
+    .map(([k, v]) => [k, typeof v]),
+)
+const KNOB_KEYS = [...KNOB_TYPES.keys()]
 
 /**
  * A user policy file (JSON): {"name": "...", "base": "v6.18", "description": "...",
@@ -138,7 +141,11 @@ export function loadPolicyFile(path: string): Policy {
   if (typeof o.name !== 'string' || o.name === '') throw new PolicyError(`--policy-file ${path}: "name" (a string) is required`)
   const base = policyByName(typeof o.base === 'string' ? o.base : 'v6.18')
   const knobs = (o.knobs ?? {}) as Record<string, unknown>
-  for (const k of Object.keys(knobs)) if (!KNOB_KEYS.has(k)) throw new PolicyError(`--policy-file ${path}: unknown knob '${k}'; known: ${[...KNOB_KEYS].join(', ')}`)
+  for (const [k, v] of Object.entries(knobs)) {
+    const type = KNOB_TYPES.get(k)
+    if (type === undefined) throw new PolicyError(`--policy-file ${path}: unknown knob '${k}'; known: ${KNOB_KEYS.join(', ')}`)
+    if (typeof v !== type) throw new PolicyError(`--policy-file ${path}: knob '${k}' must be a ${type}, not ${JSON.stringify(v)}`)
+  }
   const kernel = (o.kernel ?? {}) as Record<string, unknown>
   for (const k of Object.keys(kernel))
     if (!(k in base.generation) || k === 'name') throw new PolicyError(`--policy-file ${path}: unknown kernel field '${k}'; known: ${Object.keys(base.generation).filter((x) => x !== 'name').join(', ')}`)

@@ -4,10 +4,10 @@
 import type {Db} from '../store/db.js'
 import {openDbReadOnly} from '../store/db.js'
 import {ResultWriter} from '../store/runs.js'
-import {Replayer, type Mode} from './engine.js'
+import {Replayer, type EngineOptions, type Mode} from './engine.js'
 import {policyJson, type Policy} from './policies.js'
 import type {ThpMode} from '../kernel/index.js'
-import {readOps, TIME_INDEX_SQL, traceInfo} from './stream.js'
+import {readOps, TIME_INDEX_SQL, traceInfo, type TraceInfo} from './stream.js'
 import type {KnownMapping} from './infer.js'
 import type {CostTable} from '../kernel/index.js'
 
@@ -59,15 +59,26 @@ function attached(db: Db, traceId: number): boolean {
   return q('SELECT count(*) FROM initial_maps WHERE trace_id = ?') > 0 || q('SELECT count(*) FROM events WHERE trace_id = ? AND kind = 13') === 0
 }
 
+/** The engine's options for one trace: the user's, plus what the trace itself says (maps snapshots, attach, THP). */
+export function engineOptions(db: Db, info: TraceInfo, opts: Pick<ReplayOptions, 'mode' | 'costs' | 'calibrateHolds' | 'thp'>): EngineOptions & {calibrateHolds: boolean; thp: ThpMode} {
+  return {
+    mode: opts.mode,
+    costs: opts.costs,
+    initialMaps: initialMaps(db, info.traceId),
+    attached: attached(db, info.traceId),
+    calibrateHolds: opts.calibrateHolds === true,
+    thp: opts.thp ?? info.thp ?? 'madvise',
+  }
+}
+
 export function replayTrace(dbPath: string, db: Db, traceId: number, policies: Policy[], opts: ReplayOptions): RunSummary[] {
   const monotonic = (db.prepare('SELECT monotonic FROM traces WHERE trace_id = ?').pluck().get(traceId) as number | undefined) === 1
   if (!monotonic) db.exec(TIME_INDEX_SQL)
   const reader = openDbReadOnly(dbPath) // streams the trace while the result writer thread writes results
   try {
     const info = traceInfo(reader, traceId)
-    const calibrateHolds = opts.calibrateHolds === true
-    const thp = opts.thp ?? info.thp ?? 'madvise'
-    const engineOpts = {mode: opts.mode, costs: opts.costs, initialMaps: initialMaps(reader, traceId), attached: attached(reader, traceId), calibrateHolds, thp}
+    const engineOpts = engineOptions(reader, info, opts)
+    const {calibrateHolds, thp} = engineOpts
     const metas = policies.map((p) => ({
       traceId,
       policy: p.name,

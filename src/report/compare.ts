@@ -4,7 +4,8 @@
 import type {Db} from '../store/db.js'
 import {UserError} from '../base/errors.js'
 import {sameTrace, type RunRef} from './runs.js'
-import {counters, holdCounts, opEffects, opFacts, pathReasons, waitDistribution, worstStall, type Distribution, type OpEffect, type PathReasonRow, type StallRow, type WaitGroup, type WaitRow} from './metrics.js'
+import {counters, holdCounts, opEffects, opFacts, pathReasons, waitDistribution, worstStall, type OpEffect, type PathReasonRow, type StallRow, type WaitGroup, type WaitRow} from './metrics.js'
+import type {Distribution} from '../store/percentiles.js'
 
 export type Unit = 'count' | 'ns' | 'bytes'
 export type Display = 'count' | 'us' | 'ms' | 'KiB'

@@ -9,19 +9,36 @@ export const SLOTS = 4
 /** Float64s per slot (512 KiB); the first holds how many of them are filled. */
 export const SLOT_LEN = 1 << 16
 
-// Record kinds (the first Float64 of a record), each followed by its fields in this order:
-/** run, eventId, tid, tgid, t, flags, reason, waitNs, latencyNs, startNs, endNs, vma start, vma end,
- * acquisitions, writeAcquisitions, waitStartNs, holdNs, waitedFor tid, op, ref */
+/** Field offsets by name from a list in wire order: the writer (runs.ts) and the reader (run-rows.ts) both address
+ * fields by these names, so the order is written once and a field cannot be swapped on one side only. */
+function layout<const N extends readonly string[]>(names: N): Readonly<Record<N[number], number>> & {readonly length: number} {
+  return Object.freeze(Object.assign(Object.fromEntries(names.map((n, i) => [n, i])) as Record<N[number], number>, {length: names.length}))
+}
+
+// Record kinds (the first Float64 of a record, then the run's index, then the fields of its layout):
 export const FAULT = 0
-export const FAULT_LEN = 21
-/** run, eventId, tid, tgid, label, startNs, endNs, waitNs, holdNs, writeHoldNs, vmaWaitNs, waitStartNs,
- * acquisitions, writeAcquisitions, flags, waitedFor tid, op, ref */
+export const FAULT_FIELDS = layout([
+  'eventId', 'tid', 'tgid', 't', 'flags', 'reason', 'waitNs', 'latencyNs', 'startNs', 'endNs', 'vmaStart', 'vmaEnd',
+  'acquisitions', 'writeAcquisitions', 'waitStartNs', 'holdNs', 'waitedTid', 'waitedOp', 'waitedRef',
+])
+export const FAULT_LEN = 2 + FAULT_FIELDS.length
 export const OP = 1
-export const OP_LEN = 19
+export const OP_FIELDS = layout([
+  'eventId', 'tid', 'tgid', 'label', 'startNs', 'endNs', 'waitNs', 'holdNs', 'writeHoldNs', 'vmaWaitNs', 'waitStartNs',
+  'acquisitions', 'writeAcquisitions', 'flags', 'waitedTid', 'waitedOp', 'waitedRef',
+])
+export const OP_LEN = 2 + OP_FIELDS.length
+/** The three fields a FAULT or OP record names the operation it waited for with (when its flags have WAITED). */
+export interface WaitedFields {
+  readonly waitedTid: number
+  readonly waitedOp: number
+  readonly waitedRef: number
+}
 /** length, then the code units */
 export const STRING = 2
-/** run, ops, simEndNs, n, then n × (name, value): the kernel's counters */
+/** then `counters` × (name, value): the kernel's counters */
 export const FINISH = 3
+export const FINISH_FIELDS = layout(['ops', 'simEndNs', 'counters'])
 /** (no fields) all runs finished: commit */
 export const COMMIT = 4
 

@@ -5,7 +5,7 @@ import {createHash, type Hash} from 'node:crypto'
 import {endianness} from 'node:os'
 import type {Db} from './db.js'
 import {BatchInsert} from './multi-insert.js'
-import {HAS_VMA, INFERRED_VMA, SEGV, TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, WAITED, type RunMeta} from './run-records.js'
+import {FAULT_FIELDS as F, HAS_VMA, INFERRED_VMA, OP_FIELDS as P, SEGV, TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, WAITED, type RunMeta, type WaitedFields} from './run-records.js'
 
 const BATCH = 64
 /** Numbers per fault in the digest: event id, group, wait, latency, start delay, hold. */
@@ -141,16 +141,15 @@ export class RunRows {
     if (endNs > s.endNs) s.endNs = endNs
   }
 
-  /** A FAULT record at b[o] (its kind and run already read). */
+  /** A FAULT record's fields at b[o] (its kind and run already read). */
   fault(b: Float64Array, o: number, strings: string[]): void {
-    const eventId = b[o++]!, tid = b[o++]!, tgid = b[o++]!, t = b[o++]!, flags = b[o++]!, reasonIndex = b[o++]!
-    const waitNs = b[o++]!, latencyNs = b[o++]!, startNs = b[o++]!, endNs = b[o++]!
-    const vs = flags & HAS_VMA ? b[o]! : null
-    const ve = flags & HAS_VMA ? b[o + 1]! : null
-    o += 2
-    const acquisitions = b[o++]!, writeAcquisitions = b[o++]!, waitStartNs = b[o++]!, holdNs = b[o++]!
+    const eventId = b[o + F.eventId]!, tid = b[o + F.tid]!, tgid = b[o + F.tgid]!, t = b[o + F.t]!, flags = b[o + F.flags]!
+    const waitNs = b[o + F.waitNs]!, latencyNs = b[o + F.latencyNs]!, startNs = b[o + F.startNs]!, endNs = b[o + F.endNs]!
+    const vs = flags & HAS_VMA ? b[o + F.vmaStart]! : null
+    const ve = flags & HAS_VMA ? b[o + F.vmaEnd]! : null
+    const writeAcquisitions = b[o + F.writeAcquisitions]!, waitStartNs = b[o + F.waitStartNs]!, holdNs = b[o + F.holdNs]!
     this.faults++
-    const g = this.group(tgid, vs, ve, (flags & GROUP_FLAGS) | (this.lost.contains(t) ? LOW_CONFIDENCE : 0), reasonIndex)
+    const g = this.group(tgid, vs, ve, (flags & GROUP_FLAGS) | (this.lost.contains(t) ? LOW_CONFIDENCE : 0), b[o + F.reason]!)
     g.faults++
     // in faithful mode a fault starts at its recorded time unless its thread was still busy: almost always 0
     const delayNs = startNs - t
@@ -165,28 +164,29 @@ export class RunRows {
     d[k++] = holdNs
     this.digestFill = k
     if (k === d.length) this.hashPending()
-    const f = this.faultCounts
-    if (flags & TRYLOCK_FAILED) f.trylockFailed++
-    if (flags & SEGV) f.segv++
+    const c = this.faultCounts
+    if (flags & TRYLOCK_FAILED) c.trylockFailed++
+    if (flags & SEGV) c.segv++
     this.thread(tid, tgid, waitNs, endNs, true)
-    this.acquisitions(acquisitions, writeAcquisitions)
+    this.acquisitions(b[o + F.acquisitions]!, writeAcquisitions)
     if (waitNs > 0) {
-      const [wTid, wOp, wRef] = waitedFor(b, o, flags, strings)
+      const [wTid, wOp, wRef] = waitedFor(b, o, F, flags, strings)
       this.waits.add('mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, 'fault', eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
     }
   }
 
-  /** An OP record at b[o] (its kind and run already read). */
+  /** An OP record's fields at b[o] (its kind and run already read). */
   op(b: Float64Array, o: number, strings: string[]): void {
-    const eventId = b[o++]!, tid = b[o++]!, tgid = b[o++]!, label = strings[b[o++]!]!, startNs = b[o++]!, endNs = b[o++]!
-    const waitNs = b[o++]!, holdNs = b[o++]!, writeHoldNs = b[o++]!, vmaWaitNs = b[o++]!, waitStartNs = b[o++]!
-    const acquisitions = b[o++]!, writeAcquisitions = b[o++]!, flags = b[o++]!
+    const eventId = b[o + P.eventId]!, tid = b[o + P.tid]!, tgid = b[o + P.tgid]!, label = strings[b[o + P.label]!]!
+    const startNs = b[o + P.startNs]!, endNs = b[o + P.endNs]!, waitNs = b[o + P.waitNs]!, holdNs = b[o + P.holdNs]!
+    const writeHoldNs = b[o + P.writeHoldNs]!, vmaWaitNs = b[o + P.vmaWaitNs]!, waitStartNs = b[o + P.waitStartNs]!
+    const writeAcquisitions = b[o + P.writeAcquisitions]!, flags = b[o + P.flags]!
     this.count(`ops.${label}`)
     this.thread(tid, tgid, waitNs + vmaWaitNs, endNs, false)
     this.hash.update(`${eventId},${label},${startNs},${endNs},${waitNs},${holdNs},${vmaWaitNs}\n`)
-    this.acquisitions(acquisitions, writeAcquisitions)
+    this.acquisitions(b[o + P.acquisitions]!, writeAcquisitions)
     if (waitNs > 0) {
-      const [wTid, wOp, wRef] = waitedFor(b, o, flags, strings)
+      const [wTid, wOp, wRef] = waitedFor(b, o, P, flags, strings)
       this.waits.add('mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, label, eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
     }
     if (vmaWaitNs > 0) this.waits.add('vma', 'write', tgid, tid, label, eventId, startNs, endNs, vmaWaitNs, null, null, null)
@@ -248,7 +248,7 @@ export class RunRows {
 }
 
 /** The holder columns of a lock_waits row: the thread first waited for, its operation and that operation's event id. */
-function waitedFor(b: Float64Array, o: number, flags: number, strings: string[]): [number | null, string | null, number | null] {
+function waitedFor(b: Float64Array, o: number, at: WaitedFields, flags: number, strings: string[]): [number | null, string | null, number | null] {
   if ((flags & WAITED) === 0) return [null, null, null]
-  return [b[o]!, strings[b[o + 1]!]!, b[o + 2]! || null]
+  return [b[o + at.waitedTid]!, strings[b[o + at.waitedOp]!]!, b[o + at.waitedRef]! || null]
 }

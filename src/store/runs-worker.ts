@@ -4,7 +4,7 @@
 // the simulating thread stops the ring, it rolls back, so a failed replay leaves the database as it was.
 import {workerData} from 'node:worker_threads'
 import {openDb, type Db} from './db.js'
-import {CLOSED, COMMIT, FAULT, FAULT_LEN, FINISH, OP, OP_LEN, READY, SLOTS, STRING, type WriterInput, type WriterMessage} from './run-records.js'
+import {CLOSED, COMMIT, FAULT, FAULT_LEN, FINISH, FINISH_FIELDS, OP, OP_LEN, READY, SLOTS, STRING, type WriterInput, type WriterMessage} from './run-records.js'
 import {LostWindows, RunRows} from './run-rows.js'
 import {SlotRing, StoppedError} from './slots.js'
 import {serialize} from '../base/worker-errors.js'
@@ -36,11 +36,14 @@ function consume(ring: SlotRing, bufs: Float64Array[], runs: RunRows[]): string[
           break
         }
         case FINISH: {
-          const n = b[o + 4]!
+          const run = b[o + 1]!
+          const f = o + 2
+          const n = b[f + FINISH_FIELDS.counters]!
+          const first = f + FINISH_FIELDS.length
           const counters: [string, number][] = []
-          for (let j = o + 5; j < o + 5 + 2 * n; j += 2) counters.push([strings[b[j]!]!, b[j + 1]!])
-          digests[b[o + 1]!] = runs[b[o + 1]!]!.finish(b[o + 2]!, b[o + 3]!, counters, strings)
-          o += 5 + 2 * n
+          for (let j = first; j < first + 2 * n; j += 2) counters.push([strings[b[j]!]!, b[j + 1]!])
+          digests[run] = runs[run]!.finish(b[f + FINISH_FIELDS.ops]!, b[f + FINISH_FIELDS.simEndNs]!, counters, strings)
+          o = first + 2 * n
           break
         }
         case COMMIT:

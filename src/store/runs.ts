@@ -8,8 +8,8 @@ import type {FaultOutcome, OpRecord, Kernel} from '../kernel/index.js'
 import type {FaultOp, Op} from '../model/ops.js'
 import type {Recorder} from '../results/recorder.js'
 import {
-  COMMIT, FAULT, FAULT_LEN, FINISH, HAS_VMA, INFERRED_VMA, OP, OP_LEN, READY, SEGV, SLOT_LEN, SLOTS, STARTING, STRING,
-  TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, WAITED, type RunMeta, type WriterInput, type WriterMessage,
+  COMMIT, FAULT, FAULT_FIELDS as F, FAULT_LEN, FINISH, FINISH_FIELDS, HAS_VMA, INFERRED_VMA, OP, OP_FIELDS as P, OP_LEN, READY, SEGV, SLOT_LEN,
+  SLOTS, STARTING, STRING, TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, WAITED, type RunMeta, type WriterInput, type WriterMessage,
 } from './run-records.js'
 import {SlotRing, StoppedError} from './slots.js'
 import {revive} from '../base/worker-errors.js'
@@ -162,29 +162,30 @@ export class RunWriter implements Recorder {
     const vma = out.vma
     let flags = (out.path === 'vma_lock' ? VMA_LOCK : 0) | (out.tookMmapLock ? TOOK_MMAP_LOCK : 0) | (inferredVma ? INFERRED_VMA : 0)
     flags |= (out.trylockFailed ? TRYLOCK_FAILED : 0) | (out.segv ? SEGV : 0) | (vma !== null ? HAS_VMA : 0) | (by !== null ? WAITED : 0)
-    let o = w.reserve(FAULT_LEN)
+    const o = w.reserve(FAULT_LEN)
     const b = w.buf
-    b[o++] = FAULT
-    b[o++] = this.index
-    b[o++] = op.eventId
-    b[o++] = op.tid
-    b[o++] = op.tgid
-    b[o++] = op.t
-    b[o++] = flags
-    b[o++] = reason
-    b[o++] = out.waitNs
-    b[o++] = out.latencyNs
-    b[o++] = out.startNs
-    b[o++] = out.endNs
-    b[o++] = vma === null ? 0 : vma.start
-    b[o++] = vma === null ? 0 : vma.end
-    b[o++] = out.acquisitions
-    b[o++] = out.writeAcquisitions
-    b[o++] = out.waitStartNs
-    b[o++] = out.holdNs
-    b[o++] = by === null ? 0 : by.tid
-    b[o++] = byOp
-    b[o] = by === null ? 0 : by.ref
+    b[o] = FAULT
+    b[o + 1] = this.index
+    const f = o + 2
+    b[f + F.eventId] = op.eventId
+    b[f + F.tid] = op.tid
+    b[f + F.tgid] = op.tgid
+    b[f + F.t] = op.t
+    b[f + F.flags] = flags
+    b[f + F.reason] = reason
+    b[f + F.waitNs] = out.waitNs
+    b[f + F.latencyNs] = out.latencyNs
+    b[f + F.startNs] = out.startNs
+    b[f + F.endNs] = out.endNs
+    b[f + F.vmaStart] = vma === null ? 0 : vma.start
+    b[f + F.vmaEnd] = vma === null ? 0 : vma.end
+    b[f + F.acquisitions] = out.acquisitions
+    b[f + F.writeAcquisitions] = out.writeAcquisitions
+    b[f + F.waitStartNs] = out.waitStartNs
+    b[f + F.holdNs] = out.holdNs
+    b[f + F.waitedTid] = by === null ? 0 : by.tid
+    b[f + F.waitedOp] = byOp
+    b[f + F.waitedRef] = by === null ? 0 : by.ref
   }
 
   op(op: Op, label: string, rec: OpRecord<unknown>): void {
@@ -193,27 +194,28 @@ export class RunWriter implements Recorder {
     const lab = w.str(label)
     const by = a.waitedFor
     const byOp = by === null ? 0 : w.str(by.op)
-    let o = w.reserve(OP_LEN)
+    const o = w.reserve(OP_LEN)
     const b = w.buf
-    b[o++] = OP
-    b[o++] = this.index
-    b[o++] = op.eventId
-    b[o++] = op.tid
-    b[o++] = op.tgid
-    b[o++] = lab
-    b[o++] = rec.startNs
-    b[o++] = rec.endNs
-    b[o++] = a.waitNs
-    b[o++] = a.holdNs
-    b[o++] = a.writeHoldNs
-    b[o++] = a.vmaWaitNs
-    b[o++] = a.waitStartNs
-    b[o++] = a.acquisitions
-    b[o++] = a.writeAcquisitions
-    b[o++] = by === null ? 0 : WAITED
-    b[o++] = by === null ? 0 : by.tid
-    b[o++] = byOp
-    b[o] = by === null ? 0 : by.ref
+    b[o] = OP
+    b[o + 1] = this.index
+    const f = o + 2
+    b[f + P.eventId] = op.eventId
+    b[f + P.tid] = op.tid
+    b[f + P.tgid] = op.tgid
+    b[f + P.label] = lab
+    b[f + P.startNs] = rec.startNs
+    b[f + P.endNs] = rec.endNs
+    b[f + P.waitNs] = a.waitNs
+    b[f + P.holdNs] = a.holdNs
+    b[f + P.writeHoldNs] = a.writeHoldNs
+    b[f + P.vmaWaitNs] = a.vmaWaitNs
+    b[f + P.waitStartNs] = a.waitStartNs
+    b[f + P.acquisitions] = a.acquisitions
+    b[f + P.writeAcquisitions] = a.writeAcquisitions
+    b[f + P.flags] = by === null ? 0 : WAITED
+    b[f + P.waitedTid] = by === null ? 0 : by.tid
+    b[f + P.waitedOp] = byOp
+    b[f + P.waitedRef] = by === null ? 0 : by.ref
   }
 
   /** Sends the run's end with the kernel's counters (vma_lock_*, VMA objects, RCU); the digest comes from commit. */
@@ -226,16 +228,17 @@ export class RunWriter implements Recorder {
     ]
     const w = this.out
     const names = counters.map(([name]) => w.str(name))
-    let o = w.reserve(5 + 2 * counters.length)
+    const o = w.reserve(2 + FINISH_FIELDS.length + 2 * counters.length)
     const b = w.buf
-    b[o++] = FINISH
-    b[o++] = this.index
-    b[o++] = ops
-    b[o++] = simEndNs
-    b[o++] = counters.length
+    b[o] = FINISH
+    b[o + 1] = this.index
+    const f = o + 2
+    b[f + FINISH_FIELDS.ops] = ops
+    b[f + FINISH_FIELDS.simEndNs] = simEndNs
+    b[f + FINISH_FIELDS.counters] = counters.length
     counters.forEach(([, value], i) => {
-      b[o++] = names[i]!
-      b[o++] = value
+      b[f + FINISH_FIELDS.length + 2 * i] = names[i]!
+      b[f + FINISH_FIELDS.length + 2 * i + 1] = value
     })
   }
 }

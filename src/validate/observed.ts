@@ -18,6 +18,8 @@ export interface ObservedFault {
   took: boolean
   pattern: ObservedPattern
   signature: string
+  /** ns the thread held mmap_lock in the window: each successful acquire_returned to the next released */
+  holdNs: number
 }
 
 const FAULT_END = new Set<number>([Kind.FaultUser, Kind.SysEnter, Kind.SysArgs, Kind.Exit])
@@ -34,31 +36,39 @@ function classify(sig: string): ObservedPattern {
 
 /** One pass over a trace's events in file order; calls `emit` for every user fault with its observed path. */
 export function observeFaults(db: Db, traceId: number, emit: (f: ObservedFault) => void): void {
-  const open = new Map<number, {eventId: number; sig: string[]; took: boolean}>()
+  const open = new Map<number, {eventId: number; sig: string[]; took: boolean; holdNs: number; heldSince: number}>()
   const close = (tid: number): void => {
     const w = open.get(tid)
     if (w === undefined) return
     open.delete(tid)
     const signature = w.sig.join(' ')
-    emit({eventId: w.eventId, took: w.took, pattern: classify(signature), signature})
+    emit({eventId: w.eventId, took: w.took, pattern: classify(signature), signature, holdNs: w.holdNs})
   }
   const stmt = db.prepare(
-    `SELECT event_id, kind, tid, a, b FROM events WHERE trace_id = ? AND kind IN (${[...FAULT_END, Kind.LockStart, Kind.LockAcquire, Kind.LockRelease].join(',')}) ORDER BY event_id`,
+    // times relative to the trace's first event: exact as numbers (spans < 104 days)
+    `SELECT event_id, kind, tid, a, b, ts_ns - (SELECT first_ts_ns FROM traces WHERE trace_id = @t) FROM events
+     WHERE trace_id = @t AND kind IN (${[...FAULT_END, Kind.LockStart, Kind.LockAcquire, Kind.LockRelease].join(',')}) ORDER BY event_id`,
   )
-  for (const [eventId, kind, tid, a, b] of stmt.raw(true).iterate(traceId) as Iterable<[number, number, number, number, number]>) {
+  for (const [eventId, kind, tid, a, b, t] of stmt.raw(true).iterate({t: traceId}) as Iterable<[number, number, number, number, number, number]>) {
     if (FAULT_END.has(kind)) {
       close(tid)
-      if (kind === Kind.FaultUser) open.set(tid, {eventId, sig: [], took: false})
+      if (kind === Kind.FaultUser) open.set(tid, {eventId, sig: [], took: false, holdNs: 0, heldSince: -1})
       continue
     }
     const w = open.get(tid)
     if (w === undefined) continue
     const rw = a === 1 ? 'w' : 'r'
     if (kind === Kind.LockStart) w.sig.push('S' + rw)
-    else if (kind === Kind.LockRelease) w.sig.push('R' + rw)
-    else {
+    else if (kind === Kind.LockRelease) {
+      w.sig.push('R' + rw)
+      if (w.heldSince >= 0) w.holdNs += t - w.heldSince
+      w.heldSince = -1
+    } else {
       w.sig.push('A' + rw + (b === 0 ? '!' : ''))
-      if (b !== 0) w.took = true
+      if (b !== 0) {
+        w.took = true
+        if (w.heldSince < 0) w.heldSince = t // a downgrade's read acquire continues the write hold
+      }
     }
   }
   for (const tid of [...open.keys()]) close(tid)

@@ -139,6 +139,19 @@ const cases: Case[] = [
     expect: (g) => (!pvl(g) ? mmapLock('policy_mmap_lock') : ge(g, '6.10') ? VMA_OK : ge(g, '6.6') ? mmapLock('hugetlb') : mmapLock('not_anonymous')),
   },
   {
+    name: 'private hugetlb fault needs an anon_vma (hugetlb_no_page → __vmf_anon_prepare, 6.12)',
+    setup: (w) => vma(w, 0, 512, {flags: VM_HUGETLB, file: {id: 'hugetlbfs', mapPages: false}}),
+    req: {off: 1, err: 0x6},
+    expect: (g) =>
+      !pvl(g)
+        ? mmapLock('policy_mmap_lock')
+        : ge(g, '6.10')
+          ? ['vma_lock', 'anon_vma_trylock', true]
+          : ge(g, '6.6')
+            ? mmapLock('hugetlb')
+            : mmapLock('not_anonymous'),
+  },
+  {
     name: 'userfaultfd-armed VMA, missing page',
     setup: (w) => vma(w, 0, 16, {anonVma: true, flags: VM_UFFD_MISSING}),
     req: {off: 1, err: 0x6},
@@ -282,6 +295,46 @@ test('stack growth below VM_GROWSDOWN: 6.1 (StackRot backport) and 6.5+ drop rea
     // 6.1.192 mm/memory.c: upgrade_mmap_lock_carefully, expand_stack_locked, mmap_write_downgrade
     const expect = g === '6.4' ? 'Sr Ar Rr' : 'Sr Ar Rr Sw Aw Ar Rr'
     assert.equal(sig(w.events), expect, g)
+  }
+})
+
+test('failing stack growth still takes the write lock (6.1, 6.5+): the guard gap, then RLIMIT_STACK after vma_start_write; a failure unlocks without downgrading', () => {
+  // lock_mm_and_find_vma → upgrade_mmap_lock_carefully → expand_stack_locked → expand_downwards (6.12.118 mm/mmap.c):
+  // stack_guard_gap (256 pages) to an accessible non-stack prev, anon_vma_prepare, vma_start_write, acct_stack_growth
+  const grow = (g: (typeof GENERATION_NAMES)[number], setup: (w: ReturnType<typeof world>) => void, opts = {}): [boolean, string, number] => {
+    const w = world(g, 3, opts)
+    setup(w)
+    const stack = vma(w, 1000, 32, {flags: VM_GROWSDOWN, anonVma: true})
+    const o = faultNow(w, w.t[0]!, {address: BASE + 999 * PAGE + 16, errorCode: 0x6})
+    return [o.segv, sig(w.events), stack.start]
+  }
+  const grown = BASE + 999 * PAGE
+  const kept = BASE + 1000 * PAGE
+  for (const g of GENERATION_NAMES) {
+    const write = g !== '6.4'
+    // an accessible VMA 100 pages below: inside the guard gap → -ENOMEM, SIGSEGV
+    assert.deepEqual(grow(g, (w) => vma(w, 800, 99)), [true, write ? 'Sr Ar Rr Sw Aw Rw' : 'Sr Ar Rr', kept], g)
+    // ... unless it is PROT_NONE (vma_is_accessible) or a stack itself
+    assert.deepEqual(grow(g, (w) => vma(w, 800, 99, {prot: 0}))[2], grown, g)
+    assert.deepEqual(grow(g, (w) => vma(w, 800, 99, {flags: VM_GROWSDOWN}))[2], grown, g)
+    // 256 pages of gap is enough
+    assert.deepEqual(grow(g, (w) => vma(w, 700, 43))[2], grown, g)
+    // RLIMIT_STACK of 32 pages: the 33rd is refused, after the write lock was taken
+    assert.deepEqual(grow(g, () => undefined, {stackRlimit: 32 * PAGE}), [true, write ? 'Sr Ar Rr Sw Aw Rw' : 'Sr Ar Rr', kept], g)
+  }
+})
+
+test('x86 access_error: an instruction fetch of a not-present page in a readable, non-exec VMA is handled; the present re-fetch is the error', () => {
+  // arch/x86/mm/fault.c access_error (6.1, 6.12, 6.18): after the WRITE and PROT tests only vma_is_accessible;
+  // arch_vma_access_permitted lets fetches through. The page is mapped NX and the fetch faults again with PROT set.
+  for (const g of GENERATION_NAMES) {
+    const w = world(g)
+    vma(w, 0, 16, {prot: 1, anonVma: true})
+    const first = faultNow(w, w.t[0]!, {address: BASE + PAGE, errorCode: 0x14})
+    assert.equal(first.segv, false, g)
+    assert.equal(first.kind, 'anon_read', g)
+    const again = faultNow(w, w.t[0]!, {address: BASE + PAGE, errorCode: 0x15})
+    assert.deepEqual([again.segv, again.reason], [true, pvl(g) ? 'access_error' : 'policy_mmap_lock'], g)
   }
 })
 

@@ -136,6 +136,39 @@ test('MADV_MERGEABLE write-locks the VMAs it changes (ksm_madvise + madvise_upda
   assert.equal(w.mm.vmaLookup(BASE + 12 * PAGE)!.flags & VM_MERGEABLE, 0)
 })
 
+test('calls that fail the argument checks made before locking take no mmap_lock (do_madvise, do_mprotect_pkey, mremap, sys_mmap)', () => {
+  // 6.12.118 mm/madvise.c do_madvise: madvise_behavior_valid, PAGE_ALIGNED(start), end == start; mm/mprotect.c:
+  // PROT_GROWSDOWN|PROT_GROWSUP, start & ~PAGE_MASK, !len, arch_validate_prot; mm/mremap.c: flags, offset_in_page,
+  // !new_len; arch/x86/kernel/sys_x86_64.c: off & ~PAGE_MASK. Each returns before mmap_write_lock_killable.
+  const w = world('6.10')
+  vma(w, 0, 30, {anonVma: true})
+  const t = w.t[0]!
+  const r = [
+    opNow(w, t, 'madvise', sysMadvise, {addr: BASE + 8, len: PAGE, advice: MADV.DONTNEED}).result,
+    opNow(w, t, 'madvise', sysMadvise, {addr: BASE, len: 0, advice: MADV.HUGEPAGE}).result,
+    opNow(w, t, 'madvise', sysMadvise, {addr: BASE, len: PAGE, advice: 77}).result,
+    opNow(w, t, 'madvise', sysMadvise, {addr: BASE, len: PAGE, advice: MADV.GUARD_INSTALL}).result, // 6.13+ only
+    opNow(w, t, 'mprotect', sysMprotect, {addr: BASE + 8, len: PAGE, prot: 1}).result,
+    opNow(w, t, 'mprotect', sysMprotect, {addr: BASE, len: 0, prot: 1}).result,
+    opNow(w, t, 'mprotect', sysMprotect, {addr: BASE, len: PAGE, prot: 0x40}).result,
+    opNow(w, t, 'mremap', sysMremap, {addr: BASE, oldLen: PAGE, newLen: 0, flags: 0}).result,
+    opNow(w, t, 'mremap', sysMremap, {addr: BASE, oldLen: PAGE, newLen: 2 * PAGE, flags: MREMAP_FIXED, newAddr: BASE + 100 * PAGE}).result,
+    opNow(w, t, 'mmap', sysMmap, {len: PAGE, prot: 3, flags: 0x22, offset: 100}).result,
+  ]
+  assert.deepEqual(r, [-22, 0, -22, -22, -22, 0, -22, -22, -22, -22])
+  assert.equal(sig(w.events), '', 'no mmap_lock event')
+  assert.deepEqual(ranges(w), [[0, 30]])
+  // what passes the checks locks as before, failing or not: munmap checks its arguments under the write lock
+  opNow(w, t, 'munmap', sysMunmap, {addr: BASE + 8, len: PAGE, result: -22})
+  opNow(w, t, 'mprotect', sysMprotect, {addr: BASE, len: PAGE, prot: 1, result: -12})
+  assert.equal(sig(w.events), 'Sw Aw Rw Sw Aw Rw')
+  // MADV_GUARD_INSTALL exists from 6.13: a read lock there
+  const w18 = world('6.18')
+  vma(w18, 0, 30, {anonVma: true})
+  opNow(w18, w18.t[0]!, 'madvise', sysMadvise, {addr: BASE, len: PAGE, advice: MADV.GUARD_INSTALL})
+  assert.equal(sig(w18.events), 'Sr Ar Rr')
+})
+
 test('mlock: write-locked flag change, then populate under the read lock', () => {
   const w = world('6.18')
   const v = vma(w, 0, 8)

@@ -6,7 +6,8 @@ import {join} from 'node:path'
 import fc from 'fast-check'
 import {openDb, type Db} from '../../src/store/db.js'
 import {Kind} from '../../src/model/events.js'
-import {exactPercentiles, faultWaitHistogram, waitDistribution, waitRows, lockOccupancy} from '../../src/report/metrics.js'
+import {faultWaitHistogram, waitDistribution, waitRows, lockOccupancy} from '../../src/report/metrics.js'
+import {exactPercentiles} from '../../src/store/percentiles.js'
 
 /** An empty database with one trace and one run whose faults have the given waits (ns), all in thread 1. */
 function syntheticRun(waits: number[], writerWaits: number[] = []): {db: Db; runId: number} {
