@@ -9,20 +9,21 @@ import {exportPerfetto} from '../export/perfetto.js'
 export default class Export extends BaseCommand {
   static override description = `Export a replay run for Perfetto, or any table or view as CSV.
 
-perfetto: Chrome JSON trace format, opened by https://ui.perfetto.dev (Open trace file) or chrome://tracing. One process per thread group, one track per thread with slices for faults (named path/reason; args: address, error_code, wait) and for syscalls that took or waited for mmap_lock; waits are child slices with a flow arrow from the hold (a child slice too) of the operation that held the lock; counter tracks per process (mmap_lock readers holding, writer holding, waiting readers and writers, faults and fallbacks per bucket). Times are the replay's, since the trace's first event. Written as a stream; use --faults slow or a time window for very large runs.
+perfetto: Perfetto's protobuf trace format (TrackEvent), opened by https://ui.perfetto.dev (Open trace file) and trace_processor; perfetto-json: the same as Chrome JSON trace events (also read by chrome://tracing). One process per thread group, one track per thread with slices for faults (named path/reason; args: address, error_code, wait) and for syscalls that took or waited for mmap_lock; waits are child slices with a flow arrow from the hold (a child slice too) of the operation that held the lock; counter tracks per process (mmap_lock readers holding, writer holding, waiting readers and writers, faults and fallbacks per bucket). Times are the replay's, since the trace's first event. Written as a stream; use --faults slow or a time window for very large runs.
 
 csv: every row of one table or view (docs/schema.md), RFC 4180, integers exact (ns, addresses), header row.`
 
   static override examples = [
-    '<%= config.bin %> export --format perfetto --out run.json',
-    '<%= config.bin %> export --format perfetto --run 3 --faults slow --from-ms 200 --to-ms 400 --out slice.json',
+    '<%= config.bin %> export --format perfetto --out run.perfetto-trace',
+    '<%= config.bin %> export --format perfetto --run 3 --faults slow --from-ms 200 --to-ms 400 --out slice.perfetto-trace',
+    '<%= config.bin %> export --format perfetto-json --out run.json',
     '<%= config.bin %> export --format csv --table fault_outcomes --run 3 --out faults.csv',
     '<%= config.bin %> export --format csv --table lock_waits > waits.csv',
   ]
 
   static override flags = {
     db: dbFlag,
-    format: Flags.string({description: 'output format', options: ['perfetto', 'csv'], required: true}),
+    format: Flags.string({description: 'output format', options: ['perfetto', 'perfetto-json', 'csv'], required: true}),
     run: Flags.integer({description: 'run id (perfetto: default the most recent run; csv: filter tables with a run_id column)'}),
     trace: Flags.integer({description: 'csv: filter tables with a trace_id column'}),
     table: Flags.string({description: 'csv: the table or view to export'}),
@@ -45,11 +46,12 @@ csv: every row of one table or view (docs/schema.md), RFC 4180, integers exact (
     const fromNs = ms('from-ms', flags['from-ms'])
     const toNs = ms('to-ms', flags['to-ms'])
     if (flags.format === 'csv' && flags.table === undefined) throw new UserError('--format csv needs --table NAME (any table or view of docs/schema.md, e.g. fault_outcomes)')
-    if (flags.format === 'perfetto' && flags.table !== undefined) throw new UserError('--table is for --format csv')
+    const perfetto = flags.format !== 'csv'
+    if (perfetto && flags.table !== undefined) throw new UserError('--table is for --format csv')
     const db = openDbReadOnly(flags.db)
     try {
       let runId = flags.run
-      if (flags.format === 'perfetto' && runId === undefined) {
+      if (perfetto && runId === undefined) {
         runId = (db.prepare('SELECT max(run_id) FROM runs').pluck().get() as number | null) ?? undefined
         if (runId === undefined) throw new UserError(`no replay run in ${flags.db}: run \`vmareplay replay --db ${flags.db}\` first`)
       }
@@ -62,7 +64,9 @@ csv: every row of one table or view (docs/schema.md), RFC 4180, integers exact (
           const rows = await exportCsv(db, sink, {table: flags.table!, runId, traceId: flags.trace})
           if (flags.out !== undefined) this.logToStderr(`${flags.out}: ${rows} rows of ${flags.table}`)
         } else {
-          const s = await exportPerfetto(db, sink, {runId: runId!, fromNs, toNs, faults: flags.faults as 'all' | 'slow' | 'none', limit: flags.limit, bucketNs: flags['bucket-us'] * 1000})
+          const encoding = flags.format === 'perfetto' ? 'proto' : 'json'
+          if (encoding === 'proto' && flags.out === undefined && process.stdout.isTTY) throw new UserError('--format perfetto writes binary protobuf: give --out FILE (or pipe it)')
+          const s = await exportPerfetto(db, sink, {runId: runId!, fromNs, toNs, faults: flags.faults as 'all' | 'slow' | 'none', limit: flags.limit, bucketNs: flags['bucket-us'] * 1000, encoding})
           this.logToStderr(
             `${flags.out ?? 'stdout'}: run ${runId}, ${s.events} events: ${s.faultSlices} fault and ${s.opSlices} syscall slices, ${s.waitSlices} waits, ${s.holdSlices} holds, ${s.flows} flows` +
               (s.flowsNoHolder + s.flowsNoOverlap > 0 ? ` (not drawn: ${s.flowsNoHolder} whose holder is outside the export, ${s.flowsNoOverlap} too short to anchor)` : '') +

@@ -10,13 +10,14 @@ import {json, keyValues, table} from '../report/output.js'
 import type {TraceFormat} from '../model/events.js'
 
 export default class Ingest extends BaseCommand {
-  static override description = `Read ftrace or perf script traces (plain, .gz or .xz) into the database.
+  static override description = `Read ftrace or perf script traces (plain, .gz or .xz) or trace-cmd trace.dat files into the database.
 
-Format is detected from the content. Each trace is loaded in one transaction: a failed or interrupted ingest
+Format is detected from the content (a trace.dat by its magic bytes: file versions 6 and 7, compressed or not). Each trace is loaded in one transaction: a failed or interrupted ingest
 leaves the database as it was, and ingesting the same content again is a no-op.`
 
   static override examples = [
     '<%= config.bin %> ingest trace.txt',
+    '<%= config.bin %> ingest trace.dat',
     '<%= config.bin %> ingest node_attach.trace.txt.xz --maps 4242=node_attach.maps --db node.db',
     '<%= config.bin %> ingest capture.perf.txt --format perf --json',
     '<%= config.bin %> ingest suspicious.txt --strict',
@@ -27,7 +28,7 @@ leaves the database as it was, and ingesting the same content again is a no-op.`
 
   static override flags = {
     db: dbFlag,
-    format: Flags.string({description: 'input format (default: detected)', options: ['ftrace', 'perf', 'csv']}),
+    format: Flags.string({description: 'input format (default: detected)', options: ['ftrace', 'perf', 'csv', 'tracedat']}),
     maps: Flags.string({description: '/proc/PID/maps snapshot taken when tracing began, as PID=FILE', multiple: true}),
     strict: Flags.boolean({description: 'fail on the first malformed line instead of counting it'}),
     json: jsonFlag,

@@ -1,5 +1,5 @@
-// One replay run as a Perfetto-loadable trace (Chrome JSON trace event format, accepted by ui.perfetto.dev),
-// streamed event by event:
+// One replay run as a Perfetto-loadable trace, streamed event by event, as protobuf TrackEvents (perfetto-proto.ts)
+// or Chrome JSON (perfetto-json.ts); this layout decides what is written, the writers how:
 //   - a process per thread group (mm owner), a thread track per thread (`M` process_name / thread_name);
 //   - `X` slices for faults (name = path/reason) and for the syscalls that took or waited for mmap_lock, each
 //     with a child `X` slice for the time blocked on a lock, and for operations that others waited on, a child
@@ -7,13 +7,18 @@
 //   - flow arrows (`s` → `f`) from the hold that blocked to the wait it caused;
 //   - `C` counter tracks per process: mmap_lock readers holding, writer holding, waiting readers and writers,
 //     faults and fallbacks per bucket.
-// Times are the replay's: µs since the trace's first event, with ns in the fraction ("ts": 1234.567).
+// Times are the replay's: ns since the trace's first event (JSON: µs with the ns in the fraction, "ts": 1234.567).
 import type {Db} from '../store/db.js'
 import {UserError} from '../base/errors.js'
 import {describeOp} from '../report/describe.js'
 import {FAULT_EVENT_JOIN, FAULT_START_NS, lockOccupancy, type OccupancyCell} from '../report/metrics.js'
 import {hex} from '../report/units.js'
+import {JsonTraceOut} from './perfetto-json.js'
+import {ProtoTraceOut} from './perfetto-proto.js'
 import type {Sink} from './sink.js'
+import type {TraceOut} from './trace-out.js'
+
+export {usTs} from './perfetto-json.js'
 
 export interface PerfettoOptions {
   runId: number
@@ -26,6 +31,8 @@ export interface PerfettoOptions {
   limit?: number
   /** counter bucket, ns */
   bucketNs: number
+  /** protobuf TrackEvent (`--format perfetto`) or Chrome JSON (`perfetto-json`, the default here) */
+  encoding?: 'proto' | 'json'
 }
 
 export interface PerfettoStats {
@@ -44,13 +51,6 @@ export interface PerfettoStats {
   /** slices whose start was moved to the end of the previous slice of the thread to keep the track nested */
   clamped: number
   truncated: boolean
-}
-
-/** ns → JSON µs with the ns as a 3-digit fraction, exact for any non-negative integer. */
-export function usTs(ns: number): string {
-  const n = Math.max(0, Math.round(ns))
-  const frac = n % 1000
-  return frac === 0 ? String((n - frac) / 1000) : `${(n - frac) / 1000}.${String(frac).padStart(3, '0')}`
 }
 
 interface WaitRec {
@@ -163,16 +163,7 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
   const to = opts.toNs ?? Number.MAX_SAFE_INTEGER
   if (to <= from) throw new UserError('the time window is empty: --to-ms must be after --from-ms')
   const stats: PerfettoStats = {events: 0, faultSlices: 0, opSlices: 0, waitSlices: 0, holdSlices: 0, flows: 0, flowsNoHolder: 0, flowsNoOverlap: 0, counters: 0, clamped: 0, truncated: false}
-  let first = true
-  /** Writes one event (a JSON object's text); awaits only when the sink's buffer is full. */
-  const emit = async (event: string): Promise<void> => {
-    stats.events++
-    const s = (first ? '' : ',\n') + event
-    first = false
-    if (sink.push(s)) await sink.flush()
-  }
-
-  sink.push('{"displayTimeUnit":"ns","traceEvents":[\n')
+  const out: TraceOut = opts.encoding === 'proto' ? new ProtoTraceOut(sink) : new JsonTraceOut(sink)
 
   // Tracks: one process per thread group, one thread per tid, named from the trace.
   const threads = db
@@ -190,10 +181,12 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
     if (!named.has(t.tgid)) {
       named.add(t.tgid)
       const comm = procNames.get(t.tgid) ?? threads.find((x) => x.tid === t.tgid)?.comm ?? t.comm
-      await emit(JSON.stringify({name: 'process_name', ph: 'M', pid: t.tgid, tid: t.tgid, args: {name: `${comm} (pid ${t.tgid}) · ${run.policy}`}}))
+      await out.process(t.tgid, `${comm} (pid ${t.tgid}) · ${run.policy}`)
+      stats.events++
     }
     tgidOf.set(t.tid, t.tgid)
-    await emit(JSON.stringify({name: 'thread_name', ph: 'M', pid: t.tgid, tid: t.tid, args: {name: `${t.comm} ${t.tid}`}}))
+    await out.thread(t.tgid, t.tid, `${t.comm} ${t.tid}`)
+    stats.events++
   }
 
   const ops = loadOps(db, opts.runId, from, to)
@@ -225,8 +218,8 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
     }
     end = Math.max(start, end)
     lastEnd.set(tid, end)
-    const pid = tgidOf.get(tid) ?? tid
-    await emit(`{"name":${JSON.stringify(name)},"cat":"${cat}","ph":"X","ts":${usTs(start)},"dur":${usTs(end - start)},"pid":${pid},"tid":${tid},"args":${JSON.stringify(args)}}`)
+    await out.slice(tgidOf.get(tid) ?? tid, tid, name, cat, start, end, args)
+    stats.events++
     return {start, end}
   }
   /** A flow arrow from one of the holder's anchors to the wait slice, never backwards in time. */
@@ -237,9 +230,8 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
         const t = Math.min(b - 1, Math.max(a + 1, w.start))
         const tf = Math.max(t + 1, w.start + 1)
         if (tf >= w.end) continue
-        const id = ++flowId
-        await emit(`{"name":"blocked by","cat":"lock","ph":"s","id":${id},"ts":${usTs(t)},"pid":${tgidOf.get(h.tid) ?? h.tid},"tid":${h.tid}}`)
-        await emit(`{"name":"blocked by","cat":"lock","ph":"f","bp":"e","id":${id},"ts":${usTs(tf)},"pid":${tgidOf.get(w.tid) ?? w.tid},"tid":${w.tid}}`)
+        await out.flow(++flowId, {pid: tgidOf.get(h.tid) ?? h.tid, tid: h.tid, ts: t}, {pid: tgidOf.get(w.tid) ?? w.tid, tid: w.tid, ts: tf})
+        stats.events += 2
         stats.flows++
         return
       }
@@ -248,7 +240,8 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
   /** The hold of an operation others waited on, as a child slice [start, end) (null when there is none). */
   const holdSlice = async (tid: number, eventId: number, start: number, end: number, mode: string): Promise<[number, number] | null> => {
     if (!holders.has(eventId) || end - start < 1) return null
-    await emit(`{"name":"hold mmap_lock ${mode}","cat":"hold","ph":"X","ts":${usTs(start)},"dur":${usTs(end - start)},"pid":${tgidOf.get(tid) ?? tid},"tid":${tid},"args":{"hold_ns":${end - start}}}`)
+    await out.slice(tgidOf.get(tid) ?? tid, tid, `hold mmap_lock ${mode}`, 'hold', start, end, {hold_ns: end - start})
+    stats.events++
     stats.holdSlices++
     return [start, end]
   }
@@ -267,7 +260,8 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
     const e = Math.min(parentEnd, s + w.waitNs)
     const holderDesc = w.holderOp === null ? 'VMA readers' : `${w.holderOp} tid ${w.holderTid ?? '?'}`
     stats.waitSlices++
-    await emit(`{"name":"wait ${w.lock} ${w.mode}","cat":"wait","ph":"X","ts":${usTs(s)},"dur":${usTs(e - s)},"pid":${tgidOf.get(tid) ?? tid},"tid":${tid},"args":${JSON.stringify({wait_ns: w.waitNs, holder: holderDesc, holder_event_id: w.holderEvent})}}`)
+    await out.slice(tgidOf.get(tid) ?? tid, tid, `wait ${w.lock} ${w.mode}`, 'wait', s, e, {wait_ns: w.waitNs, holder: holderDesc, holder_event_id: w.holderEvent})
+    stats.events++
     if (w.holderEvent !== null) {
       const end: FlowEnd = {tid, start: s, end: e}
       const h = written.get(w.holderEvent)
@@ -386,23 +380,21 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
     if (prev !== null) await counters(tgid, (prevK + 1) * b, {readers: 0, writer: 0, waitingReaders: 0, waitingWriters: 0, faults: 0, fallbacks: 0})
   }
   async function counters(tgid: number, t: number, c: OccupancyCell): Promise<void> {
-    const ts = usTs(Math.max(t, from))
-    await emit(`{"name":"mmap_lock","ph":"C","ts":${ts},"pid":${tgid},"tid":${tgid},"args":{"readers holding":${round(c.readers)},"writer holding":${round(c.writer)},"waiting readers":${round(c.waitingReaders)},"waiting writers":${round(c.waitingWriters)}}}`)
-    await emit(`{"name":"faults per ${bucketLabel}","ph":"C","ts":${ts},"pid":${tgid},"tid":${tgid},"args":{"all":${c.faults},"fallbacks":${c.fallbacks}}}`)
+    const ts = Math.max(t, from)
+    await out.counter(tgid, ts, 'mmap_lock', {'readers holding': round(c.readers), 'writer holding': round(c.writer), 'waiting readers': round(c.waitingReaders), 'waiting writers': round(c.waitingWriters)})
+    await out.counter(tgid, ts, `faults per ${bucketLabel}`, {all: c.faults, fallbacks: c.fallbacks})
+    stats.events += 2
     stats.counters += 2
   }
 
-  sink.push(
-    `\n],"otherData":${JSON.stringify({
-      tool: 'vmareplay',
-      run_id: opts.runId,
-      policy: run.policy,
-      mode: run.mode,
-      trace: run.path,
-      time_base: 'replay time: µs since the trace\'s first event',
-      ...stats,
-    })}}\n`,
-  )
-  await sink.flush()
+  await out.finish({
+    tool: 'vmareplay',
+    run_id: opts.runId,
+    policy: run.policy,
+    mode: run.mode,
+    trace: run.path,
+    time_base: opts.encoding === 'proto' ? 'replay time: ns since the trace\'s first event' : 'replay time: µs since the trace\'s first event',
+    ...stats,
+  })
   return stats
 }

@@ -1,5 +1,5 @@
-// A buffered writer over a Node stream that respects backpressure: callers push strings and await `flush()`
-// only when `push` says the buffer is full, so millions of small writes cost one await per 64 KiB.
+// A buffered writer over a Node stream that respects backpressure: callers push strings (or bytes) and await
+// `flush()` only when `push` says the buffer is full, so millions of small writes cost one await per 64 KiB.
 import type {Writable} from 'node:stream'
 
 const CHUNK = 1 << 16
@@ -8,7 +8,8 @@ const CHUNK = 1 << 16
 export class SinkClosed extends Error {}
 
 export class Sink {
-  private parts: string[] = []
+  private parts: (string | Uint8Array)[] = []
+  private binary = false
   private size = 0
   private failed: Error | null = null
   bytes = 0
@@ -24,18 +25,20 @@ export class Sink {
   }
 
   /** Buffers `s`; true when the caller should `await flush()`. */
-  push(s: string): boolean {
+  push(s: string | Uint8Array): boolean {
     this.parts.push(s)
     this.size += s.length
+    if (typeof s !== 'string') this.binary = true
     return this.size >= CHUNK
   }
 
   async flush(): Promise<void> {
     this.check()
     if (this.size === 0) return
-    const chunk = this.parts.join('')
+    const chunk = this.binary ? Buffer.concat(this.parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))) : (this.parts as string[]).join('')
     this.parts = []
     this.size = 0
+    this.binary = false
     this.bytes += Buffer.byteLength(chunk)
     if (!this.out.write(chunk))
       await new Promise<void>((resolve) => {

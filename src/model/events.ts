@@ -141,4 +141,4 @@ export interface LineImporter {
   finish(): void
 }
 
-export type TraceFormat = 'ftrace' | 'perf' | 'csv'
+export type TraceFormat = 'ftrace' | 'perf' | 'csv' | 'tracedat'

@@ -1,6 +1,7 @@
 // Format detection from the first lines, importer construction, and parseTrace(): the openLines → detect →
-// importer driver the ingest command calls.
+// importer driver the ingest command calls (binary trace.dat files go to tracedat.ts instead).
 
+import {open} from 'node:fs/promises'
 import type {ImportSink, LineImporter, TraceFormat} from '../model/events.js'
 import {CsvImporter, isCsvHeader} from './csv.js'
 import {FtraceImporter, isFtraceEventLine} from './ftrace.js'
@@ -8,6 +9,7 @@ import {excerpt, type ByteLineImporter} from './emit.js'
 import {InputError} from '../base/errors.js'
 import {LONG_LINE_REASON, readLineBytes, type Compression} from './lines.js'
 import {PerfImporter, isPerfEventLine} from './perf.js'
+import {isTraceDat, parseTraceDat} from './tracedat.js'
 
 /** Undecided lines (blank, `#` comments, preamble) tolerated before the format must be clear. */
 const DETECT_LIMIT = 1000
@@ -27,6 +29,8 @@ export function detectLine(line: string): TraceFormat | null {
 
 function unknownFormat(path: string, lines: readonly string[]): InputError {
   if (lines.every((l) => l.trim() === '')) return new InputError('EMPTY', `${path} is empty: there is no trace to import.`)
+  if (lines[0]?.startsWith('\x17\x08Dtracing'))
+    return new InputError('UNSUPPORTED_INPUT', `${path} is a compressed trace.dat: decompress it first (xz -dk / gunzip -k) and ingest the .dat file.`)
   const first = lines.find((l) => l.trim() !== '' && !l.startsWith('#')) ?? lines.find((l) => l.trim() !== '')!
   return new InputError(
     'UNKNOWN_FORMAT',
@@ -45,6 +49,8 @@ export function createImporter(format: TraceFormat, sink: ImportSink): LineImpor
       return new PerfImporter(sink)
     case 'csv':
       return new CsvImporter(sink)
+    case 'tracedat':
+      throw new InputError('UNSUPPORTED_INPUT', 'trace.dat is binary, not lines: parseTrace reads it (parseTraceDat)')
   }
 }
 
@@ -62,8 +68,33 @@ export interface ParseStats {
   unterminatedLastLine: boolean // the file did not end with a newline: it may have been cut short
 }
 
-/** Reads a trace file (plain/.gz/.xz), detects its format unless given, and feeds every line to its importer. */
+/** The first bytes of a file, or null when it cannot be read (the line reader then says why). */
+async function head(path: string): Promise<Buffer | null> {
+  try {
+    const fh = await open(path, 'r')
+    try {
+      const {buffer, bytesRead} = await fh.read(Buffer.alloc(16), 0, 16, 0)
+      return buffer.subarray(0, bytesRead)
+    } finally {
+      await fh.close()
+    }
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Reads a trace file: a binary trace.dat (by its magic), or text (plain/.gz/.xz) whose format is detected unless
+ * given, every line fed to its importer.
+ */
 export async function parseTrace(path: string, sink: ImportSink, opts: ParseOptions = {}): Promise<ParseStats> {
+  const h = await head(path)
+  if (h !== null && isTraceDat(h)) {
+    if (opts.format !== undefined && opts.format !== 'tracedat')
+      throw new InputError('UNSUPPORTED_INPUT', `${path} is a binary trace.dat, not ${opts.format} text: drop --format (or give --format tracedat).`)
+    return parseTraceDat(path, sink, opts)
+  }
+  if (opts.format === 'tracedat') throw new InputError('UNKNOWN_FORMAT', `${path} is not a trace.dat (it does not start with trace-cmd's magic bytes): drop --format tracedat.`)
   let importer: LineImporter | null = null
   let bytes: ByteLineImporter | null = null // the same importer when it takes lines as bytes (ftrace, perf)
   const use = (imp: LineImporter): void => {

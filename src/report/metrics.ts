@@ -4,6 +4,7 @@
 import type {Db} from '../store/db.js'
 import {exactPercentiles, type Distribution} from '../store/percentiles.js'
 import {describeOp, type EventFacts} from './describe.js'
+import {waitFilterSql, type SortKey, type WaitFilter} from './lockstat.js'
 
 /** Joins a `fault_results` row `f` to its event `e` and trace `tr`, for FAULT_START_NS. */
 export const FAULT_EVENT_JOIN = 'JOIN events e ON e.event_id = f.event_id JOIN traces tr ON tr.trace_id = e.trace_id'
@@ -164,23 +165,36 @@ export interface BlockerRow {
   max_wait_ns: number
 }
 
-/** The operations other threads waited on most (lock_waits.holder_event_id), by total delay they caused. */
-export function topBlockers(db: Db, runId: number, limit: number): BlockerRow[] {
+/** The blockers' order for each of perf's sort keys (lockstat.ts); ties fall to the event id. */
+const BLOCKER_ORDER: Record<SortKey, string> = {
+  contended: 'waits DESC, total_wait_ns DESC',
+  wait_total: 'total_wait_ns DESC, waits DESC',
+  wait_max: 'max_wait_ns DESC, total_wait_ns DESC',
+  avg_wait: 'total_wait_ns / waits DESC, total_wait_ns DESC',
+}
+
+/**
+ * The operations other threads waited on most (lock_waits.holder_event_id), by total delay they caused (or by
+ * another of perf's sort keys); `filter` keeps the waits of one waiting process, thread or mode.
+ */
+export function topBlockers(db: Db, runId: number, limit: number, key: SortKey = 'wait_total', filter: WaitFilter = {}): BlockerRow[] {
+  const f = waitFilterSql(filter)
+  const order = BLOCKER_ORDER[key]
   const rows = db
     .prepare(
       `WITH b AS (
          SELECT holder_event_id, max(holder_tid) AS holder_tid, max(holder_op) AS op, count(*) AS waits,
            sum(waiter_op = 'fault') AS faults_delayed, sum(waiter_op <> 'fault') AS ops_delayed,
            sum(wait_ns) AS total_wait_ns, max(wait_ns) AS max_wait_ns
-         FROM lock_waits WHERE run_id = @run AND holder_event_id IS NOT NULL
-         GROUP BY holder_event_id ORDER BY total_wait_ns DESC, waits DESC, holder_event_id LIMIT @limit)
+         FROM lock_waits w WHERE run_id = @run AND holder_event_id IS NOT NULL${f.sql}
+         GROUP BY holder_event_id ORDER BY ${order}, holder_event_id LIMIT @limit)
        SELECT b.*, h.start_ns, h.end_ns, h.hold_ns, h.hold_mode FROM b LEFT JOIN (
          SELECT event_id, min(start_ns) AS start_ns, max(end_ns) AS end_ns, sum(hold_ns) AS hold_ns, max(mode) AS hold_mode
          FROM lock_holds WHERE run_id = @run AND event_id IN (SELECT holder_event_id FROM b) GROUP BY event_id
        ) h ON h.event_id = b.holder_event_id
-       ORDER BY b.total_wait_ns DESC, b.waits DESC, b.holder_event_id`,
+       ORDER BY ${order}, b.holder_event_id`,
     )
-    .all({run: runId, limit}) as Omit<BlockerRow, 'comm' | 'detail' | 'trace_line' | 'trace_ns'>[]
+    .all({run: runId, limit, ...f.params}) as Omit<BlockerRow, 'comm' | 'detail' | 'trace_line' | 'trace_ns'>[]
   const facts = opFacts(db, rows.map((r) => r.holder_event_id), new Map(rows.map((r) => [r.holder_event_id, r.op])))
   return rows.map((r) => {
     const f = facts.get(r.holder_event_id)

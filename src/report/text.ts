@@ -157,8 +157,73 @@ function threadTable(r: ContentionReport, top: number, which: 'threads' | 'proce
   return table(out) + (hidden > 0 ? `\n(${hidden} more ${which} with less waiting; --json or --csv ${which} for all)` : '')
 }
 
+/** `perf lock contention`'s table: waits by lock, mode and the class that waited, in `sort_key` order. */
+function lockRows(r: ContentionReport): Row[] {
+  return r.locks.map((l) => ({
+    policy: l.policy,
+    contended: count(l.contended),
+    'total wait (µs)': us(l.wait_total_ns),
+    'max wait (µs)': us(l.wait_max_ns),
+    'avg wait (µs)': us(l.avg_wait_ns),
+    type: l.type,
+    lock: l.lock,
+    caller: l.caller,
+  }))
+}
+
+const opt = (v: number | null, f: (n: number) => string): string => (v === null ? '' : f(v))
+
+/** /proc/lock_stat's columns per lock class (`-R`: read acquisitions and waits). */
+function lockStatRows(r: ContentionReport): Row[] {
+  return r.lockstat.map((l) => ({
+    policy: l.policy,
+    class: l.class,
+    contentions: count(l.contentions),
+    'waittime-min (µs)': us(l.waittime_min_ns),
+    'waittime-max (µs)': us(l.waittime_max_ns),
+    'waittime-total (µs)': us(l.waittime_total_ns),
+    'waittime-avg (µs)': us(l.waittime_avg_ns),
+    acquisitions: opt(l.acquisitions, count),
+    'holdtime-min (µs)': opt(l.holdtime_min_ns, us),
+    'holdtime-max (µs)': opt(l.holdtime_max_ns, us),
+    'holdtime-total (µs)': opt(l.holdtime_total_ns, us),
+    'holdtime-avg (µs)': opt(l.holdtime_avg_ns, us),
+  }))
+}
+
+function lockStatClassRows(r: ContentionReport): Row[] {
+  return r.lockstat_classes.map((c) => ({
+    policy: c.policy,
+    class: c.class,
+    '#': c.rank,
+    'waiting class': c.waiter_class ?? '',
+    waits: opt(c.waiter_waits, count),
+    'waited (µs)': opt(c.waiter_wait_ns, us),
+    'holding class': c.holder_class ?? '',
+    'waits caused': opt(c.holder_waits, count),
+    'delay caused (µs)': opt(c.holder_wait_ns, us),
+  }))
+}
+
+/** What --pid/--tid/--read/--write kept, for the report's first line. */
+export function filterText(r: ContentionReport): string | null {
+  const f = r.filter
+  const parts = [f.pid === undefined ? '' : `pid ${f.pid}`, f.tid === undefined ? '' : `tid ${f.tid}`, f.mode === undefined ? '' : `${f.mode} waits`].filter((x) => x !== '')
+  return parts.length === 0 ? null : `Filtered to ${parts.join(', ')} (the waiting task; holds by the holding task): lock tables, blockers, threads and processes. Fault paths, wait percentiles and VMAs cover the whole run.`
+}
+
+/** The perf lock contention rows with `sep` between fields (perf lock contention -x): a header line, raw ns. */
+export function lockContentionSeparated(r: ContentionReport, sep: string): string {
+  const cols = ['run_id', 'policy', 'contended', 'wait_total_ns', 'wait_max_ns', 'avg_wait_ns', 'type', 'lock', 'caller'] as const
+  const lines = [cols.join(sep)]
+  for (const l of r.locks) lines.push(cols.map((c) => String(l[c])).join(sep))
+  return lines.join('\n') + '\n'
+}
+
 export function renderContention(r: ContentionReport, top: number): string {
   const parts: string[] = []
+  const filtered = filterText(r)
+  if (filtered !== null) parts.push(filtered)
   for (const t of r.traces)
     parts.push(
       `Trace ${t.trace_id}: ${basename(t.path)} (${t.format}${t.kernel_version === null ? '' : `, kernel ${t.kernel_version}`}), ${count(t.events)} events, ${count(t.faults)} user faults, ${dur(t.span_ns)} traced` +
@@ -167,6 +232,9 @@ export function renderContention(r: ContentionReport, top: number): string {
   parts.push(title('Summary'), headlines(r).join('\n\n'))
   parts.push(title('Faults by completion path and reason (count, share of the run\'s faults)'), pathMatrix(r))
   parts.push(title('Lock waits (exact percentiles, nearest rank; "all faults" counts faults that did not wait as 0)'), waitTable(r))
+  parts.push(title(`Lock contention (as perf lock contention; by ${r.sort_key}, top ${top} per run)`), r.locks.length === 0 ? '(no waits)' : table(lockRows(r)))
+  parts.push(title('lock_stat (as /proc/lock_stat: -R read, -W write; waits and holds of the replay)'), r.lockstat.length === 0 ? '(no locks taken)' : table(lockStatRows(r)))
+  if (r.lockstat_classes.length > 0) parts.push(title(`lock_stat contention points (top ${top} per class): who waited, and who held the lock meanwhile`), table(lockStatClassRows(r)))
   for (const run of r.runs) {
     const rows = blockerRows(r, run.run_id)
     parts.push(title(`Top blocking operations — ${run.label} (run ${run.run_id}): who held mmap_lock while others waited`), rows.length === 0 ? '(no thread waited on another)' : table(rows))

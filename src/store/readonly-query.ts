@@ -22,3 +22,71 @@ export function prepareReadOnly(db: Db, sql: string) {
   if (!stmt.reader) throw new StoreError('query returns no rows: use SELECT (or WITH … SELECT)', 2)
   return stmt
 }
+
+/** One statement of a script: its text (without the `;`) and the line it starts on (1-based). */
+export interface ScriptStatement {
+  sql: string
+  line: number
+}
+
+/**
+ * Splits an SQL script at the `;` that end statements, as sqlite3 reads a file: semicolons inside string
+ * literals, quoted identifiers and comments do not count. Statements that are only comments or blank are dropped.
+ */
+export function splitStatements(script: string): ScriptStatement[] {
+  const out: ScriptStatement[] = []
+  let start = 0
+  let line = 1
+  let startLine = 1
+  let code = false // the current statement has something besides comments and blanks
+  const push = (end: number): void => {
+    if (code) out.push({sql: script.slice(start, end).trim(), line: startLine})
+    code = false
+  }
+  for (let i = 0; i < script.length; i++) {
+    const c = script[i]!
+    if (c === '\n') {
+      line++
+      continue
+    }
+    if (c === '-' && script[i + 1] === '-') {
+      const nl = script.indexOf('\n', i)
+      i = (nl < 0 ? script.length : nl) - 1
+      continue
+    }
+    if (c === '/' && script[i + 1] === '*') {
+      const end = script.indexOf('*/', i + 2)
+      const stop = end < 0 ? script.length : end + 2
+      for (let k = i; k < stop; k++) if (script[k] === '\n') line++
+      i = stop - 1
+      continue
+    }
+    if (c === ';') {
+      push(i)
+      start = i + 1
+      startLine = line
+      continue
+    }
+    if (/\s/.test(c)) continue
+    if (!code) {
+      code = true
+      startLine = line
+      start = i
+    }
+    const close = c === "'" || c === '"' || c === '`' ? c : c === '[' ? ']' : null
+    if (close !== null) {
+      // a quoted literal or identifier; a doubled quote inside it is an escaped quote
+      let k = i + 1
+      for (; k < script.length; k++) {
+        if (script[k] === '\n') line++
+        if (script[k] === close) {
+          if (close !== ']' && script[k + 1] === close) k++
+          else break
+        }
+      }
+      i = k
+    }
+  }
+  push(script.length)
+  return out
+}

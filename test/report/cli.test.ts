@@ -80,7 +80,7 @@ test('report contention and compare print tables with units, JSON and CSV; no co
 
 test('export writes a Perfetto file and says how to open it', () => {
   const out = join(dir, 'run.json')
-  const r = cli('export', '--db', fx.path, '--format', 'perfetto', '--faults', 'slow', '--out', out)
+  const r = cli('export', '--db', fx.path, '--format', 'perfetto-json', '--faults', 'slow', '--out', out)
   assert.equal(r.code, 0, r.err)
   assert.match(r.err, /ui\.perfetto\.dev/)
   assert.ok(existsSync(out))
