@@ -6,6 +6,7 @@ import {openDbReadOnly} from '../store/db.js'
 import {ResultWriter} from '../store/runs.js'
 import {Replayer, type Mode} from './engine.js'
 import {policyJson, type Policy} from './policies.js'
+import {vdsoNearStack} from './detect-policy.js'
 import type {ThpMode} from '../kernel/index.js'
 import {readOps, TIME_INDEX_SQL, traceInfo} from './stream.js'
 import type {KnownMapping} from './infer.js'
@@ -67,13 +68,14 @@ export function replayTrace(dbPath: string, db: Db, traceId: number, policies: P
     const info = traceInfo(reader, traceId)
     const calibrateHolds = opts.calibrateHolds === true
     const thp = opts.thp ?? info.thp ?? 'madvise'
-    const engineOpts = {mode: opts.mode, costs: opts.costs, initialMaps: initialMaps(reader, traceId), attached: attached(reader, traceId), calibrateHolds, thp}
+    const vdso = vdsoNearStack(info.kernelVersion)
+    const engineOpts = {mode: opts.mode, costs: opts.costs, initialMaps: initialMaps(reader, traceId), attached: attached(reader, traceId), calibrateHolds, thp, vdsoNearStack: vdso}
     const metas = policies.map((p) => ({
       traceId,
       policy: p.name,
       policyJson: policyJson(p),
       mode: opts.mode,
-      optionsJson: JSON.stringify({costs: opts.costs, attached: engineOpts.attached, ...(calibrateHolds ? {calibrateHolds} : {}), ...(thp !== 'madvise' ? {thp} : {})}),
+      optionsJson: JSON.stringify({costs: opts.costs, attached: engineOpts.attached, ...(calibrateHolds ? {calibrateHolds} : {}), ...(thp !== 'madvise' ? {thp} : {}), ...(vdso ? {vdsoNearStack: vdso} : {})}),
       toolVersion: opts.toolVersion,
     }))
     const results = new ResultWriter(dbPath, metas, lostWindows(reader, traceId, info.firstTsNs))
