@@ -52,12 +52,13 @@ export function comparisonRow(c: Comparison): Record<string, string> {
   }
 }
 
-/** Long rows for CSV: exact numbers, one per workload × pair × metric. */
+/** Long rows for CSV, one per workload × pair × metric: numbers as strings, so the table helpers do not round them. */
 export function comparisonCsvRow(c: Comparison): Record<string, unknown> {
+  const n = (x: number | null): string => (x === null ? '' : String(x))
   return {
     workload: c.workload, source: c.source, target: c.target, mode: c.mode, policy: c.policy, metric: c.metric,
-    predicted_mean: c.predicted.mean, predicted_min: c.predicted.min, predicted_max: c.predicted.max,
-    real_mean: c.real.mean, real_min: c.real.min, real_max: c.real.max, error: c.error, error_unit: c.unit, verdict: c.verdict,
+    predicted_mean: n(c.predicted.mean), predicted_min: n(c.predicted.min), predicted_max: n(c.predicted.max),
+    real_mean: n(c.real.mean), real_min: n(c.real.min), real_max: n(c.real.max), error: n(c.error), error_unit: c.unit, verdict: c.verdict,
   }
 }
 

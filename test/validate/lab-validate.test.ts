@@ -147,5 +147,10 @@ describe('lab validate on the real small lab traces', () => {
     // deterministic: a second run writes the same numbers
     const again = cli(['lab', 'validate', suite, '--json'])
     assert.equal(again.stdout, r.stdout)
+    // CSV keeps every digit of the raw numbers
+    const rows = cli(['lab', 'validate', suite, '--csv']).stdout.trim().split('\r\n')
+    assert.equal(rows.length, 1 + v.comparisons.length)
+    const cross = v.comparisons.findIndex((c: {source: string; target: string; metric: string}) => c.source === '6.1' && c.target === '6.12' && c.metric === 'took_mmap_lock')
+    assert.equal(Number(rows[1 + cross]!.split(',')[6]), v.comparisons[cross].predicted.mean)
   })
 })
