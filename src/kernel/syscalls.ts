@@ -631,8 +631,26 @@ export function* execMmap(k: Kernel, t: Task, a: ExecArgs = {}): Step<Mm> {
   t.mm = mm
   mm.users++
   if (old !== null) yield* mmput(k, t, old)
+  yield* loadElfLocks(k, t, mm)
   yield holdOf(a, k.costs.execNs)
   return mm
+}
+
+/**
+ * The write-lock sections load_elf_binary (fs/binfmt_elf.c, 6.1–6.18) takes on the new mm after the switch, each an
+ * mmap_write_lock_killable: setup_arg_pages; for the binary and for its interpreter, one vm_mmap per PT_LOAD (4 in
+ * a dynamically linked x86-64 PIE and in ld.so) plus the vm_munmap of the tail of the first one, mapped at
+ * total_mapping_size; the bss brk (vm_brk_flags); map_vdso. Real 6.1 and 6.12 execs of /bin/true and /bin/sh take
+ * 14–15 write locks, bprm_mm_init's included. Their time is part of execNs; the mappings themselves come from the
+ * trace (exec's vm_unmapped_area events) or are inferred.
+ */
+export const ELF_LOAD_WRITE_LOCKS = 1 + 2 * (4 + 1) + 1 + 1
+
+function* loadElfLocks(k: Kernel, t: Task, mm: Mm): Step<void> {
+  for (let i = 0; i < ELF_LOAD_WRITE_LOCKS; i++) {
+    yield* mmapWriteLock(k, t, mm)
+    mmapWriteUnlock(k, t, mm)
+  }
 }
 
 /** exit_mm: read lock/unlock around detaching the task from its mm, then mmput. */

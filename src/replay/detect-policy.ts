@@ -33,3 +33,13 @@ export function policyForKernel(version: string | null, fallback = 'v6.18'): Pol
   const v = num(m[1]!, m[2]!)
   return generations().filter((g) => g.v <= v).at(-1)?.p ?? policyByName('mmap-lock')
 }
+
+/**
+ * x86-64 before 6.9 maps the vDSO at vdso_addr(start_stack), within 2 MiB above the stack, by a hint that
+ * get_unmapped_area returns without a vm_unmapped_area event (arch/x86/entry/vdso/vma.c of 6.1); "x86/vdso: Move
+ * vDSO to mmap region" (6.9) puts it in the mmap region, through vm_unmapped_area. Only a plain version tells.
+ */
+export function vdsoNearStack(version: string | null): boolean {
+  const m = version === null ? null : /^(\d+)\.(\d+)/.exec(version)
+  return m !== null && num(m[1]!, m[2]!) < num('6', '9')
+}

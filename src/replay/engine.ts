@@ -48,6 +48,8 @@ export interface EngineOptions {
   calibrateHolds?: boolean
   /** /sys/kernel/mm/transparent_hugepage/enabled of the kernel replayed (default madvise). */
   thp?: ThpMode
+  /** The recording kernel put the vDSO just above the stack by hint (x86 before 6.9: infer.ts) */
+  vdsoNearStack?: boolean
   /** Scheduler knobs: tests switch inline stepping (and with it the faults that run at once) off to compare. */
   scheduler?: SchedulerOptions
 }
@@ -227,7 +229,7 @@ export class Replayer {
     const mm = t.mm
     if (mm === null) return
     const v = mm.vmaLookup(op.address) ?? mm.findVma(op.address) // the walk answers for covered addresses, cheaper
-    if (v === null || v.start > op.address) inferVma(this.k, mm, op.address, op.errorCode, this.inferred)
+    if (v === null || v.start > op.address) inferVma(this.k, mm, op.address, op.errorCode, this.inferred, this.opts.vdsoNearStack === true)
   }
 
   private run<A>(t: Task, op: Op, label: string, fn: (k: Kernel, t: Task, a: A) => Generator<number, unknown, void>, args: A, after?: (rec: OpRecord<unknown>) => void): void {

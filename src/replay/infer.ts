@@ -7,6 +7,7 @@ const PROT_READ = 1
 const PROT_WRITE = 2
 const PROT_EXEC = 4
 const X86_PF_INSTR = 0x10
+const X86_PF_WRITE = 0x2
 /** An inferred region grows to cover later faults within this distance (an ELF segment or bss is a few MiB). */
 const INFER_JOIN_BYTES = 2 * 2 ** 20
 /** An inferred region's real protections are unknown: it allows every access, so no fault on it is an access error. */
@@ -109,7 +110,7 @@ export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: n
  * by copy_strings, an ELF data segment's tail by padzero), so none of them takes the anon_vma trylock again.
  * Returns null when the kernel's own stack growth should handle the address.
  */
-export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, inferred: InferredVmas): Vma | null {
+export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, inferred: InferredVmas, vdsoNearStack = false): Vma | null {
   if (address < 0 || address >= 2 ** 47) return null
   const page = Math.floor(address / PAGE_SIZE) * PAGE_SIZE
   const above = mm.findVma(address)
@@ -117,6 +118,14 @@ export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, 
   if (above !== null && (above.flags & VM_GROWSDOWN) !== 0) {
     if (above.start - page <= k.stackRlimit) return null // the kernel's own stack growth
     if (mm.findVma(page + PAGE_SIZE) === above && !text && mm.vmasIn(page, above.start).length === 0) {
+      if (vdsoNearStack && (errorCode & X86_PF_WRITE) === 0) {
+        // A read of a page exec never wrote, above every mapping, on a kernel that puts the vDSO within 2 MiB above
+        // the stack (map_vdso_randomized → vdso_addr(start_stack), placed by hint: no vm_unmapped_area event): ld.so
+        // reading the vDSO's ELF header, not the stack, whose top pages copy_strings/create_elf_tables wrote.
+        const vdso = installVma(k, mm, {start: page, end: page + 2 * PAGE_SIZE, prot: PROT_READ | PROT_EXEC, file: {id: `[vdso]@${page}`, mapPages: false}})
+        inferred.add(vdso)
+        return vdso
+      }
       // Above every mapping: the process stack exec set up (the top of the address space is the stack on x86-64).
       const floor = mm.vmasIn(Math.max(0, page - EXEC_STACK_EXPAND), page).at(-1)?.end ?? 0
       const stack = installVma(k, mm, {start: Math.max(PAGE_SIZE, page - EXEC_STACK_EXPAND, floor), end: page + PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: VM_GROWSDOWN, anonVma: true})

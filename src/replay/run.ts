@@ -6,6 +6,7 @@ import {openDbReadOnly} from '../store/db.js'
 import {ResultWriter} from '../store/runs.js'
 import {Replayer, type EngineOptions, type Mode} from './engine.js'
 import {policyJson, type Policy} from './policies.js'
+import {vdsoNearStack} from './detect-policy.js'
 import type {ThpMode} from '../kernel/index.js'
 import {readOps, TIME_INDEX_SQL, traceInfo, type TraceInfo} from './stream.js'
 import type {KnownMapping} from './infer.js'
@@ -59,8 +60,9 @@ function attached(db: Db, traceId: number): boolean {
   return q('SELECT count(*) FROM initial_maps WHERE trace_id = ?') > 0 || q('SELECT count(*) FROM events WHERE trace_id = ? AND kind = 13') === 0
 }
 
-/** The engine's options for one trace: the user's, plus what the trace itself says (maps snapshots, attach, THP). */
-export function engineOptions(db: Db, info: TraceInfo, opts: Pick<ReplayOptions, 'mode' | 'costs' | 'calibrateHolds' | 'thp'>): EngineOptions & {calibrateHolds: boolean; thp: ThpMode} {
+/** The engine's options for one trace: the user's, plus what the trace itself says (maps snapshots, attach, THP, the
+ * recording kernel's vDSO placement). */
+export function engineOptions(db: Db, info: TraceInfo, opts: Pick<ReplayOptions, 'mode' | 'costs' | 'calibrateHolds' | 'thp'>): EngineOptions & {calibrateHolds: boolean; thp: ThpMode; vdsoNearStack: boolean} {
   return {
     mode: opts.mode,
     costs: opts.costs,
@@ -68,6 +70,7 @@ export function engineOptions(db: Db, info: TraceInfo, opts: Pick<ReplayOptions,
     attached: attached(db, info.traceId),
     calibrateHolds: opts.calibrateHolds === true,
     thp: opts.thp ?? info.thp ?? 'madvise',
+    vdsoNearStack: vdsoNearStack(info.kernelVersion),
   }
 }
 
@@ -78,13 +81,13 @@ export function replayTrace(dbPath: string, db: Db, traceId: number, policies: P
   try {
     const info = traceInfo(reader, traceId)
     const engineOpts = engineOptions(reader, info, opts)
-    const {calibrateHolds, thp} = engineOpts
+    const {calibrateHolds, thp, vdsoNearStack: vdso} = engineOpts
     const metas = policies.map((p) => ({
       traceId,
       policy: p.name,
       policyJson: policyJson(p),
       mode: opts.mode,
-      optionsJson: JSON.stringify({costs: opts.costs, attached: engineOpts.attached, ...(calibrateHolds ? {calibrateHolds} : {}), ...(thp !== 'madvise' ? {thp} : {})}),
+      optionsJson: JSON.stringify({costs: opts.costs, attached: engineOpts.attached, ...(calibrateHolds ? {calibrateHolds} : {}), ...(thp !== 'madvise' ? {thp} : {}), ...(vdso ? {vdsoNearStack: vdso} : {})}),
       toolVersion: opts.toolVersion,
     }))
     const results = new ResultWriter(dbPath, metas, lostWindows(reader, traceId, info.firstTsNs))
