@@ -135,18 +135,11 @@ export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, 
   }
   const below = mm.vmasIn(Math.max(0, page - INFER_JOIN_BYTES), page).at(-1)
   if (below !== undefined && inferred.has(below) && (text ? below.file !== null : below.file === null)) {
-    // grow the inferred region up to this page (installVma replaces the old object)
-    inferred.delete(below)
-    const grown = installVma(k, mm, {
-      start: below.start,
-      end: page + PAGE_SIZE,
-      prot: INFERRED_PROT,
-      flags: below.flags & VM_GROWSDOWN,
-      file: below.file,
-      anonVma: below.anonVma !== null,
-    })
-    inferred.add(grown)
-    return grown
+    // grow the inferred region up to this page, in place: the same VMA as far as the kernel is concerned (one that
+    // existed all along), which another thread's fault may be holding under its VMA lock meanwhile
+    below.end = page + PAGE_SIZE
+    mm.tree.store(below.start, below.end, below)
+    return below
   }
   const vma = installVma(k, mm, {
     start: page,
