@@ -1,16 +1,14 @@
 // The oclif command: argument handling, exit codes and signal handling, against a fake tracefs.
 
 import assert from 'node:assert/strict'
-import {spawn, spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import {fileURLToPath} from 'node:url'
 import {after, describe, it} from 'node:test'
 
 import {makeFakeTracefs, snapshot, waitFor} from './fake-tracefs.js'
+import {cliWith, spawnCli, type CliResult} from '../cli.js'
 
-const RUN = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmareplay-capcli-'))
 after(() => fs.rmSync(tmp, {recursive: true, force: true}))
 
@@ -22,10 +20,7 @@ function fresh(): {root: string; out: string; lock: string; before: Record<strin
   return {root: r, out: path.join(tmp, `o${n}.trace.txt`), lock: path.join(tmp, `l${n}.lock`), before: snapshot(r)}
 }
 
-function cli(args: string[]): {status: number | null; stderr: string; stdout: string} {
-  const r = spawnSync(process.execPath, [RUN, 'capture', ...args], {encoding: 'utf8', timeout: 20_000})
-  return {status: r.status, stderr: r.stderr, stdout: r.stdout}
-}
+const cli = (args: string[]): CliResult => cliWith({timeout: 20_000}, 'capture', ...args)
 
 function fakeArgs(f: ReturnType<typeof fresh>, tracefs = f.root): string[] {
   return ['--tracefs', tracefs, '--no-instance', '--lock-file', f.lock, '--out', f.out, '--buffer-kb', '1024']
@@ -34,22 +29,22 @@ function fakeArgs(f: ReturnType<typeof fresh>, tracefs = f.root): string[] {
 describe('vmareplay capture (CLI, fake tracefs)', () => {
   it('--help shows usage, examples and exit codes', () => {
     const r = cli(['--help'])
-    assert.equal(r.status, 0)
-    assert.match(r.stdout.replace(/\s+/g, ' '), /capture \[--backend ftrace\|perf\] \[--out FILE\] \[--duration S\] \[--pid PID \| -- COMMAND ARGS\.\.\.\]/)
-    assert.match(r.stdout, /EXAMPLES/)
-    assert.match(r.stdout, /Exit codes:/)
-    assert.match(r.stdout, /10 {2}the trace was saved but/)
+    assert.equal(r.code, 0)
+    assert.match(r.out.replace(/\s+/g, ' '), /capture \[--backend ftrace\|perf\] \[--out FILE\] \[--duration S\] \[--pid PID \| -- COMMAND ARGS\.\.\.\]/)
+    assert.match(r.out, /EXAMPLES/)
+    assert.match(r.out, /Exit codes:/)
+    assert.match(r.out, /10 {2}the trace was saved but/)
   })
 
   it('captures /bin/echo with flag-like arguments passed through verbatim, and restores the fake tracefs', () => {
     const f = fresh()
     const r = cli([...fakeArgs(f), '--', '/bin/echo', '--out', f.out, '-p', '1'])
-    assert.equal(r.status, 0, r.stderr)
-    assert.equal(r.stdout, `--out ${f.out} -p 1\n`)
+    assert.equal(r.code, 0, r.err)
+    assert.equal(r.out, `--out ${f.out} -p 1\n`)
     const meta = JSON.parse(fs.readFileSync(f.out.replace('.trace.txt', '.meta.json'), 'utf8'))
     assert.deepEqual(meta.command, ['/bin/echo', '--out', f.out, '-p', '1'])
     assert.deepEqual(snapshot(f.root), f.before)
-    assert.match(r.stderr, /saved .*o\d+\.trace\.txt/)
+    assert.match(r.err, /saved .*o\d+\.trace\.txt/)
   })
 
   const usage: Array<[string, string[], RegExp]> = [
@@ -64,8 +59,8 @@ describe('vmareplay capture (CLI, fake tracefs)', () => {
     it(`exit 2 for ${name}`, () => {
       const f = fresh()
       const r = cli([...fakeArgs(f), ...args])
-      assert.equal(r.status, 2, r.stderr)
-      assert.match(r.stderr, re)
+      assert.equal(r.code, 2, r.err)
+      assert.match(r.err, re)
       assert.deepEqual(snapshot(f.root), f.before)
     })
   }
@@ -73,38 +68,38 @@ describe('vmareplay capture (CLI, fake tracefs)', () => {
   it('exit 5 for an unknown pid', () => {
     const f = fresh()
     const r = cli([...fakeArgs(f), '--pid', '999999999'])
-    assert.equal(r.status, 5, r.stderr)
-    assert.match(r.stderr, /no running process with pid 999999999/)
+    assert.equal(r.code, 5, r.err)
+    assert.match(r.err, /no running process with pid 999999999/)
   })
 
   it('exit 7 for a command that does not exist', () => {
     const f = fresh()
     const r = cli([...fakeArgs(f), '--', 'vmareplay-no-such-command'])
-    assert.equal(r.status, 7, r.stderr)
-    assert.match(r.stderr, /command not found/)
+    assert.equal(r.code, 7, r.err)
+    assert.match(r.err, /command not found/)
   })
 
   it('exit 4 when --tracefs is not a tracefs', () => {
     const f = fresh()
     const r = cli([...fakeArgs(f, path.join(tmp, 'nope')), '--', '/bin/true'])
-    assert.equal(r.status, 4, r.stderr)
-    assert.match(r.stderr, /not a tracefs/)
+    assert.equal(r.code, 4, r.err)
+    assert.match(r.err, /not a tracefs/)
   })
 
   it('exit 6 while another global-mode capture holds the lock', () => {
     const f = fresh()
     fs.writeFileSync(f.lock, JSON.stringify({pid: process.pid, started: 'now', dir: f.root, journal: []}))
     const r = cli([...fakeArgs(f), '--', '/bin/true'])
-    assert.equal(r.status, 6, r.stderr)
-    assert.match(r.stderr, /another global-mode capture \(pid \d+/)
+    assert.equal(r.code, 6, r.err)
+    assert.match(r.err, /another global-mode capture \(pid \d+/)
     assert.deepEqual(snapshot(f.root), f.before)
   })
 
   it('SIGTERM to the capture: the command is stopped, the trace saved, the state restored, exit 0', async () => {
     const f = fresh()
-    const child = spawn(process.execPath, [RUN, 'capture', ...fakeArgs(f), '--', 'sleep', '30'], {stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawnCli(['capture', ...fakeArgs(f), '--', 'sleep', '30'])
     let stderr = ''
-    child.stderr.on('data', (b) => (stderr += b))
+    child.stderr!.on('data', (b) => (stderr += b))
     await waitFor(() => fs.readFileSync(path.join(f.root, 'tracing_on'), 'utf8').trim() === '1' && fs.readFileSync(path.join(f.root, 'set_event_pid'), 'utf8').trim() !== '', 10_000)
     const sleeper = Number(fs.readFileSync(path.join(f.root, 'set_event_pid'), 'utf8').trim())
     child.kill('SIGTERM')

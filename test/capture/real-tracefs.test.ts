@@ -7,14 +7,13 @@ import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import {fileURLToPath} from 'node:url'
 import {after, before, describe, it} from 'node:test'
 
 import {bufferKb, selected} from '../../src/capture/tracefs.js'
 import {waitFor} from './fake-tracefs.js'
+import {spawnCli} from '../cli.js'
 
 const T = '/sys/kernel/tracing'
-const RUN = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
 const PY = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : undefined
 
 function skipReason(): string | undefined {
@@ -71,11 +70,11 @@ interface Run {
 
 function cli(args: string[], onSpawn?: (c: ChildProcess) => void): Promise<Run> {
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, [RUN, 'capture', ...args], {stdio: ['ignore', 'pipe', 'pipe']})
+    const c = spawnCli(['capture', ...args])
     let stdout = ''
     let stderr = ''
-    c.stdout.on('data', (b) => (stdout += b))
-    c.stderr.on('data', (b) => (stderr += b))
+    c.stdout!.on('data', (b) => (stdout += b))
+    c.stderr!.on('data', (b) => (stderr += b))
     c.once('exit', (code) => resolve({code, stdout, stderr}))
     onSpawn?.(c)
   })

@@ -9,7 +9,6 @@ import {fileURLToPath} from 'node:url'
 import {KERNEL_INFO_FORMAT, type Kernel} from '../../src/lab/kernels.js'
 
 export const FAKE_QEMU = fileURLToPath(new URL('../../../test/lab/fake-qemu.sh', import.meta.url))
-export const RUN_JS = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
 
 export function tmpDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `vmareplay-lab-${tag}-`))

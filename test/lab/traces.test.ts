@@ -2,13 +2,13 @@
 // version of their meta file and the event counts counted by hand in traces/lab/README.md.
 
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {repoRoot} from '../../src/lab/paths.js'
-import {RUN_JS, tmpDir} from './helpers.js'
+import {tmpDir} from './helpers.js'
+import {cliWith} from '../cli.js'
 
 const tmp = tmpDir('traces')
 after(() => fs.rmSync(tmp, {recursive: true, force: true}))
@@ -23,9 +23,9 @@ describe('lab traces from real 6.1 and 6.12 kernels', () => {
   for (const c of cases) {
     it(`${c.kernel}: 0 malformed lines, kernel ${c.release}, the README's counts`, () => {
       const trace = path.join(dir, `py_threads_small-${c.kernel}.trace.txt.xz`)
-      const r = spawnSync(process.execPath, [RUN_JS, 'ingest', trace, '--db', path.join(tmp, `${c.kernel}.db`), '--json'], {encoding: 'utf8', timeout: 120_000})
-      assert.equal(r.status, 0, r.stderr)
-      const s = JSON.parse(r.stdout)
+      const r = cliWith({timeout: 120_000}, 'ingest', trace, '--db', path.join(tmp, `${c.kernel}.db`), '--json')
+      assert.equal(r.code, 0, r.err)
+      const s = JSON.parse(r.out)
       assert.equal(s.malformedLines, 0, JSON.stringify(s.firstMalformed))
       assert.equal(s.kernelVersion, c.release)
       assert.equal(s.lostEvents, 0)

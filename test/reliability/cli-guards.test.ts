@@ -7,7 +7,8 @@ import Database from 'better-sqlite3'
 import {openDb} from '../../src/store/db.js'
 import {loadTrace} from '../../src/ingest/load.js'
 import {SCHEMA_VERSION} from '../../src/store/schema.js'
-import {assertHandled, cliAsync, fingerprint, integrity, PY_SMALL, tmp} from './helpers.js'
+import {assertHandled, fingerprint, integrity, PY_SMALL, tmp} from './helpers.js'
+import {cliAsync} from '../cli.js'
 
 const dir = tmp('guards')
 

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict'
 import {join} from 'node:path'
 import {openDb} from '../../src/store/db.js'
 import {loadTrace} from '../../src/ingest/load.js'
-import {assertHandled, assertNoStack, BIG, cli, cliAsync, exited, integrity, needsReal, PY_SMALL, sleep, spawnCli, tmp, totals, XZ_SMALL} from './helpers.js'
+import {assertHandled, assertNoStack, BIG, integrity, needsReal, PY_SMALL, sleep, tmp, totals, XZ_SMALL} from './helpers.js'
+import {cli, cliAsync, exited, spawnCli} from '../cli.js'
 
 const dir = tmp('concurrency')
 

@@ -1,16 +1,13 @@
-// Shared helpers for the reliability tests: running the CLI, temporary databases, integrity checks and a
+// Shared helpers for the reliability tests (the CLI runner is test/cli.ts): temporary databases, integrity checks and a
 // fingerprint of one trace's rows (to prove a failed or hostile ingest left another trace untouched).
 import assert from 'node:assert/strict'
-import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {existsSync, mkdtempSync, readFileSync} from 'node:fs'
+import {existsSync, mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
-import {fileURLToPath} from 'node:url'
 import Database from 'better-sqlite3'
+import {REPO, type CliResult} from '../cli.js'
 
-export const REPO = fileURLToPath(new URL('../../../', import.meta.url))
-export const BIN = join(REPO, 'bin', 'run.js')
 export const REAL = resolve('../shared/traces/real')
 export const PY_SMALL = join(REPO, 'traces', 'py_threads_small.trace.txt')
 export const XZ_SMALL = join(REPO, 'traces', 'xz_T2_small.perf.txt')
@@ -20,44 +17,6 @@ export const needsReal = (file = BIG): {skip?: string} => (existsSync(file) ? {}
 
 export const tmp = (tag = 'rel'): string => mkdtempSync(join(tmpdir(), `vmareplay-${tag}-`))
 
-export interface CliResult {
-  code: number | null
-  signal: NodeJS.Signals | null
-  out: string
-  err: string
-}
-
-const ENV = {...process.env, NO_COLOR: '1', COLUMNS: '400'}
-
-/** oclif wraps messages at the terminal width with a ' ›   ' prefix per line: unwrap them. */
-const unwrap = (s: string): string => s.replace(/\s*\n\s*›\s+/g, ' ')
-
-export function cli(...args: string[]): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], {encoding: 'utf8', env: ENV, cwd: REPO, maxBuffer: 64 << 20})
-  return {code: r.status, signal: r.signal, out: r.stdout, err: unwrap(r.stderr)}
-}
-
-/** Runs the CLI asynchronously (for concurrency tests). */
-export function cliAsync(...args: string[]): Promise<CliResult> {
-  return new Promise((done) => {
-    const c = spawnCli(args)
-    let out = ''
-    let err = ''
-    c.stdout!.on('data', (d: Buffer) => (out += d.toString()))
-    c.stderr!.on('data', (d: Buffer) => (err += d.toString()))
-    c.on('close', (code, signal) => done({code, signal, out, err: unwrap(err)}))
-  })
-}
-
-export function spawnCli(args: string[]): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], {env: ENV, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe']})
-}
-
-/** Waits for a child to exit; returns its code and signal. */
-export function exited(c: ChildProcess): Promise<{code: number | null; signal: NodeJS.Signals | null}> {
-  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve({code: c.exitCode, signal: c.signalCode})
-  return new Promise((done) => c.on('exit', (code, signal) => done({code, signal})))
-}
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
@@ -124,31 +83,4 @@ export function totals(dbPath: string): Record<string, number> {
   } finally {
     db.close()
   }
-}
-
-/** Peak RSS (MB) of a command run as a child: /usr/bin/time -v when present, else VmHWM polled from /proc. */
-export async function runMeasured(args: string[]): Promise<CliResult & {peakRssMb: number}> {
-  if (existsSync('/usr/bin/time')) {
-    const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, ...args], {encoding: 'utf8', env: ENV, cwd: REPO, maxBuffer: 64 << 20})
-    const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)
-    assert.ok(m !== null, `no RSS in /usr/bin/time output: ${r.stderr.slice(-500)}`)
-    return {code: r.status, signal: r.signal, out: r.stdout, err: unwrap(r.stderr), peakRssMb: Number(m[1]) / 1024}
-  }
-  const c = spawnCli(args)
-  let out = ''
-  let err = ''
-  c.stdout!.on('data', (d: Buffer) => (out += d.toString()))
-  c.stderr!.on('data', (d: Buffer) => (err += d.toString()))
-  let peakKb = 0
-  const poll = setInterval(() => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${c.pid}/status`, 'utf8'))
-      if (m !== null) peakKb = Math.max(peakKb, Number(m[1]))
-    } catch {
-      // exited between polls
-    }
-  }, 20)
-  const {code, signal} = await exited(c)
-  clearInterval(poll)
-  return {code, signal, out, err: unwrap(err), peakRssMb: peakKb / 1024}
 }

@@ -13,7 +13,8 @@ import {loadTrace} from '../../src/ingest/load.js'
 import {InputError, StoreError} from '../../src/base/errors.js'
 import {replayTrace} from '../../src/replay/run.js'
 import {policyByName} from '../../src/replay/policies.js'
-import {assertHandled, cli, fingerprint, integrity, PY_SMALL, tmp, XZ_SMALL, type Fingerprint} from './helpers.js'
+import {assertHandled, fingerprint, integrity, PY_SMALL, tmp, XZ_SMALL, type Fingerprint} from './helpers.js'
+import {cli} from '../cli.js'
 
 const SEED = 20260514
 const dir = tmp('hostile')

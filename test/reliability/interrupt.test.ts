@@ -5,7 +5,8 @@ import assert from 'node:assert/strict'
 import {join} from 'node:path'
 import {openDb} from '../../src/store/db.js'
 import {loadTrace} from '../../src/ingest/load.js'
-import {assertNoStack, BIG, cli, exited, integrity, needsReal, PY_SMALL, sleep, spawnCli, tmp, totals} from './helpers.js'
+import {assertNoStack, BIG, integrity, needsReal, PY_SMALL, sleep, tmp, totals} from './helpers.js'
+import {cli, exited, spawnCli} from '../cli.js'
 
 // Ingest of BIG takes about a second: the kills land before its end, except on a very fast machine, where the
 // test still checks that the trace is then complete (all-or-nothing either way).

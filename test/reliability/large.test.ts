@@ -5,7 +5,8 @@ import assert from 'node:assert/strict'
 import {rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {writeLargeTrace} from '../../bench/large.js'
-import {integrity, runMeasured, tmp} from './helpers.js'
+import {integrity, tmp} from './helpers.js'
+import {runMeasured} from '../cli.js'
 
 const EVENTS = 1_000_000
 const RSS_LIMIT_MB = 300

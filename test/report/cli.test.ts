@@ -1,20 +1,14 @@
 import {test, before, after} from 'node:test'
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
 import {existsSync, mkdtempSync, readFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {openDb} from '../../src/store/db.js'
 import {loadTrace} from '../../src/ingest/load.js'
-import {REPO, SMALL_TRACE, smallDb, type Fixture} from './fixture.js'
+import {SMALL_TRACE, smallDb, type Fixture} from './fixture.js'
 import {checkTrace} from '../export/validate-trace.js'
+import {cli} from '../cli.js'
 
-const BIN = join(REPO, 'bin', 'run.js')
-function cli(...args: string[]): {code: number | null; out: string; err: string} {
-  const r = spawnSync(process.execPath, [BIN, ...args], {encoding: 'utf8', env: {...process.env, NO_COLOR: '1'}})
-  // oclif wraps error messages at the terminal width with a ' ›   ' prefix per line
-  return {code: r.status, out: r.stdout, err: r.stderr.replace(/\s*\n\s*›\s+/g, ' ')}
-}
 
 let fx: Fixture
 const dir = mkdtempSync(join(tmpdir(), 'vmareplay-cli-'))

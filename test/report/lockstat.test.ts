@@ -1,13 +1,12 @@
 // perf lock contention / lock_stat habits in `report contention`, checked against the run tables directly.
 import {test, before, after} from 'node:test'
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
-import {join} from 'node:path'
-import {smallDb, REPO, type Fixture} from './fixture.js'
+import {smallDb, type Fixture} from './fixture.js'
 import {selectRuns} from '../../src/report/runs.js'
 import {contentionReport} from '../../src/report/contention.js'
 import {SORT_KEYS} from '../../src/report/lockstat.js'
 import {lockContentionSeparated, renderContention} from '../../src/report/text.js'
+import {cli} from '../cli.js'
 
 let fx: Fixture
 before(async () => {
@@ -115,13 +114,13 @@ test('-x SEP prints the lock contention rows with SEP between fields, raw ns; th
   const lines = lockContentionSeparated(r, ';').trimEnd().split('\n')
   assert.equal(lines[0], 'run_id;policy;contended;wait_total_ns;wait_max_ns;avg_wait_ns;type;lock;caller')
   assert.deepEqual(lines.slice(1), r.locks.map((l) => [runId, l.policy, l.contended, l.wait_total_ns, l.wait_max_ns, l.avg_wait_ns, l.type, l.lock, l.caller].join(';')))
-  const cli = spawnSync(process.execPath, [join(REPO, 'bin', 'run.js'), 'report', 'contention', '--db', fx.path, '--run', String(runId), '-k', 'contended', '-E', '2', '-x', ',', '--write'], {encoding: 'utf8'})
-  assert.equal(cli.status, 0, cli.stderr)
-  const out = cli.stdout.trimEnd().split('\n')
+  const r2 = cli('report', 'contention', '--db', fx.path, '--run', String(runId), '-k', 'contended', '-E', '2', '-x', ',', '--write')
+  assert.equal(r2.code, 0, r2.err)
+  const out = r2.out.trimEnd().split('\n')
   assert.equal(out.length, 3)
   assert.ok(out.slice(1).every((l) => l.split(',')[6] === 'rwsem:W'))
   assert.ok(Number(out[1]!.split(',')[2]) >= Number(out[2]!.split(',')[2]))
-  const bad = spawnSync(process.execPath, [join(REPO, 'bin', 'run.js'), 'report', 'contention', '--db', fx.path, '-k', 'wait_min'], {encoding: 'utf8'})
-  assert.equal(bad.status, 2)
-  assert.match(bad.stderr, /--key=wait_min to be one of: contended, wait_total,\s+(›\s+)?wait_max, avg_wait/)
+  const bad = cli('report', 'contention', '--db', fx.path, '-k', 'wait_min')
+  assert.equal(bad.code, 2)
+  assert.match(bad.err, /--key=wait_min to be one of: contended, wait_total, wait_max, avg_wait/)
 })

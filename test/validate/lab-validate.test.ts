@@ -2,22 +2,18 @@
 // small real lab traces (traces/lab/: py_threads_small on real 6.1 and 6.12 guests).
 import {describe, it, after} from 'node:test'
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import {tmpdir} from 'node:os'
 import * as path from 'node:path'
 import {judge, spread} from '../../src/validate/cross-generation.js'
 import {DOC_BEGIN, DOC_END, rewriteSection} from '../../src/validate/lab-render.js'
 import {repoRoot} from '../../src/lab/paths.js'
+import {cliWith, type CliResult} from '../cli.js'
 
-const RUN_JS = path.join(repoRoot(), 'bin', 'run.js')
 const tmp = fs.mkdtempSync(path.join(tmpdir(), 'vmareplay-labval-'))
 after(() => fs.rmSync(tmp, {recursive: true, force: true}))
 
-function cli(args: string[]): {status: number | null; stdout: string; stderr: string} {
-  const r = spawnSync(process.execPath, [RUN_JS, ...args], {encoding: 'utf8', timeout: 300_000, env: {...process.env, NO_COLOR: '1'}})
-  return {status: r.status, stdout: r.stdout, stderr: r.stderr}
-}
+const cli = (args: string[]): CliResult => cliWith({timeout: 300_000}, ...args)
 
 describe('verdicts', () => {
   const real = spread([0.05, 0.06, 0.07])
@@ -65,26 +61,26 @@ describe('doc section', () => {
 describe('lab validate (CLI)', () => {
   it('--help has examples', () => {
     const r = cli(['lab', 'validate', '--help'])
-    assert.equal(r.status, 0, r.stderr)
-    assert.match(r.stdout, /EXAMPLES/)
-    assert.match(r.stdout, /--write-doc/)
+    assert.equal(r.code, 0, r.err)
+    assert.match(r.out, /EXAMPLES/)
+    assert.match(r.out, /--write-doc/)
   })
   it('no suite directory, no index.json, missing runs: exit 2 with what to do', () => {
     let r = cli(['lab', 'validate', path.join(tmp, 'nope')])
-    assert.equal(r.status, 2)
-    assert.match(r.stderr, /no such suite directory.*lab suite --out/s)
+    assert.equal(r.code, 2)
+    assert.match(r.err, /no such suite directory.*lab suite --out/s)
     const empty = path.join(tmp, 'empty')
     fs.mkdirSync(empty)
     r = cli(['lab', 'validate', empty])
-    assert.equal(r.status, 2)
-    assert.match(r.stderr, /no index\.json/)
+    assert.equal(r.code, 2)
+    assert.match(r.err, /no index\.json/)
     const suite = makeSuite('short')
     r = cli(['lab', 'validate', suite, '--runs', '2'])
-    assert.equal(r.status, 2)
-    assert.match(r.stderr, /6\.1 py_threads_small has 1\s+(›\s+)?run\(s\), 2 needed/)
+    assert.equal(r.code, 2)
+    assert.match(r.err, /6\.1 py_threads_small has 1\s+(›\s+)?run\(s\), 2 needed/)
     r = cli(['lab', 'validate', suite, '--workload', 'nosuch'])
-    assert.equal(r.status, 2)
-    assert.match(r.stderr, /--workload nosuch: not in the suite/)
+    assert.equal(r.code, 2)
+    assert.match(r.err, /--workload nosuch: not in the suite/)
   })
 })
 
@@ -123,8 +119,8 @@ describe('lab validate on the real small lab traces', () => {
     fs.writeFileSync(doc, `# V\n${DOC_BEGIN}\n${DOC_END}\n`)
     const raw = path.join(tmp, 'raw.json')
     const r = cli(['lab', 'validate', suite, '--json', '--write-doc', doc, '--raw', raw])
-    assert.equal(r.status, 0, r.stderr)
-    const v = JSON.parse(r.stdout)
+    assert.equal(r.code, 0, r.err)
+    const v = JSON.parse(r.out)
     assert.deepEqual(v.suite.kernels.map((k: {name: string; policy: string}) => [k.name, k.policy]), [['6.1', 'mmap-lock'], ['6.12', 'v6.10']])
     assert.equal(v.suite.recorded, JSON.parse(fs.readFileSync(path.join(repoRoot(), 'traces/lab/py_threads_small-6.1.meta.json'), 'utf8')).created.slice(0, 10))
     const cell = (source: string, target: string, metric: string): {predicted: {mean: number}; real: {mean: number}} =>
@@ -146,9 +142,9 @@ describe('lab validate on the real small lab traces', () => {
     assert.match(md, /6\.1 → 6\.12 \| v6\.10 \| faults that took mmap_lock/)
     // deterministic: a second run writes the same numbers
     const again = cli(['lab', 'validate', suite, '--json'])
-    assert.equal(again.stdout, r.stdout)
+    assert.equal(again.out, r.out)
     // CSV keeps every digit of the raw numbers
-    const rows = cli(['lab', 'validate', suite, '--csv']).stdout.trim().split('\r\n')
+    const rows = cli(['lab', 'validate', suite, '--csv']).out.trim().split('\r\n')
     assert.equal(rows.length, 1 + v.comparisons.length)
     const cross = v.comparisons.findIndex((c: {source: string; target: string; metric: string}) => c.source === '6.1' && c.target === '6.12' && c.metric === 'took_mmap_lock')
     assert.equal(Number(rows[1 + cross]!.split(',')[6]), v.comparisons[cross].predicted.mean)
