@@ -56,6 +56,7 @@ export const MAP_GROWSDOWN = 0x100
 export const MAP_LOCKED = 0x2000
 export const MAP_NORESERVE = 0x4000
 export const MAP_POPULATE = 0x8000
+export const MAP_STACK = 0x20000
 export const MAP_HUGETLB = 0x40000
 export const MAP_FIXED_NOREPLACE = 0x100000
 export const MREMAP_MAYMOVE = 1
@@ -163,6 +164,8 @@ export function* sysMmap(k: Kernel, t: Task, a: MmapArgs): Step<number> {
   if (a.flags & MAP_GROWSDOWN) flags |= VM_GROWSDOWN
   if (a.flags & MAP_LOCKED) flags |= VM_LOCKED
   if (a.flags & MAP_NORESERVE) flags |= VM_NORESERVE
+  // calc_vm_flag_bits (include/linux/mman.h, 6.7+): MAP_STACK → VM_NOHUGEPAGE
+  if ((a.flags & MAP_STACK) !== 0 && k.gen.mapStackNoHugepage) flags |= VM_NOHUGEPAGE
   if (a.flags & MAP_HUGETLB) {
     flags |= VM_HUGETLB
     file ??= k.internalFile('hugetlb')
