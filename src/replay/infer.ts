@@ -31,9 +31,12 @@ export class InferredVmas {
   }
 }
 
-/** Special mappings (vdso/vvar) fault through ->fault without ->map_pages; device mappings likewise. */
+/**
+ * Special mappings (vdso/vvar) fault through ->fault without ->map_pages; device mappings likewise. `//anon` is
+ * what perf names a private anonymous mapping in PERF_RECORD_MMAP2.
+ */
 export function fileFor(path: string, inode: number, dev: string): FileRef | null {
-  if (path === '' || path === '[heap]' || path === '[stack]' || path.startsWith('[anon')) return null
+  if (path === '' || path === '//anon' || path === '[heap]' || path === '[stack]' || path.startsWith('[anon')) return null
   if (path.startsWith('[')) return {id: path, mapPages: false}
   const device = path.startsWith('/dev/') && !path.startsWith('/dev/shm/')
   return {id: inode !== 0 ? `${dev}:${inode}` : path, mapPages: !device}
@@ -54,11 +57,19 @@ export interface KnownMapping {
 }
 
 /**
- * Installs a mapping the trace reports without its mmap (maps snapshot, PERF_RECORD_MMAP2). A private writable
- * mapping that already existed has been written in all likelihood, so it gets an anon_vma; a fresh ELF mapping
- * from exec has not.
+ * Where a mapping the trace reports without its mmap comes from: a maps snapshot of memory that existed before
+ * tracing ('snapshot'), exec's own mappings (PERF_RECORD_MMAP2 before sched_process_exec: 'exec'), or any other
+ * PERF_RECORD_MMAP2 ('mmap').
  */
-export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, preexisting: boolean): Vma | null {
+export type KnownOrigin = 'snapshot' | 'exec' | 'mmap'
+
+/**
+ * Installs a mapping the trace reports without its mmap (maps snapshot, PERF_RECORD_MMAP2). A private writable
+ * mapping that already existed has been written in all likelihood, so it gets an anon_vma. Of exec's mappings, an
+ * ELF segment with a bss has its last file page zeroed by the kernel (elf_load → padzero: a COW write, so the VMA
+ * gets an anon_vma); the bss itself (vm_brk_flags) is a fresh anonymous VMA that has none.
+ */
+export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, origin: KnownOrigin): Vma | null {
   if (m.start < 0 || m.end <= m.start || m.end > 2 ** 47) return null // [vsyscall] and other kernel-half entries
   for (const v of mm.vmasIn(m.start, m.end)) if (v.start < m.start || v.end > m.end) return null // a live VMA the record would cut: keep the live one
   const shared = m.perms[3] === 's'
@@ -72,7 +83,7 @@ export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, preexisting: bo
     flags: m.path === '[stack]' ? VM_GROWSDOWN : 0,
     file,
     pgoff: file !== null ? Math.floor(m.offset / PAGE_SIZE) : undefined,
-    anonVma: m.path === '[stack]' || (preexisting && writablePrivate),
+    anonVma: m.path === '[stack]' || (writablePrivate && (origin === 'snapshot' || (origin === 'exec' && file !== null))),
   })
   if (m.path === '[heap]') {
     mm.startBrk = m.start
@@ -88,16 +99,24 @@ export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, preexisting: bo
  */
 export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: number}[], inferred: InferredVmas): void {
   areas.forEach((a, i) => {
-    if (a.len <= 0 || a.addr <= 0 || a.addr + a.len > 2 ** 47 || mm.vmasIn(a.addr, a.addr + a.len).length > 0) return
+    if (a.len <= 0 || a.addr <= 0 || a.addr + a.len > 2 ** 47) return
     const vdso = i === areas.length - 1 && areas.length > 1
-    const vma = installVma(k, mm, {
-      start: a.addr,
-      end: a.addr + a.len,
-      prot: vdso ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE | PROT_EXEC,
-      file: vdso ? {id: `[vdso]@${a.addr}`, mapPages: false} : {id: `exec@${a.addr}`, mapPages: true},
-      anonVma: !vdso, // padzero wrote the interpreter's data segment
-    })
-    inferred.add(vma)
+    // the parts no PERF_RECORD_MMAP2 described (perf records the vDSO's text but not its vvar pages)
+    let from = a.addr
+    for (const v of [...mm.vmasIn(a.addr, a.addr + a.len), null]) {
+      const to = v === null ? a.addr + a.len : v.start
+      if (to > from) {
+        const vma = installVma(k, mm, {
+          start: from,
+          end: to,
+          prot: vdso ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE | PROT_EXEC,
+          file: vdso ? {id: `[vdso]@${from}`, mapPages: false} : {id: `exec@${from}`, mapPages: true},
+          anonVma: !vdso, // padzero wrote the interpreter's data segment
+        })
+        inferred.add(vma)
+      }
+      if (v !== null) from = Math.max(from, v.end)
+    }
   })
 }
 

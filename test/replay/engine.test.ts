@@ -114,3 +114,27 @@ test('a traced syscall holds mmap_lock for its measured hold when calibrating, e
   // and waiting means the rest of the hold, plus the waker's latency
   assert.ok(modelled >= 2_000, `modelled wait ${modelled}`)
 })
+
+test('perf exec: the PERF_RECORD_MMAP2 records and vm_unmapped_area before sched_process_exec describe the new mm (vDSO/vvar RETRY, bss trylocks, padzero-written data does not)', () => {
+  // perf starts recording inside the execve (no sys_enter): load_elf_binary maps into the mm begin_new_exec installed
+  const mmap2 = (start: number, len: number, perms: string, path: string, inode = 0): Op => ({type: 'mmap2', eventId: ++id, t: 100, tid: PID, tgid: PID, start, len, pgoff: 0, inode, perms, path})
+  const data = 0x945000
+  const bss = 0xa85000
+  const vdso = BASE + 0x6000
+  const ops: Op[] = [
+    mmap2(data, 0x140000, 'rw-p', '/usr/bin/python3.11', 7),
+    mmap2(bss, 0x45000, 'rw-p', '//anon'),
+    {type: 'unmapped_area', eventId: ++id, t: 120, tid: PID, tgid: PID, addr: BASE + 0x10000, len: 0x35000, err: 0}, // ld.so
+    {type: 'unmapped_area', eventId: ++id, t: 150, tid: PID, tgid: PID, addr: BASE, len: 0x8000, err: 0}, // vvar + vDSO
+    mmap2(vdso, 0x2000, 'r-xp', '[vdso]'),
+    {type: 'exec', eventId: ++id, t: 200, tid: PID, tgid: PID, filename: '/usr/bin/python3'},
+  ]
+  const fData = fault(10_000, PID, data + 0x100, 0x6)
+  const fBss = fault(20_000, PID, bss + 0x100, 0x6)
+  const fVvar = fault(30_000, PID, BASE + 0x1000, 0x4)
+  const fVdso = fault(40_000, PID, vdso + 0x20, 0x4)
+  const out = replay('v6.18', [...ops, fData, fBss, fVvar, fVdso]).faults
+  assert.equal(out.get(fData.eventId)!.tookMmapLock, false, 'padzero gave the data segment its anon_vma')
+  assert.equal(out.get(fBss.eventId)!.reason, 'anon_vma_trylock', 'the bss (vm_brk_flags) has none')
+  for (const f of [fVvar, fVdso]) assert.equal(out.get(f.eventId)!.reason, 'file_no_map_pages', 'special mappings have no ->map_pages')
+})
