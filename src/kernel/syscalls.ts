@@ -395,6 +395,8 @@ const MADV_READ_LOCKED: ReadonlySet<number> = new Set([
   MADV.GUARD_REMOVE,
 ])
 
+const ZAPPING_ADVICE: ReadonlySet<number> = new Set([MADV.DONTNEED, MADV.DONTNEED_LOCKED, MADV.FREE, MADV.REMOVE, MADV.PAGEOUT])
+
 // Flag-changing advice: [set, clear] (madvise_update_vma under the write lock).
 const MADV_FLAGS: Readonly<Record<number, readonly [number, number]>> = {
   [MADV.NORMAL]: [0, VM_SEQ_READ | VM_RAND_READ],
@@ -427,6 +429,8 @@ export function* sysMadvise(k: Kernel, t: Task, a: MadviseArgs): Step<number> {
   const hold = holdOf(a, k.costs.madviseNs)
   const end = a.addr + pageAlign(a.len)
   let mode = madviseLockMode(k, a.advice)
+  // madvise_dontneed_free / madvise_remove / madvise_pageout: the range's PTEs are zapped (or reclaimed)
+  if (ZAPPING_ADVICE.has(a.advice) && !failed(a.result)) mm.zapPtes(a.addr, end)
   if (mode === 'vma') {
     // try_vma_read_lock: lock_vma_under_rcu(start); the range must lie in that one VMA, not uffd-armed.
     const lk: LockVmaResult = {vma: null, reason: null, misses: 0, seq: 0}

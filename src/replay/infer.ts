@@ -110,7 +110,7 @@ export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: n
           start: from,
           end: to,
           prot: vdso ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE | PROT_EXEC,
-          file: vdso ? {id: `[vdso]@${from}`, mapPages: false} : {id: `exec@${from}`, mapPages: true},
+          file: vdso ? {id: `[vdso]@${from}`, mapPages: false} : {id: `exec@${from}`, mapPages: true, approximate: true},
           anonVma: !vdso, // padzero wrote the interpreter's data segment
         })
         inferred.add(vma)
@@ -162,7 +162,7 @@ export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, 
     start: page,
     end: above === null ? page + PAGE_SIZE : Math.min(page + PAGE_SIZE, above.start),
     prot: INFERRED_PROT,
-    file: text ? {id: `inferred-text:${page}`, mapPages: true} : null,
+    file: text ? {id: `inferred-text:${page}`, mapPages: true, approximate: true} : null,
     anonVma: !text,
   })
   inferred.add(vma)
