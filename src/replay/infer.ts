@@ -13,6 +13,12 @@ const INFER_JOIN_BYTES = 2 * 2 ** 20
 const INFERRED_PROT = PROT_READ | PROT_WRITE | PROT_EXEC
 /** setup_arg_pages expands the new stack by 128 KiB below the argument pages (fs/exec.c stack_expand). */
 const EXEC_STACK_EXPAND = 128 * 1024
+/**
+ * How far above the stack's first user fault the argument pages begin: create_elf_tables puts argc, argv, envp
+ * and auxv below bprm->p after arch_align_stack moved it down by a random 0–8 KiB, all in pages the kernel wrote,
+ * so the first page user code faults is 1–3 pages below the lowest argument page; 2 is the middle.
+ */
+const ARG_PAGES_ABOVE_FIRST_FAULT = 2 * PAGE_SIZE
 
 /** The VMAs this replay inferred. VMA objects are reused after free (6.15+), so membership is per incarnation. */
 export class InferredVmas {
@@ -137,8 +143,9 @@ export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, 
     if (above.start - page <= k.stackRlimit) return null // the kernel's own stack growth
     if (mm.findVma(page + PAGE_SIZE) === above && !text && mm.vmasIn(page, above.start).length === 0) {
       // Above every mapping: the process stack exec set up (the top of the address space is the stack on x86-64).
-      const floor = mm.vmasIn(Math.max(0, page - EXEC_STACK_EXPAND), page).at(-1)?.end ?? 0
-      const stack = installVma(k, mm, {start: Math.max(PAGE_SIZE, page - EXEC_STACK_EXPAND, floor), end: page + PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: VM_GROWSDOWN, anonVma: true})
+      const bottom = page + ARG_PAGES_ABOVE_FIRST_FAULT - EXEC_STACK_EXPAND
+      const floor = mm.vmasIn(Math.max(0, bottom), page).at(-1)?.end ?? 0
+      const stack = installVma(k, mm, {start: Math.max(PAGE_SIZE, bottom, floor), end: page + PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: VM_GROWSDOWN, anonVma: true})
       inferred.add(stack)
       return stack
     }

@@ -138,3 +138,17 @@ test('perf exec: the PERF_RECORD_MMAP2 records and vm_unmapped_area before sched
   assert.equal(out.get(fBss.eventId)!.reason, 'anon_vma_trylock', 'the bss (vm_brk_flags) has none')
   for (const f of [fVvar, fVdso]) assert.equal(out.get(f.eventId)!.reason, 'file_no_map_pages', 'special mappings have no ->map_pages')
 })
+
+test('exec stack: the argument pages begin above the first user stack fault, so the stack reaches 128 KiB below them, not below the fault', () => {
+  // make_j2_lua: after exec, the first stack fault at page P; a fault 124 KiB below P already grew the stack
+  // (Sr Ar Rr Sw Aw Ar Rr) because setup_arg_pages' 128 KiB start below the argument pages, which lie above P.
+  const top = 0x7fff_f000_0000
+  const exec: Op = {type: 'exec', eventId: ++id, t: 100, tid: PID, tgid: PID, filename: '/bin/sh'}
+  const first = fault(1_000, PID, top - 0x10, 0x6)
+  const inside = fault(2_000, PID, top - 0x1e000 + 0x10, 0x6) // 120 KiB below P: inside the expanded stack
+  const below = fault(3_000, PID, top - 0x20000 + 0x10, 0x6) // 128 KiB below P: below it
+  const out = replay('v6.18', [exec, first, inside, below]).faults
+  assert.equal(out.get(first.eventId)!.tookMmapLock, false)
+  assert.equal(out.get(inside.eventId)!.tookMmapLock, false)
+  assert.equal(out.get(below.eventId)!.reason, 'stack_growth')
+})
