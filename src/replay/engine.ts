@@ -29,7 +29,7 @@ import {
   type Traced,
 } from '../kernel/index.js'
 import {BLOCK, Scheduler, type SchedulerOptions} from '../sim/scheduler.js'
-import {InferredVmas, inferVma, installExecAreas, installKnown, type KnownMapping} from './infer.js'
+import {InferredVmas, inferVma, installExecAreas, installKnown, installPadzero, type KnownMapping} from './infer.js'
 import {kernelOptions, type Policy} from './policies.js'
 import type {FaultOp, Op, SyscallOp} from '../model/ops.js'
 import type {Recorder} from '../results/recorder.js'
@@ -51,6 +51,7 @@ export interface EngineOptions {
   scheduler?: SchedulerOptions
 }
 
+const X86_PF_WRITE = 0x2
 const CLONE_VM = 0x100
 const CLONE_VFORK = 0x4000
 const SIGCHLD = 17
@@ -75,6 +76,9 @@ export class Replayer {
   // starts recording at exec, does not show) these describe the new mm, which sched_process_exec installs
   private readonly execAreas = new Map<number, {addr: number; len: number}[]>() // vm_unmapped_area
   private readonly execMaps = new Map<number, KnownMapping[]>() // PERF_RECORD_MMAP2
+  // page_fault_kernel writes, with how many vm_unmapped_area came before each: elf_load's padzero writes come before
+  // the vDSO's area (the last: arch_setup_additional_pages), create_elf_tables' stack writes after it
+  private readonly execWrites = new Map<number, {address: number; areasBefore: number}[]>()
   private lastT = 0
   private readonly req: FaultRequest = {address: 0, errorCode: 0, kernelMode: false, io: undefined, ref: 0}
   private readonly outcome = newFaultOutcome() // of every fault that completes at once (the recorder copies it)
@@ -109,7 +113,8 @@ export class Replayer {
     switch (op.type) {
       case 'fault':
         this.faults++
-        if (op.user) this.sinceEntry(op.tid) // a kernel fault is inside a syscall (elf_load's padzero inside execve)
+        if (op.user) this.sinceEntry(op.tid)
+        else if ((op.errorCode & X86_PF_WRITE) !== 0) pushTo(this.execWrites, op.tid, {address: op.address, areasBefore: this.execAreas.get(op.tid)?.length ?? 0})
         this.fault(op)
         break
       case 'syscall':
@@ -146,6 +151,7 @@ export class Replayer {
   private sinceEntry(tid: number): void {
     this.execAreas.delete(tid)
     this.execMaps.delete(tid)
+    this.execWrites.delete(tid)
   }
 
   /** Drains the simulation; returns the simulated run length (ns since the trace's first event). */
@@ -345,6 +351,7 @@ export class Replayer {
     if (t.mm === null) return
     const areas = this.execAreas.get(op.tid) ?? []
     const maps = this.execMaps.get(op.tid) ?? []
+    const writes = this.execWrites.get(op.tid) ?? []
     this.sinceEntry(op.tid)
     this.run(t, op, 'exec', execMmap, {}, () => {
       if (t.mm === null) return
@@ -352,6 +359,7 @@ export class Replayer {
       // begin_new_exec switched to the new mm before load_elf_binary mapped (and perf recorded) these
       for (const m of maps) installKnown(this.k, t.mm, m, 'exec')
       installExecAreas(this.k, t.mm, areas, this.inferred)
+      for (const w of writes) if (w.areasBefore < areas.length) installPadzero(this.k, t.mm, w.address, this.inferred)
     })
   }
 

@@ -127,6 +127,19 @@ export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: n
 }
 
 /**
+ * A kernel write fault inside execve outside exec's known mappings: elf_load's padzero zeroing the tail of an ELF
+ * segment's last file page, a COW write that gives that (file-backed, private) VMA its anon_vma. The segment's bss
+ * starts on the next page: vm_brk_flags made it a fresh anonymous VMA, without anon_vma until its first write.
+ * Both are installed one page long and grow with later faults (inferVma).
+ */
+export function installPadzero(k: Kernel, mm: Mm, address: number, inferred: InferredVmas): void {
+  const page = Math.floor(address / PAGE_SIZE) * PAGE_SIZE
+  if (page <= 0 || page + 2 * PAGE_SIZE > 2 ** 47 || mm.vmasIn(page, page + 2 * PAGE_SIZE).length > 0) return
+  inferred.add(installVma(k, mm, {start: page, end: page + PAGE_SIZE, prot: INFERRED_PROT, file: {id: `padzero@${page}`, mapPages: true, approximate: true}, anonVma: true}))
+  inferred.add(installVma(k, mm, {start: page + PAGE_SIZE, end: page + 2 * PAGE_SIZE, prot: INFERRED_PROT, anonVma: false}))
+}
+
+/**
  * The first fault at an address no known VMA covers: the VMA predates the trace (exec-time ELF segments, a
  * mapping made before attach). Its extent grows with later faults nearby. An instruction fetch means text
  * (file-backed, read-only); otherwise private anonymous memory that already has an anon_vma: memory mapped

@@ -152,3 +152,25 @@ test('exec stack: the argument pages begin above the first user stack fault, so 
   assert.equal(out.get(inside.eventId)!.tookMmapLock, false)
   assert.equal(out.get(below.eventId)!.reason, 'stack_growth')
 })
+
+test('exec with page_fault_kernel: elf_load\'s padzero write marks the last file page of the data segment; the bss above it has no anon_vma until its first write', () => {
+  // py_threads_anon: page_fault_kernel ip=elf_load at 0xa84278 inside the execve, later the first user write to
+  // 0xac4854 (bss) takes the anon_vma trylock while writes to the data segment below do not.
+  const kfault = (t: number, address: number, errorCode: number): Op => ({type: 'fault', eventId: ++id, t, tid: PID, tgid: PID, address, errorCode, user: false, io: false})
+  const execve: Op = {type: 'syscall', eventId: ++id, t: 10, tEnd: 500, tid: PID, tgid: PID, nr: 59, name: 'execve', args: [0, 0, 0, 0, 0, 0], ret: 0, cloneFlags: null, lockHoldNs: null}
+  const ops: Op[] = [
+    execve,
+    kfault(100, 0xa84278, 0x2), // padzero
+    {type: 'unmapped_area', eventId: ++id, t: 200, tid: PID, tgid: PID, addr: BASE + 0x10000, len: 0x35000, err: 0}, // ld.so
+    {type: 'unmapped_area', eventId: ++id, t: 300, tid: PID, tgid: PID, addr: BASE, len: 0x8000, err: 0}, // vvar + vDSO
+    kfault(350, 0x7ffe03e13000, 0x2), // create_elf_tables on the new stack: after the vDSO, not padzero
+    {type: 'exec', eventId: ++id, t: 400, tid: PID, tgid: PID, filename: '/usr/bin/python3'},
+  ]
+  const data = fault(10_000, PID, 0xa83100, 0x6)
+  const bss = fault(20_000, PID, 0xac4854, 0x6)
+  const bssAgain = fault(30_000, PID, 0xac5000, 0x6)
+  const out = replay('v6.18', [...ops, data, bss, bssAgain]).faults
+  assert.equal(out.get(data.eventId)!.tookMmapLock, false, 'the data segment has padzero\'s anon_vma')
+  assert.equal(out.get(bss.eventId)!.reason, 'anon_vma_trylock', 'the bss (vm_brk_flags) has none')
+  assert.equal(out.get(bssAgain.eventId)!.tookMmapLock, false, 'then it has one')
+})
