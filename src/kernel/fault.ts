@@ -118,6 +118,37 @@ function needsAnonVma(kind: FaultKind, vma: Vma): boolean {
   return kind === 'anon_write' || kind === 'anon_thp' || kind === 'file_cow' || kind === 'wp_copy'
 }
 
+/** fault_around_bytes (64 KiB) in pages, and PTRS_PER_PTE: do_fault_around's window. */
+const FAULT_AROUND_PAGES = 16
+const PTRS_PER_PTE = 512
+
+/** do_read_fault's should_fault_around: a read fault in a VMA with ->map_pages. */
+function faultsAround(kind: FaultKind, vma: Vma): boolean {
+  return kind === 'file_read' && vma.file !== null && vma.file.mapPages && vma.file.approximate !== true
+}
+
+/**
+ * The fault waits for file I/O: the trace said so (req.io), it is a swap-in, or it is a file read fault on a page an
+ * earlier do_fault_around already covered — filemap_map_pages maps every cached, uptodate folio without
+ * PG_readahead, so the PTE is still none only if the folio was not (a miss, readahead in flight or due); then
+ * filemap_fault's do_sync_mmap_readahead / do_async_mmap_readahead drops the fault's lock for the I/O
+ * (maybe_unlock_mmap_for_io) and returns VM_FAULT_RETRY.
+ */
+function needsIo(mm: Mm, vma: Vma, kind: FaultKind, req: FaultRequest): boolean {
+  return req.io ?? (kind === 'swap' || (faultsAround(kind, vma) && mm.faultAround.has(Math.floor(req.address / PAGE_SIZE))))
+}
+
+/** do_fault_around: the window of FAULT_AROUND_PAGES around the fault, clamped to the VMA and the page table. */
+function doFaultAround(mm: Mm, vma: Vma, kind: FaultKind, addr: number): void {
+  if (!faultsAround(kind, vma)) return
+  const page = Math.floor(addr / PAGE_SIZE)
+  const pteOff = page % PTRS_PER_PTE
+  const vmaOff = page - vma.start / PAGE_SIZE
+  const from = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, vmaOff))
+  const to = Math.min(from + FAULT_AROUND_PAGES, PTRS_PER_PTE, pteOff + vma.pages - vmaOff)
+  for (let p = page - pteOff + from; p < page - pteOff + to; p++) mm.faultAround.add(p)
+}
+
 /** The cost-table field that sizes handling a fault of this kind once locked (what `calibrate` fits per kind). */
 export function handleCostField(kind: FaultKind): HandleCostField {
   switch (kind) {
@@ -146,7 +177,7 @@ function handleCost(k: Kernel, kind: FaultKind, req: FaultRequest): number {
 }
 
 // What RETRYs under the VMA lock before any work, per policy (hugetlb, swap, file ->fault rules).
-function vmaLockedPrecheck(k: Kernel, kind: FaultKind, vma: Vma, req: FaultRequest): FaultReason | null {
+function vmaLockedPrecheck(k: Kernel, mm: Mm, kind: FaultKind, vma: Vma, req: FaultRequest): FaultReason | null {
   const p = k.policy
   switch (kind) {
     case 'hugetlb':
@@ -164,7 +195,7 @@ function vmaLockedPrecheck(k: Kernel, kind: FaultKind, vma: Vma, req: FaultReque
         case 'map_pages':
           // 6.6: only do_read_fault's fault-around of cached pages runs under the VMA lock; ->fault (a page-cache
           // miss, no ->map_pages), COW and shared writes RETRY.
-          return kind === 'file_read' && vma.file!.mapPages && req.io !== true ? null : 'file_fault'
+          return kind === 'file_read' && vma.file!.mapPages && !needsIo(mm, vma, kind, req) ? null : 'file_fault'
         case 'fault':
           // vmf_can_call_fault: ->fault only if the VMA has ->map_pages. page_mkwrite (wp_shared) is allowed.
           return kind === 'wp_shared' || vma.file!.mapPages ? null : 'file_no_map_pages'
@@ -202,7 +233,7 @@ function* handleMmFault(
   out.kind = kind
   const drop = (): void => (vmaLocked ? vmaEndRead(vma) : mmapReadUnlock(k, t, mm))
   if (vmaLocked) {
-    const r = vmaLockedPrecheck(k, kind, vma, req)
+    const r = vmaLockedPrecheck(k, mm, kind, vma, req)
     if (r !== null) {
       drop()
       return r
@@ -239,7 +270,7 @@ function* handleMmFault(
     }
     yield k.costs.uffdNs
   }
-  if ((req.io ?? kind === 'swap') && !st.ioDone) {
+  if (!st.ioDone && needsIo(mm, vma, kind, req)) {
     st.ioDone = true
     if (!vmaLocked || p.waitsDropVmaLock) {
       drop()
@@ -249,6 +280,7 @@ function* handleMmFault(
     yield k.costs.ioNs
   }
   yield handleCost(k, kind, req)
+  doFaultAround(mm, vma, kind, req.address)
   if (vmaLocked) vmaEndRead(vma)
   return 'ok'
 }
@@ -428,7 +460,7 @@ export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest
   const vma = mm.tree.find(addr) // what lock_vma_under_rcu / find_vma find: nothing changes before they run
   if (vma === null || vma.start > addr || vma.uffdArmed || accessError(req.errorCode, vma)) return null
   const kind = classifyFault(k, vma, req)
-  if ((needsAnonVma(kind, vma) && vma.anonVma === null) || (req.io ?? kind === 'swap')) return null
+  if ((needsAnonVma(kind, vma) && vma.anonVma === null) || needsIo(mm, vma, kind, req)) return null
   const handleNs = handleCost(k, kind, req)
   if (fallback !== null) {
     // lock_mm_and_find_vma: the trylock succeeds; handle_mm_fault under the read lock
@@ -444,15 +476,17 @@ export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest
     out.tookMmapLock = true
     out.kind = kind
     out.vma = vma
+    doFaultAround(mm, vma, kind, addr)
     return finish(k, t, out)
   }
-  if (p.fastPath === 'vma_lock' ? !vmaReadLockable(k, mm, vma, addr) || vmaLockedPrecheck(k, kind, vma, req) !== null : (mm.writeEpoch & 1) !== 0) return null
+  if (p.fastPath === 'vma_lock' ? !vmaReadLockable(k, mm, vma, addr) || vmaLockedPrecheck(k, mm, kind, vma, req) !== null : (mm.writeEpoch & 1) !== 0) return null
   const end = s.now + c.faultEntryNs + c.vmaLookupNs + handleNs
   if (!s.canInline(end)) return null
   const out = beginFault(k, t, req, into)
   s.ranInline(end, (c.faultEntryNs > 0 ? 1 : 0) + (c.vmaLookupNs > 0 ? 1 : 0) + (handleNs > 0 ? 1 : 0))
   out.kind = kind
   out.vma = vma
+  doFaultAround(mm, vma, kind, addr)
   k.stats.vmaLock.success++
   return finish(k, t, out)
 }
@@ -541,10 +575,12 @@ function* speculativeFault(k: Kernel, mm: Mm, vma: Vma, req: FaultRequest, out: 
   const kind = classifyFault(k, vma, req)
   out.kind = kind
   if (needsAnonVma(kind, vma) && vma.anonVma === null) return 'no_anon_vma'
-  if ((req.io ?? kind === 'swap') && !st.ioDone) {
+  if (!st.ioDone && needsIo(mm, vma, kind, req)) {
     st.ioDone = true
     yield k.costs.ioNs
   }
   yield handleCost(k, kind, req)
-  return mm.writeEpoch === seq ? 'ok' : 'mm_changed'
+  if (mm.writeEpoch !== seq) return 'mm_changed'
+  doFaultAround(mm, vma, kind, req.address)
+  return 'ok'
 }

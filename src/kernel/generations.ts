@@ -63,6 +63,8 @@ export interface Generation {
   /** MADV_GUARD_INSTALL/REMOVE exist (added in 6.13; 6.14 here, since the 6.10 generation stands for 6.12):
    * before, madvise_behavior_valid refuses them with EINVAL before any lock. */
   readonly madviseGuardRegions: boolean
+  /** calc_vm_flag_bits maps MAP_STACK to VM_NOHUGEPAGE (6.7+, CONFIG_TRANSPARENT_HUGEPAGE), so a thread stack does not merge with its plain anonymous neighbours. */
+  readonly mapStackNoHugepage: boolean
   /** Minimum RCU grace period, ns. */
   readonly rcuGracePeriodNs: number
 }
@@ -89,6 +91,7 @@ const base: Generation = {
   madviseDontneedVmaLock: false,
   madviseFreeVmaLock: false,
   madviseGuardRegions: false,
+  mapStackNoHugepage: false,
   rcuGracePeriodNs: DEFAULT_RCU_GRACE_PERIOD_NS,
 }
 
@@ -115,8 +118,9 @@ const g66 = derive(g65, '6.6', {
   fileFaults: 'map_pages',
   swapUnderVmaLock: true,
 })
-// 6.7: ->fault / COW / shared / page_mkwrite under the VMA lock; vmf_anon_prepare RETRYs without anon_vma.
-const g67 = derive(g66, '6.7', {fileFaults: 'fault'})
+// 6.7: ->fault / COW / shared / page_mkwrite under the VMA lock; vmf_anon_prepare RETRYs without anon_vma;
+// MAP_STACK → VM_NOHUGEPAGE (c4608d1bf7c6).
+const g67 = derive(g66, '6.7', {fileFaults: 'fault', mapStackNoHugepage: true})
 // 6.10: lookup stops checking anon_vma; vmf_anon_prepare trylocks mmap_lock; hugetlb and access errors handled.
 // The detached-before-range order is the one read in 6.12's lock_vma_under_rcu (when it changed after 6.4 is not
 // pinned down; 6.6–6.9 keep the 6.4 order here).

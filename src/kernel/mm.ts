@@ -3,7 +3,7 @@
 import {DONE, type Step} from '../sim/scheduler.js'
 import {RwSem} from './rwsem.js'
 import {NODE_BYTES, RangeTree} from './tree.js'
-import type {Vma} from './vma.js'
+import {PAGE_SIZE, type Vma} from './vma.js'
 import type {Kernel} from './kernel.js'
 import type {Task} from './task.js'
 
@@ -32,6 +32,11 @@ export class Mm {
   /** mm->def_flags (VM_LOCKED after mlockall(MCL_FUTURE)). */
   defFlags = 0
   dead = false
+  /**
+   * The file PTEs do_fault_around asked filemap_map_pages to install, by page number (address / PAGE_SIZE): the
+   * part of the page tables a file read fault can tell from. Zapped with their range (zapPtes).
+   */
+  readonly faultAround = new Set<number>()
 
   constructor(
     readonly id: number,
@@ -56,6 +61,17 @@ export class Mm {
     const out: Vma[] = []
     this.tree.forEachIn(start, end, (v) => out.push(v))
     return out
+  }
+
+  /** zap_page_range_single / unmap_vmas for [start, end): the file PTEs there are gone. */
+  zapPtes(start: number, end: number): void {
+    const set = this.faultAround
+    if (set.size === 0) return
+    const first = Math.floor(start / PAGE_SIZE)
+    const last = Math.ceil(end / PAGE_SIZE)
+    if (last - first > set.size) {
+      for (const p of set) if (p >= first && p < last) set.delete(p)
+    } else for (let p = first; p < last; p++) set.delete(p)
   }
 
   get mapCount(): number {

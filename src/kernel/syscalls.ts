@@ -58,6 +58,7 @@ export const MAP_GROWSDOWN = 0x100
 export const MAP_LOCKED = 0x2000
 export const MAP_NORESERVE = 0x4000
 export const MAP_POPULATE = 0x8000
+export const MAP_STACK = 0x20000
 export const MAP_HUGETLB = 0x40000
 export const MAP_FIXED_NOREPLACE = 0x100000
 export const MREMAP_MAYMOVE = 1
@@ -194,6 +195,8 @@ export function* sysMmap(k: Kernel, t: Task, a: MmapArgs): Step<number> {
   if (a.flags & MAP_GROWSDOWN) flags |= VM_GROWSDOWN
   if (a.flags & MAP_LOCKED) flags |= VM_LOCKED
   if (a.flags & MAP_NORESERVE) flags |= VM_NORESERVE
+  // calc_vm_flag_bits (include/linux/mman.h, 6.7+): MAP_STACK → VM_NOHUGEPAGE
+  if ((a.flags & MAP_STACK) !== 0 && k.gen.mapStackNoHugepage) flags |= VM_NOHUGEPAGE
   if (a.flags & MAP_HUGETLB) {
     flags |= VM_HUGETLB
     file ??= k.internalFile('hugetlb')
@@ -433,6 +436,8 @@ const MADV_READ_LOCKED: ReadonlySet<number> = new Set([
   MADV.GUARD_REMOVE,
 ])
 
+const ZAPPING_ADVICE: ReadonlySet<number> = new Set([MADV.DONTNEED, MADV.DONTNEED_LOCKED, MADV.FREE, MADV.REMOVE, MADV.PAGEOUT])
+
 // Flag-changing advice: [set, clear] (madvise_update_vma under the write lock).
 const MADV_FLAGS: Readonly<Record<number, readonly [number, number]>> = {
   [MADV.NORMAL]: [0, VM_SEQ_READ | VM_RAND_READ],
@@ -475,6 +480,8 @@ export function* sysMadvise(k: Kernel, t: Task, a: MadviseArgs): Step<number> {
   const hold = holdOf(a, k.costs.madviseNs)
   const end = a.addr + pageAlign(a.len)
   let mode = madviseLockMode(k, a.advice)
+  // madvise_dontneed_free / madvise_remove / madvise_pageout: the range's PTEs are zapped (or reclaimed)
+  if (ZAPPING_ADVICE.has(a.advice) && !failed(a.result)) mm.zapPtes(a.addr, end)
   if (mode === 'vma') {
     // try_vma_read_lock: lock_vma_under_rcu(start); the range must lie in that one VMA, not uffd-armed.
     const lk: LockVmaResult = {vma: null, reason: null, misses: 0, seq: 0}

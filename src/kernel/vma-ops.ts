@@ -42,6 +42,7 @@ export function* detachRange(k: Kernel, t: Task, mm: Mm, start: number, end: num
   if (last.end > end) yield* splitVma(k, t, last, end, false)
   for (const v of vmas) yield* vmaStartWrite(t, v)
   mm.tree.store(start, end, null)
+  mm.zapPtes(start, end) // unmap_vmas in vms_clear_ptes
   for (const v of vmas) yield* vmaMarkDetached(t, v)
   return vmas
 }

@@ -47,6 +47,11 @@ export interface FileRef {
   readonly mapPages: boolean
   /** vm_ops->close exists (prevents merging). */
   readonly hasClose?: boolean
+  /**
+   * A stand-in for a mapping the trace did not show (a replay's inference): its VMA bounds are a guess, so the
+   * PTEs do_fault_around installed (a window clamped to the real VMA) are not tracked for it.
+   */
+  readonly approximate?: boolean
 }
 
 /** struct anon_vma. `forked`: created by anon_vma_fork (its VMA's anon_vma_chain is not singular). */

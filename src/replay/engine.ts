@@ -29,7 +29,7 @@ import {
   type Traced,
 } from '../kernel/index.js'
 import {BLOCK, Scheduler, type SchedulerOptions} from '../sim/scheduler.js'
-import {InferredVmas, inferVma, installExecAreas, installKnown, type KnownMapping} from './infer.js'
+import {InferredVmas, inferVma, installExecAreas, installKnown, installPadzero, type KnownMapping} from './infer.js'
 import {kernelOptions, type Policy} from './policies.js'
 import type {FaultOp, Op, SyscallOp} from '../model/ops.js'
 import {NR} from '../model/syscalls.js'
@@ -54,6 +54,7 @@ export interface EngineOptions {
   scheduler?: SchedulerOptions
 }
 
+const X86_PF_WRITE = 0x2
 const CLONE_VM = 0x100
 const CLONE_VFORK = 0x4000
 const SIGCHLD = 17
@@ -74,7 +75,13 @@ export class Replayer {
   private readonly shift = new Map<number, number>() // what-if: how far each thread runs behind its recording
   private readonly newTaskFlags = new Map<number, number>() // child pid → clone flags (task_newtask)
   private readonly forked = new Set<number>() // children created from a clone syscall
-  private readonly execAreas = new Map<number, {addr: number; len: number}[]>() // tid → vm_unmapped_area inside its execve
+  // tid → what it reported since its last syscall entry or fault: inside an execve (whose entry a perf file, which
+  // starts recording at exec, does not show) these describe the new mm, which sched_process_exec installs
+  private readonly execAreas = new Map<number, {addr: number; len: number}[]>() // vm_unmapped_area
+  private readonly execMaps = new Map<number, KnownMapping[]>() // PERF_RECORD_MMAP2
+  // page_fault_kernel writes, with how many vm_unmapped_area came before each: elf_load's padzero writes come before
+  // the vDSO's area (the last: arch_setup_additional_pages), create_elf_tables' stack writes after it
+  private readonly execWrites = new Map<number, {address: number; areasBefore: number}[]>()
   private lastT = 0
   private readonly req: FaultRequest = {address: 0, errorCode: 0, kernelMode: false, io: undefined, ref: 0}
   private readonly outcome = newFaultOutcome() // of every fault that completes at once (the recorder copies it)
@@ -109,9 +116,12 @@ export class Replayer {
     switch (op.type) {
       case 'fault':
         this.faults++
+        if (op.user) this.sinceEntry(op.tid)
+        else if ((op.errorCode & X86_PF_WRITE) !== 0) pushTo(this.execWrites, op.tid, {address: op.address, areasBefore: this.execAreas.get(op.tid)?.length ?? 0})
         this.fault(op)
         break
       case 'syscall':
+        this.sinceEntry(op.tid)
         this.syscall(op)
         break
       case 'newtask':
@@ -128,15 +138,23 @@ export class Replayer {
         this.exit(op)
         break
       case 'unmapped_area':
-        if (op.err === 0) this.execAreas.get(op.tid)?.push({addr: op.addr, len: op.len})
+        if (op.err === 0) pushTo(this.execAreas, op.tid, {addr: op.addr, len: op.len})
         break
       case 'mmap2': {
         const mm = this.taskFor(op.tid, op.tgid).mm
-        if (mm !== null && mm.findVma(op.start)?.start !== op.start)
-          installKnown(this.k, mm, {start: op.start, end: op.start + op.len, perms: op.perms, offset: op.pgoff, dev: '', inode: op.inode, path: op.path}, false)
+        const m: KnownMapping = {start: op.start, end: op.start + op.len, perms: op.perms, offset: op.pgoff, dev: '', inode: op.inode, path: op.path}
+        pushTo(this.execMaps, op.tid, m)
+        if (mm !== null && mm.findVma(op.start)?.start !== op.start) installKnown(this.k, mm, m, 'mmap')
         break
       }
     }
+  }
+
+  /** A syscall entry or a fault of the thread: what it reports from now on is not exec's. */
+  private sinceEntry(tid: number): void {
+    this.execAreas.delete(tid)
+    this.execMaps.delete(tid)
+    this.execWrites.delete(tid)
   }
 
   /** Drains the simulation; returns the simulated run length (ns since the trace's first event). */
@@ -160,7 +178,7 @@ export class Replayer {
     let mm = this.mms.get(tgid)
     if (mm === undefined) {
       mm = this.k.createMm(tgid)
-      for (const m of this.opts.initialMaps.get(tgid) ?? []) installKnown(this.k, mm, m, true)
+      for (const m of this.opts.initialMaps.get(tgid) ?? []) installKnown(this.k, mm, m, 'snapshot')
       this.mms.set(tgid, mm)
     }
     return mm
@@ -339,11 +357,16 @@ export class Replayer {
     const t = this.taskFor(op.tid, op.tgid)
     if (t.mm === null) return
     const areas = this.execAreas.get(op.tid) ?? []
-    this.execAreas.delete(op.tid)
+    const maps = this.execMaps.get(op.tid) ?? []
+    const writes = this.execWrites.get(op.tid) ?? []
+    this.sinceEntry(op.tid)
     this.run(t, op, 'exec', execMmap, {}, () => {
       if (t.mm === null) return
       this.mms.set(op.tgid, t.mm)
+      // begin_new_exec switched to the new mm before load_elf_binary mapped (and perf recorded) these
+      for (const m of maps) installKnown(this.k, t.mm, m, 'exec')
       installExecAreas(this.k, t.mm, areas, this.inferred)
+      for (const w of writes) if (w.areasBefore < areas.length) installPadzero(this.k, t.mm, w.address, this.inferred)
     })
   }
 
@@ -354,6 +377,12 @@ export class Replayer {
       this.tasks.delete(op.tid)
     })
   }
+}
+
+function pushTo<V>(m: Map<number, V[]>, tid: number, v: V): void {
+  const list = m.get(tid)
+  if (list === undefined) m.set(tid, [v])
+  else list.push(v)
 }
 
 function* sleepUntil(k: Kernel, t: number): Generator<number, void, void> {

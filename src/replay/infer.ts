@@ -14,6 +14,12 @@ const INFER_JOIN_BYTES = 2 * 2 ** 20
 const INFERRED_PROT = PROT_READ | PROT_WRITE | PROT_EXEC
 /** setup_arg_pages expands the new stack by 128 KiB below the argument pages (fs/exec.c stack_expand). */
 const EXEC_STACK_EXPAND = 128 * 1024
+/**
+ * How far above the stack's first user fault the argument pages begin: create_elf_tables puts argc, argv, envp
+ * and auxv below bprm->p after arch_align_stack moved it down by a random 0–8 KiB, all in pages the kernel wrote,
+ * so the first page user code faults is 1–3 pages below the lowest argument page; 2 is the middle.
+ */
+const ARG_PAGES_ABOVE_FIRST_FAULT = 2 * PAGE_SIZE
 
 /** The VMAs this replay inferred. VMA objects are reused after free (6.15+), so membership is per incarnation. */
 export class InferredVmas {
@@ -32,9 +38,12 @@ export class InferredVmas {
   }
 }
 
-/** Special mappings (vdso/vvar) fault through ->fault without ->map_pages; device mappings likewise. */
+/**
+ * Special mappings (vdso/vvar) fault through ->fault without ->map_pages; device mappings likewise. `//anon` is
+ * what perf names a private anonymous mapping in PERF_RECORD_MMAP2.
+ */
 export function fileFor(path: string, inode: number, dev: string): FileRef | null {
-  if (path === '' || path === '[heap]' || path === '[stack]' || path.startsWith('[anon')) return null
+  if (path === '' || path === '//anon' || path === '[heap]' || path === '[stack]' || path.startsWith('[anon')) return null
   if (path.startsWith('[')) return {id: path, mapPages: false}
   const device = path.startsWith('/dev/') && !path.startsWith('/dev/shm/')
   return {id: inode !== 0 ? `${dev}:${inode}` : path, mapPages: !device}
@@ -55,11 +64,19 @@ export interface KnownMapping {
 }
 
 /**
- * Installs a mapping the trace reports without its mmap (maps snapshot, PERF_RECORD_MMAP2). A private writable
- * mapping that already existed has been written in all likelihood, so it gets an anon_vma; a fresh ELF mapping
- * from exec has not.
+ * Where a mapping the trace reports without its mmap comes from: a maps snapshot of memory that existed before
+ * tracing ('snapshot'), exec's own mappings (PERF_RECORD_MMAP2 before sched_process_exec: 'exec'), or any other
+ * PERF_RECORD_MMAP2 ('mmap').
  */
-export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, preexisting: boolean): Vma | null {
+export type KnownOrigin = 'snapshot' | 'exec' | 'mmap'
+
+/**
+ * Installs a mapping the trace reports without its mmap (maps snapshot, PERF_RECORD_MMAP2). A private writable
+ * mapping that already existed has been written in all likelihood, so it gets an anon_vma. Of exec's mappings, an
+ * ELF segment with a bss has its last file page zeroed by the kernel (elf_load → padzero: a COW write, so the VMA
+ * gets an anon_vma); the bss itself (vm_brk_flags) is a fresh anonymous VMA that has none.
+ */
+export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, origin: KnownOrigin): Vma | null {
   if (m.start < 0 || m.end <= m.start || m.end > 2 ** 47) return null // [vsyscall] and other kernel-half entries
   for (const v of mm.vmasIn(m.start, m.end)) if (v.start < m.start || v.end > m.end) return null // a live VMA the record would cut: keep the live one
   const shared = m.perms[3] === 's'
@@ -73,7 +90,7 @@ export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, preexisting: bo
     flags: m.path === '[stack]' ? VM_GROWSDOWN : 0,
     file,
     pgoff: file !== null ? Math.floor(m.offset / PAGE_SIZE) : undefined,
-    anonVma: m.path === '[stack]' || (preexisting && writablePrivate),
+    anonVma: m.path === '[stack]' || (writablePrivate && (origin === 'snapshot' || (origin === 'exec' && file !== null))),
   })
   if (m.path === '[heap]') {
     mm.startBrk = m.start
@@ -89,17 +106,38 @@ export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, preexisting: bo
  */
 export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: number}[], inferred: InferredVmas): void {
   areas.forEach((a, i) => {
-    if (a.len <= 0 || a.addr <= 0 || a.addr + a.len > 2 ** 47 || mm.vmasIn(a.addr, a.addr + a.len).length > 0) return
+    if (a.len <= 0 || a.addr <= 0 || a.addr + a.len > 2 ** 47) return
     const vdso = i === areas.length - 1 && areas.length > 1
-    const vma = installVma(k, mm, {
-      start: a.addr,
-      end: a.addr + a.len,
-      prot: vdso ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE | PROT_EXEC,
-      file: vdso ? {id: `[vdso]@${a.addr}`, mapPages: false} : {id: `exec@${a.addr}`, mapPages: true},
-      anonVma: !vdso, // padzero wrote the interpreter's data segment
-    })
-    inferred.add(vma)
+    // the parts no PERF_RECORD_MMAP2 described (perf records the vDSO's text but not its vvar pages)
+    let from = a.addr
+    for (const v of [...mm.vmasIn(a.addr, a.addr + a.len), null]) {
+      const to = v === null ? a.addr + a.len : v.start
+      if (to > from) {
+        const vma = installVma(k, mm, {
+          start: from,
+          end: to,
+          prot: vdso ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE | PROT_EXEC,
+          file: vdso ? {id: `[vdso]@${from}`, mapPages: false} : {id: `exec@${from}`, mapPages: true, approximate: true},
+          anonVma: !vdso, // padzero wrote the interpreter's data segment
+        })
+        inferred.add(vma)
+      }
+      if (v !== null) from = Math.max(from, v.end)
+    }
   })
+}
+
+/**
+ * A kernel write fault inside execve outside exec's known mappings: elf_load's padzero zeroing the tail of an ELF
+ * segment's last file page, a COW write that gives that (file-backed, private) VMA its anon_vma. The segment's bss
+ * starts on the next page: vm_brk_flags made it a fresh anonymous VMA, without anon_vma until its first write.
+ * Both are installed one page long and grow with later faults (inferVma).
+ */
+export function installPadzero(k: Kernel, mm: Mm, address: number, inferred: InferredVmas): void {
+  const page = Math.floor(address / PAGE_SIZE) * PAGE_SIZE
+  if (page <= 0 || page + 2 * PAGE_SIZE > 2 ** 47 || mm.vmasIn(page, page + 2 * PAGE_SIZE).length > 0) return
+  inferred.add(installVma(k, mm, {start: page, end: page + PAGE_SIZE, prot: INFERRED_PROT, file: {id: `padzero@${page}`, mapPages: true, approximate: true}, anonVma: true}))
+  inferred.add(installVma(k, mm, {start: page + PAGE_SIZE, end: page + 2 * PAGE_SIZE, prot: INFERRED_PROT, anonVma: false}))
 }
 
 /**
@@ -127,8 +165,9 @@ export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, 
         return vdso
       }
       // Above every mapping: the process stack exec set up (the top of the address space is the stack on x86-64).
-      const floor = mm.vmasIn(Math.max(0, page - EXEC_STACK_EXPAND), page).at(-1)?.end ?? 0
-      const stack = installVma(k, mm, {start: Math.max(PAGE_SIZE, page - EXEC_STACK_EXPAND, floor), end: page + PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: VM_GROWSDOWN, anonVma: true})
+      const bottom = page + ARG_PAGES_ABOVE_FIRST_FAULT - EXEC_STACK_EXPAND
+      const floor = mm.vmasIn(Math.max(0, bottom), page).at(-1)?.end ?? 0
+      const stack = installVma(k, mm, {start: Math.max(PAGE_SIZE, bottom, floor), end: page + PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: VM_GROWSDOWN, anonVma: true})
       inferred.add(stack)
       return stack
     }
@@ -145,7 +184,7 @@ export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, 
     start: page,
     end: above === null ? page + PAGE_SIZE : Math.min(page + PAGE_SIZE, above.start),
     prot: INFERRED_PROT,
-    file: text ? {id: `inferred-text:${page}`, mapPages: true} : null,
+    file: text ? {id: `inferred-text:${page}`, mapPages: true, approximate: true} : null,
     anonVma: !text,
   })
   inferred.add(vma)

@@ -150,3 +150,15 @@ export function meetsBar(pooled: Score, perTrace: Score[]): string[] {
   })
   return failures
 }
+
+/** The per-trace bar: every trace with at least `minObserved` mmap_lock faults scores accuracy ≥ 99.9 % and F1 ≥ 0.95. */
+export const PER_TRACE_BAR = {minObserved: 50, accuracy: 0.999, f1: 0.95} as const
+
+/** Whether the per-trace bar applies to this trace's score, and what it misses (empty: met or not applicable). */
+export function perTraceBar(s: Score): {applies: boolean; failures: string[]} {
+  const applies = s.mmapLock.observed >= PER_TRACE_BAR.minObserved
+  const failures: string[] = []
+  if (applies && s.accuracy < PER_TRACE_BAR.accuracy) failures.push(`accuracy ${(s.accuracy * 100).toFixed(3)} % < ${PER_TRACE_BAR.accuracy * 100} %`)
+  if (applies && s.mmapLock.f1 < PER_TRACE_BAR.f1) failures.push(`F1 ${s.mmapLock.f1.toFixed(3)} < ${PER_TRACE_BAR.f1}`)
+  return {applies, failures}
+}

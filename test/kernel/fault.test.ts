@@ -400,3 +400,30 @@ test('"ideal"-style knobs: anon_vma attached without mmap_lock, file ->fault any
   assert.deepEqual(faultNow(w, w.t[0]!, {address: BASE + 8, errorCode: 0x2, kernelMode: true}).path, 'vma_lock')
   void MB
 })
+
+test('do_fault_around: a read fault on a page an earlier fault-around covered found no mappable folio → filemap_fault readahead drops the VMA lock and RETRYs; zapping the range forgets it', () => {
+  // stressng_mmap: a library's 3-page VMA, fault at page 0 (no lock), later at page 1 (Sr Ar Rr).
+  const w = world('6.18')
+  const t = w.t[0]!
+  const lib = {id: 'libc', mapPages: true}
+  vma(w, 0, 3, {prot: 1, file: lib})
+  vma(w, 512, 64, {prot: 1, file: lib, pgoff: 3})
+  const first = faultNow(w, t, {address: BASE + 0x200, errorCode: 0x4})
+  assert.equal(first.tookMmapLock, false)
+  const again = faultNow(w, t, {address: BASE + PAGE + 0x470, errorCode: 0x4})
+  assert.equal(again.reason, 'io_retry')
+  assert.equal(again.tookMmapLock, true)
+  // the window is 16 aligned pages clamped to the VMA: page 512+20 was outside the first fault's window
+  assert.equal(faultNow(w, t, {address: BASE + 512 * PAGE, errorCode: 0x4}).tookMmapLock, false)
+  assert.equal(faultNow(w, t, {address: BASE + (512 + 20) * PAGE, errorCode: 0x4}).tookMmapLock, false)
+  assert.equal(faultNow(w, t, {address: BASE + (512 + 15) * PAGE, errorCode: 0x4}).reason, 'io_retry')
+  // MADV_DONTNEED zaps the PTEs: the next fault there is a plain first fault again
+  op(w, t, 'madvise', sysMadvise, {addr: BASE, len: 3 * PAGE, advice: MADV.DONTNEED})
+  w.k.sched.run()
+  assert.equal(faultNow(w, t, {address: BASE + 2 * PAGE, errorCode: 0x4}).tookMmapLock, false)
+  // an anonymous read fault never faults around
+  vma(w, 2000, 4)
+  faultNow(w, t, {address: BASE + 2000 * PAGE, errorCode: 0x4})
+  assert.equal(faultNow(w, t, {address: BASE + 2001 * PAGE, errorCode: 0x4}).tookMmapLock, false)
+  assertQuiescent(w.k, w.t)
+})

@@ -246,3 +246,23 @@ test('exec: load_elf_binary write-locks the new mm once per ELF mapping step, as
   assert.equal(sig(mine), Array(14).fill('Sw Aw Rw').join(' '))
   assert.equal(sig(w.events.filter((e) => e.mm === old.id)).split(' ').filter((s) => s === 'Aw').length, 1, 'exit_mmap of the old mm')
 })
+
+test('pthread stack: MAP_STACK sets VM_NOHUGEPAGE (6.7+), so the stack does not merge with the written region above and its first write trylocks for an anon_vma', () => {
+  // glibc allocate_stack: mmap(PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_STACK) right below a written region, then
+  // mprotect(guard end .. top, RW). Seen in py_threads_anon: Sr Ar Rr on the stack's first write.
+  for (const [gen, merged] of [['6.18', false], ['6.6', true]] as const) {
+    const w = world(gen)
+    const t = w.t[0]!
+    const above = BASE + 100 * PAGE
+    opNow(w, t, 'mmap', sysMmap, {addr: above, len: 16 * PAGE, prot: 3, flags: 0x32})
+    faultNow(w, t, {address: above, errorCode: 0x6}) // the region above gets its anon_vma
+    const stack = above - 9 * PAGE
+    opNow(w, t, 'mmap', sysMmap, {addr: stack, len: 9 * PAGE, prot: 0, flags: 0x20032})
+    opNow(w, t, 'mprotect', sysMprotect, {addr: stack + PAGE, len: 8 * PAGE, prot: 3})
+    const top = w.mm.vmaLookup(above - PAGE)!
+    assert.equal(top.start === stack + PAGE && top.end === above, !merged, `${gen}: stack VMA on its own`)
+    const out = faultNow(w, t, {address: above - 8, errorCode: 0x6})
+    assert.equal(out.reason, merged ? 'ok' : 'anon_vma_trylock', gen)
+    assert.equal(out.tookMmapLock, !merged, gen)
+  }
+})

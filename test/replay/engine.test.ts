@@ -114,3 +114,63 @@ test('a traced syscall holds mmap_lock for its measured hold when calibrating, e
   // and waiting means the rest of the hold, plus the waker's latency
   assert.ok(modelled >= 2_000, `modelled wait ${modelled}`)
 })
+
+test('perf exec: the PERF_RECORD_MMAP2 records and vm_unmapped_area before sched_process_exec describe the new mm (vDSO/vvar RETRY, bss trylocks, padzero-written data does not)', () => {
+  // perf starts recording inside the execve (no sys_enter): load_elf_binary maps into the mm begin_new_exec installed
+  const mmap2 = (start: number, len: number, perms: string, path: string, inode = 0): Op => ({type: 'mmap2', eventId: ++id, t: 100, tid: PID, tgid: PID, start, len, pgoff: 0, inode, perms, path})
+  const data = 0x945000
+  const bss = 0xa85000
+  const vdso = BASE + 0x6000
+  const ops: Op[] = [
+    mmap2(data, 0x140000, 'rw-p', '/usr/bin/python3.11', 7),
+    mmap2(bss, 0x45000, 'rw-p', '//anon'),
+    {type: 'unmapped_area', eventId: ++id, t: 120, tid: PID, tgid: PID, addr: BASE + 0x10000, len: 0x35000, err: 0}, // ld.so
+    {type: 'unmapped_area', eventId: ++id, t: 150, tid: PID, tgid: PID, addr: BASE, len: 0x8000, err: 0}, // vvar + vDSO
+    mmap2(vdso, 0x2000, 'r-xp', '[vdso]'),
+    {type: 'exec', eventId: ++id, t: 200, tid: PID, tgid: PID, filename: '/usr/bin/python3'},
+  ]
+  const fData = fault(10_000, PID, data + 0x100, 0x6)
+  const fBss = fault(20_000, PID, bss + 0x100, 0x6)
+  const fVvar = fault(30_000, PID, BASE + 0x1000, 0x4)
+  const fVdso = fault(40_000, PID, vdso + 0x20, 0x4)
+  const out = replay('v6.18', [...ops, fData, fBss, fVvar, fVdso]).faults
+  assert.equal(out.get(fData.eventId)!.tookMmapLock, false, 'padzero gave the data segment its anon_vma')
+  assert.equal(out.get(fBss.eventId)!.reason, 'anon_vma_trylock', 'the bss (vm_brk_flags) has none')
+  for (const f of [fVvar, fVdso]) assert.equal(out.get(f.eventId)!.reason, 'file_no_map_pages', 'special mappings have no ->map_pages')
+})
+
+test('exec stack: the argument pages begin above the first user stack fault, so the stack reaches 128 KiB below them, not below the fault', () => {
+  // make_j2_lua: after exec, the first stack fault at page P; a fault 124 KiB below P already grew the stack
+  // (Sr Ar Rr Sw Aw Ar Rr) because setup_arg_pages' 128 KiB start below the argument pages, which lie above P.
+  const top = 0x7fff_f000_0000
+  const exec: Op = {type: 'exec', eventId: ++id, t: 100, tid: PID, tgid: PID, filename: '/bin/sh'}
+  const first = fault(1_000, PID, top - 0x10, 0x6)
+  const inside = fault(2_000, PID, top - 0x1e000 + 0x10, 0x6) // 120 KiB below P: inside the expanded stack
+  const below = fault(3_000, PID, top - 0x20000 + 0x10, 0x6) // 128 KiB below P: below it
+  const out = replay('v6.18', [exec, first, inside, below]).faults
+  assert.equal(out.get(first.eventId)!.tookMmapLock, false)
+  assert.equal(out.get(inside.eventId)!.tookMmapLock, false)
+  assert.equal(out.get(below.eventId)!.reason, 'stack_growth')
+})
+
+test('exec with page_fault_kernel: elf_load\'s padzero write marks the last file page of the data segment; the bss above it has no anon_vma until its first write', () => {
+  // py_threads_anon: page_fault_kernel ip=elf_load at 0xa84278 inside the execve, later the first user write to
+  // 0xac4854 (bss) takes the anon_vma trylock while writes to the data segment below do not.
+  const kfault = (t: number, address: number, errorCode: number): Op => ({type: 'fault', eventId: ++id, t, tid: PID, tgid: PID, address, errorCode, user: false, io: false})
+  const execve: Op = {type: 'syscall', eventId: ++id, t: 10, tEnd: 500, tid: PID, tgid: PID, nr: 59, name: 'execve', args: [0, 0, 0, 0, 0, 0], ret: 0, cloneFlags: null, lockHoldNs: null}
+  const ops: Op[] = [
+    execve,
+    kfault(100, 0xa84278, 0x2), // padzero
+    {type: 'unmapped_area', eventId: ++id, t: 200, tid: PID, tgid: PID, addr: BASE + 0x10000, len: 0x35000, err: 0}, // ld.so
+    {type: 'unmapped_area', eventId: ++id, t: 300, tid: PID, tgid: PID, addr: BASE, len: 0x8000, err: 0}, // vvar + vDSO
+    kfault(350, 0x7ffe03e13000, 0x2), // create_elf_tables on the new stack: after the vDSO, not padzero
+    {type: 'exec', eventId: ++id, t: 400, tid: PID, tgid: PID, filename: '/usr/bin/python3'},
+  ]
+  const data = fault(10_000, PID, 0xa83100, 0x6)
+  const bss = fault(20_000, PID, 0xac4854, 0x6)
+  const bssAgain = fault(30_000, PID, 0xac5000, 0x6)
+  const out = replay('v6.18', [...ops, data, bss, bssAgain]).faults
+  assert.equal(out.get(data.eventId)!.tookMmapLock, false, 'the data segment has padzero\'s anon_vma')
+  assert.equal(out.get(bss.eventId)!.reason, 'anon_vma_trylock', 'the bss (vm_brk_flags) has none')
+  assert.equal(out.get(bssAgain.eventId)!.tookMmapLock, false, 'then it has one')
+})
