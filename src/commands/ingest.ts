@@ -7,7 +7,7 @@ import {MalformedLineError} from '../base/errors.js'
 import type {IngestSummary} from '../ingest/ingest.js'
 import {loadTrace, type LoadResult} from '../ingest/load.js'
 import {json, keyValues, table} from '../report/output.js'
-import type {TraceFormat} from '../model/events.js'
+import {TRACE_FORMATS, type TraceFormat} from '../model/events.js'
 
 export default class Ingest extends BaseCommand {
   static override description = `Read ftrace or perf script traces (plain, .gz or .xz) or trace-cmd trace.dat files into the database.
@@ -28,7 +28,7 @@ leaves the database as it was, and ingesting the same content again is a no-op.`
 
   static override flags = {
     db: dbFlag,
-    format: Flags.string({description: 'input format (default: detected)', options: ['ftrace', 'perf', 'csv', 'tracedat']}),
+    format: Flags.string({description: 'input format (default: detected)', options: [...TRACE_FORMATS]}),
     maps: Flags.string({description: '/proc/PID/maps snapshot taken when tracing began, as PID=FILE', multiple: true}),
     strict: Flags.boolean({description: 'fail on the first malformed line instead of counting it'}),
     json: jsonFlag,

@@ -141,4 +141,7 @@ export interface LineImporter {
   finish(): void
 }
 
-export type TraceFormat = 'ftrace' | 'perf' | 'csv' | 'tracedat'
+/** Every input format, once: `--format`'s choices come from here, and parse/detect.ts must map each to its reader
+ * (the compiler checks the map is complete). */
+export const TRACE_FORMATS = ['ftrace', 'perf', 'csv', 'tracedat'] as const
+export type TraceFormat = (typeof TRACE_FORMATS)[number]

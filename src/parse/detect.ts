@@ -14,17 +14,27 @@ import {isTraceDat, parseTraceDat} from './tracedat.js'
 /** Undecided lines (blank, `#` comments, preamble) tolerated before the format must be clear. */
 const DETECT_LIMIT = 1000
 
+/** The text formats: what proves a line is one (in this order of precedence) and the importer of its lines. */
+const TEXT_FORMATS: ReadonlyArray<{format: Exclude<TraceFormat, 'tracedat'>; proves: (line: string, trimmed: string) => boolean; importer: (sink: ImportSink) => LineImporter}> = [
+  {format: 'ftrace', proves: (line) => isFtraceEventLine(line), importer: (sink) => new FtraceImporter(sink)},
+  {format: 'perf', proves: (line) => isPerfEventLine(line), importer: (sink) => new PerfImporter(sink)},
+  {format: 'csv', proves: (_, t) => t.includes(',') && isCsvHeader(t), importer: (sink) => new CsvImporter(sink)},
+]
+
+/** How each format is read: its text importer, or (trace.dat) the binary reader parseTrace picks by magic. */
+const READERS = {
+  ...(Object.fromEntries(TEXT_FORMATS.map((f) => [f.format, f.importer])) as Record<Exclude<TraceFormat, 'tracedat'>, (sink: ImportSink) => LineImporter>),
+  tracedat: null,
+} satisfies Record<TraceFormat, ((sink: ImportSink) => LineImporter) | null>
+
 /** The format a single line proves, or null when it proves nothing (blank, comment, unrecognised). */
 export function detectLine(line: string): TraceFormat | null {
   const t = line.trim()
   if (t === '') return null
   if (t.startsWith('# tracer:') || t.startsWith('# entries-in-buffer/')) return 'ftrace'
   if (/^cpus=\d+$/.test(t) || /^version = \d+$/.test(t)) return 'ftrace' // trace-cmd report preamble
-  if (t.charCodeAt(0) === 35) return null
-  if (isFtraceEventLine(line)) return 'ftrace'
-  if (isPerfEventLine(line)) return 'perf'
-  if (t.includes(',') && isCsvHeader(t)) return 'csv'
-  return null
+  if (t.startsWith('#')) return null
+  return TEXT_FORMATS.find((f) => f.proves(line, t))?.format ?? null
 }
 
 function unknownFormat(path: string, lines: readonly string[]): InputError {
@@ -42,16 +52,9 @@ function unknownFormat(path: string, lines: readonly string[]): InputError {
 }
 
 export function createImporter(format: TraceFormat, sink: ImportSink): LineImporter {
-  switch (format) {
-    case 'ftrace':
-      return new FtraceImporter(sink)
-    case 'perf':
-      return new PerfImporter(sink)
-    case 'csv':
-      return new CsvImporter(sink)
-    case 'tracedat':
-      throw new InputError('UNSUPPORTED_INPUT', 'trace.dat is binary, not lines: parseTrace reads it (parseTraceDat)')
-  }
+  const reader = READERS[format]
+  if (reader === null) throw new InputError('UNSUPPORTED_INPUT', 'trace.dat is binary, not lines: parseTrace reads it (parseTraceDat)')
+  return reader(sink)
 }
 
 export interface ParseOptions {
