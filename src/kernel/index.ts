@@ -83,4 +83,13 @@ export {
   type FaultRequest,
   type FaultOutcome,
 } from './fault.js'
-export * from './syscalls.js'
+export * from './uapi.js'
+export {protToVmFlags, type Traced} from './syscall-common.js'
+export * from './mmap.js'
+export * from './mprotect.js'
+export * from './mremap.js'
+export * from './madvise.js'
+export * from './mlock.js'
+export * from './fork.js'
+export * from './exec.js'
+export * from './userfaultfd.js'

@@ -23,7 +23,7 @@ const NOT_SCALED = new Set<keyof CostTable>(['downgradeWriteFraction', 'rwsemHan
  * measured syscalls: a syscall's traced hold also carries the tracepoints it fires, so the two factors differ. */
 const FAULT_PATH = new Set<keyof CostTable>(['faultEntryNs', 'vmaLookupNs', 'findVmaNs', 'anonFaultNs', 'zeroPageFaultNs', 'fileFaultNs', 'cowFaultNs', 'thpFaultNs', 'anonVmaPrepareNs', 'ioNs', 'uffdNs', 'stackExpandNs', 'wakeLatencyNs'])
 
-/** The mm syscalls whose whole critical section a cost field sizes (kernel/syscalls.ts), by traced name. */
+/** The mm syscalls whose whole critical section a cost field sizes (src/kernel/mmap.ts, mprotect.ts, mremap.ts, madvise.ts, mlock.ts), by traced name. */
 const SYSCALL_FIELDS: Record<string, keyof CostTable> = {
   mmap: 'mmapNs',
   munmap: 'munmapNs',
