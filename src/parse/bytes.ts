@@ -5,6 +5,7 @@
 
 import type {U64} from '../model/events.js'
 import {decToI64, normalize} from './numbers.js'
+import {Ch} from './chars.js'
 
 const EMPTY = Buffer.alloc(0)
 const TWO32 = 4294967296
@@ -80,7 +81,7 @@ export class Line {
   skipSpaces(p: number): number {
     const b = this.b
     const e = this.end
-    while (p < e && b[p] === 32) p++
+    while (p < e && b[p] === Ch.SPACE) p++
     return p
   }
 }
@@ -105,7 +106,7 @@ export function hexAt(L: Line, p: number): U64 | null {
   const n = i - p
   if (n <= 13) return n === 0 ? null : v
   let s = p
-  while (s < i - 1 && b[s] === 48) s++
+  while (s < i - 1 && b[s] === Ch.DIGIT_0) s++
   if (i - s > 16) return null
   if (i - s <= 13) {
     v = 0
@@ -123,7 +124,7 @@ export function hexAt(L: Line, p: number): U64 | null {
 export function decAt(L: Line, p: number): U64 | null {
   const b = L.b
   const e = L.end
-  let i = p < e && b[p] === 45 ? p + 1 : p
+  let i = p < e && b[p] === Ch.DASH ? p + 1 : p
   const first = i
   let v = 0
   for (; i < e; i++) {
@@ -140,7 +141,7 @@ export function decAt(L: Line, p: number): U64 | null {
 
 /** `0x` hex or (signed) decimal from p, as TP_printk prints %lx / %ld. Sets scan.end. */
 export function numAt(L: Line, p: number): U64 | null {
-  return L.at(p) === 48 && L.at(p + 1) === 120 ? hexAt(L, p + 2) : decAt(L, p)
+  return L.at(p) === Ch.DIGIT_0 && L.at(p + 1) === Ch.LOWER_X ? hexAt(L, p + 2) : decAt(L, p)
 }
 
 const K_TRUE = key('true')
@@ -175,7 +176,7 @@ export function tsAt(L: Line, p: number, q: number): U64 | null {
     if (secDigits <= 15) return sec
     return decAt(L, p)
   }
-  if (b[i] !== 46) return null
+  if (b[i] !== Ch.DOT) return null
   const fracStart = ++i
   let frac = 0
   for (; i < q; i++) {

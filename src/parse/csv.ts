@@ -7,6 +7,7 @@ import {KIND_NAMES, Kind, type ImportSink, type LineImporter, type U64} from '..
 import {Emitter} from './emit.js'
 import {InputError} from '../base/errors.js'
 import {decToU64, parseInteger, toSigned64} from './numbers.js'
+import {Ch} from './chars.js'
 
 /** Columns every row has; the rest are per event (see EVENT_COLUMNS). */
 const COMMON_COLUMNS = ['ts_ns', 'tid', 'tgid', 'cpu', 'comm', 'event'] as const
@@ -122,12 +123,12 @@ function endsInQuote(line: string, inQuote: boolean): boolean {
   for (let i = 0; i < line.length; i++) {
     const c = line.charCodeAt(i)
     if (inQuote) {
-      if (c === 34) {
-        if (i + 1 < line.length && line.charCodeAt(i + 1) === 34) i++
+      if (c === Ch.QUOTE) {
+        if (i + 1 < line.length && line.charCodeAt(i + 1) === Ch.QUOTE) i++
         else inQuote = false
       }
-    } else if (c === 34 && fieldStart) inQuote = true
-    else fieldStart = c === 44
+    } else if (c === Ch.QUOTE && fieldStart) inQuote = true
+    else fieldStart = c === Ch.COMMA
   }
   return inQuote
 }
@@ -151,7 +152,7 @@ export class CsvImporter implements LineImporter {
     if (this.inQuote) {
       this.record += '\n' + line
     } else {
-      if (line.length === 0 || line.charCodeAt(0) === 35 || line.trim() === '') return // blank, # comment
+      if (line.length === 0 || line.charCodeAt(0) === Ch.HASH || line.trim() === '') return // blank, # comment
       this.record = line
       this.recordLine = lineNo
     }

@@ -9,6 +9,7 @@ import {Kind, type ImportSink, type U64} from '../model/events.js'
 import {key, Line, NameTable, tsAt} from './bytes.js'
 import {PrefixedImporter} from './prefixed.js'
 import {payload, sysArgs, sysRet, type ArgStyle} from './payloads.js'
+import {Ch} from './chars.js'
 
 const NAMES = new NameTable([
   ['page_fault_user', Kind.FaultUser],
@@ -39,7 +40,7 @@ const K_ARROW = key(' -> ')
 const K_FUNC = key(' <-')
 
 function isIdent(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || (c >= 65 && c <= 90)
+  return (c >= Ch.LOWER_A && c <= Ch.LOWER_Z) || (c >= Ch.DIGIT_0 && c <= Ch.DIGIT_9) || c === Ch.UNDERSCORE || (c >= Ch.UPPER_A && c <= Ch.UPPER_Z)
 }
 
 /** The parsed prefix of one ftrace line; parse() returns where the body starts, or -1. */
@@ -70,15 +71,15 @@ class FtracePrefix {
       if (c < 0 || c > 9) break
       cpu = cpu * 10 + c
     }
-    if (i === br + 1 || i + 1 >= e || b[i] !== 93 || b[i + 1] !== 32) return -1
+    if (i === br + 1 || i + 1 >= e || b[i] !== Ch.RBRACKET || b[i + 1] !== Ch.SPACE) return -1
     // leftwards: [(TGID)] then -TID
     let k = br - 1
-    while (k > s0 && b[k] === 32) k--
+    while (k > s0 && b[k] === Ch.SPACE) k--
     let tgid = -1
-    if (k > s0 && b[k] === 41) {
+    if (k > s0 && b[k] === Ch.RPAREN) {
       k--
-      if (b[k] === 45) {
-        while (k > s0 && b[k] === 45) k--
+      if (b[k] === Ch.DASH) {
+        while (k > s0 && b[k] === Ch.DASH) k--
         tgid = -2
       } else {
         const last = k
@@ -92,10 +93,10 @@ class FtracePrefix {
         }
         if (k === last) return -1
       }
-      while (k > s0 && b[k] === 32) k--
-      if (k <= s0 || b[k] !== 40) return -1
+      while (k > s0 && b[k] === Ch.SPACE) k--
+      if (k <= s0 || b[k] !== Ch.LPAREN) return -1
       k--
-      while (k > s0 && b[k] === 32) k--
+      while (k > s0 && b[k] === Ch.SPACE) k--
     }
     const last = k
     let tid = 0
@@ -106,20 +107,20 @@ class FtracePrefix {
       tid += c * mul
       mul *= 10
     }
-    if (k === last || k < s0 || b[k] !== 45) return -1
+    if (k === last || k < s0 || b[k] !== Ch.DASH) return -1
     const dash = k
     // rightwards: [FLAGS] TIMESTAMP:
     let p = i + 2
-    while (p < e && b[p] === 32) p++
+    while (p < e && b[p] === Ch.SPACE) p++
     let q = p
-    while (q < e && b[q] !== 32 && b[q] !== 58) q++
-    if (q < e && b[q] === 32) {
+    while (q < e && b[q] !== Ch.SPACE && b[q] !== Ch.COLON) q++
+    if (q < e && b[q] === Ch.SPACE) {
       p = q
-      while (p < e && b[p] === 32) p++
+      while (p < e && b[p] === Ch.SPACE) p++
       q = p
-      while (q < e && b[q] !== 32 && b[q] !== 58) q++
+      while (q < e && b[q] !== Ch.SPACE && b[q] !== Ch.COLON) q++
     }
-    if (q >= e || b[q] !== 58) return -1
+    if (q >= e || b[q] !== Ch.COLON) return -1
     const ts = tsAt(L, p, q)
     if (ts === null) return -1
     this.tid = tid
@@ -127,14 +128,14 @@ class FtracePrefix {
     this.cpu = cpu
     this.ts = ts
     let c = s0
-    while (c < dash && b[c] === 32) c++
+    while (c < dash && b[c] === Ch.SPACE) c++
     const cb = this.commBytes
     if (dash - c !== cb.length || !L.has(c, cb)) {
       this.comm = L.str(c, dash)
       this.commBytes = new Uint8Array(b.subarray(c, dash))
     }
     q++
-    while (q < e && b[q] === 32) q++
+    while (q < e && b[q] === Ch.SPACE) q++
     return q
   }
 }
@@ -176,14 +177,14 @@ export class FtraceImporter extends PrefixedImporter<FtracePrefix> {
     let q = bs
     while (q < e && isIdent(L.b[q]!)) q++
     if (q === bs) {
-      if (L.at(bs) === 60 && L.at(e - 1) === 62) {
+      if (L.at(bs) === Ch.LT && L.at(e - 1) === Ch.GT) {
         this.sink.unknown(L.str(bs, e), L.no) // `<stack trace>`, `<user stack trace>`
         return null
       }
       return 'no event name after the timestamp'
     }
     const c = L.at(q)
-    if (c === 58) {
+    if (c === Ch.COLON) {
       const p = L.skipSpaces(q + 1)
       // trace-cmd renders syscall-specific events from the format file: `sys_enter_mmap: addr: 0x00000000, ...`
       if (L.has(bs, K_SYS_ENTER)) return sysArgs(this.em, L, p, e, bs + 10, q, this.fmtStyle)
@@ -191,14 +192,14 @@ export class FtraceImporter extends PrefixedImporter<FtracePrefix> {
       this.sink.unknown(L.str(bs, q), L.no)
       return null
     }
-    if (c === 40 && L.has(bs, K_SYS)) {
+    if (c === Ch.LPAREN && L.has(bs, K_SYS)) {
       let close = e - 1
-      while (close > q && L.at(close) !== 41) close--
+      while (close > q && L.at(close) !== Ch.RPAREN) close--
       if (close === q) return 'syscall arguments not closed'
       return sysArgs(this.em, L, q + 1, close, bs + 4, q, this.style)
     }
-    if (c === 32 && L.has(q, K_ARROW) && L.has(bs, K_SYS)) return sysRet(this.em, L, q + 4, bs + 4, q)
-    if (c === 32 && L.has(q, K_FUNC)) {
+    if (c === Ch.SPACE && L.has(q, K_ARROW) && L.has(bs, K_SYS)) return sysRet(this.em, L, q + 4, bs + 4, q)
+    if (c === Ch.SPACE && L.has(q, K_FUNC)) {
       this.sink.unknown('function', L.no) // function tracer: `func <-parent`
       return null
     }
@@ -209,7 +210,7 @@ export class FtraceImporter extends PrefixedImporter<FtracePrefix> {
   protected other(s: string, lineNo: number): void {
     const t = s.trim()
     if (t === '') return
-    if (t.charCodeAt(0) === 35) {
+    if (t.charCodeAt(0) === Ch.HASH) {
       this.header(t, lineNo)
       return
     }

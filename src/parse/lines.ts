@@ -10,6 +10,7 @@ import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
 import {InputError} from '../base/errors.js'
+import {Ch} from './chars.js'
 
 export type Compression = 'none' | 'gzip' | 'xz'
 
@@ -94,7 +95,7 @@ class LineSplitter {
       for (;;) {
         let i = s.indexOf('\n', p)
         if (i < 0) i = s.length
-        onLine(run, p, i > p && s.charCodeAt(i - 1) === 13 ? i - 1 : i, s, 0, ++this.lines)
+        onLine(run, p, i > p && s.charCodeAt(i - 1) === Ch.CR ? i - 1 : i, s, 0, ++this.lines)
         if (i === s.length) return
         p = i + 1
       }
@@ -110,7 +111,7 @@ class LineSplitter {
   }
 
   private emitLine(buf: Buffer, start: number, end: number): void {
-    if (end > start && buf[end - 1] === 13) end--
+    if (end > start && buf[end - 1] === Ch.CR) end--
     const line = buf.subarray(start, end)
     if (isAscii(line)) this.onLine(buf, start, end, line.toString('latin1'), start, ++this.lines)
     else this.onLine(buf, start, end, line.toString('utf8'), -1, ++this.lines)

@@ -3,6 +3,7 @@
 // invalid input returns null, which callers turn into a ParseProblem.
 
 import type {U64} from '../model/events.js'
+import {Ch} from './chars.js'
 
 const TWO32 = 4294967296
 const TWO21 = 2097152 // hi * 2^32 + lo stays below 2^53 while hi < 2^21
@@ -20,16 +21,16 @@ export function normalize(v: bigint): U64 {
 }
 
 function hexDigit(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48
-  if (c >= 97 && c <= 102) return c - 87
-  if (c >= 65 && c <= 70) return c - 55
+  if (c >= Ch.DIGIT_0 && c <= Ch.DIGIT_9) return c - Ch.DIGIT_0
+  if (c >= Ch.LOWER_A && c <= Ch.LOWER_F) return c - (Ch.LOWER_A - 10)
+  if (c >= Ch.UPPER_A && c <= Ch.UPPER_F) return c - (Ch.UPPER_A - 10)
   return -1
 }
 
 /** Hex digits (no 0x) in s[start, end); null if empty, not hex, or wider than 64 bits. */
 export function hexToU64(s: string, start: number, end: number): U64 | null {
   if (start >= end) return null
-  while (start < end - 1 && s.charCodeAt(start) === 48) start++ // leading zeros (perf pads to 8)
+  while (start < end - 1 && s.charCodeAt(start) === Ch.DIGIT_0) start++ // leading zeros (perf pads to 8)
   const n = end - start
   if (n > 16) return null
   if (n <= 13) {
@@ -80,7 +81,7 @@ export function decToU64(s: string, start: number, end: number): U64 | null {
 
 /** Optionally negative decimal in s[start, end) within the signed 64-bit range; null otherwise. */
 export function decToI64(s: string, start: number, end: number): U64 | null {
-  if (s.charCodeAt(start) !== 45) {
+  if (s.charCodeAt(start) !== Ch.DASH) {
     const v = decToU64(s, start, end)
     return v === null || (typeof v === 'bigint' && v > I64_MAX) ? null : v
   }
@@ -104,7 +105,7 @@ export function toSigned64(v: U64): U64 {
 /** A free-standing token: `0x`-prefixed hex, or decimal with an optional minus sign. */
 export function parseInteger(token: string): U64 | null {
   const t = token.trim()
-  if (t.length > 2 && t.charCodeAt(0) === 48 && (t.charCodeAt(1) | 32) === 120) return hexToU64(t, 2, t.length)
+  if (t.length > 2 && t.charCodeAt(0) === Ch.DIGIT_0 && (t.charCodeAt(1) | 32) === Ch.LOWER_X) return hexToU64(t, 2, t.length)
   return decToI64(t, 0, t.length)
 }
 
@@ -125,7 +126,7 @@ export function tsToNs(s: string, start: number, end: number): U64 | null {
   const secDigits = i - start
   if (secDigits === 0) return null
   if (i === end) return decToU64(s, start, end)
-  if (s.charCodeAt(i) !== 46) return null
+  if (s.charCodeAt(i) !== Ch.DOT) return null
   const fracStart = ++i
   let frac = 0
   while (i < end) {

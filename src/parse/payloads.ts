@@ -11,6 +11,7 @@ import {Kind, type U64} from '../model/events.js'
 import {boolAt, decAt, hexAt, key, NameTable, numAt, scan, type Line} from './bytes.js'
 import {MEMCG_ID, MEMCG_PATH, type Emitter} from './emit.js'
 import {decToI64, decToInt, decToU64, hexToU64, parseInteger, toSigned64} from './numbers.js'
+import {Ch} from './chars.js'
 
 const K_ADDRESS = key('address=')
 const K_IP = key(' ip=')
@@ -44,7 +45,7 @@ function pageFault(em: Emitter, L: Line, p: number, kind: Kind): string | null {
   if (!L.has(p, K_ADDRESS)) return 'page fault without address='
   let q = p + 8
   let address: U64 | null = null // stays null when %ps printed a symbol
-  if (L.at(q) === 48 && L.at(q + 1) === 120) {
+  if (L.at(q) === Ch.DIGIT_0 && L.at(q + 1) === Ch.LOWER_X) {
     address = hexAt(L, q + 2)
     if (address === null) return 'bad address (not 64-bit hex)'
     q = scan.end
@@ -53,7 +54,7 @@ function pageFault(em: Emitter, L: Line, p: number, kind: Kind): string | null {
   q += 4
   let ip: U64 | null = null
   let sym: string | null = null
-  if (L.at(q) === 48 && L.at(q + 1) === 120) {
+  if (L.at(q) === Ch.DIGIT_0 && L.at(q + 1) === Ch.LOWER_X) {
     ip = hexAt(L, q + 2)
     if (ip === null) return 'bad ip (not 64-bit hex)'
     q = scan.end
@@ -81,20 +82,20 @@ function rawSysEnter(em: Emitter, L: Line, p: number): string | null {
   const nr = decAt(L, p + 3)
   if (nr === null) return 'bad syscall number'
   let q = scan.end
-  if (L.at(q) !== 32 || L.at(q + 1) !== 40) return 'sys_enter without (args)'
+  if (L.at(q) !== Ch.SPACE || L.at(q + 1) !== Ch.LPAREN) return 'sys_enter without (args)'
   const open = q + 2
   const args = ARGS
   let n = 0
   q = open
-  if (L.at(q) !== 41) {
+  if (L.at(q) !== Ch.RPAREN) {
     for (;;) {
       const v = hexAt(L, q)
       if (v === null) return `bad syscall argument ${n}`
       if (n < 5) args[n] = v
       n++
       q = scan.end
-      if (L.at(q) === 41) break
-      if (L.at(q) !== 44 || L.at(q + 1) !== 32) return `bad separator after syscall argument ${n - 1}`
+      if (L.at(q) === Ch.RPAREN) break
+      if (L.at(q) !== Ch.COMMA || L.at(q + 1) !== Ch.SPACE) return `bad separator after syscall argument ${n - 1}`
       q += 2
     }
   }
@@ -135,13 +136,13 @@ export function sysArgs(em: Emitter, L: Line, p: number, end: number, nameStart:
   let n = 0
   let q = p
   while (q < end) {
-    while (q < end && L.at(q) === 32) q++
+    while (q < end && L.at(q) === Ch.SPACE) q++
     if (q >= end) break
     const colon = L.find(58, q)
-    if (colon < 0 || colon + 1 >= end || L.at(colon + 1) !== 32) return `syscall argument ${n} without "name: value"`
+    if (colon < 0 || colon + 1 >= end || L.at(colon + 1) !== Ch.SPACE) return `syscall argument ${n} without "name: value"`
     const v = colon + 2
     let value: U64 | null
-    if (L.at(v) === 48 && L.at(v + 1) === 120) {
+    if (L.at(v) === Ch.DIGIT_0 && L.at(v + 1) === Ch.LOWER_X) {
       value = hexAt(L, v + 2)
       style.prefixed = true
     } else {
@@ -152,9 +153,9 @@ export function sysArgs(em: Emitter, L: Line, p: number, end: number, nameStart:
     if (n < 5) args[n] = value
     n++
     q = scan.end
-    if (L.at(q) === 32 && L.at(q + 1) === 34) q = skipQuoted(L, q + 1, end) // 6.18 prints some user strings
+    if (L.at(q) === Ch.SPACE && L.at(q + 1) === Ch.QUOTE) q = skipQuoted(L, q + 1, end) // 6.18 prints some user strings
     if (q < end) {
-      if (L.at(q) !== 44) return `unexpected text after syscall argument ${n - 1}`
+      if (L.at(q) !== Ch.COMMA) return `unexpected text after syscall argument ${n - 1}`
       q++
     }
   }
@@ -168,8 +169,8 @@ export function sysArgs(em: Emitter, L: Line, p: number, end: number, nameStart:
 function skipQuoted(L: Line, q: number, end: number): number {
   for (let i = q + 1; i < end; i++) {
     const c = L.at(i)
-    if (c === 92) i++
-    else if (c === 34) return i + 1
+    if (c === Ch.BACKSLASH) i++
+    else if (c === Ch.QUOTE) return i + 1
   }
   return end
 }
@@ -178,7 +179,7 @@ function skipQuoted(L: Line, q: number, end: number): number {
 export function sysRet(em: Emitter, L: Line, p: number, nameStart: number, nameEnd: number): string | null {
   let ret = numAt(L, p)
   if (ret === null) return 'bad syscall return value'
-  if (L.at(p + 1) === 120) ret = toSigned64(ret)
+  if (L.at(p + 1) === Ch.LOWER_X) ret = toSigned64(ret)
   const name = syscallName(L, nameStart, nameEnd)
   em.event(Kind.SysRet, em.syscallNr(name, false), ret, null, null, null, null, name)
   return null
@@ -232,13 +233,13 @@ function after(s: string, key: string, p: number): number {
 
 /** `0x` hex, else decimal with an optional minus (the %lx/%ld fields of TP_printk). */
 function num(s: string, start: number, end: number): U64 | null {
-  if (end - start > 2 && s.charCodeAt(start) === 48 && s.charCodeAt(start + 1) === 120) return hexToU64(s, start + 2, end)
+  if (end - start > 2 && s.charCodeAt(start) === Ch.DIGIT_0 && s.charCodeAt(start + 1) === Ch.LOWER_X) return hexToU64(s, start + 2, end)
   return decToI64(s, start, end)
 }
 
 /** Hex with or without 0x (%lx fields such as clone_flags). */
 function hexAny(s: string, start: number, end: number): U64 | null {
-  if (end - start > 2 && s.charCodeAt(start) === 48 && s.charCodeAt(start + 1) === 120) start += 2
+  if (end - start > 2 && s.charCodeAt(start) === Ch.DIGIT_0 && s.charCodeAt(start + 1) === Ch.LOWER_X) start += 2
   return hexToU64(s, start, end)
 }
 

@@ -13,6 +13,7 @@ import {key, Line, NameTable, tsAt} from './bytes.js'
 import {PrefixedImporter} from './prefixed.js'
 import {parseInteger, tsToNs} from './numbers.js'
 import {payload, sysArgs, sysRet, type ArgStyle} from './payloads.js'
+import {Ch} from './chars.js'
 
 const NAMES = new NameTable([
   ['exceptions:page_fault_user', Kind.FaultUser],
@@ -82,9 +83,9 @@ class PerfPrefix {
       if (c < 0 || c > 9) break
       cpu = cpu * 10 + c
     }
-    if (i === br + 1 || i + 1 >= e || b[i] !== 93 || b[i + 1] !== 32) return -1
+    if (i === br + 1 || i + 1 >= e || b[i] !== Ch.RBRACKET || b[i + 1] !== Ch.SPACE) return -1
     let k = br - 1
-    while (k >= s0 && b[k] === 32) k--
+    while (k >= s0 && b[k] === Ch.SPACE) k--
     let last = k
     let tid = 0
     let mul = 1
@@ -96,7 +97,7 @@ class PerfPrefix {
     }
     if (k === last) return -1
     let pid = -1
-    if (k >= s0 && b[k] === 47) {
+    if (k >= s0 && b[k] === Ch.SLASH) {
       k--
       last = k
       mul = 1
@@ -109,12 +110,12 @@ class PerfPrefix {
       }
       if (k === last) return -1
     }
-    if (k >= s0 && b[k] !== 32) return -1
+    if (k >= s0 && b[k] !== Ch.SPACE) return -1
     let p = i + 2
-    while (p < e && b[p] === 32) p++
+    while (p < e && b[p] === Ch.SPACE) p++
     let q = p
-    while (q < e && b[q] !== 58 && b[q] !== 32) q++
-    if (q >= e || b[q] !== 58) return -1
+    while (q < e && b[q] !== Ch.COLON && b[q] !== Ch.SPACE) q++
+    if (q >= e || b[q] !== Ch.COLON) return -1
     const ts = tsAt(L, p, q)
     if (ts === null) return -1
     this.tid = tid
@@ -122,16 +123,16 @@ class PerfPrefix {
     this.cpu = cpu
     this.ts = ts
     let ce = k
-    while (ce > s0 && b[ce - 1] === 32) ce--
+    while (ce > s0 && b[ce - 1] === Ch.SPACE) ce--
     let c = s0
-    while (c < ce && b[c] === 32) c++
+    while (c < ce && b[c] === Ch.SPACE) c++
     const cb = this.commBytes
     if (ce - c !== cb.length || !L.has(c, cb)) {
       this.comm = L.str(c, ce)
       this.commBytes = new Uint8Array(b.subarray(c, ce))
     }
     q++
-    while (q < e && b[q] === 32) q++
+    while (q < e && b[q] === Ch.SPACE) q++
     return q
   }
 }
@@ -184,7 +185,7 @@ export class PerfImporter extends PrefixedImporter<PerfPrefix> {
     const e = L.end
     // `subsys:event: payload`: the name ends at the first ': ' (or a ':' ending the line)
     let ne = L.find(58, bs)
-    while (ne >= 0 && ne + 1 < e && L.at(ne + 1) !== 32) ne = L.find(58, ne + 1)
+    while (ne >= 0 && ne + 1 < e && L.at(ne + 1) !== Ch.SPACE) ne = L.find(58, ne + 1)
     if (ne < 0) ne = e
     const p = ne + 2 > e ? e : ne + 2
     const kind = NAMES.find(L, bs, ne)
@@ -266,8 +267,8 @@ export class PerfImporter extends PrefixedImporter<PerfPrefix> {
   /** Lines without the sample layout: blank lines, `# ...` headers (--header), call-chain frames (-G). */
   protected other(s: string, lineNo: number): void {
     const t = s.trim()
-    if (t === '' || t.charCodeAt(0) === 35) return
-    if (s.charCodeAt(0) <= 32 && /^[0-9a-f]+ /.test(t)) {
+    if (t === '' || t.charCodeAt(0) === Ch.HASH) return
+    if (s.charCodeAt(0) <= Ch.SPACE && /^[0-9a-f]+ /.test(t)) {
       this.sink.unknown('<callchain>', lineNo)
       return
     }
