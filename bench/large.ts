@@ -7,11 +7,11 @@
 //   node dist/bench/large.js [EVENTS=50000000] [DIR=tmpdir] [POLICIES=v6.18]
 // generates the trace, then ingests and replays it with `bin/run.js` as child processes and prints throughput and
 // each child's peak RSS (/usr/bin/time -v, or VmHWM from /proc).
-import {spawn, spawnSync} from 'node:child_process'
 import {closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
+import {runMeasured} from '../test/cli.js'
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 export const SOURCE = join(REPO, 'traces', 'py_threads_small.trace.txt')
@@ -83,38 +83,7 @@ export function writeLargeTrace(path: string, events: number, source = SOURCE): 
   return {path, lines: written + header.length, events: written, bytes, copies: copy}
 }
 
-export interface ChildRun {
-  code: number | null
-  seconds: number
-  peakRssMb: number
-  stderr: string
-}
-
-/** Runs `node bin/run.js ARGS` and measures its wall time and peak RSS. */
-export async function runChild(args: string[]): Promise<ChildRun> {
-  const bin = join(REPO, 'bin', 'run.js')
-  const t0 = process.hrtime.bigint()
-  if (existsSync('/usr/bin/time')) {
-    const r = spawnSync('/usr/bin/time', ['-v', process.execPath, bin, ...args], {encoding: 'utf8', cwd: REPO, maxBuffer: 256 << 20})
-    const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)
-    return {code: r.status, seconds: Number(process.hrtime.bigint() - t0) / 1e9, peakRssMb: m === null ? NaN : Number(m[1]) / 1024, stderr: r.stderr}
-  }
-  const c = spawn(process.execPath, [bin, ...args], {cwd: REPO, stdio: ['ignore', 'ignore', 'pipe']})
-  let stderr = ''
-  c.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  let peak = 0
-  const poll = setInterval(() => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${c.pid}/status`, 'utf8'))
-      if (m !== null) peak = Math.max(peak, Number(m[1]))
-    } catch {
-      // exited
-    }
-  }, 20)
-  const code = await new Promise<number | null>((done) => c.on('exit', done))
-  clearInterval(poll)
-  return {code, seconds: Number(process.hrtime.bigint() - t0) / 1e9, peakRssMb: peak / 1024, stderr}
-}
+export type ChildRun = Awaited<ReturnType<typeof runMeasured>>
 
 export interface LargeBench {
   trace: LargeTrace
@@ -132,8 +101,8 @@ export async function benchLarge(events: number, dir = mkdtempSync(join(tmpdir()
   const trace = writeLargeTrace(tracePath, events)
   const generateSeconds = Number(process.hrtime.bigint() - t0) / 1e9
   try {
-    const ingest = await runChild(['ingest', tracePath, '--db', db, '--json'])
-    const replay = ingest.code === 0 ? await runChild(['replay', '--db', db, '--policy', policies, '--json']) : {code: null, seconds: 0, peakRssMb: 0, stderr: 'not run'}
+    const ingest = await runMeasured(['ingest', tracePath, '--db', db, '--json'])
+    const replay = ingest.code === 0 ? await runMeasured(['replay', '--db', db, '--policy', policies, '--json']) : {code: null, signal: null, out: '', err: 'not run', seconds: 0, peakRssMb: 0}
     return {trace, generateSeconds, ingest, replay, dbBytes: existsSync(db) ? statSync(db).size : 0}
   } finally {
     if (!keep) for (const f of [tracePath, db, db + '-wal', db + '-shm']) rmSync(f, {force: true})
@@ -148,6 +117,6 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const r = await benchLarge(events, dir, policies)
   console.log(`generated ${fmt(r.trace.events)} events (${(r.trace.bytes / 2 ** 20).toFixed(0)} MB, ${r.trace.copies} copies) in ${r.generateSeconds.toFixed(1)} s`)
   for (const [name, c] of [['ingest', r.ingest], ['replay', r.replay]] as const)
-    console.log(`${name.padEnd(7)} exit ${c.code}  ${c.seconds.toFixed(1)} s  ${fmt(r.trace.events / c.seconds)} events/s  peak RSS ${c.peakRssMb.toFixed(0)} MB${c.code === 0 ? '' : '\n' + c.stderr.slice(-2000)}`)
+    console.log(`${name.padEnd(7)} exit ${c.code}  ${c.seconds.toFixed(1)} s  ${fmt(r.trace.events / c.seconds)} events/s  peak RSS ${c.peakRssMb.toFixed(0)} MB${c.code === 0 ? '' : '\n' + c.err.slice(-2000)}`)
   console.log(`database ${(r.dbBytes / 2 ** 20).toFixed(0)} MB`)
 }

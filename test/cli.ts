@@ -64,13 +64,15 @@ export function exited(c: ChildProcess): Promise<{code: number | null; signal: N
   return new Promise((done) => c.on('exit', (code, signal) => done({code, signal})))
 }
 
-/** Peak RSS (MB) of a command run as a child: /usr/bin/time -v when present, else VmHWM polled from /proc. */
-export async function runMeasured(args: string[]): Promise<CliResult & {peakRssMb: number}> {
+/** Wall time and peak RSS (MB) of a command run as a child: /usr/bin/time -v when present, else VmHWM polled from /proc. */
+export async function runMeasured(args: string[]): Promise<CliResult & {peakRssMb: number; seconds: number}> {
+  const t0 = process.hrtime.bigint()
+  const seconds = (): number => Number(process.hrtime.bigint() - t0) / 1e9
   if (existsSync('/usr/bin/time')) {
-    const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, ...args], {encoding: 'utf8', env: env({}), cwd: REPO, maxBuffer: 64 << 20})
+    const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, ...args], {encoding: 'utf8', env: env({}), cwd: REPO, maxBuffer: 256 << 20})
     const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)
     assert.ok(m !== null, `no RSS in /usr/bin/time output: ${r.stderr.slice(-500)}`)
-    return {code: r.status, signal: r.signal, out: r.stdout, err: unwrap(r.stderr), peakRssMb: Number(m[1]) / 1024}
+    return {code: r.status, signal: r.signal, out: r.stdout, err: unwrap(r.stderr), peakRssMb: Number(m[1]) / 1024, seconds: seconds()}
   }
   const c = spawnCli(args)
   let out = ''
@@ -88,5 +90,5 @@ export async function runMeasured(args: string[]): Promise<CliResult & {peakRssM
   }, 20)
   const {code, signal} = await exited(c)
   clearInterval(poll)
-  return {code, signal, out, err: unwrap(err), peakRssMb: peakKb / 1024}
+  return {code, signal, out, err: unwrap(err), peakRssMb: peakKb / 1024, seconds: seconds()}
 }
