@@ -47,6 +47,8 @@ export interface FileRef {
   readonly mapPages: boolean
   /** vm_ops->close exists (prevents merging). */
   readonly hasClose?: boolean
+  /** Path where the trace names it (maps snapshot, perf MMAP2, exec): reports only, never identity. */
+  readonly path?: string
 }
 
 /** struct anon_vma. `forked`: created by anon_vma_fork (its VMA's anon_vma_chain is not singular). */

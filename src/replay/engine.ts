@@ -132,8 +132,10 @@ export class Replayer {
         break
       case 'mmap2': {
         const mm = this.taskFor(op.tid, op.tgid).mm
-        if (mm !== null && mm.findVma(op.start)?.start !== op.start)
+        const at = mm?.findVma(op.start) ?? null
+        if (mm !== null && at?.start !== op.start)
           installKnown(this.k, mm, {start: op.start, end: op.start + op.len, perms: op.perms, offset: op.pgoff, dev: '', inode: op.inode, path: op.path}, false)
+        else if (at?.file != null) this.k.files?.name(at.file, op.tgid, op.path) // the mmap(fd) this record reports
         break
       }
     }
@@ -249,9 +251,16 @@ export class Replayer {
     const tr = this.traced(op)
     const result = tr.result
     switch (op.nr) {
+      case NR.close: // only the fd references the file table keeps (rcuDeferredFput) care; no lock is taken
+        if (this.k.files !== null && result !== undefined && !failed(result)) {
+          const files = this.k.files
+          this.submit(t, op, () => files.closeFd(`fd:${op.tgid}:${a0 | 0}`, op.tgid))
+        }
+        return
       case NR.mmap: {
         if (result === undefined) return // still running when tracing stopped: where it mapped is unknown
         const file = (a3 & MAP_ANONYMOUS) !== 0 ? null : {id: `fd:${op.tgid}:${a4 | 0}`, mapPages: true}
+        if (file !== null && !failed(result)) this.k.files?.fdInstall(file, op.tgid)
         return this.run(t, op, 'mmap', sysMmap, {addr: a0, len: a1, prot: a2, flags: a3, file, offset: a4 === undefined ? 0 : op.args[5], ...tr})
       }
       case NR.mprotect:
@@ -343,15 +352,17 @@ export class Replayer {
     this.run(t, op, 'exec', execMmap, {}, () => {
       if (t.mm === null) return
       this.mms.set(op.tgid, t.mm)
-      installExecAreas(this.k, t.mm, areas, this.inferred)
+      installExecAreas(this.k, t.mm, areas, this.inferred, op.filename)
     })
   }
 
   private exit(op: Extract<Op, {type: 'exit'}>): void {
     const t = this.tasks.get(op.tid)
     if (t === undefined || t.mm === null) return
+    const mm = t.mm
     this.run(t, op, 'exit', exitMm, undefined, () => {
       this.tasks.delete(op.tid)
+      if (mm.dead) this.k.files?.exitFiles(op.tgid) // exit_files after exit_mm (do_exit)
     })
   }
 }

@@ -69,7 +69,7 @@ test('policies lists every built-in policy with its generation', () => {
   const out = run('policies', '--json')
   assert.equal(out.status, 0)
   const list = JSON.parse(out.stdout) as {name: string; generation: {name: string}}[]
-  assert.deepEqual(list.map((p) => p.name), ['mmap-lock', 'v6.4', 'v6.6', 'v6.7', 'v6.10', 'v6.15', 'v6.18', 'spf', 'ideal'])
+  assert.deepEqual(list.map((p) => p.name), ['mmap-lock', 'v6.4', 'v6.6', 'v6.7', 'v6.10', 'v6.15', 'v6.18', 'spf', 'spf-rcu-file', 'ideal'])
   assert.equal(list.find((p) => p.name === 'v6.4')!.generation.name, '6.4')
 })
 
