@@ -154,6 +154,15 @@ export class RunWriter implements Recorder {
     readonly runId: number,
   ) {}
 
+  /** Reserves a record of `len` Float64s, writes its kind and run; returns where its fields start. */
+  private begin(kind: number, len: number): number {
+    const w = this.out
+    const o = w.reserve(len)
+    w.buf[o] = kind
+    w.buf[o + 1] = this.index
+    return o + 2
+  }
+
   fault(op: FaultOp, out: FaultOutcome, inferredVma: boolean): void {
     const w = this.out
     const reason = w.str(out.reason)
@@ -162,11 +171,8 @@ export class RunWriter implements Recorder {
     const vma = out.vma
     let flags = (out.path === 'vma_lock' ? VMA_LOCK : 0) | (out.tookMmapLock ? TOOK_MMAP_LOCK : 0) | (inferredVma ? INFERRED_VMA : 0)
     flags |= (out.trylockFailed ? TRYLOCK_FAILED : 0) | (out.segv ? SEGV : 0) | (vma !== null ? HAS_VMA : 0) | (by !== null ? WAITED : 0)
-    const o = w.reserve(FAULT_LEN)
+    const f = this.begin(FAULT, FAULT_LEN)
     const b = w.buf
-    b[o] = FAULT
-    b[o + 1] = this.index
-    const f = o + 2
     b[f + F.eventId] = op.eventId
     b[f + F.tid] = op.tid
     b[f + F.tgid] = op.tgid
@@ -194,11 +200,8 @@ export class RunWriter implements Recorder {
     const lab = w.str(label)
     const by = a.waitedFor
     const byOp = by === null ? 0 : w.str(by.op)
-    const o = w.reserve(OP_LEN)
+    const f = this.begin(OP, OP_LEN)
     const b = w.buf
-    b[o] = OP
-    b[o + 1] = this.index
-    const f = o + 2
     b[f + P.eventId] = op.eventId
     b[f + P.tid] = op.tid
     b[f + P.tgid] = op.tgid
@@ -267,11 +270,8 @@ export class RunWriter implements Recorder {
     if (k.files !== null) counters.push(...this.fileReleases(k.files))
     const w = this.out
     const names = counters.map(([name]) => w.str(name))
-    const o = w.reserve(2 + FINISH_FIELDS.length + 2 * counters.length)
+    const f = this.begin(FINISH, 2 + FINISH_FIELDS.length + 2 * counters.length)
     const b = w.buf
-    b[o] = FINISH
-    b[o + 1] = this.index
-    const f = o + 2
     b[f + FINISH_FIELDS.ops] = ops
     b[f + FINISH_FIELDS.simEndNs] = simEndNs
     b[f + FINISH_FIELDS.counters] = counters.length
