@@ -230,11 +230,8 @@ export class RunWriter implements Recorder {
     for (const r of files.releases) {
       const id = w.str(r.id)
       const path = r.path === null ? -1 : w.str(r.path)
-      const o = w.reserve(FILE_RELEASE_LEN)
+      const f = this.begin(FILE_RELEASE, FILE_RELEASE_LEN)
       const b = w.buf
-      b[o] = FILE_RELEASE
-      b[o + 1] = this.index
-      const f = o + 2
       b[f + R.id] = id
       b[f + R.path] = path
       b[f + R.tgid] = r.tgid ?? -1
