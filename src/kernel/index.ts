@@ -38,6 +38,7 @@ export {GENERATIONS, GENERATION_NAMES, generation, type Generation, type Generat
 export {policyFromGeneration, type FaultPolicy, type FaultReason, type FaultKind} from './policy.js'
 export {DEFAULT_COSTS, costTable, type CostTable} from './costs.js'
 export {RcuClock, DEFAULT_RCU_GRACE_PERIOD_NS, type RcuStats} from './rcu.js'
+export {FileTable, nearestRank, type FdEnd, type FileRelease, type FputStats} from './files.js'
 export {RwSem} from './rwsem.js'
 export {RangeTree, TREE_MAX, walk, type Entry} from './tree.js'
 export {Task, type Blocker, type LockAcct} from './task.js'

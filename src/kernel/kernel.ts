@@ -6,6 +6,7 @@ import {doUserAddrFault, doUserAddrFaultUncontended, type FaultOutcome, type Fau
 import {generation, type Generation, type GenerationName} from './generations.js'
 import {Mm, type LockTraceEvent} from './mm.js'
 import {policyFromGeneration, type FaultPolicy} from './policy.js'
+import {FileTable} from './files.js'
 import {RcuClock} from './rcu.js'
 import {newAcct, Task, type LockAcct} from './task.js'
 import {VMA_BYTES, VMA_LOCK_BYTES, Vma, type AnonVma, type FileRef, type VmaAttrs} from './vma.js'
@@ -64,6 +65,8 @@ export class Kernel {
   readonly policy: FaultPolicy
   readonly costs: CostTable
   readonly rcu: RcuClock
+  /** File references (files.ts): kept only when the policy defers VMA fputs, the one policy that reports them. */
+  readonly files: FileTable | null
   readonly thp: ThpMode
   readonly stackRlimit: number
   readonly stats: KernelStats = {
@@ -88,7 +91,8 @@ export class Kernel {
     this.gen = typeof opts.generation === 'object' ? opts.generation : generation(opts.generation ?? '6.18')
     this.policy = opts.policy ?? policyFromGeneration(this.gen, opts.knobs)
     this.costs = costTable(opts.costs)
-    this.rcu = new RcuClock(this.sched, opts.rcuGracePeriodNs ?? this.gen.rcuGracePeriodNs)
+    this.rcu = new RcuClock(this.sched, opts.rcuGracePeriodNs ?? this.gen.rcuGracePeriodNs, this.policy.rcuLazyNs)
+    this.files = this.policy.rcuDeferredFput ? new FileTable(this.sched, this.rcu, true) : null
     this.thp = opts.thp ?? 'madvise'
     this.stackRlimit = opts.stackRlimit ?? 8 * 2 ** 20
   }
@@ -156,17 +160,20 @@ export class Kernel {
     }
     this.stats.vmasAllocated++
     vma.setAttrs(attrs)
+    if (attrs.file !== null) this.files?.vmaGet(attrs.file, mm.id) // get_file (vm_area_dup, mmap_region)
     return vma
   }
 
   /**
    * vm_area_free (kernel/fork.c). 6.4–6.14: call_rcu, the object stays readable for a grace period (unreachable =
    * exit_mmap frees at once, no reader can find it). 6.15+: back to the typesafe cache at once. 6.1: kmem_cache_free
-   * at once (no lockless reader exists).
+   * at once (no lockless reader exists). The file reference drops here too (remove_vma's fput), after a grace
+   * period under rcuDeferredFput (2021 SPF: ____vm_area_free in the RCU callback).
    */
   vmAreaFree(vma: Vma, unreachable = false): void {
     if (vma.state !== 'detached' && vma.state !== 'new') throw new Error(`free of ${vma}`)
     if (vma.readers !== 0) throw new Error(`free of read-locked ${vma}`)
+    if (vma.file !== null && this.files !== null) this.files.vmaPut(vma.file, vma.mm?.id ?? 0)
     if (this.gen.typesafeByRcuReuse) {
       vma.state = 'freed'
       this.vmaCache.push(vma)
@@ -180,6 +187,7 @@ export class Kernel {
         },
         VMA_BYTES + VMA_LOCK_BYTES,
         1,
+        true,
       )
     }
   }

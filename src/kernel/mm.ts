@@ -43,7 +43,7 @@ export class Mm {
     k: Kernel,
   ) {
     this.lock = new RwSem(k.costs)
-    this.tree.retire = (nodes) => k.rcu.callRcu(null, nodes * NODE_BYTES, nodes)
+    this.tree.retire = (nodes) => k.rcu.callRcu(null, nodes * NODE_BYTES, nodes, true) // ma_free_rcu: call_rcu, lazy under RCU_LAZY
   }
 
   /** The VMA covering `addr` under mmap_lock (vma_lookup). */

@@ -63,6 +63,15 @@ export interface FaultPolicy {
   /** After an I/O RETRY, retry through lock_vma_under_rcu before mmap_lock (VM_FAULT_RETRY_VMA proposal). */
   readonly retryUnderVmaLock: boolean
   readonly stackGrowth: 'read' | 'write_downgrade'
+  /**
+   * A removed VMA drops its file reference (fput) in an RCU callback after a grace period instead of at once, so a
+   * fault may use vma->vm_file without mmap_lock (Michel Lespinasse, "mm: rcu safe vma->vm_file freeing", 2021, never
+   * merged): a what-if.
+   */
+  readonly rcuDeferredFput: boolean
+  /** CONFIG_RCU_LAZY: call_rcu callbacks wait until the oldest has waited this long (ns) before a grace period
+   * starts for them, unless a non-lazy call_rcu comes first (0: off). */
+  readonly rcuLazyNs: number
 }
 
 /** The kernel's own fault policy for a generation; `over` adjusts knobs. */
@@ -82,6 +91,8 @@ export function policyFromGeneration(g: Generation, over: Partial<FaultPolicy> =
     waitsDropVmaLock: true,
     retryUnderVmaLock: false,
     stackGrowth: g.stackGrowth,
+    rcuDeferredFput: false,
+    rcuLazyNs: 0,
     ...over,
   })
 }

@@ -4,6 +4,9 @@
 // `minGracePeriodNs` has passed. Callbacks queued during a grace period wait for the next one, as with the
 // kernel's segmented callback list. Default length: 10 ms, after Joel Fernandes' "rcu: Reduce synchronize_rcu() latency by
 // reporting GP kthread's CPU QS early" (2026-01-01): synchronize_rcu mean 9.75 ms, min ~6 ms on an idle 32-CPU box; the suggested clock is 6-30 ms).
+// Optional CONFIG_RCU_LAZY batching (kernel/rcu/tree_nocb.h, 6.2+): a lazy call_rcu() does not start a grace period;
+// lazy callbacks wait until the oldest has waited `lazyNs` (jiffies_lazy_flush, 10 s by default) or a non-lazy
+// call_rcu() (call_rcu_hurry) arrives, and then go through a normal grace period.
 import {Timer, type Scheduler} from '../sim/scheduler.js'
 
 /** Default minimum grace period, ns. */
@@ -56,10 +59,14 @@ export class RcuClock {
   private holdouts = 0 // readers that were inside when the running GP began and have not left
   private minElapsed = false
   private readonly timer = new Timer(() => this.minTimeReached())
+  private lazy = newBatch() // lazy callbacks not yet handed to a grace period (RCU_LAZY)
+  private readonly lazyTimer = new Timer(() => this.flushLazy())
 
   constructor(
     private readonly sched: Scheduler,
     readonly minGracePeriodNs = DEFAULT_RCU_GRACE_PERIOD_NS,
+    /** RCU_LAZY flush delay, ns (0: off, every callback is non-lazy). */
+    readonly lazyNs = 0,
   ) {}
 
   /** rcu_read_lock() */
@@ -92,9 +99,15 @@ export class RcuClock {
     return this.readers.length
   }
 
-  /** call_rcu(): run `fn` (may be null: pure memory accounting) after a grace period; `bytes`/`objects` count as pending. */
-  callRcu(fn: (() => void) | null, bytes: number, objects: number): void {
-    const b = this.next
+  /**
+   * call_rcu(): run `fn` (may be null: pure memory accounting) after a grace period; `bytes`/`objects` count as
+   * pending. `lazy` (with lazyNs set): batched as RCU_LAZY does; otherwise it also flushes the lazy batch
+   * (call_rcu_hurry → rcu_nocb_flush_bypass).
+   */
+  callRcu(fn: (() => void) | null, bytes: number, objects: number, lazy = false): void {
+    const isLazy = lazy && this.lazyNs > 0
+    const b = isLazy ? this.lazy : this.next
+    if (isLazy && b.fns.length === 0) this.sched.schedule(this.lazyTimer, this.sched.now + this.lazyNs)
     b.fns.push(fn)
     b.times.push(this.sched.now)
     b.bytes.push(bytes)
@@ -104,6 +117,27 @@ export class RcuClock {
     s.pendingObjects += objects
     if (s.pendingBytes > s.peakPendingBytes) s.peakPendingBytes = s.pendingBytes
     if (s.pendingObjects > s.peakPendingObjects) s.peakPendingObjects = s.pendingObjects
+    if (isLazy) return
+    if (this.lazy.fns.length > 0) this.flushLazy()
+    else if (this.gpId === 0) this.startGracePeriod()
+  }
+
+  /** Lazy callbacks now waiting (RCU_LAZY bypass list). */
+  get lazyPending(): number {
+    return this.lazy.fns.length
+  }
+
+  /** The lazy batch joins the callbacks waiting for the next grace period (rcu_nocb_flush_bypass). */
+  private flushLazy(): void {
+    const l = this.lazy
+    if (l.fns.length === 0) return
+    this.sched.cancel(this.lazyTimer)
+    const n = this.next
+    n.fns.push(...l.fns)
+    n.times.push(...l.times)
+    n.bytes.push(...l.bytes)
+    n.objects.push(...l.objects)
+    this.lazy = newBatch()
     if (this.gpId === 0) this.startGracePeriod()
   }
 

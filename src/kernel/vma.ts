@@ -52,6 +52,8 @@ export interface FileRef {
    * PTEs do_fault_around installed (a window clamped to the real VMA) are not tracked for it.
    */
   readonly approximate?: boolean
+  /** Path where the trace names it (maps snapshot, perf MMAP2, exec): reports only, never identity. */
+  readonly path?: string
 }
 
 /** struct anon_vma. `forked`: created by anon_vma_fork (its VMA's anon_vma_chain is not singular). */

@@ -24,6 +24,7 @@ const nr = (name: string): number => BY_NAME.get(name)!
 
 /** The numbers the replay dispatches on, by name (from the table above, so each number is written once). */
 export const NR = Object.freeze({
+  close: nr('close'),
   mmap: nr('mmap'),
   mprotect: nr('mprotect'),
   munmap: nr('munmap'),

@@ -144,7 +144,9 @@ export class Replayer {
         const mm = this.taskFor(op.tid, op.tgid).mm
         const m: KnownMapping = {start: op.start, end: op.start + op.len, perms: op.perms, offset: op.pgoff, dev: '', inode: op.inode, path: op.path}
         pushTo(this.execMaps, op.tid, m)
-        if (mm !== null && mm.findVma(op.start)?.start !== op.start) installKnown(this.k, mm, m, 'mmap')
+        const at = mm?.findVma(op.start) ?? null
+        if (mm !== null && at?.start !== op.start) installKnown(this.k, mm, m, 'mmap')
+        else if (at?.file != null) this.k.files?.name(at.file, op.tgid, op.path) // the mmap(fd) this record reports
         break
       }
     }
@@ -267,9 +269,16 @@ export class Replayer {
     const tr = this.traced(op)
     const result = tr.result
     switch (op.nr) {
+      case NR.close: // only the fd references the file table keeps (rcuDeferredFput) care; no lock is taken
+        if (this.k.files !== null && result !== undefined && !failed(result)) {
+          const files = this.k.files
+          this.submit(t, op, () => files.closeFd(`fd:${op.tgid}:${a0 | 0}`, op.tgid))
+        }
+        return
       case NR.mmap: {
         if (result === undefined) return // still running when tracing stopped: where it mapped is unknown
         const file = (a3 & MAP_ANONYMOUS) !== 0 ? null : {id: `fd:${op.tgid}:${a4 | 0}`, mapPages: true}
+        if (file !== null && !failed(result)) this.k.files?.fdInstall(file, op.tgid)
         return this.run(t, op, 'mmap', sysMmap, {addr: a0, len: a1, prot: a2, flags: a3, file, offset: a4 === undefined ? 0 : op.args[5], ...tr})
       }
       case NR.mprotect:
@@ -365,7 +374,7 @@ export class Replayer {
       this.mms.set(op.tgid, t.mm)
       // begin_new_exec switched to the new mm before load_elf_binary mapped (and perf recorded) these
       for (const m of maps) installKnown(this.k, t.mm, m, 'exec')
-      installExecAreas(this.k, t.mm, areas, this.inferred)
+      installExecAreas(this.k, t.mm, areas, this.inferred, op.filename)
       for (const w of writes) if (w.areasBefore < areas.length) installPadzero(this.k, t.mm, w.address, this.inferred)
     })
   }
@@ -373,8 +382,10 @@ export class Replayer {
   private exit(op: Extract<Op, {type: 'exit'}>): void {
     const t = this.tasks.get(op.tid)
     if (t === undefined || t.mm === null) return
+    const mm = t.mm
     this.run(t, op, 'exit', exitMm, undefined, () => {
       this.tasks.delete(op.tid)
+      if (mm.dead) this.k.files?.exitFiles(op.tgid) // exit_files after exit_mm (do_exit)
     })
   }
 }

@@ -46,7 +46,7 @@ export function fileFor(path: string, inode: number, dev: string): FileRef | nul
   if (path === '' || path === '//anon' || path === '[heap]' || path === '[stack]' || path.startsWith('[anon')) return null
   if (path.startsWith('[')) return {id: path, mapPages: false}
   const device = path.startsWith('/dev/') && !path.startsWith('/dev/shm/')
-  return {id: inode !== 0 ? `${dev}:${inode}` : path, mapPages: !device}
+  return {id: inode !== 0 ? `${dev}:${inode}` : path, mapPages: !device, path}
 }
 
 function protOf(perms: string): number {
@@ -104,11 +104,12 @@ export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, origin: KnownOr
  * interpreter's span first, and last the vDSO with its vvar pages (arch_setup_additional_pages). The vDSO and
  * vvar are special mappings whose faults call ->fault without ->map_pages (vmf_can_call_fault → RETRY).
  */
-export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: number}[], inferred: InferredVmas): void {
+export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: number}[], inferred: InferredVmas, filename?: string): void {
   areas.forEach((a, i) => {
     if (a.len <= 0 || a.addr <= 0 || a.addr + a.len > 2 ** 47) return
     const vdso = i === areas.length - 1 && areas.length > 1
-    // the parts no PERF_RECORD_MMAP2 described (perf records the vDSO's text but not its vvar pages)
+    // the program's (or its interpreter's) segments, named after the program exec'd; the parts no PERF_RECORD_MMAP2
+    // described (perf records the vDSO's text but not its vvar pages)
     let from = a.addr
     for (const v of [...mm.vmasIn(a.addr, a.addr + a.len), null]) {
       const to = v === null ? a.addr + a.len : v.start
@@ -117,7 +118,7 @@ export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: n
           start: from,
           end: to,
           prot: vdso ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE | PROT_EXEC,
-          file: vdso ? {id: `[vdso]@${from}`, mapPages: false} : {id: `exec@${from}`, mapPages: true, approximate: true},
+          file: vdso ? {id: `[vdso]@${from}`, mapPages: false} : {id: `exec@${from}`, mapPages: true, approximate: true, path: filename},
           anonVma: !vdso, // padzero wrote the interpreter's data segment
         })
         inferred.add(vma)

@@ -93,6 +93,20 @@ const BUILTIN: Policy[] = [
     knobs: {fastPath: 'speculative'},
   },
   {
+    name: 'spf-rcu-file',
+    summary: "what-if: every file fault under the VMA lock, vm_file's fput deferred by RCU (2021 SPF)",
+    description:
+      'The per-VMA lock series\' open question (Michal Hocko on patch 28/41, January 2023: why only anonymous VMAs; ' +
+      'Suren Baghdasaryan\'s answer: ->fault handlers must not rely on mmap_lock, and vm_file must be freed after an ' +
+      'RCU grace period like the VMA, which makes fops->release() run asynchronously — a problem he had hit with ' +
+      'snd_pcm_release() in an out-of-tree SPF). 6.18 with ->fault called under the VMA lock even without ' +
+      '->map_pages, and each removed VMA\'s fput run in an RCU callback as in Michel Lespinasse\'s "mm: rcu safe ' +
+      'vma->vm_file freeing" (2021), which Ted Ts\'o found to break xfstests generic/619 (umount: target is busy). ' +
+      'Reports the deferred releases next to the faults it moves off mmap_lock.',
+    generation: gen('6.18'),
+    knobs: {fileFaults: 'any', rcuDeferredFput: true},
+  },
+  {
     name: 'ideal',
     summary: 'lower bound: every user fault on the per-VMA path, nothing falls back',
     description:

@@ -3,6 +3,7 @@
 import type {Db} from '../store/db.js'
 import type {RunRef} from './runs.js'
 import {lockContention, lockStat, lockStatClasses, type LockRow, type LockStatClassRow, type LockStatRow, type SortKey, type WaitFilter} from './lockstat.js'
+import {rcuFileReport, type RcuFileReport} from './rcu-file.js'
 import {hotVmas, pathReasons, processRows, threadRows, topBlockers, waitRows, type BlockerRow, type PathReasonRow, type ProcessRow, type ThreadRow, type VmaRow, type WaitRow} from './metrics.js'
 
 export interface TraceFacts {
@@ -36,6 +37,8 @@ export interface ContentionReport {
   sort_key: SortKey
   /** --pid/--tid/--read/--write: they filter locks, lockstat, lockstat_classes, blockers, threads and processes */
   filter: WaitFilter
+  /** Only when a run defers VMA fputs (rcuDeferredFput): the deferred vm_file releases and their trade (rcu-file.ts) */
+  rcu_file?: RcuFileReport
 }
 
 export interface ContentionOptions {
@@ -84,5 +87,7 @@ export function contentionReport(db: Db, runs: RunRef[], top: number, opts: Cont
     for (const l of lockStat(db, r.runId, filter)) report.lockstat.push({...tag, ...l})
     for (const c of lockStatClasses(db, r.runId, key, top, filter)) report.lockstat_classes.push({...tag, ...c})
   }
+  const rcu = rcuFileReport(db, runs, top)
+  if (rcu !== null) report.rcu_file = rcu
   return report
 }

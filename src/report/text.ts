@@ -242,7 +242,47 @@ export function renderContention(r: ContentionReport, top: number): string {
   for (const run of r.runs) parts.push(title(`Hottest VMAs — ${run.label} (run ${run.run_id}): by fallbacks, then delay, then faults`), table(vmaRows(r, run.run_id)))
   parts.push(title(`Threads (top ${top} per run by time spent waiting)`), threadTable(r, top, 'threads'))
   parts.push(title(`Processes (top ${top} per run)`), threadTable(r, top, 'processes'))
+  if (r.rcu_file !== undefined) parts.push(...rcuFileText(r.rcu_file))
   return parts.join('\n')
+}
+
+/** The rcuDeferredFput section's tables and trade sentences (text and HTML render the same rows). */
+export function rcuFileRows(f: NonNullable<ContentionReport['rcu_file']>): {runs: Row[]; trade: string[]; paths: Row[]; callRcu: Row[]} {
+  return {
+    runs: f.runs.map((x) => ({
+      run: `${x.policy} (${x.run_id})`, 'deferred fputs': count(x.deferred_fputs), 'delay p50 ms': ms(x.delay_p50_ns), 'p99 ms': ms(x.delay_p99_ns), 'max ms': ms(x.delay_max_ns),
+      'peak files waiting': count(x.peak_files_waiting), 'peak VMA bytes waiting': bytes(x.peak_bytes_waiting), 'files released': count(x.files_released),
+      'released late': count(x.late_releases), 'last-ref late (fd closed)': count(x.last_ref_late), 'longest umount-busy ms': ms(x.max_busy_ns),
+    })),
+    trade: f.trade.map(
+      (t) =>
+        `${t.policy} (run ${t.run_id}) vs v6.18 (run ${t.baseline_run_id}), ${t.mode}: buys ${count(t.faults_moved)} fewer faults under mmap_lock ` +
+        `(${count(t.baseline_mmap_lock_faults)} → ${count(t.mmap_lock_faults)}; v6.18 had ${count(t.baseline_file_no_map_pages)} file_no_map_pages fallbacks); ` +
+        `costs ${count(t.deferred_fputs)} deferred fputs, ${count(t.last_ref_late)} ->release calls run late on the last reference, umount busy up to ${ms(t.max_busy_ns)} ms longer.`,
+    ),
+    paths: f.paths.map((p) => ({run: `${p.policy} (${p.run_id})`, file: p.file, fd: p.fd, releases: count(p.releases), 'late total ms': ms(p.late_total_ns), 'late max ms': ms(p.late_max_ns)})),
+    callRcu: f.call_rcu.map((c) => ({run: `${c.policy} (${c.run_id})`, callbacks: count(c.callbacks), 'mean latency ms': ms(c.mean_latency_ns), 'max ms': ms(c.max_latency_ns), 'peak pending': bytes(c.peak_pending_bytes), 'peak objects': count(c.peak_pending_objects)})),
+  }
+}
+
+export const RCU_FILE_TITLES = {
+  runs: 'RCU-deferred vm_file release (rcuDeferredFput): deferred fputs, late ->release, umount-busy windows',
+  trade: 'The trade beside v6.18 (same trace and mode): faults moved off mmap_lock vs the deferral',
+  noTrade: '(no v6.18 run of the same trace and mode in this report: replay --policy v6.18,spf-rcu-file for the trade)',
+  paths: 'Last-reference releases run late, by file (fd closed or process exited before the deferred fput)',
+  callRcu: 'call_rcu per run (VMA objects on 6.4–6.14, maple tree nodes, deferred fputs): 6.15+ reuses VMAs at once',
+}
+
+/** The rcuDeferredFput section: what deferring vm_file's fput by RCU cost, and beside v6.18 what it bought. */
+export function rcuFileText(f: NonNullable<ContentionReport['rcu_file']>): string[] {
+  const r = rcuFileRows(f)
+  const T = RCU_FILE_TITLES
+  return [
+    title(T.runs), table(r.runs),
+    title(T.trade), ...(r.trade.length > 0 ? r.trade : [T.noTrade]),
+    title(T.paths), r.paths.length === 0 ? '(none)' : table(r.paths),
+    title(T.callRcu), table(r.callRcu),
+  ]
 }
 
 /** One section as RFC 4180 CSV, raw integers (ns, bytes). */

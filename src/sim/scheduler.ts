@@ -195,6 +195,11 @@ export class Scheduler {
     this.up(ev.heapIndex)
   }
 
+  /** Take `ev` off the queue if it is on it. */
+  cancel(ev: Schedulable): void {
+    if (ev.heapIndex >= 0) this.remove(ev)
+  }
+
   /**
    * The caller submits nothing from outside before `t` (and calls runUntil(t) first): steps up to `t` may run
    * inline now, exactly as runUntil(t) would run them. Lasts until the next runUntil.

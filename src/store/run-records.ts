@@ -41,6 +41,12 @@ export const FINISH = 3
 export const FINISH_FIELDS = layout(['ops', 'simEndNs', 'counters'])
 /** (no fields) all runs finished: commit */
 export const COMMIT = 4
+/** One released file of a run whose policy defers VMA fputs (kernel/files.ts FileRelease); -1 = NULL. */
+export const FILE_RELEASE = 5
+export const FILE_RELEASE_FIELDS = layout(['id', 'path', 'tgid', 'fd', 'closedNs', 'undeferredNs', 'releasedNs', 'deferredFputs'])
+export const FILE_RELEASE_LEN = 2 + FILE_RELEASE_FIELDS.length
+/** FILE_RELEASE fd values, by index */
+export const FD_ENDS = ['none', 'close', 'exit'] as const
 
 // FAULT and OP flags
 export const VMA_LOCK = 1

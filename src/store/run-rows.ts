@@ -5,7 +5,7 @@ import {createHash, type Hash} from 'node:crypto'
 import {endianness} from 'node:os'
 import type {Db} from './db.js'
 import {BatchInsert} from './multi-insert.js'
-import {FAULT_FIELDS as F, HAS_VMA, INFERRED_VMA, OP_FIELDS as P, SEGV, TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, WAITED, type RunMeta, type WaitedFields} from './run-records.js'
+import {FAULT_FIELDS as F, FD_ENDS, FILE_RELEASE_FIELDS as R, HAS_VMA, INFERRED_VMA, OP_FIELDS as P, SEGV, TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, WAITED, type RunMeta, type WaitedFields} from './run-records.js'
 
 const BATCH = 64
 /** Numbers per fault in the digest: event id, group, wait, latency, start delay, hold. */
@@ -66,6 +66,7 @@ export class RunRows {
   private readonly faultRows
   private readonly waits
   private readonly holds
+  private readonly files
   private readonly reasonIds = new Map<string, number>()
   private readonly lookupReason
   private readonly addReason
@@ -96,6 +97,7 @@ export class RunRows {
     this.faultRows = new BatchInsert(db, 'fault_results', ['event_id', 'group_id', 'wait_ns', 'latency_ns', 'start_delay_ns', 'hold_ns'], BATCH, run)
     this.waits = new BatchInsert(db, 'lock_waits', ['lock', 'mode', 'tgid', 'waiter_tid', 'waiter_op', 'waiter_event_id', 'start_ns', 'end_ns', 'wait_ns', 'holder_tid', 'holder_op', 'holder_event_id'], BATCH, run)
     this.holds = new BatchInsert(db, 'op_lock_holds', ['lock', 'mode', 'tgid', 'tid', 'op', 'event_id', 'start_ns', 'end_ns', 'hold_ns'], BATCH, run)
+    this.files = new BatchInsert(db, 'file_releases', ['file_id', 'path', 'tgid', 'fd', 'closed_ns', 'undeferred_ns', 'released_ns', 'late_ns', 'deferred_fputs'], BATCH, run)
     this.lookupReason = db.prepare('SELECT reason_id FROM reasons WHERE reason = ?').pluck()
     this.addReason = db.prepare('INSERT INTO reasons (reason) VALUES (?)')
   }
@@ -195,6 +197,15 @@ export class RunRows {
     if (holdNs > writeHoldNs) this.holds.add('mmap_lock', 'read', tgid, tid, label, eventId, startNs, endNs, holdNs - writeHoldNs)
   }
 
+  /** A FILE_RELEASE record (only runs whose policy defers VMA fputs send them): a file_releases row. */
+  fileRelease(b: Float64Array, o: number, strings: string[]): void {
+    const id = strings[b[o + R.id]!]!, path = b[o + R.path]! < 0 ? null : strings[b[o + R.path]!]!
+    const tgid = b[o + R.tgid]! < 0 ? null : b[o + R.tgid]!, fd = FD_ENDS[b[o + R.fd]!]!, closed = b[o + R.closedNs]! < 0 ? null : b[o + R.closedNs]!
+    const undeferred = b[o + R.undeferredNs]!, released = b[o + R.releasedNs]!, fputs = b[o + R.deferredFputs]!
+    this.files.add(id, path, tgid, fd, closed, undeferred, released, released - undeferred, fputs)
+    this.hash.update(`file,${id},${path},${tgid},${fd},${closed},${undeferred},${released},${fputs}\n`)
+  }
+
   private hashPending(): void {
     const bytes = Buffer.from(this.digestBuf.buffer, 0, this.digestFill * 8)
     this.hash.update(BIG_ENDIAN ? Buffer.from(bytes).swap64() : bytes)
@@ -207,6 +218,7 @@ export class RunRows {
     this.faultRows.flush()
     this.waits.flush()
     this.holds.flush()
+    this.files.flush()
     const f = {vmaLock: 0, mmapLock: 0, took: 0, low: 0, inferred: 0, ...this.faultCounts}
     const reasons = new Map<string, number>()
     const group = this.db.prepare(

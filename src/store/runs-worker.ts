@@ -4,7 +4,7 @@
 // the simulating thread stops the ring, it rolls back, so a failed replay leaves the database as it was.
 import {workerData} from 'node:worker_threads'
 import {openDb, type Db} from './db.js'
-import {CLOSED, COMMIT, FAULT, FAULT_LEN, FINISH, FINISH_FIELDS, OP, OP_LEN, READY, SLOTS, STRING, type WriterInput, type WriterMessage} from './run-records.js'
+import {CLOSED, COMMIT, FAULT, FAULT_LEN, FILE_RELEASE, FILE_RELEASE_LEN, FINISH, FINISH_FIELDS, OP, OP_LEN, READY, SLOTS, STRING, type WriterInput, type WriterMessage} from './run-records.js'
 import {LostWindows, RunRows} from './run-rows.js'
 import {SlotRing, StoppedError} from './slots.js'
 import {serialize} from '../base/worker-errors.js'
@@ -28,6 +28,10 @@ function consume(ring: SlotRing, bufs: Float64Array[], runs: RunRows[]): string[
         case OP:
           runs[b[o + 1]!]!.op(b, o + 2, strings)
           o += OP_LEN
+          break
+        case FILE_RELEASE:
+          runs[b[o + 1]!]!.fileRelease(b, o + 2, strings)
+          o += FILE_RELEASE_LEN
           break
         case STRING: {
           const len = b[o + 1]!

@@ -4,11 +4,11 @@
 // the rows and the digests (run-rows.ts), so this one only simulates; it blocks only when the writer is SLOTS slots
 // behind.
 import {MessageChannel, receiveMessageOnPort, Worker, type MessagePort} from 'node:worker_threads'
-import type {FaultOutcome, OpRecord, Kernel} from '../kernel/index.js'
+import {nearestRank, type FaultOutcome, type FileTable, type OpRecord, type Kernel} from '../kernel/index.js'
 import type {FaultOp, Op} from '../model/ops.js'
 import type {Recorder} from '../results/recorder.js'
 import {
-  COMMIT, FAULT, FAULT_FIELDS as F, FAULT_LEN, FINISH, FINISH_FIELDS, HAS_VMA, INFERRED_VMA, OP, OP_FIELDS as P, OP_LEN, READY, SEGV, SLOT_LEN,
+  COMMIT, FAULT, FAULT_FIELDS as F, FAULT_LEN, FD_ENDS, FILE_RELEASE, FILE_RELEASE_FIELDS as R, FILE_RELEASE_LEN, FINISH, FINISH_FIELDS, HAS_VMA, INFERRED_VMA, OP, OP_FIELDS as P, OP_LEN, READY, SEGV, SLOT_LEN,
   SLOTS, STARTING, STRING, TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, WAITED, type RunMeta, type WriterInput, type WriterMessage,
 } from './run-records.js'
 import {SlotRing, StoppedError} from './slots.js'
@@ -221,6 +221,41 @@ export class RunWriter implements Recorder {
     b[f + P.waitedRef] = by === null ? 0 : by.ref
   }
 
+  /** Sends the file table's releases (rows of file_releases); returns its counters (only such runs have them). */
+  private fileReleases(files: FileTable): [string, number][] {
+    const w = this.out
+    let late = 0
+    let lastRefLate = 0
+    let maxBusy = 0
+    for (const r of files.releases) {
+      const id = w.str(r.id)
+      const path = r.path === null ? -1 : w.str(r.path)
+      const f = this.begin(FILE_RELEASE, FILE_RELEASE_LEN)
+      const b = w.buf
+      b[f + R.id] = id
+      b[f + R.path] = path
+      b[f + R.tgid] = r.tgid ?? -1
+      b[f + R.fd] = FD_ENDS.indexOf(r.fd)
+      b[f + R.closedNs] = r.closedNs ?? -1
+      b[f + R.undeferredNs] = r.undeferredNs
+      b[f + R.releasedNs] = r.releasedNs
+      b[f + R.deferredFputs] = r.deferredFputs
+      const busy = r.releasedNs - r.undeferredNs
+      if (busy > 0) {
+        late++
+        if (r.fd !== 'none') lastRefLate++
+        if (busy > maxBusy) maxBusy = busy
+      }
+    }
+    const d = Float64Array.from(files.delays).sort()
+    const s = files.stats
+    return [
+      ['fput.deferred', s.deferred], ['fput.completed', s.completed], ['fput.delay_p50_ns', nearestRank(d, 50)], ['fput.delay_p99_ns', nearestRank(d, 99)],
+      ['fput.delay_max_ns', d.length === 0 ? 0 : d[d.length - 1]!], ['fput.peak_files_waiting', s.peakFilesWaiting], ['fput.peak_bytes_waiting', s.peakBytesWaiting],
+      ['files.released', files.releases.length], ['files.late', late], ['files.last_ref_late', lastRefLate], ['files.max_busy_ns', maxBusy],
+    ]
+  }
+
   /** Sends the run's end with the kernel's counters (vma_lock_*, VMA objects, RCU); the digest comes from commit. */
   finish(k: Kernel, ops: number, simEndNs: number): void {
     const v = k.stats.vmaLock
@@ -229,6 +264,7 @@ export class RunWriter implements Recorder {
       ['vmas_allocated', k.stats.vmasAllocated], ['vmas_reused', k.stats.vmasReused], ['anon_vmas', k.stats.anonVmas],
       ...Object.entries(k.rcu.stats).map(([name, value]): [string, number] => [`rcu.${name}`, value]),
     ]
+    if (k.files !== null) counters.push(...this.fileReleases(k.files))
     const w = this.out
     const names = counters.map(([name]) => w.str(name))
     const f = this.begin(FINISH, 2 + FINISH_FIELDS.length + 2 * counters.length)

@@ -3,7 +3,7 @@
 // unsigned value, so kernel-half addresses are negative); the *_hex view columns print them unsigned.
 import {FIELD_NAMES, KIND_NAMES, Kind} from '../model/events.js'
 
-export const SCHEMA_VERSION = 4
+export const SCHEMA_VERSION = 5
 
 /**
  * Kinds a trace has few of, that queries look up by literal kind (exec, mmap2, ...). The index covers only them:
@@ -70,6 +70,21 @@ CREATE TABLE op_lock_holds (
 );
 CREATE INDEX op_lock_holds_run ON op_lock_holds(run_id, start_ns);
 `
+/** Per released file of a run whose policy defers VMA fputs (rcuDeferredFput); no rows for any other run. */
+const FILE_RELEASES = `CREATE TABLE file_releases (
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  file_id TEXT NOT NULL,
+  path TEXT,
+  tgid INTEGER,
+  fd TEXT NOT NULL,
+  closed_ns INTEGER,
+  undeferred_ns INTEGER NOT NULL,
+  released_ns INTEGER NOT NULL,
+  late_ns INTEGER NOT NULL,
+  deferred_fputs INTEGER NOT NULL
+);
+CREATE INDEX file_releases_run ON file_releases(run_id, late_ns);`
+
 const RESULT_VIEWS = `
 CREATE VIEW lock_holds AS
   SELECT run_id, lock, mode, tgid, tid, op, event_id, start_ns, end_ns, hold_ns FROM op_lock_holds
@@ -257,6 +272,7 @@ CREATE TABLE thread_results (
   end_ns INTEGER NOT NULL,
   PRIMARY KEY (run_id, tid)
 ) WITHOUT ROWID;
+${FILE_RELEASES}
 ${RESULT_VIEWS}`
 
 /** A typed view per event kind, naming the generic a..f/text columns (FIELD_NAMES). */
@@ -287,6 +303,8 @@ function eventViews(): string {
  * index syscalls_trace_enter, which the replay reads one trace's syscalls in entry order by.
  * v3 → v4: traces gain `environment`, the recording machine's settings that change fault paths (THP mode) as JSON,
  * from the capture's meta file; NULL for traces ingested before (the replay then assumes THP madvise).
+ * v4 → v5: file_releases, one row per released file of a run whose policy defers VMA fputs (spf-rcu-file); runs
+ * stored before have no such policy, so the table starts empty and their digests stay as they were.
  */
 export const MIGRATIONS: Record<number, string> = {
   1: `
@@ -321,6 +339,7 @@ ALTER TABLE syscalls ADD COLUMN lock_wait_ns INTEGER;
 ALTER TABLE syscalls ADD COLUMN lock_hold_ns INTEGER;
 CREATE INDEX syscalls_trace_enter ON syscalls(trace_id, enter_event_id);`,
   3: `ALTER TABLE traces ADD COLUMN environment TEXT;`,
+  4: FILE_RELEASES,
 }
 
 export function schemaSql(): string {

@@ -33,7 +33,7 @@ test('result records round-trip: every field the engine reports lands in its col
   run.fault({type: 'fault', eventId: e1!, t: 1000, tid: 7, tgid: 5, address: 0, errorCode: 6, user: true, io: false}, fault, false)
   const acct = {...newAcct(), waitNs: 31, holdNs: 37, writeHoldNs: 35, waitStartNs: 41, vmaWaitNs: 43, acquisitions: 2, writeAcquisitions: 1, waitedFor: {tid: 47, op: 'fault', ref: e1!, write: false}}
   run.op({type: 'exit', eventId: e2!, t: 2000, tid: 8, tgid: 5}, 'munmap', {op: 'munmap', tid: 8, startNs: 2003, endNs: 2100, acct, result: 0})
-  writer.runs[0]!.finish({stats: {vmaLock: {success: 53, abort: 0, retry: 0, miss: 0}, vmasAllocated: 59, vmasReused: 0, anonVmas: 61}, rcu: {stats: {gracePeriods: 67}}} as unknown as Kernel, 2, 3000)
+  writer.runs[0]!.finish({stats: {vmaLock: {success: 53, abort: 0, retry: 0, miss: 0}, vmasAllocated: 59, vmasReused: 0, anonVmas: 61}, rcu: {stats: {gracePeriods: 67}}, files: null} as unknown as Kernel, 2, 3000)
   writer.commit()
   const runId = run.runId
   assert.deepEqual(db.prepare('SELECT event_id, wait_ns, latency_ns, start_delay_ns, hold_ns FROM fault_results WHERE run_id = ?').get(runId), {event_id: e1, wait_ns: 11, latency_ns: 13, start_delay_ns: 17, hold_ns: 19})
@@ -52,5 +52,37 @@ test('result records round-trip: every field the engine reports lands in its col
   assert.equal(counters['mmap_lock.acquire.read'], 2 + 1)
   assert.equal(counters['mmap_lock.acquire.write'], 1 + 1)
   assert.deepEqual(db.prepare('SELECT faults, ops, sim_end_ns FROM runs WHERE run_id = ?').get(runId), {faults: 1, ops: 2, sim_end_ns: 3000})
+  assert.equal(counters['fput.deferred'], undefined, 'a run without a file table has no fput counters')
+  assert.equal(db.prepare('SELECT count(*) FROM file_releases WHERE run_id = ?').pluck().get(runId), 0)
   db.close()
+})
+
+test('FILE_RELEASE records: each field lands in its file_releases column, NULLs stay NULL, counters from the table', async () => {
+  const dbPath = join(mkdtempSync(join(tmpdir(), 'vmareplay-records-')), 'f.db')
+  const db = openDb(dbPath)
+  const r = await loadTrace(db, 'traces/py_threads_small.trace.txt', {toolVersion: 'test'})
+  const traceId = r.status === 'ingested' ? r.summary.traceId : 0
+  const writer = new ResultWriter(dbPath, [{traceId, policy: 'spf-rcu-file', policyJson: '{}', mode: 'faithful', optionsJson: '{}', toolVersion: 'test'}], [])
+  const run = writer.runs[0]!
+  const files = {
+    releases: [
+      {id: 'fd:5:3', path: '/lib/a.so', tgid: 5, fd: 'close', closedNs: 101, undeferredNs: 103, releasedNs: 10_107, deferredFputs: 2},
+      {id: 'exec@4096', path: null, tgid: null, fd: 'none', closedNs: null, undeferredNs: 211, releasedNs: 211, deferredFputs: 1},
+    ],
+    delays: [30, 10, 20],
+    stats: {deferred: 3, completed: 3, filesWaiting: 0, bytesWaiting: 0, peakFilesWaiting: 2, peakBytesWaiting: 400},
+  }
+  run.finish({stats: {vmaLock: {success: 0, abort: 0, retry: 0, miss: 0}, vmasAllocated: 0, vmasReused: 0, anonVmas: 0}, rcu: {stats: {}}, files} as unknown as Kernel, 0, 0)
+  writer.commit()
+  const ro = db
+  assert.deepEqual(ro.prepare('SELECT file_id, path, tgid, fd, closed_ns, undeferred_ns, released_ns, late_ns, deferred_fputs FROM file_releases WHERE run_id = ? ORDER BY rowid').all(run.runId), [
+    {file_id: 'fd:5:3', path: '/lib/a.so', tgid: 5, fd: 'close', closed_ns: 101, undeferred_ns: 103, released_ns: 10_107, late_ns: 10_004, deferred_fputs: 2},
+    {file_id: 'exec@4096', path: null, tgid: null, fd: 'none', closed_ns: null, undeferred_ns: 211, released_ns: 211, late_ns: 0, deferred_fputs: 1},
+  ])
+  const c = Object.fromEntries((ro.prepare('SELECT name, value FROM run_counters WHERE run_id = ?').all(run.runId) as {name: string; value: number}[]).map((x) => [x.name, x.value]))
+  assert.deepEqual(
+    [c['fput.deferred'], c['fput.delay_p50_ns'], c['fput.delay_p99_ns'], c['fput.delay_max_ns'], c['fput.peak_files_waiting'], c['fput.peak_bytes_waiting'], c['files.released'], c['files.late'], c['files.last_ref_late'], c['files.max_busy_ns']],
+    [3, 20, 30, 30, 2, 400, 2, 1, 1, 10_004],
+  )
+  ro.close()
 })
