@@ -13,7 +13,7 @@ export default class Traces extends BaseCommand {
     try {
       const rows = db
         .prepare(
-          `SELECT trace_id, path, format, kernel_version, clock, events, faults, kernel_faults, malformed_lines, lost_events,
+          `SELECT trace_id, path, format, kernel_version, format_variant, clock, events, faults, kernel_faults, malformed_lines, lost_events,
              lost_windows, round((last_ts_ns - first_ts_ns) / 1e9, 3) AS span_s, sha256 FROM traces ORDER BY trace_id`,
         )
         .all() as Record<string, unknown>[]

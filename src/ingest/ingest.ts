@@ -227,10 +227,10 @@ export class TraceWriter implements RowSink {
     const kernelVersion = facts.get('kernel_version') ?? minVersion(facts.get('kernel_hint'))
     this.db
       .prepare(
-        `UPDATE traces SET format=?, kernel_version=?, environment=?, clock=?, lines=?, events=?, faults=?, kernel_faults=?, malformed_lines=?,
+        `UPDATE traces SET format=?, kernel_version=?, format_variant=?, environment=?, clock=?, lines=?, events=?, faults=?, kernel_faults=?, malformed_lines=?,
          unknown_events=?, lost_events=?, lost_windows=?, first_ts_ns=?, last_ts_ns=?, monotonic=?, warnings=? WHERE trace_id=?`,
       )
-      .run(format, kernelVersion, facts.get('environment') ?? null, facts.get('trace_clock') ?? null, lines, tracked.events, faults, kernelFaults, tracked.problems,
+      .run(format, kernelVersion, facts.get('kernel_hint') ?? null, facts.get('environment') ?? null, facts.get('trace_clock') ?? null, lines, tracked.events, faults, kernelFaults, tracked.problems,
         unknownTotal, tracked.lostEvents, tracked.lostWindows, toSql(tracked.first), toSql(tracked.last), tracked.monotonic ? 1 : 0,
         JSON.stringify(warnings), this.traceId)
     const eventsByKind: Record<string, number> = {}

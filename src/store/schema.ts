@@ -3,7 +3,7 @@
 // unsigned value, so kernel-half addresses are negative); the *_hex view columns print them unsigned.
 import {FIELD_NAMES, KIND_NAMES, Kind} from '../model/events.js'
 
-export const SCHEMA_VERSION = 5
+export const SCHEMA_VERSION = 6
 
 /**
  * Kinds a trace has few of, that queries look up by literal kind (exec, mmap2, ...). The index covers only them:
@@ -124,7 +124,8 @@ CREATE TABLE traces (
   monotonic INTEGER NOT NULL,
   warnings TEXT NOT NULL,
   ingested_by TEXT NOT NULL,
-  environment TEXT
+  environment TEXT,
+  format_variant TEXT
 );
 CREATE TABLE events (
   event_id INTEGER PRIMARY KEY,
@@ -305,6 +306,8 @@ function eventViews(): string {
  * from the capture's meta file; NULL for traces ingested before (the replay then assumes THP madvise).
  * v4 → v5: file_releases, one row per released file of a run whose policy defers VMA fputs (spf-rcu-file); runs
  * stored before have no such policy, so the table starts empty and their digests stay as they were.
+ * v5 → v6: traces gain `format_variant`, what the text format showed of the kernel that printed it (memcg_id or
+ * memcg_path in the mmap_lock events, 0x-prefixed or bare-hex syscall arguments); NULL for traces ingested before.
  */
 export const MIGRATIONS: Record<number, string> = {
   1: `
@@ -340,6 +343,7 @@ ALTER TABLE syscalls ADD COLUMN lock_hold_ns INTEGER;
 CREATE INDEX syscalls_trace_enter ON syscalls(trace_id, enter_event_id);`,
   3: `ALTER TABLE traces ADD COLUMN environment TEXT;`,
   4: FILE_RELEASES,
+  5: `ALTER TABLE traces ADD COLUMN format_variant TEXT;`,
 }
 
 export function schemaSql(): string {
