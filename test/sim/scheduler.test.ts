@@ -26,7 +26,10 @@ test('a thread sleeps on BLOCK until woken; operations on one thread run FIFO', 
   }
   t.submit(sleeper(), (v) => log.push(`${v}@${s.now}`))
   // eslint-disable-next-line require-yield -- an operation that finishes without waiting
-  t.submit((function* (): Step<void> { log.push(`second@${s.now}`) })())
+  const instant = function* (): Step<void> {
+    log.push(`second@${s.now}`)
+  }
+  t.submit(instant())
   assert.equal(t.queued, 1)
   s.schedule(new Timer(() => t.wake()), 500)
   s.run()
