@@ -8,7 +8,7 @@ import * as path from 'node:path'
 
 import {readEnvironment} from './environment.js'
 import {CaptureError, ExitCode} from './errors.js'
-import {parseAvailableEvents, requestedEvents, resolveEvents, splitEvent} from './events.js'
+import {type EventSpec, parseAvailableEvents, requestedEvents, resolveEvents, splitEvent} from './events.js'
 import {type ExitStatus, describeStatus} from './launch.js'
 import {checkWritable, outputPaths, writeJson} from './output.js'
 import {monoNow, processRunning, readStatus, resolveCommand} from './proc.js'
@@ -65,18 +65,19 @@ function exitOf(child: ChildProcess): Promise<ExitStatus> {
   })
 }
 
-export async function capturePerf(o: PerfOptions): Promise<CaptureResult> {
-  const log = o.log
-  const warnings: string[] = []
-  const warn = (m: string): void => {
-    warnings.push(m)
-    log.warn(m)
-  }
-  const paths = outputPaths(o.out)
+type Warn = (message: string) => void
+
+interface PerfTarget {
+  tgid: number
+  comm: string
+}
+
+/** Checks before anything starts: arguments, output file, perf, root, the target, the events. */
+function preflight(o: PerfOptions, warn: Warn): {perf: string; target?: PerfTarget; enabled: EventSpec[]; missing: EventSpec[]} {
   if ((o.command === undefined || o.command.length === 0) === (o.pid === undefined)) {
     throw new CaptureError(ExitCode.USAGE, 'give either --pid PID (attach) or -- COMMAND ARGS... (launch), not both')
   }
-  checkWritable(paths.trace)
+  checkWritable(outputPaths(o.out).trace)
   const perf = resolveCommand(o.perf ?? 'perf')
   if (perf === undefined) {
     throw new CaptureError(ExitCode.PERF_FAILED, `perf not found (${o.perf ?? 'perf'}); install it (apt-get install linux-perf) or use --backend ftrace`)
@@ -88,7 +89,7 @@ export async function capturePerf(o: PerfOptions): Promise<CaptureResult> {
   const root = o.tracefs ?? DEFAULT_TRACEFS
   const io = new FsIo()
   ensureTracefs(root, io, {mountIfMissing: root === DEFAULT_TRACEFS, isRoot})
-  let target: {tgid: number; comm: string} | undefined
+  let target: PerfTarget | undefined
   if (o.pid !== undefined) {
     const st = readStatus(o.pid)
     if (st === undefined || st.state.startsWith('Z')) {
@@ -106,19 +107,22 @@ export async function capturePerf(o: PerfOptions): Promise<CaptureResult> {
     : {enabled: requested, missing: []}
   if (missing.length > 0) warn(`event(s) not available on this kernel, recording without them: ${missing.map((e) => e.name).join(', ')}`)
   if (enabled.length === 0) throw new CaptureError(ExitCode.TRACE_FAILED, 'none of the requested events exists on this kernel')
+  return {perf, target, enabled, missing}
+}
 
-  const perfVersion = spawnSync(perf, ['--version'], {encoding: 'utf8'}).stdout?.trim()
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmareplay-perf-'))
-  const data = o.keepData ? paths.trace.replace(/\.txt$/, '') + '.data' : path.join(tmp, 'perf.data')
-  const times: Record<string, number | [number, number]> = {}
-  let status: ExitStatus | undefined
-  let stopReason: string | undefined
-  let recordArgs: string[] = []
-  let mapsInfo: {lines: number; snapshot_mono: [number, number]} | undefined
-  const stderrTail: string[] = []
-  let closeControl = (): void => {}
-  let child: ChildProcess | undefined
-  const killPerf = (): void => {
+/**
+ * What the capture leaves behind, undone in one place: the `perf record` child (SIGINT), the
+ * control FIFOs' fds, the temporary directory. close() runs on every exit path; kill() also on process exit.
+ */
+class PerfSession {
+  readonly tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmareplay-perf-'))
+  child: ChildProcess | undefined
+  control: {ctl: number; ack: number; close(): void} | undefined
+  /** `perf record` stderr lines worth keeping (the last 50). */
+  readonly stderrTail: string[] = []
+
+  readonly kill = (): void => {
+    const {child} = this
     if (child && child.exitCode === null && child.signalCode === null) {
       try {
         child.kill('SIGINT')
@@ -127,100 +131,155 @@ export async function capturePerf(o: PerfOptions): Promise<CaptureResult> {
       }
     }
   }
-  process.on('exit', killPerf)
+
+  close(stopper: PerfOptions['stopper']): void {
+    stopper.clearTimer()
+    this.kill()
+    this.control?.close()
+    process.removeListener('exit', this.kill)
+    fs.rmSync(this.tmp, {recursive: true, force: true})
+  }
+}
+
+/** Start `perf record` (attach mode: with its events disabled and control FIFOs to enable them). */
+function startRecord(perf: string, o: PerfOptions, s: PerfSession, target: PerfTarget | undefined, events: readonly string[], data: string, times: Times): {recordArgs: string[]; exited: Promise<ExitStatus>} {
+  let ctl: [string, string] | undefined
+  if (target) {
+    ctl = [path.join(s.tmp, 'ctl.fifo'), path.join(s.tmp, 'ack.fifo')]
+    for (const f of ctl) {
+      const r = spawnSync('mkfifo', ['-m', '600', f], {encoding: 'utf8'})
+      if (r.status !== 0) throw new CaptureError(ExitCode.PERF_FAILED, `mkfifo ${f} failed: ${r.stderr || r.error?.message}`)
+    }
+  }
+  s.control = ctl ? openControl(ctl) : undefined
+  const recordArgs = perfRecordArgs(events, {bufferKb: o.bufferKb, data, pid: target?.tgid, ctl, command: o.command})
+  times.record_start_mono = monoNow()
+  const child = spawn(perf, recordArgs, {stdio: ['inherit', 'inherit', 'pipe']})
+  s.child = child
+  const exited = exitOf(child)
+  child.stderr!.on('data', (b: Buffer) => {
+    process.stderr.write(b)
+    for (const line of b.toString('utf8').split('\n')) {
+      if (/perf record|lost|LOST|Warning|error|Error/.test(line)) s.stderrTail.push(line.trim())
+    }
+    if (s.stderrTail.length > 50) s.stderrTail.splice(0, s.stderrTail.length - 50)
+  })
+  return {recordArgs, exited}
+}
+
+type Times = Record<string, number | [number, number]>
+type MapsInfo = {lines: number; snapshot_mono: [number, number]}
+
+/** Attach: perf opens the events disabled (-D -1); enable them, wait for the ack, THEN snapshot maps. */
+async function enableAndSnapshot(
+  fds: {ctl: number; ack: number},
+  exited: Promise<ExitStatus>,
+  s: PerfSession,
+  tgid: number,
+  mapsFile: string,
+  times: Times,
+  warn: Warn,
+): Promise<MapsInfo | undefined> {
+  let perfDone = false
+  void exited.then(() => {
+    perfDone = true
+  })
+  const ack = await perfControl(fds, 'enable', () => perfDone)
+  if (!ack) {
+    const st = await exited
+    throw new CaptureError(ExitCode.PERF_FAILED, `perf record exited before recording (${describeStatus(st)}): ${s.stderrTail.join(' | ')}`)
+  }
+  times.enabled_mono = monoNow()
+  const m0 = monoNow()
   try {
-    let ctl: [string, string] | undefined
-    if (target) {
-      ctl = [path.join(tmp, 'ctl.fifo'), path.join(tmp, 'ack.fifo')]
-      for (const f of ctl) {
-        const r = spawnSync('mkfifo', ['-m', '600', f], {encoding: 'utf8'})
-        if (r.status !== 0) throw new CaptureError(ExitCode.PERF_FAILED, `mkfifo ${f} failed: ${r.stderr || r.error?.message}`)
-      }
-    }
-    const fds = ctl ? openControl(ctl) : undefined
-    closeControl = () => fds?.close()
-    recordArgs = perfRecordArgs(enabled.map((e) => e.name), {bufferKb: o.bufferKb, data, pid: target?.tgid, ctl, command: o.command})
-    times.record_start_mono = monoNow()
-    child = spawn(perf, recordArgs, {stdio: ['inherit', 'inherit', 'pipe']})
-    const exited = exitOf(child)
-    child.stderr!.on('data', (b: Buffer) => {
-      process.stderr.write(b)
-      for (const line of b.toString('utf8').split('\n')) {
-        if (/perf record|lost|LOST|Warning|error|Error/.test(line)) stderrTail.push(line.trim())
-      }
-      if (stderrTail.length > 50) stderrTail.splice(0, stderrTail.length - 50)
+    const maps = fs.readFileSync(`/proc/${tgid}/maps`, 'utf8')
+    const m1 = monoNow()
+    fs.writeFileSync(mapsFile, maps)
+    return {lines: maps.split('\n').filter(Boolean).length, snapshot_mono: [m0, m1]}
+  } catch (error) {
+    warn(`could not snapshot /proc/${tgid}/maps: ${(error as Error).message}`)
+    return undefined
+  }
+}
+
+/** Wait for perf to exit, the stopper, or (attach) the target to exit; then stop perf. */
+async function waitForStop(o: PerfOptions, s: PerfSession, exited: Promise<ExitStatus>, tg: number | undefined, times: Times): Promise<{stopReason: string; status: ExitStatus}> {
+  o.stopper.startTimer(o.durationS)
+  const gone = (async (): Promise<'target-exit'> => {
+    while (tg !== undefined && o.stopper.reason === undefined && processRunning(tg)) await sleep(100)
+    if (tg === undefined) await new Promise(() => {})
+    return 'target-exit'
+  })()
+  const r = await Promise.race([exited.then(() => 'exit' as const), o.stopper.promise, gone])
+  if (r !== 'exit') {
+    // perf stops on SIGINT (and SIGTERMs the command it launched). After Ctrl-C it got SIGINT already.
+    if (r !== 'SIGINT' || !(await within(exited, 1500))) s.kill()
+  }
+  const status = await exited
+  times.record_end_mono = monoNow()
+  return {stopReason: r, status}
+}
+
+/** `perf script` of the data file into the trace file. */
+async function perfScript(perf: string, data: string, traceFile: string): Promise<{scriptArgs: string[]; scriptErr: string}> {
+  let outFd: number
+  try {
+    outFd = fs.openSync(traceFile, 'w')
+  } catch (error) {
+    throw new CaptureError(ExitCode.TRACE_FAILED, `cannot write ${traceFile}: ${(error as Error).message}`)
+  }
+  const scriptArgs = ['script', ...PERF_SCRIPT_ARGS, '-i', data]
+  let script: ExitStatus
+  let scriptErr = ''
+  try {
+    const sc = spawn(perf, scriptArgs, {stdio: ['ignore', outFd, 'pipe']})
+    sc.stderr!.on('data', (b: Buffer) => {
+      scriptErr = (scriptErr + b.toString('utf8')).slice(-4000)
     })
-    let perfDone = false
-    void exited.then(() => {
-      perfDone = true
-    })
-    if (target && fds) {
-      // Attach: perf opens the events disabled (-D -1); enable them, wait for the ack, THEN snapshot maps.
-      const ack = await perfControl(fds, 'enable', () => perfDone)
-      if (!ack) {
-        const st = await exited
-        throw new CaptureError(ExitCode.PERF_FAILED, `perf record exited before recording (${describeStatus(st)}): ${stderrTail.join(' | ')}`)
-      }
-      times.enabled_mono = monoNow()
-      const m0 = monoNow()
-      try {
-        const maps = fs.readFileSync(`/proc/${target.tgid}/maps`, 'utf8')
-        const m1 = monoNow()
-        fs.writeFileSync(paths.maps, maps)
-        mapsInfo = {lines: maps.split('\n').filter(Boolean).length, snapshot_mono: [m0, m1]}
-      } catch (error) {
-        warn(`could not snapshot /proc/${target.tgid}/maps: ${(error as Error).message}`)
-      }
-      log.info(`perf recording process ${target.tgid} (${target.comm})${o.durationS ? ` for ${o.durationS} s` : ''}; Ctrl-C stops`)
+    script = await exitOf(sc)
+  } finally {
+    fs.closeSync(outFd)
+  }
+  if (script.code !== 0) throw new CaptureError(ExitCode.PERF_FAILED, `perf ${scriptArgs.join(' ')} failed (${describeStatus(script)}): ${scriptErr.trim()}`)
+  return {scriptArgs, scriptErr}
+}
+
+export async function capturePerf(o: PerfOptions): Promise<CaptureResult> {
+  const warnings: string[] = []
+  const warn = (m: string): void => {
+    warnings.push(m)
+    o.log.warn(m)
+  }
+  const paths = outputPaths(o.out)
+  const {perf, target, enabled, missing} = preflight(o, warn)
+
+  const perfVersion = spawnSync(perf, ['--version'], {encoding: 'utf8'}).stdout?.trim()
+  const s = new PerfSession()
+  const data = o.keepData ? paths.trace.replace(/\.txt$/, '') + '.data' : path.join(s.tmp, 'perf.data')
+  const times: Times = {}
+  process.on('exit', s.kill)
+  try {
+    const {recordArgs, exited} = startRecord(perf, o, s, target, enabled.map((e) => e.name), data, times)
+    let mapsInfo: MapsInfo | undefined
+    if (target && s.control) {
+      mapsInfo = await enableAndSnapshot(s.control, exited, s, target.tgid, paths.maps, times, warn)
+      o.log.info(`perf recording process ${target.tgid} (${target.comm})${o.durationS ? ` for ${o.durationS} s` : ''}; Ctrl-C stops`)
     } else {
-      log.info(`perf recording ${o.command!.join(' ')}${o.durationS ? ` for at most ${o.durationS} s` : ''}; Ctrl-C stops`)
+      o.log.info(`perf recording ${o.command!.join(' ')}${o.durationS ? ` for at most ${o.durationS} s` : ''}; Ctrl-C stops`)
     }
-    o.stopper.startTimer(o.durationS)
-    const tg = target?.tgid
-    const gone = (async (): Promise<'target-exit'> => {
-      while (tg !== undefined && o.stopper.reason === undefined && processRunning(tg)) await sleep(100)
-      if (tg === undefined) await new Promise(() => {})
-      return 'target-exit'
-    })()
-    const r = await Promise.race([exited.then(() => 'exit' as const), o.stopper.promise, gone])
-    stopReason = r
-    if (r !== 'exit') {
-      // perf stops on SIGINT (and SIGTERMs the command it launched). After Ctrl-C it got SIGINT already.
-      if (r !== 'SIGINT' || !(await within(exited, 1500))) killPerf()
-    }
-    status = await exited
-    times.record_end_mono = monoNow()
+    const {stopReason, status} = await waitForStop(o, s, exited, target?.tgid, times)
     // perf record exits with the signal/exit code of the workload in launch mode; it failed only if no data was written.
     if (!fs.existsSync(data) || fs.statSync(data).size === 0) {
-      throw new CaptureError(ExitCode.PERF_FAILED, `perf record failed (${describeStatus(status)}): ${stderrTail.join(' | ')}`)
+      throw new CaptureError(ExitCode.PERF_FAILED, `perf record failed (${describeStatus(status)}): ${s.stderrTail.join(' | ')}`)
     }
 
-    // perf script -> text
-    let outFd: number
-    try {
-      outFd = fs.openSync(paths.trace, 'w')
-    } catch (error) {
-      throw new CaptureError(ExitCode.TRACE_FAILED, `cannot write ${paths.trace}: ${(error as Error).message}`)
-    }
-    const scriptArgs = ['script', ...PERF_SCRIPT_ARGS, '-i', data]
-    let script: ExitStatus
-    let scriptErr = ''
-    try {
-      const sc = spawn(perf, scriptArgs, {stdio: ['ignore', outFd, 'pipe']})
-      sc.stderr!.on('data', (b: Buffer) => {
-        scriptErr = (scriptErr + b.toString('utf8')).slice(-4000)
-      })
-      script = await exitOf(sc)
-    } finally {
-      fs.closeSync(outFd)
-    }
-    if (script.code !== 0) throw new CaptureError(ExitCode.PERF_FAILED, `perf ${scriptArgs.join(' ')} failed (${describeStatus(script)}): ${scriptErr.trim()}`)
+    const {scriptArgs, scriptErr} = await perfScript(perf, data, paths.trace)
     const stats = parsePerfStats(spawnSync(perf, ['report', '--stats', '-i', data], {encoding: 'utf8', maxBuffer: 1 << 26}).stdout ?? '')
-    const recordLost = stderrTail.some((l) => /lost \d+ chunks|LOST/.test(l))
+    const recordLost = s.stderrTail.some((l) => /lost \d+ chunks|LOST/.test(l))
     const lost = stats.lost > 0 || stats.lost_samples > 0 || recordLost
     if (lost) warn(`EVENTS WERE LOST (perf report --stats: LOST ${stats.lost}, LOST_SAMPLES ${stats.lost_samples}); capture again with a larger --buffer-kb`)
     if (scriptErr.trim()) warnings.push(`perf script: ${scriptErr.trim().split('\n').slice(-3).join(' | ')}`)
-    if (target === undefined && status && (status.code !== 0 || status.signal) && stopReason === 'exit') {
+    if (target === undefined && (status.code !== 0 || status.signal) && stopReason === 'exit') {
       warn(`perf record ended with ${describeStatus(status)} (usually the traced command's own status)`)
     }
     const {lines, bytes} = countLines(paths.trace)
@@ -241,15 +300,15 @@ export async function capturePerf(o: PerfOptions): Promise<CaptureResult> {
       times,
       stop_reason: stopReason,
       // perf record exits with the launched command's exit code (and re-raises its fatal signal)
-      exit_status: target ? null : (status ?? null),
+      exit_status: target ? null : status,
       perf: {
-        exit_status: status ?? null,
+        exit_status: status,
         version: perfVersion,
         record: ['perf', ...recordArgs],
         script: ['perf', ...scriptArgs],
         data_file: o.keepData ? path.basename(data) : null,
         stats,
-        record_messages: stderrTail.filter((l) => l.startsWith('[ perf record')),
+        record_messages: s.stderrTail.filter((l) => l.startsWith('[ perf record')),
       },
       events: {
         enabled: enabled.map((e) => e.name),
@@ -264,11 +323,7 @@ export async function capturePerf(o: PerfOptions): Promise<CaptureResult> {
     writeJson(paths.meta, meta)
     return {paths, meta, lost, warnings}
   } finally {
-    o.stopper.clearTimer()
-    killPerf()
-    closeControl()
-    process.removeListener('exit', killPerf)
-    fs.rmSync(tmp, {recursive: true, force: true})
+    s.close(o.stopper)
   }
 }
 

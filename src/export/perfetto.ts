@@ -157,21 +157,18 @@ function loadOps(db: Db, runId: number, from: number, to: number): OpSlice[] {
   return [...ops.values()].sort((a, b) => a.start - b.start || a.tid - b.tid)
 }
 
-export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions): Promise<PerfettoStats> {
-  const run = runRow(db, opts.runId)
-  const from = opts.fromNs ?? 0
-  const to = opts.toNs ?? Number.MAX_SAFE_INTEGER
-  if (to <= from) throw new UserError('the time window is empty: --to-ms must be after --from-ms')
-  const stats: PerfettoStats = {events: 0, faultSlices: 0, opSlices: 0, waitSlices: 0, holdSlices: 0, flows: 0, flowsNoHolder: 0, flowsNoOverlap: 0, counters: 0, clamped: 0, truncated: false}
-  const out: TraceOut = opts.encoding === 'proto' ? new ProtoTraceOut(sink) : new JsonTraceOut(sink)
+type FaultRow = {event_id: number; tid: number; vma_lock: number; took_mmap_lock: number; reason: string; wait_ns: number; latency_ns: number; start_ns: number; hold_ns: number; low_confidence: number; inferred_vma: number; vma_start: number | null; vma_end: number | null; address: number | null; error_code: number | null; kind: number; line: number}
 
-  // Tracks: one process per thread group, one thread per tid, named from the trace.
+const ZERO_CELL: OccupancyCell = {readers: 0, writer: 0, waitingReaders: 0, waitingWriters: 0, faults: 0, fallbacks: 0}
+
+/** Tracks: one process per thread group, one thread per tid, named from the trace. Returns each tid's tgid. */
+async function writeTracks(db: Db, out: TraceOut, stats: PerfettoStats, runId: number, run: {trace_id: number; policy: string}): Promise<Map<number, number>> {
   const threads = db
     .prepare(
       `SELECT t.tid, t.tgid, coalesce(th.comm, '?') AS comm FROM thread_results t
        LEFT JOIN threads th ON th.trace_id = @trace AND th.tid = t.tid WHERE t.run_id = @run ORDER BY t.tgid, t.tid`,
     )
-    .all({run: opts.runId, trace: run.trace_id}) as {tid: number; tgid: number; comm: string}[]
+    .all({run: runId, trace: run.trace_id}) as {tid: number; tgid: number; comm: string}[]
   const procNames = new Map(
     (db.prepare('SELECT tgid, comm FROM processes WHERE trace_id = ?').all(run.trace_id) as {tgid: number; comm: string}[]).map((r) => [r.tgid, r.comm]),
   )
@@ -188,95 +185,114 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
     await out.thread(t.tgid, t.tid, `${t.comm} ${t.tid}`)
     stats.events++
   }
+  return tgidOf
+}
 
-  const ops = loadOps(db, opts.runId, from, to)
-  // Holder slices already written, by event; flows whose holder is written later wait in `pending`.
-  const written = new Map<number, Anchors>()
-  // Operations someone waited on: they get a `hold` child slice for the arrows to start from.
-  const holders = new Set(
-    db.prepare('SELECT DISTINCT holder_event_id FROM lock_waits WHERE run_id = @run AND holder_event_id IS NOT NULL AND end_ns >= @from AND start_ns <= @to').pluck().all({run: opts.runId, from, to}) as number[],
-  )
-  const pending = new Map<number, FlowEnd[]>()
-
-  // Fault waits, by the waiting fault's event.
+/** Fault waits, by the waiting fault's event (the first one of each). */
+function loadFaultWaits(db: Db, runId: number, from: number, to: number): Map<number, WaitRec> {
   const faultWaits = new Map<number, WaitRec>()
   const fw = db.prepare(
     `SELECT waiter_event_id, lock, mode, wait_ns, holder_tid, holder_op, holder_event_id FROM lock_waits
      WHERE run_id = @run AND waiter_op = 'fault' AND end_ns >= @from AND start_ns <= @to`,
   )
-  for (const w of fw.iterate({run: opts.runId, from, to}) as Iterable<{waiter_event_id: number; lock: string; mode: string; wait_ns: number; holder_tid: number | null; holder_op: string | null; holder_event_id: number | null}>)
+  for (const w of fw.iterate({run: runId, from, to}) as Iterable<{waiter_event_id: number; lock: string; mode: string; wait_ns: number; holder_tid: number | null; holder_op: string | null; holder_event_id: number | null}>)
     if (!faultWaits.has(w.waiter_event_id)) faultWaits.set(w.waiter_event_id, {lock: w.lock, mode: w.mode, waitNs: w.wait_ns, holderTid: w.holder_tid, holderOp: w.holder_op, holderEvent: w.holder_event_id})
+  return faultWaits
+}
 
-  const lastEnd = new Map<number, number>()
-  let flowId = 0
-  const slice = async (tid: number, start: number, end: number, name: string, cat: string, args: Record<string, unknown>): Promise<{start: number; end: number}> => {
-    const prev = lastEnd.get(tid) ?? 0
+/** Slices of the faults and operations, with their wait/hold children and the flows between them. */
+class SliceWriter {
+  private readonly lastEnd = new Map<number, number>()
+  private flowId = 0
+  /** Holder slices already written, by event; flows whose holder is written later wait in `pending`. */
+  private readonly written = new Map<number, Anchors>()
+  readonly pending = new Map<number, FlowEnd[]>()
+
+  constructor(
+    private readonly out: TraceOut,
+    private readonly stats: PerfettoStats,
+    private readonly tgidOf: Map<number, number>,
+    /** Operations someone waited on: they get a `hold` child slice for the arrows to start from. */
+    private readonly holders: Set<number>,
+  ) {}
+
+  /** The latest end of a slice written so far. */
+  lastSliceEnd(): number {
+    return Math.max(0, ...this.lastEnd.values())
+  }
+
+  private async slice(tid: number, start: number, end: number, name: string, cat: string, args: Record<string, unknown>): Promise<{start: number; end: number}> {
+    const prev = this.lastEnd.get(tid) ?? 0
     if (start < prev) {
-      stats.clamped++
+      this.stats.clamped++
       args.clamped_from_ns = start
       start = prev
     }
     end = Math.max(start, end)
-    lastEnd.set(tid, end)
-    await out.slice(tgidOf.get(tid) ?? tid, tid, name, cat, start, end, args)
-    stats.events++
+    this.lastEnd.set(tid, end)
+    await this.out.slice(this.tgidOf.get(tid) ?? tid, tid, name, cat, start, end, args)
+    this.stats.events++
     return {start, end}
   }
+
   /** A flow arrow from one of the holder's anchors to the wait slice, never backwards in time. */
-  const flow = async (h: Anchors, w: FlowEnd): Promise<void> => {
+  private async flow(h: Anchors, w: FlowEnd): Promise<void> {
     if (h.tid !== w.tid)
       for (const [a, b] of h.ranges) {
         if (a + 1 > b - 1) continue
         const t = Math.min(b - 1, Math.max(a + 1, w.start))
         const tf = Math.max(t + 1, w.start + 1)
         if (tf >= w.end) continue
-        await out.flow(++flowId, {pid: tgidOf.get(h.tid) ?? h.tid, tid: h.tid, ts: t}, {pid: tgidOf.get(w.tid) ?? w.tid, tid: w.tid, ts: tf})
-        stats.events += 2
-        stats.flows++
+        await this.out.flow(++this.flowId, {pid: this.tgidOf.get(h.tid) ?? h.tid, tid: h.tid, ts: t}, {pid: this.tgidOf.get(w.tid) ?? w.tid, tid: w.tid, ts: tf})
+        this.stats.events += 2
+        this.stats.flows++
         return
       }
-    stats.flowsNoOverlap++
+    this.stats.flowsNoOverlap++
   }
+
   /** The hold of an operation others waited on, as a child slice [start, end) (null when there is none). */
-  const holdSlice = async (tid: number, eventId: number, start: number, end: number, mode: string): Promise<[number, number] | null> => {
-    if (!holders.has(eventId) || end - start < 1) return null
-    await out.slice(tgidOf.get(tid) ?? tid, tid, `hold mmap_lock ${mode}`, 'hold', start, end, {hold_ns: end - start})
-    stats.events++
-    stats.holdSlices++
+  private async holdSlice(tid: number, eventId: number, start: number, end: number, mode: string): Promise<[number, number] | null> {
+    if (!this.holders.has(eventId) || end - start < 1) return null
+    await this.out.slice(this.tgidOf.get(tid) ?? tid, tid, `hold mmap_lock ${mode}`, 'hold', start, end, {hold_ns: end - start})
+    this.stats.events++
+    this.stats.holdSlices++
     return [start, end]
   }
+
   /** Records a written slice that may have blocked others, and draws the flows that were waiting for it. */
-  const holderWritten = async (eventId: number | null, h: Anchors): Promise<void> => {
+  private async holderWritten(eventId: number | null, h: Anchors): Promise<void> {
     if (eventId === null) return
-    written.set(eventId, h)
-    const waiting = pending.get(eventId)
+    this.written.set(eventId, h)
+    const waiting = this.pending.get(eventId)
     if (waiting === undefined) return
-    pending.delete(eventId)
-    for (const w of waiting) await flow(h, w)
+    this.pending.delete(eventId)
+    for (const w of waiting) await this.flow(h, w)
   }
+
   /** A wait as a child slice from `at` within its operation (ending by `parentEnd`), linked to its holder. */
-  const waitSlice = async (tid: number, at: number, parentEnd: number, w: WaitRec): Promise<number> => {
+  private async waitSlice(tid: number, at: number, parentEnd: number, w: WaitRec): Promise<number> {
     const s = Math.min(at, parentEnd)
     const e = Math.min(parentEnd, s + w.waitNs)
     const holderDesc = w.holderOp === null ? 'VMA readers' : `${w.holderOp} tid ${w.holderTid ?? '?'}`
-    stats.waitSlices++
-    await out.slice(tgidOf.get(tid) ?? tid, tid, `wait ${w.lock} ${w.mode}`, 'wait', s, e, {wait_ns: w.waitNs, holder: holderDesc, holder_event_id: w.holderEvent})
-    stats.events++
+    this.stats.waitSlices++
+    await this.out.slice(this.tgidOf.get(tid) ?? tid, tid, `wait ${w.lock} ${w.mode}`, 'wait', s, e, {wait_ns: w.waitNs, holder: holderDesc, holder_event_id: w.holderEvent})
+    this.stats.events++
     if (w.holderEvent !== null) {
       const end: FlowEnd = {tid, start: s, end: e}
-      const h = written.get(w.holderEvent)
-      if (h !== undefined) await flow(h, end)
+      const h = this.written.get(w.holderEvent)
+      if (h !== undefined) await this.flow(h, end)
       else {
-        const list = pending.get(w.holderEvent)
-        if (list === undefined) pending.set(w.holderEvent, [end])
+        const list = this.pending.get(w.holderEvent)
+        if (list === undefined) this.pending.set(w.holderEvent, [end])
         else list.push(end)
       }
     }
     return e
   }
 
-  const opSlice = async (o: OpSlice): Promise<void> => {
-    const {start, end} = await slice(o.tid, o.start, o.end, o.op, 'syscall', {
+  async opSlice(o: OpSlice): Promise<void> {
+    const {start, end} = await this.slice(o.tid, o.start, o.end, o.op, 'syscall', {
       detail: o.detail,
       event_id: o.eventId,
       trace_line: o.traceLine,
@@ -284,40 +300,24 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
       hold_mode: o.holdMode,
       wait_ns: o.waits.reduce((s, w) => s + w.waitNs, 0),
     })
-    stats.opSlices++
+    this.stats.opSlices++
     const ranges: [number, number][] = []
     let at = start
     for (const w of o.waits) {
       const from = at
-      at = await waitSlice(o.tid, at, end, w)
+      at = await this.waitSlice(o.tid, at, end, w)
       ranges.push([from, at])
     }
     // wait(s) from the start, the hold at the end ([end − hold, end]: the lock is taken after any wait)
-    const hold = o.eventId === null || o.holdNs <= 0 ? null : await holdSlice(o.tid, o.eventId, Math.max(at, end - o.holdNs), end, o.holdMode ?? 'write')
+    const hold = o.eventId === null || o.holdNs <= 0 ? null : await this.holdSlice(o.tid, o.eventId, Math.max(at, end - o.holdNs), end, o.holdMode ?? 'write')
     if (hold !== null) ranges.unshift(hold)
     if (o.waits.length === 0) ranges.push([start, hold?.[0] ?? end])
-    await holderWritten(o.eventId, {tid: o.tid, ranges})
+    await this.holderWritten(o.eventId, {tid: o.tid, ranges})
   }
 
-  // Faults, merged in time order with the syscalls.
-  const faultFilter = opts.faults === 'slow' ? 'AND (g.vma_lock = 0 OR g.took_mmap_lock = 1 OR f.wait_ns > 0)' : opts.faults === 'none' ? 'AND 0' : ''
-  const faults = db.prepare(
-    `SELECT f.event_id, e.tid, g.vma_lock, g.took_mmap_lock, r.reason, f.wait_ns, f.latency_ns, ${FAULT_START_NS} AS start_ns, f.hold_ns,
-       g.low_confidence, g.inferred_vma, g.vma_start, g.vma_end, e.a AS address, e.c AS error_code, e.kind, e.line
-     FROM fault_results f JOIN fault_groups g USING (run_id, group_id) ${FAULT_EVENT_JOIN} JOIN reasons r ON r.reason_id = g.reason_id
-     WHERE f.run_id = @run AND start_ns + f.latency_ns >= @from AND start_ns <= @to ${faultFilter}
-     ORDER BY start_ns, f.event_id`,
-  )
-  type FaultRow = {event_id: number; tid: number; vma_lock: number; took_mmap_lock: number; reason: string; wait_ns: number; latency_ns: number; start_ns: number; hold_ns: number; low_confidence: number; inferred_vma: number; vma_start: number | null; vma_end: number | null; address: number | null; error_code: number | null; kind: number; line: number}
-  let oi = 0
-  for (const f of faults.iterate({run: opts.runId, from, to}) as Iterable<FaultRow>) {
-    while (oi < ops.length && ops[oi]!.start <= f.start_ns) await opSlice(ops[oi++]!)
-    if (opts.limit !== undefined && stats.faultSlices >= opts.limit) {
-      stats.truncated = true
-      break
-    }
+  async faultSlice(f: FaultRow, w: WaitRec | undefined): Promise<void> {
     const path = f.vma_lock === 1 ? 'vma_lock' : 'mmap_lock'
-    const {start, end} = await slice(f.tid, f.start_ns, f.start_ns + f.latency_ns, `fault ${path}/${f.reason}`, 'fault', {
+    const {start, end} = await this.slice(f.tid, f.start_ns, f.start_ns + f.latency_ns, `fault ${path}/${f.reason}`, 'fault', {
       address: hex(f.address),
       error_code: `0x${(f.error_code ?? 0).toString(16)}`,
       path,
@@ -331,38 +331,74 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
       event_id: f.event_id,
       trace_line: f.line,
     })
-    stats.faultSlices++
+    this.stats.faultSlices++
     // lookup, wait, then the read hold until the fault completes: the wait ends where the hold begins
     const ranges: [number, number][] = []
-    const w = faultWaits.get(f.event_id)
     let firstChild = end
     if (w !== undefined && f.wait_ns > 0) {
       const ws = Math.max(start, end - f.hold_ns - f.wait_ns)
-      ranges.push([ws, await waitSlice(f.tid, ws, end, w)])
+      ranges.push([ws, await this.waitSlice(f.tid, ws, end, w)])
       firstChild = ws
     }
-    const hold = f.hold_ns > 0 ? await holdSlice(f.tid, f.event_id, Math.max(start, end - f.hold_ns, ranges[0]?.[1] ?? start), end, 'read') : null
+    const hold = f.hold_ns > 0 ? await this.holdSlice(f.tid, f.event_id, Math.max(start, end - f.hold_ns, ranges[0]?.[1] ?? start), end, 'read') : null
     if (hold !== null) {
       ranges.unshift(hold)
       firstChild = Math.min(firstChild, hold[0])
     }
     ranges.push([start, firstChild])
-    await holderWritten(f.event_id, {tid: f.tid, ranges})
+    await this.holderWritten(f.event_id, {tid: f.tid, ranges})
   }
-  if (!stats.truncated) while (oi < ops.length) await opSlice(ops[oi++]!)
+}
+
+/** Faults, merged in time order with the syscalls; flows whose holder was never written are counted. */
+async function writeSlices(db: Db, out: TraceOut, stats: PerfettoStats, tgidOf: Map<number, number>, opts: PerfettoOptions, from: number, to: number): Promise<void> {
+  const ops = loadOps(db, opts.runId, from, to)
+  const holders = new Set(
+    db.prepare('SELECT DISTINCT holder_event_id FROM lock_waits WHERE run_id = @run AND holder_event_id IS NOT NULL AND end_ns >= @from AND start_ns <= @to').pluck().all({run: opts.runId, from, to}) as number[],
+  )
+  const faultWaits = loadFaultWaits(db, opts.runId, from, to)
+  const w = new SliceWriter(out, stats, tgidOf, holders)
+
+  const faultFilter = opts.faults === 'slow' ? 'AND (g.vma_lock = 0 OR g.took_mmap_lock = 1 OR f.wait_ns > 0)' : opts.faults === 'none' ? 'AND 0' : ''
+  const faults = db.prepare(
+    `SELECT f.event_id, e.tid, g.vma_lock, g.took_mmap_lock, r.reason, f.wait_ns, f.latency_ns, ${FAULT_START_NS} AS start_ns, f.hold_ns,
+       g.low_confidence, g.inferred_vma, g.vma_start, g.vma_end, e.a AS address, e.c AS error_code, e.kind, e.line
+     FROM fault_results f JOIN fault_groups g USING (run_id, group_id) ${FAULT_EVENT_JOIN} JOIN reasons r ON r.reason_id = g.reason_id
+     WHERE f.run_id = @run AND start_ns + f.latency_ns >= @from AND start_ns <= @to ${faultFilter}
+     ORDER BY start_ns, f.event_id`,
+  )
+  let oi = 0
+  for (const f of faults.iterate({run: opts.runId, from, to}) as Iterable<FaultRow>) {
+    while (oi < ops.length && ops[oi]!.start <= f.start_ns) await w.opSlice(ops[oi++]!)
+    if (opts.limit !== undefined && stats.faultSlices >= opts.limit) {
+      stats.truncated = true
+      break
+    }
+    await w.faultSlice(f, faultWaits.get(f.event_id))
+  }
+  if (!stats.truncated) while (oi < ops.length) await w.opSlice(ops[oi++]!)
   else {
     // keep the syscalls that start before the last exported fault; later ones are cut with the faults
-    const last = Math.max(0, ...lastEnd.values())
-    while (oi < ops.length && ops[oi]!.start <= last) await opSlice(ops[oi++]!)
+    const last = w.lastSliceEnd()
+    while (oi < ops.length && ops[oi]!.start <= last) await w.opSlice(ops[oi++]!)
   }
 
-  for (const list of pending.values()) stats.flowsNoHolder += list.length
+  for (const list of w.pending.values()) stats.flowsNoHolder += list.length
+}
 
-  // Counters per process and bucket; a change is written at the bucket's start, zeros after a quiet gap.
+/** Counters per process and bucket; a change is written at the bucket's start, zeros after a quiet gap. */
+async function writeCounters(db: Db, out: TraceOut, stats: PerfettoStats, opts: PerfettoOptions, from: number, to: number): Promise<void> {
   const occ = lockOccupancy(db, opts.runId, opts.bucketNs, from, to)
   const b = Math.max(1, Math.round(opts.bucketNs))
   const bucketLabel = b % 1_000_000 === 0 ? `${b / 1_000_000} ms` : `${b / 1000} µs`
   const round = (x: number): number => Math.round(x * 1000) / 1000
+  const counters = async (tgid: number, t: number, c: OccupancyCell): Promise<void> => {
+    const ts = Math.max(t, from)
+    await out.counter(tgid, ts, 'mmap_lock', {'readers holding': round(c.readers), 'writer holding': round(c.writer), 'waiting readers': round(c.waitingReaders), 'waiting writers': round(c.waitingWriters)})
+    await out.counter(tgid, ts, `faults per ${bucketLabel}`, {all: c.faults, fallbacks: c.fallbacks})
+    stats.events += 2
+    stats.counters += 2
+  }
   for (const [tgid, cells] of [...occ].sort((x, y) => x[0] - y[0])) {
     const keys = [...cells.keys()].sort((x, y) => x - y)
     let prevK = -2
@@ -370,22 +406,28 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
     for (const k of keys) {
       const c = cells.get(k)!
       if (prev !== null && k !== prevK + 1) {
-        await counters(tgid, (prevK + 1) * b, {readers: 0, writer: 0, waitingReaders: 0, waitingWriters: 0, faults: 0, fallbacks: 0})
+        await counters(tgid, (prevK + 1) * b, ZERO_CELL)
         prev = null
       }
       await counters(tgid, k * b, c)
       prev = c
       prevK = k
     }
-    if (prev !== null) await counters(tgid, (prevK + 1) * b, {readers: 0, writer: 0, waitingReaders: 0, waitingWriters: 0, faults: 0, fallbacks: 0})
+    if (prev !== null) await counters(tgid, (prevK + 1) * b, ZERO_CELL)
   }
-  async function counters(tgid: number, t: number, c: OccupancyCell): Promise<void> {
-    const ts = Math.max(t, from)
-    await out.counter(tgid, ts, 'mmap_lock', {'readers holding': round(c.readers), 'writer holding': round(c.writer), 'waiting readers': round(c.waitingReaders), 'waiting writers': round(c.waitingWriters)})
-    await out.counter(tgid, ts, `faults per ${bucketLabel}`, {all: c.faults, fallbacks: c.fallbacks})
-    stats.events += 2
-    stats.counters += 2
-  }
+}
+
+export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions): Promise<PerfettoStats> {
+  const run = runRow(db, opts.runId)
+  const from = opts.fromNs ?? 0
+  const to = opts.toNs ?? Number.MAX_SAFE_INTEGER
+  if (to <= from) throw new UserError('the time window is empty: --to-ms must be after --from-ms')
+  const stats: PerfettoStats = {events: 0, faultSlices: 0, opSlices: 0, waitSlices: 0, holdSlices: 0, flows: 0, flowsNoHolder: 0, flowsNoOverlap: 0, counters: 0, clamped: 0, truncated: false}
+  const out: TraceOut = opts.encoding === 'proto' ? new ProtoTraceOut(sink) : new JsonTraceOut(sink)
+
+  const tgidOf = await writeTracks(db, out, stats, opts.runId, run)
+  await writeSlices(db, out, stats, tgidOf, opts, from, to)
+  await writeCounters(db, out, stats, opts, from, to)
 
   await out.finish({
     tool: 'vmareplay',
