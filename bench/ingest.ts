@@ -21,7 +21,11 @@ export interface IngestBench {
 /** Seconds `wc -l` needs for the decompressed text (the floor: reading the lines and nothing else). */
 function wcSeconds(path: string): number {
   const start = process.hrtime.bigint()
-  const cmd = path.endsWith('.xz') ? `xz -dc '${path}' | wc -l` : path.endsWith('.gz') ? `gzip -dc '${path}' | wc -l` : `wc -l < '${path}'`
+  const cmd = path.endsWith('.xz')
+    ? `xz -dc '${path}' | wc -l`
+    : path.endsWith('.gz')
+      ? `gzip -dc '${path}' | wc -l`
+      : `wc -l < '${path}'`
   spawnSync('bash', ['-c', cmd], {stdio: 'ignore'})
   return Number(process.hrtime.bigint() - start) / 1e9
 }
@@ -37,7 +41,13 @@ export async function benchIngest(path: string): Promise<IngestBench & {dbPath: 
   const peak = rss.stop()
   db.close()
   if (r.status !== 'ingested') throw new Error('bench database was not empty')
-  const textBytes = path.endsWith('.xz') ? Number(execFileSync('bash', ['-c', `xz -dc '${path}' | wc -c`]).toString().trim()) : statSync(path).size
+  const textBytes = path.endsWith('.xz')
+    ? Number(
+        execFileSync('bash', ['-c', `xz -dc '${path}' | wc -c`])
+          .toString()
+          .trim(),
+      )
+    : statSync(path).size
   return {
     file: path,
     events: r.summary.events,

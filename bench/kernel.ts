@@ -129,7 +129,8 @@ export function benchKernel(opts: {vmas?: number; lookups?: number; faults?: num
     const k = new Kernel({generation: '6.18'})
     const mm = k.createMm()
     const tasks = [0, 1, 2, 3].map((i) => k.createTask(i, mm))
-    for (let i = 0; i < 1000; i++) installVma(k, mm, {start: BASE + i * 64 * PAGE, end: BASE + (i * 64 + 32) * PAGE, prot: 3, anonVma: true})
+    for (let i = 0; i < 1000; i++)
+      installVma(k, mm, {start: BASE + i * 64 * PAGE, end: BASE + (i * 64 + 32) * PAGE, prot: 3, anonVma: true})
     k.sched.run()
     let ok = 0
     const done = (o: FaultOutcome): void => {
@@ -176,5 +177,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   console.log(`  RangeTree (bulk build)         ${m(r.treeBulk)}`)
   console.log(`  sorted Vma[] binary search     ${m(r.sortedObjects)}`)
   console.log(`  sorted Float64Array search     ${m(r.sortedTyped)}`)
-  console.log(`Uncontended faults (6.18, scheduler included, per CPU s): 1 µs apart ${m(r.faultsPerSec)}, ${r.heapEventsPerFault.toFixed(2)} heap events/fault; 2 µs apart (each runs at once) ${m(r.faultsApartPerSec)}`)
+  console.log(
+    `Uncontended faults (6.18, scheduler included, per CPU s): 1 µs apart ${m(r.faultsPerSec)}, ${r.heapEventsPerFault.toFixed(2)} heap events/fault; 2 µs apart (each runs at once) ${m(r.faultsApartPerSec)}`,
+  )
 }

@@ -64,7 +64,10 @@ export function writeLargeTrace(path: string, events: number, source = SOURCE): 
         })
         if (da !== 0) {
           l = l
-            .replace(/\b(0x)?(7f[0-9a-f]{10})\b/g, (_m, p: string | undefined, h: string) => (p ?? '') + shiftHex(h, da))
+            .replace(
+              /\b(0x)?(7f[0-9a-f]{10})\b/g,
+              (_m, p: string | undefined, h: string) => (p ?? '') + shiftHex(h, da),
+            )
             .replace(/(= |-> )(\d{15})\b/g, (m, p: string, d: string) => {
               const v = Number(d)
               return v >= USER_LO && v < USER_HI ? p + String(v + da) : m
@@ -94,7 +97,12 @@ export interface LargeBench {
 }
 
 /** Generates an `events`-event trace in `dir`, ingests and replays it through the CLI, and removes the files. */
-export async function benchLarge(events: number, dir = mkdtempSync(join(tmpdir(), 'vmareplay-large-')), policies = 'v6.18', keep = false): Promise<LargeBench> {
+export async function benchLarge(
+  events: number,
+  dir = mkdtempSync(join(tmpdir(), 'vmareplay-large-')),
+  policies = 'v6.18',
+  keep = false,
+): Promise<LargeBench> {
   const tracePath = join(dir, `large_${events}.trace.txt`)
   const db = join(dir, 'large.db')
   const t0 = process.hrtime.bigint()
@@ -102,7 +110,10 @@ export async function benchLarge(events: number, dir = mkdtempSync(join(tmpdir()
   const generateSeconds = Number(process.hrtime.bigint() - t0) / 1e9
   try {
     const ingest = await runMeasured(['ingest', tracePath, '--db', db, '--json'])
-    const replay = ingest.code === 0 ? await runMeasured(['replay', '--db', db, '--policy', policies, '--json']) : {code: null, signal: null, out: '', err: 'not run', seconds: 0, peakRssMb: 0}
+    const replay =
+      ingest.code === 0
+        ? await runMeasured(['replay', '--db', db, '--policy', policies, '--json'])
+        : {code: null, signal: null, out: '', err: 'not run', seconds: 0, peakRssMb: 0}
     return {trace, generateSeconds, ingest, replay, dbBytes: existsSync(db) ? statSync(db).size : 0}
   } finally {
     if (!keep) for (const f of [tracePath, db, db + '-wal', db + '-shm']) rmSync(f, {force: true})
@@ -115,8 +126,15 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const policies = process.argv[4] ?? 'v6.18'
   const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
   const r = await benchLarge(events, dir, policies)
-  console.log(`generated ${fmt(r.trace.events)} events (${(r.trace.bytes / 2 ** 20).toFixed(0)} MB, ${r.trace.copies} copies) in ${r.generateSeconds.toFixed(1)} s`)
-  for (const [name, c] of [['ingest', r.ingest], ['replay', r.replay]] as const)
-    console.log(`${name.padEnd(7)} exit ${c.code}  ${c.seconds.toFixed(1)} s  ${fmt(r.trace.events / c.seconds)} events/s  peak RSS ${c.peakRssMb.toFixed(0)} MB${c.code === 0 ? '' : '\n' + c.err.slice(-2000)}`)
+  console.log(
+    `generated ${fmt(r.trace.events)} events (${(r.trace.bytes / 2 ** 20).toFixed(0)} MB, ${r.trace.copies} copies) in ${r.generateSeconds.toFixed(1)} s`,
+  )
+  for (const [name, c] of [
+    ['ingest', r.ingest],
+    ['replay', r.replay],
+  ] as const)
+    console.log(
+      `${name.padEnd(7)} exit ${c.code}  ${c.seconds.toFixed(1)} s  ${fmt(r.trace.events / c.seconds)} events/s  peak RSS ${c.peakRssMb.toFixed(0)} MB${c.code === 0 ? '' : '\n' + c.err.slice(-2000)}`,
+    )
   console.log(`database ${(r.dbBytes / 2 ** 20).toFixed(0)} MB`)
 }

@@ -23,16 +23,33 @@ export function benchReplay(dbPath: string, traceId: number, events: number, pol
     const rss = new PeakRss()
     const start = process.hrtime.bigint()
     const cpu = process.cpuUsage()
-    const [run] = replayTrace(dbPath, db, traceId, [policyByName(name)], {mode: 'faithful', costs: {}, toolVersion: 'bench', onProgress: () => rss.sample()})
+    const [run] = replayTrace(dbPath, db, traceId, [policyByName(name)], {
+      mode: 'faithful',
+      costs: {},
+      toolVersion: 'bench',
+      onProgress: () => rss.sample(),
+    })
     const seconds = Number(process.hrtime.bigint() - start) / 1e9
     const used = process.cpuUsage(cpu)
     db.close()
-    return {policy: name, events, ops: run!.ops, seconds, cpuSeconds: (used.user + used.system) / 1e6, eventsPerSec: events / seconds, peakRssMb: rss.stop()}
+    return {
+      policy: name,
+      events,
+      ops: run!.ops,
+      seconds,
+      cpuSeconds: (used.user + used.system) / 1e6,
+      eventsPerSec: events / seconds,
+      peakRssMb: rss.stop(),
+    }
   })
 }
 
 /** The replay's read alone: every operation streamed in time order, nothing simulated or stored. */
-export function benchReadOps(dbPath: string, traceId: number, events: number): {ops: number; seconds: number; eventsPerSec: number} {
+export function benchReadOps(
+  dbPath: string,
+  traceId: number,
+  events: number,
+): {ops: number; seconds: number; eventsPerSec: number} {
   const db = openDbReadOnly(dbPath)
   const start = process.hrtime.bigint()
   let ops = 0

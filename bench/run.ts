@@ -11,7 +11,9 @@ const trace = resolve(process.argv[2] ?? '../shared/traces/real/node_gc_long.tra
 const policies = (process.argv[3] ?? 'mmap-lock,v6.18,ideal').split(',')
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
 
-console.log(`vmareplay bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`)
+console.log(
+  `vmareplay bench — ${new Date().toISOString().slice(0, 10)}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
+)
 console.log('\n== VMA tree lookups (10,000 VMAs) ==')
 console.log(JSON.stringify(benchKernel(), null, 1))
 if (!existsSync(trace)) {
@@ -20,11 +22,19 @@ if (!existsSync(trace)) {
 }
 console.log(`\n== ingest ${trace} ==`)
 const ing = await benchIngest(trace)
-console.log(`events ${fmt(ing.events)} in ${ing.seconds.toFixed(2)} s: ${fmt(ing.eventsPerSec)} events/s, ${ing.mbPerSec.toFixed(1)} MB/s of text, peak RSS ${ing.peakRssMb.toFixed(0)} MB`)
-console.log(`baseline: wc -l of the same text ${ing.wcSeconds.toFixed(2)} s (${fmt(ing.events / ing.wcSeconds)} lines/s)`)
+console.log(
+  `events ${fmt(ing.events)} in ${ing.seconds.toFixed(2)} s: ${fmt(ing.eventsPerSec)} events/s, ${ing.mbPerSec.toFixed(1)} MB/s of text, peak RSS ${ing.peakRssMb.toFixed(0)} MB`,
+)
+console.log(
+  `baseline: wc -l of the same text ${ing.wcSeconds.toFixed(2)} s (${fmt(ing.events / ing.wcSeconds)} lines/s)`,
+)
 console.log('\n== replay, one policy per run ==')
 const floor = benchReadOps(ing.dbPath, ing.traceId, ing.events)
-console.log(`baseline: reading the ${fmt(floor.ops)} operations alone ${floor.seconds.toFixed(2)} s (${fmt(floor.eventsPerSec)} events/s)`)
+console.log(
+  `baseline: reading the ${fmt(floor.ops)} operations alone ${floor.seconds.toFixed(2)} s (${fmt(floor.eventsPerSec)} events/s)`,
+)
 for (const r of benchReplay(ing.dbPath, ing.traceId, ing.events, policies))
-  console.log(`${r.policy.padEnd(10)} ${fmt(r.eventsPerSec)} events/s (${fmt(r.ops)} ops replayed of ${fmt(r.events)} events in ${r.seconds.toFixed(2)} s, ${r.cpuSeconds.toFixed(2)} CPU-s on all threads), peak RSS ${r.peakRssMb.toFixed(0)} MB`)
+  console.log(
+    `${r.policy.padEnd(10)} ${fmt(r.eventsPerSec)} events/s (${fmt(r.ops)} ops replayed of ${fmt(r.events)} events in ${r.seconds.toFixed(2)} s, ${r.cpuSeconds.toFixed(2)} CPU-s on all threads), peak RSS ${r.peakRssMb.toFixed(0)} MB`,
+  )
 cleanup(ing.dbPath)

@@ -37,7 +37,14 @@ export function cli(...args: string[]): CliResult {
 
 /** Runs `vmareplay ARGS…` to completion with input, environment or a timeout. */
 export function cliWith(o: CliOptions, ...args: string[]): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], {encoding: 'utf8', env: env(o), cwd: REPO, input: o.input, timeout: o.timeout, maxBuffer: 64 << 20})
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: env(o),
+    cwd: REPO,
+    input: o.input,
+    timeout: o.timeout,
+    maxBuffer: 64 << 20,
+  })
   return {code: r.status, signal: r.signal, out: r.stdout, err: unwrap(r.stderr)}
 }
 
@@ -69,10 +76,22 @@ export async function runMeasured(args: string[]): Promise<CliResult & {peakRssM
   const t0 = process.hrtime.bigint()
   const seconds = (): number => Number(process.hrtime.bigint() - t0) / 1e9
   if (existsSync('/usr/bin/time')) {
-    const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, ...args], {encoding: 'utf8', env: env({}), cwd: REPO, maxBuffer: 256 << 20})
+    const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, ...args], {
+      encoding: 'utf8',
+      env: env({}),
+      cwd: REPO,
+      maxBuffer: 256 << 20,
+    })
     const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)
     assert.ok(m !== null, `no RSS in /usr/bin/time output: ${r.stderr.slice(-500)}`)
-    return {code: r.status, signal: r.signal, out: r.stdout, err: unwrap(r.stderr), peakRssMb: Number(m[1]) / 1024, seconds: seconds()}
+    return {
+      code: r.status,
+      signal: r.signal,
+      out: r.stdout,
+      err: unwrap(r.stderr),
+      peakRssMb: Number(m[1]) / 1024,
+      seconds: seconds(),
+    }
   }
   const c = spawnCli(args)
   let out = ''

@@ -41,7 +41,8 @@ export function selected(text: string | undefined): string | null {
   return m ? m[1]! : text.trim() || null
 }
 
-const int = (text: string | undefined): number | null => (text !== undefined && /^\s*\d+\s*$/.test(text) ? Number(text) : null)
+const int = (text: string | undefined): number | null =>
+  text !== undefined && /^\s*\d+\s*$/.test(text) ? Number(text) : null
 
 /** CONFIG_HZ from /boot/config-RELEASE (Debian) or /proc/config.gz (CONFIG_IKCONFIG_PROC). */
 export function readHz(root: string, release: string): {hz: number | null; source: string | null} {

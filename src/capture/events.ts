@@ -25,13 +25,33 @@ export const MM_SYSCALLS = [
 
 /** The corpus' standard set ("std", /work/shared/traces/real/README.md), same order as cap.sh. */
 export const STD_EVENTS: readonly EventSpec[] = [
-  {name: 'exceptions:page_fault_user', group: 'std', why: 'every user-mode fault: the replay drives the fault path (per-VMA lock or mmap_lock) from these'},
-  {name: 'raw_syscalls:sys_enter', group: 'std', why: 'every syscall entry by number: syscall context of lock events (read/clone/execve also take mmap_lock)'},
+  {
+    name: 'exceptions:page_fault_user',
+    group: 'std',
+    why: 'every user-mode fault: the replay drives the fault path (per-VMA lock or mmap_lock) from these',
+  },
+  {
+    name: 'raw_syscalls:sys_enter',
+    group: 'std',
+    why: 'every syscall entry by number: syscall context of lock events (read/clone/execve also take mmap_lock)',
+  },
   {name: 'raw_syscalls:sys_exit', group: 'std', why: 'every syscall exit with its return value'},
-  {name: 'mmap_lock:mmap_lock_start_locking', group: 'std', why: 'mmap_lock acquisition attempts (read/write); validation of the lock model'},
-  {name: 'mmap_lock:mmap_lock_acquire_returned', group: 'std', why: 'mmap_lock acquired or trylock failed (success=false); downgrades'},
+  {
+    name: 'mmap_lock:mmap_lock_start_locking',
+    group: 'std',
+    why: 'mmap_lock acquisition attempts (read/write); validation of the lock model',
+  },
+  {
+    name: 'mmap_lock:mmap_lock_acquire_returned',
+    group: 'std',
+    why: 'mmap_lock acquired or trylock failed (success=false); downgrades',
+  },
   {name: 'mmap_lock:mmap_lock_released', group: 'std', why: 'mmap_lock release: hold times'},
-  {name: 'mmap:vm_unmapped_area', group: 'std', why: 'address chosen by get_unmapped_area (exec/ELF mappings without mmap syscalls)'},
+  {
+    name: 'mmap:vm_unmapped_area',
+    group: 'std',
+    why: 'address chosen by get_unmapped_area (exec/ELF mappings without mmap syscalls)',
+  },
   {name: 'mmap:exit_mmap', group: 'std', why: 'address-space teardown (exit, execve of the old mm)'},
   {name: 'sched:sched_process_fork', group: 'std', why: 'new processes/threads (dup_mmap copies VMAs)'},
   {name: 'sched:sched_process_exec', group: 'std', why: 'execve: new address space'},
@@ -53,13 +73,41 @@ export const KFAULT_EVENTS: readonly EventSpec[] = [
 
 /** Page-cache and readahead events: tell the replay whether a file fault hit the page cache or needed I/O. */
 export const PAGECACHE_EVENTS: readonly EventSpec[] = [
-  {name: 'filemap:mm_filemap_add_to_page_cache', group: 'pagecache', why: 'a folio entered the page cache (it was read from disk): the fault/read that caused it waited for I/O (VM_FAULT_RETRY drops the lock)'},
-  {name: 'filemap:mm_filemap_delete_from_page_cache', group: 'pagecache', why: 'a folio left the page cache (reclaim, truncate): later faults on it miss again'},
-  {name: 'filemap:mm_filemap_fault', group: 'pagecache', why: 'filemap_fault() was called for a file page (fault-around did not map it)'},
-  {name: 'filemap:mm_filemap_map_pages', group: 'pagecache', why: 'fault-around mapped a range of already cached pages (no I/O, no lock drop)'},
-  {name: 'filemap:mm_filemap_get_pages', group: 'pagecache', why: 'read(2)-path page-cache lookups: file ranges that become warm without faults'},
-  {name: 'readahead:page_cache_sync_ra', group: 'pagecache', why: 'synchronous readahead on a cache miss: the fault/read blocks on I/O'},
-  {name: 'readahead:page_cache_async_ra', group: 'pagecache', why: 'asynchronous readahead triggered by a PG_readahead page'},
+  {
+    name: 'filemap:mm_filemap_add_to_page_cache',
+    group: 'pagecache',
+    why: 'a folio entered the page cache (it was read from disk): the fault/read that caused it waited for I/O (VM_FAULT_RETRY drops the lock)',
+  },
+  {
+    name: 'filemap:mm_filemap_delete_from_page_cache',
+    group: 'pagecache',
+    why: 'a folio left the page cache (reclaim, truncate): later faults on it miss again',
+  },
+  {
+    name: 'filemap:mm_filemap_fault',
+    group: 'pagecache',
+    why: 'filemap_fault() was called for a file page (fault-around did not map it)',
+  },
+  {
+    name: 'filemap:mm_filemap_map_pages',
+    group: 'pagecache',
+    why: 'fault-around mapped a range of already cached pages (no I/O, no lock drop)',
+  },
+  {
+    name: 'filemap:mm_filemap_get_pages',
+    group: 'pagecache',
+    why: 'read(2)-path page-cache lookups: file ranges that become warm without faults',
+  },
+  {
+    name: 'readahead:page_cache_sync_ra',
+    group: 'pagecache',
+    why: 'synchronous readahead on a cache miss: the fault/read blocks on I/O',
+  },
+  {
+    name: 'readahead:page_cache_async_ra',
+    group: 'pagecache',
+    why: 'asynchronous readahead triggered by a PG_readahead page',
+  },
 ]
 
 export interface EventChoice {
@@ -101,5 +149,10 @@ export function splitEvent(name: string): [string, string] {
 }
 
 export function parseAvailableEvents(text: string): Set<string> {
-  return new Set(text.split('\n').map((l) => l.trim()).filter((l) => l.includes(':')))
+  return new Set(
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.includes(':')),
+  )
 }

@@ -46,13 +46,28 @@ export interface FtraceOptions extends CommonOptions {
 }
 
 /** The trace options the capture sets (only written when they differ), and why. */
-export const FTRACE_OPTIONS: ReadonlyArray<{name: string; value: string; why: string; required?: boolean; globalOnly?: boolean}> = [
+export const FTRACE_OPTIONS: ReadonlyArray<{
+  name: string
+  value: string
+  why: string
+  required?: boolean
+  globalOnly?: boolean
+}> = [
   {name: 'record-tgid', value: '1', required: true, why: 'TGID column: which process each thread belongs to'},
   {name: 'event-fork', value: '1', required: true, why: 'children and threads of a traced task join set_event_pid'},
-  {name: 'overwrite', value: '0', why: 'if the buffer fills, drop the newest events (counted as "dropped") instead of overwriting the start of the program'},
+  {
+    name: 'overwrite',
+    value: '0',
+    why: 'if the buffer fills, drop the newest events (counted as "dropped") instead of overwriting the start of the program',
+  },
   {name: 'irq-info', value: '1', why: 'the standard flags column (`d....`) the parsers expect'},
   {name: 'context-info', value: '1', why: 'COMM-PID, CPU and timestamp columns'},
-  {name: 'record-cmd', value: '1', globalOnly: true, why: 'resolve COMM names (top-level only; instances use the global setting)'},
+  {
+    name: 'record-cmd',
+    value: '1',
+    globalOnly: true,
+    why: 'resolve COMM names (top-level only; instances use the global setting)',
+  },
   {name: 'markers', value: '1', why: 'allow trace_marker writes (attach-mode maps_snapshot markers)'},
   {name: 'hash-ptr', value: '1', why: 'mm= pointers hashed as in the corpus'},
   {name: 'raw', value: '0', why: 'text format, not raw numbers'},
@@ -163,7 +178,12 @@ class FtraceTeardown {
 }
 
 /** Checks that change nothing: arguments, output file, tracefs, the target, the events. */
-function preflight(o: FtraceOptions, io: TracefsIo, root: string, warn: Warn): {target?: FtraceTarget; requested: EventSpec[]; available?: Set<string>; cpus: number} {
+function preflight(
+  o: FtraceOptions,
+  io: TracefsIo,
+  root: string,
+  warn: Warn,
+): {target?: FtraceTarget; requested: EventSpec[]; available?: Set<string>; cpus: number} {
   if ((o.command === undefined || o.command.length === 0) === (o.pid === undefined)) {
     throw new CaptureError(ExitCode.USAGE, 'give either --pid PID (attach) or -- COMMAND ARGS... (launch), not both')
   }
@@ -178,9 +198,13 @@ function preflight(o: FtraceOptions, io: TracefsIo, root: string, warn: Warn): {
       throw new CaptureError(ExitCode.UNKNOWN_PID, `no running process with pid ${o.pid} (check with: ps -p ${o.pid})`)
     }
     target = {pid: o.pid, tgid: st.tgid, comm: st.name}
-    if (st.tgid !== o.pid) o.log.info(`pid ${o.pid} is a thread of process ${st.tgid}; attaching to the whole process ${st.tgid}`)
+    if (st.tgid !== o.pid)
+      o.log.info(`pid ${o.pid} is a thread of process ${st.tgid}; attaching to the whole process ${st.tgid}`)
   } else if (resolveCommand(o.command![0]) === undefined) {
-    throw new CaptureError(ExitCode.COMMAND_NOT_FOUND, `command not found or not executable: ${o.command![0]} (give a path or check $PATH)`)
+    throw new CaptureError(
+      ExitCode.COMMAND_NOT_FOUND,
+      `command not found or not executable: ${o.command![0]} (give a path or check $PATH)`,
+    )
   }
 
   const requested = requestedEvents(o.events)
@@ -191,7 +215,9 @@ function preflight(o: FtraceOptions, io: TracefsIo, root: string, warn: Warn): {
   const avail = memAvailableKb()
   const cpus = os.cpus().length || 1
   if (avail !== undefined && o.bufferKb * cpus > avail / 2) {
-    warn(`--buffer-kb ${o.bufferKb} × ${cpus} CPUs is more than half of the available memory (${Math.round(avail / 1024)} MiB)`)
+    warn(
+      `--buffer-kb ${o.bufferKb} × ${cpus} CPUs is more than half of the available memory (${Math.round(avail / 1024)} MiB)`,
+    )
   }
   return {target, requested, available, cpus}
 }
@@ -267,7 +293,11 @@ function configure(
     // Other users' events would pollute the trace: disable them for the capture (restored afterwards).
     if (j.has('set_event')) {
       const ours = new Set(requested.map((e) => e.name))
-      for (const name of io.read(j.abs('set_event')).split('\n').map((s) => s.trim()).filter(Boolean)) {
+      for (const name of io
+        .read(j.abs('set_event'))
+        .split('\n')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
         const i = name.indexOf(':')
         if (ours.has(name) || i <= 0) continue
         const f = `events/${name.slice(0, i)}/${name.slice(i + 1)}/enable`
@@ -277,7 +307,10 @@ function configure(
     if (j.has('set_event_notrace_pid')) j.ensure('set_event_notrace_pid', '')
   }
   if (!/\bmono\b/.test(io.read(j.abs('trace_clock')))) {
-    throw new CaptureError(ExitCode.TRACE_FAILED, `this kernel's trace_clock has no "mono" clock (${io.read(j.abs('trace_clock')).trim()})`)
+    throw new CaptureError(
+      ExitCode.TRACE_FAILED,
+      `this kernel's trace_clock has no "mono" clock (${io.read(j.abs('trace_clock')).trim()})`,
+    )
   }
   j.ensure('trace_clock', 'mono')
   const optionsSet = setOptions(j, root, inInstance, warn)
@@ -301,7 +334,8 @@ function setOptions(j: Journal, root: string, inInstance: boolean, warn: Warn): 
   for (const opt of FTRACE_OPTIONS) {
     if (opt.globalOnly && inInstance) {
       const g = path.join(root, 'options', opt.name)
-      if (j.io.exists(g) && j.io.read(g).trim() !== opt.value) warn(`top-level option ${opt.name} is ${j.io.read(g).trim()}, not ${opt.value} (${opt.why}); left unchanged`)
+      if (j.io.exists(g) && j.io.read(g).trim() !== opt.value)
+        warn(`top-level option ${opt.name} is ${j.io.read(g).trim()}, not ${opt.value} (${opt.why}); left unchanged`)
       continue
     }
     const f = `options/${opt.name}`
@@ -316,7 +350,12 @@ function setOptions(j: Journal, root: string, inInstance: boolean, warn: Warn): 
 }
 
 /** Enable each requested event that exists, clearing its filter; fail if none exists. */
-function enableEvents(j: Journal, requested: readonly EventSpec[], available: Set<string> | undefined, warn: Warn): {enabled: EventSpec[]; missing: EventSpec[]} {
+function enableEvents(
+  j: Journal,
+  requested: readonly EventSpec[],
+  available: Set<string> | undefined,
+  warn: Warn,
+): {enabled: EventSpec[]; missing: EventSpec[]} {
   const enabled: EventSpec[] = []
   const missing: EventSpec[] = []
   for (const e of requested) {
@@ -327,14 +366,16 @@ function enableEvents(j: Journal, requested: readonly EventSpec[], available: Se
       continue
     }
     const filter = `events/${sys}/${ev}/filter`
-    if (j.has(filter) && j.ensure(filter, 'none')) warn(`cleared an event filter on ${e.name} for the capture (restored afterwards)`)
+    if (j.has(filter) && j.ensure(filter, 'none'))
+      warn(`cleared an event filter on ${e.name} for the capture (restored afterwards)`)
     j.set(enable, '1')
     enabled.push(e)
   }
   if (missing.length > 0) {
     warn(`event(s) not available on this kernel, recording without them: ${missing.map((e) => e.name).join(', ')}`)
   }
-  if (enabled.length === 0) throw new CaptureError(ExitCode.TRACE_FAILED, 'none of the requested events exists on this kernel')
+  if (enabled.length === 0)
+    throw new CaptureError(ExitCode.TRACE_FAILED, 'none of the requested events exists on this kernel')
   return {enabled, missing}
 }
 
@@ -348,14 +389,23 @@ function switchTracing(j: Journal, value: '0' | '1', times: Times, key: string):
 }
 
 /** Launch mode: start the command blocked, filter on its pid, trace it until it exits or the stopper fires. */
-async function recordLaunch(o: FtraceOptions, j: Journal, t: FtraceTeardown, times: Times, warn: Warn): Promise<{commandPid: number; stopReason: string; status?: ExitStatus}> {
+async function recordLaunch(
+  o: FtraceOptions,
+  j: Journal,
+  t: FtraceTeardown,
+  times: Times,
+  warn: Warn,
+): Promise<{commandPid: number; stopReason: string; status?: ExitStatus}> {
   const w = await startBlockedWrapper(o.command!, {waitMs: o.wrapperWaitMs})
   t.wrapper = w
-  if (!w.blocked) warn('could not see the launch wrapper block on its FIFO; the trace may start with a few shell start-up events')
+  if (!w.blocked)
+    warn('could not see the launch wrapper block on its FIFO; the trace may start with a few shell start-up events')
   j.set('set_event_pid', String(w.pid))
   switchTracing(j, '1', times, 'tracing_on_mono')
   w.release()
-  o.log.info(`tracing ${o.command!.join(' ')} (pid ${w.pid})${o.durationS ? ` for at most ${o.durationS} s` : ''}; Ctrl-C stops`)
+  o.log.info(
+    `tracing ${o.command!.join(' ')} (pid ${w.pid})${o.durationS ? ` for at most ${o.durationS} s` : ''}; Ctrl-C stops`,
+  )
   o.stopper.startTimer(o.durationS)
   const r = await Promise.race([w.exited.then(() => 'exit' as const), o.stopper.promise])
   if (r !== 'exit') {
@@ -366,16 +416,29 @@ async function recordLaunch(o: FtraceOptions, j: Journal, t: FtraceTeardown, tim
 }
 
 /** Attach mode: filter on the process's threads, snapshot its maps once tracing is on, trace until it exits or the stopper fires. */
-async function recordAttach(o: FtraceOptions, j: Journal, target: FtraceTarget, times: Times, warn: Warn): Promise<{attachInfo: AttachInfo; stopReason: string}> {
+async function recordAttach(
+  o: FtraceOptions,
+  j: Journal,
+  target: FtraceTarget,
+  times: Times,
+  warn: Warn,
+): Promise<{attachInfo: AttachInfo; stopReason: string}> {
   const {io} = j
   const tids = listTids(target.tgid)
-  if (tids.length === 0) throw new CaptureError(ExitCode.UNKNOWN_PID, `process ${target.tgid} exited before tracing started`)
+  if (tids.length === 0)
+    throw new CaptureError(ExitCode.UNKNOWN_PID, `process ${target.tgid} exited before tracing started`)
   j.set('set_event_pid', tids.join(' '))
   switchTracing(j, '1', times, 'tracing_on_mono')
   // Threads created between the listing and tracing_on are not in the filter yet: add them.
   const late = listTids(target.tgid).filter((t) => !tids.includes(t))
   if (late.length > 0) io.append(j.abs('set_event_pid'), late.join(' '))
-  const attachInfo: AttachInfo = {pid: target.pid, tgid: target.tgid, comm: target.comm, tids_at_attach: tids.length, tids_added_late: late.length}
+  const attachInfo: AttachInfo = {
+    pid: target.pid,
+    tgid: target.tgid,
+    comm: target.comm,
+    tids_at_attach: tids.length,
+    tids_added_late: late.length,
+  }
   snapshotMaps(j, target.tgid, outputPaths(o.out).maps, attachInfo, warn)
   o.log.info(
     `tracing process ${target.tgid} (${target.comm}, ${tids.length + late.length} threads)` +
@@ -422,16 +485,28 @@ async function stopAndDrain(o: FtraceOptions, j: Journal, times: Times): Promise
   switchTracing(j, '0', times, 'tracing_off_mono')
   const stats = readCpuStats(j.io, j.dir)
   const scanner = new FtraceScanner()
-  await copyFile(j.abs('trace'), outputPaths(o.out).trace, (b) => scanner.push(b), () => o.stopper.aborted)
+  await copyFile(
+    j.abs('trace'),
+    outputPaths(o.out).trace,
+    (b) => scanner.push(b),
+    () => o.stopper.aborted,
+  )
   return {stats, scan: scanner.end()}
 }
 
 /** The error a failed capture ends with (after the restore was attempted). */
-function captureFailure(primary: unknown, restoreFailures: readonly RestoreFailure[], log: FtraceOptions['log']): CaptureError {
+function captureFailure(
+  primary: unknown,
+  restoreFailures: readonly RestoreFailure[],
+  log: FtraceOptions['log'],
+): CaptureError {
   if (restoreFailures.length > 0) log.warn(`could not restore: ${failureText(restoreFailures)}`)
   if (primary instanceof CaptureError) return primary
   const code = errnoOf(primary)
-  return new CaptureError(code === 'EACCES' || code === 'EPERM' ? ExitCode.PERMISSION : ExitCode.TRACE_FAILED, `tracefs operation failed: ${(primary as Error).message}`)
+  return new CaptureError(
+    code === 'EACCES' || code === 'EPERM' ? ExitCode.PERMISSION : ExitCode.TRACE_FAILED,
+    `tracefs operation failed: ${(primary as Error).message}`,
+  )
 }
 
 function failureText(failures: readonly RestoreFailure[]): string {
@@ -453,7 +528,14 @@ interface Recorded {
   scan?: TraceScan
 }
 
-function ftraceMeta(o: FtraceOptions, root: string, r: Recorded, loss: {lost: boolean; reasons: string[]}, t: FtraceTeardown, warnings: string[]): Record<string, unknown> {
+function ftraceMeta(
+  o: FtraceOptions,
+  root: string,
+  r: Recorded,
+  loss: {lost: boolean; reasons: string[]},
+  t: FtraceTeardown,
+  warnings: string[],
+): Record<string, unknown> {
   const paths = outputPaths(o.out)
   return {
     format: 'vmareplay-capture-meta/1',
@@ -492,7 +574,11 @@ function ftraceMeta(o: FtraceOptions, root: string, r: Recorded, loss: {lost: bo
     loss: {lost: loss.lost, reasons: loss.reasons, trace: r.scan ?? null, per_cpu: r.stats},
     output: {lines: r.scan?.lines ?? 0, bytes: r.scan?.bytes ?? 0},
     warnings,
-    restore: {complete: t.failures.length === 0, failures: t.failures, method: t.instance ? 'instance removed' : 'journal written back'},
+    restore: {
+      complete: t.failures.length === 0,
+      failures: t.failures,
+      method: t.instance ? 'instance removed' : 'journal written back',
+    },
   }
 }
 
@@ -520,7 +606,12 @@ export async function captureFtrace(o: FtraceOptions): Promise<CaptureResult> {
   try {
     const j = openBuffer(o, io, root, t, warn)
     Object.assign(r, configure(o, j, root, t.instance !== undefined, requested, available, warn))
-    Object.assign(r, target === undefined ? await recordLaunch(o, j, t, r.times, warn) : await recordAttach(o, j, target, r.times, warn))
+    Object.assign(
+      r,
+      target === undefined
+        ? await recordLaunch(o, j, t, r.times, warn)
+        : await recordAttach(o, j, target, r.times, warn),
+    )
     Object.assign(r, await stopAndDrain(o, j, r.times))
   } catch (error) {
     primary = error
@@ -531,8 +622,10 @@ export async function captureFtrace(o: FtraceOptions): Promise<CaptureResult> {
   if (primary !== undefined) throw captureFailure(primary, t.failures, o.log)
 
   const loss = lossOf(r.scan, r.stats)
-  if (loss.lost) warn(`EVENTS WERE LOST (${loss.reasons.join('; ')}); capture again with a larger --buffer-kb (now ${o.bufferKb})`)
-  if (r.status && (r.status.code !== 0 || r.status.signal)) warn(`the traced command ended with ${describeStatus(r.status)}`)
+  if (loss.lost)
+    warn(`EVENTS WERE LOST (${loss.reasons.join('; ')}); capture again with a larger --buffer-kb (now ${o.bufferKb})`)
+  if (r.status && (r.status.code !== 0 || r.status.signal))
+    warn(`the traced command ended with ${describeStatus(r.status)}`)
 
   const meta = ftraceMeta(o, root, r, loss, t, warnings)
   writeJson(paths.meta, meta)
@@ -540,7 +633,9 @@ export async function captureFtrace(o: FtraceOptions): Promise<CaptureResult> {
     throw new CaptureError(
       ExitCode.RESTORE_FAILED,
       `trace saved to ${paths.trace}, but some tracing settings could not be restored: ${failureText(t.failures)}. ` +
-        (t.lock ? `The next capture retries from ${o.lockFile}; or write the values back by hand.` : 'Remove the instance by hand (rmdir).'),
+        (t.lock
+          ? `The next capture retries from ${o.lockFile}; or write the values back by hand.`
+          : 'Remove the instance by hand (rmdir).'),
     )
   }
   return {paths, meta, lost: loss.lost, warnings}

@@ -67,7 +67,10 @@ export class Journal {
     const prev = this.current(file)
     if (path.basename(file) === 'buffer_size_kb' && prev === 'X') {
       // Per-CPU sizes differ: remember each CPU's size so restore() can write them back individually.
-      for (const cpu of this.io.list(this.abs('per_cpu')).filter((c) => /^cpu\d+$/.test(c)).sort(byCpu)) {
+      for (const cpu of this.io
+        .list(this.abs('per_cpu'))
+        .filter((c) => /^cpu\d+$/.test(c))
+        .sort(byCpu)) {
         this.remember(`per_cpu/${cpu}/buffer_size_kb`)
       }
     }

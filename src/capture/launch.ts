@@ -33,7 +33,10 @@ export interface BlockedWrapper {
 
 const WRAPPER_SCRIPT = 'read _vmareplay_go < "$0"; exec "$@"'
 
-export async function startBlockedWrapper(command: readonly string[], opts: {waitMs?: number} = {}): Promise<BlockedWrapper> {
+export async function startBlockedWrapper(
+  command: readonly string[],
+  opts: {waitMs?: number} = {},
+): Promise<BlockedWrapper> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmareplay-capture-'))
   const fifo = path.join(tmp, 'go.fifo')
   const mk = spawnSyncMkfifo(fifo)

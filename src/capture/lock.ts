@@ -40,7 +40,12 @@ function readLock(file: string): LockInfo | undefined {
   try {
     const v = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LockInfo>
     if (typeof v.pid !== 'number') return undefined
-    return {pid: v.pid, started: String(v.started ?? ''), dir: String(v.dir ?? ''), journal: Array.isArray(v.journal) ? v.journal : []}
+    return {
+      pid: v.pid,
+      started: String(v.started ?? ''),
+      dir: String(v.dir ?? ''),
+      journal: Array.isArray(v.journal) ? v.journal : [],
+    }
   } catch {
     return undefined
   }
@@ -50,7 +55,8 @@ function writeAtomically(file: string, info: LockInfo, exclusive: boolean): void
   const tmp = `${file}.${process.pid}.tmp`
   fs.writeFileSync(tmp, JSON.stringify(info, null, 1) + '\n', {mode: 0o644})
   try {
-    if (exclusive) fs.linkSync(tmp, file) // fails with EEXIST when another capture holds it
+    if (exclusive)
+      fs.linkSync(tmp, file) // fails with EEXIST when another capture holds it
     else fs.renameSync(tmp, file)
   } finally {
     fs.rmSync(tmp, {force: true})
@@ -112,7 +118,10 @@ export function acquireLock(file: string, dir: string): Lock {
       fs.rmSync(file, {force: true})
     }
   }
-  throw new CaptureError(ExitCode.BUSY, `could not take the capture lock ${file} (it keeps being recreated); retry later`)
+  throw new CaptureError(
+    ExitCode.BUSY,
+    `could not take the capture lock ${file} (it keeps being recreated); retry later`,
+  )
 }
 
 function safeMtime(file: string): number {

@@ -35,7 +35,13 @@ export interface CpuStats {
 /** Parse per_cpu/cpuN/stats (`entries: N`, `overrun: N`, `commit overrun: N`, `dropped events: N`, …). */
 export function parseCpuStats(cpu: number, text: string): CpuStats {
   const num = (k: string): number => Number(new RegExp(`^${k}:\\s*(\\d+)`, 'm').exec(text)?.[1] ?? 0)
-  return {cpu, entries: num('entries'), overrun: num('overrun'), commit_overrun: num('commit overrun'), dropped: num('dropped events')}
+  return {
+    cpu,
+    entries: num('entries'),
+    overrun: num('overrun'),
+    commit_overrun: num('commit overrun'),
+    dropped: num('dropped events'),
+  }
 }
 
 export function readCpuStats(io: TracefsIo, dir: string): CpuStats[] {
@@ -70,10 +76,15 @@ export interface LossReport {
 
 export function lossOf(scan: TraceScan | undefined, stats: readonly CpuStats[]): LossReport {
   const reasons: string[] = []
-  if (scan?.entries_in_buffer !== undefined && scan.entries_written !== undefined && scan.entries_in_buffer !== scan.entries_written) {
+  if (
+    scan?.entries_in_buffer !== undefined &&
+    scan.entries_written !== undefined &&
+    scan.entries_in_buffer !== scan.entries_written
+  ) {
     reasons.push(`entries-in-buffer/entries-written ${scan.entries_in_buffer}/${scan.entries_written}`)
   }
-  if (scan && scan.lost_markers > 0) reasons.push(`${scan.lost_markers} "[LOST … EVENTS]" markers (${scan.lost_marker_events} events)`)
+  if (scan && scan.lost_markers > 0)
+    reasons.push(`${scan.lost_markers} "[LOST … EVENTS]" markers (${scan.lost_marker_events} events)`)
   if (scan && scan.buffer_started_markers > 0) reasons.push(`${scan.buffer_started_markers} "buffer started" markers`)
   for (const s of stats) {
     if (s.overrun || s.commit_overrun || s.dropped) {
@@ -127,7 +138,12 @@ export class FtraceScanner {
  * Copy a (tracefs) file to `dest` in 1 MiB chunks, feeding `onChunk`. Async so that signals are
  * handled meanwhile; `aborted()` is polled between chunks.
  */
-export async function copyFile(src: string, dest: string, onChunk: (b: Buffer) => void, aborted: () => boolean): Promise<void> {
+export async function copyFile(
+  src: string,
+  dest: string,
+  onChunk: (b: Buffer) => void,
+  aborted: () => boolean,
+): Promise<void> {
   let inFh: fs.promises.FileHandle | undefined
   let outFh: fs.promises.FileHandle | undefined
   try {
@@ -139,7 +155,11 @@ export async function copyFile(src: string, dest: string, onChunk: (b: Buffer) =
     }
     const buf = Buffer.allocUnsafe(1 << 20)
     for (;;) {
-      if (aborted()) throw new CaptureError(ExitCode.TRACE_FAILED, `interrupted while saving the trace to ${dest} (the file is incomplete)`)
+      if (aborted())
+        throw new CaptureError(
+          ExitCode.TRACE_FAILED,
+          `interrupted while saving the trace to ${dest} (the file is incomplete)`,
+        )
       const {bytesRead} = await inFh.read(buf, 0, buf.length, null)
       if (bytesRead === 0) break
       const chunk = buf.subarray(0, bytesRead)
@@ -166,6 +186,9 @@ export function checkWritable(file: string): void {
   try {
     fs.accessSync(dir, fs.constants.W_OK)
   } catch {
-    throw new CaptureError(ExitCode.TRACE_FAILED, `cannot write the output: directory ${dir} does not exist or is not writable (use --out)`)
+    throw new CaptureError(
+      ExitCode.TRACE_FAILED,
+      `cannot write the output: directory ${dir} does not exist or is not writable (use --out)`,
+    )
   }
 }

@@ -34,7 +34,10 @@ export function perfMmapPages(bufferKb: number, pageKb = 4): number {
   return p
 }
 
-export function perfRecordArgs(events: readonly string[], o: {bufferKb: number; data: string; pid?: number; ctl?: [string, string]; command?: readonly string[]}): string[] {
+export function perfRecordArgs(
+  events: readonly string[],
+  o: {bufferKb: number; data: string; pid?: number; ctl?: [string, string]; command?: readonly string[]},
+): string[] {
   const args = ['record', '-k', 'mono']
   for (const e of events) args.push('-e', e)
   args.push('-d', '-m', String(perfMmapPages(o.bufferKb)), '-o', o.data)
@@ -73,18 +76,27 @@ interface PerfTarget {
 }
 
 /** Checks before anything starts: arguments, output file, perf, root, the target, the events. */
-function preflight(o: PerfOptions, warn: Warn): {perf: string; target?: PerfTarget; enabled: EventSpec[]; missing: EventSpec[]} {
+function preflight(
+  o: PerfOptions,
+  warn: Warn,
+): {perf: string; target?: PerfTarget; enabled: EventSpec[]; missing: EventSpec[]} {
   if ((o.command === undefined || o.command.length === 0) === (o.pid === undefined)) {
     throw new CaptureError(ExitCode.USAGE, 'give either --pid PID (attach) or -- COMMAND ARGS... (launch), not both')
   }
   checkWritable(outputPaths(o.out).trace)
   const perf = resolveCommand(o.perf ?? 'perf')
   if (perf === undefined) {
-    throw new CaptureError(ExitCode.PERF_FAILED, `perf not found (${o.perf ?? 'perf'}); install it (apt-get install linux-perf) or use --backend ftrace`)
+    throw new CaptureError(
+      ExitCode.PERF_FAILED,
+      `perf not found (${o.perf ?? 'perf'}); install it (apt-get install linux-perf) or use --backend ftrace`,
+    )
   }
   const isRoot = o.isRoot ?? process.getuid?.() === 0
   if (!isRoot) {
-    throw new CaptureError(ExitCode.PERMISSION, 'recording tracepoints with perf needs root. Run as root (sudo vmareplay capture --backend perf …).')
+    throw new CaptureError(
+      ExitCode.PERMISSION,
+      'recording tracepoints with perf needs root. Run as root (sudo vmareplay capture --backend perf …).',
+    )
   }
   const root = o.tracefs ?? DEFAULT_TRACEFS
   const io = new FsIo()
@@ -97,7 +109,10 @@ function preflight(o: PerfOptions, warn: Warn): {perf: string; target?: PerfTarg
     }
     target = {tgid: st.tgid, comm: st.name}
   } else if (resolveCommand(o.command![0]) === undefined) {
-    throw new CaptureError(ExitCode.COMMAND_NOT_FOUND, `command not found or not executable: ${o.command![0]} (give a path or check $PATH)`)
+    throw new CaptureError(
+      ExitCode.COMMAND_NOT_FOUND,
+      `command not found or not executable: ${o.command![0]} (give a path or check $PATH)`,
+    )
   }
   const requested = requestedEvents(o.events)
   for (const e of requested) splitEvent(e.name)
@@ -105,8 +120,10 @@ function preflight(o: PerfOptions, warn: Warn): {perf: string; target?: PerfTarg
   const {enabled, missing} = io.exists(availFile)
     ? resolveEvents(requested, parseAvailableEvents(io.read(availFile)))
     : {enabled: requested, missing: []}
-  if (missing.length > 0) warn(`event(s) not available on this kernel, recording without them: ${missing.map((e) => e.name).join(', ')}`)
-  if (enabled.length === 0) throw new CaptureError(ExitCode.TRACE_FAILED, 'none of the requested events exists on this kernel')
+  if (missing.length > 0)
+    warn(`event(s) not available on this kernel, recording without them: ${missing.map((e) => e.name).join(', ')}`)
+  if (enabled.length === 0)
+    throw new CaptureError(ExitCode.TRACE_FAILED, 'none of the requested events exists on this kernel')
   return {perf, target, enabled, missing}
 }
 
@@ -142,13 +159,22 @@ class PerfSession {
 }
 
 /** Start `perf record` (attach mode: with its events disabled and control FIFOs to enable them). */
-function startRecord(perf: string, o: PerfOptions, s: PerfSession, target: PerfTarget | undefined, events: readonly string[], data: string, times: Times): {recordArgs: string[]; exited: Promise<ExitStatus>} {
+function startRecord(
+  perf: string,
+  o: PerfOptions,
+  s: PerfSession,
+  target: PerfTarget | undefined,
+  events: readonly string[],
+  data: string,
+  times: Times,
+): {recordArgs: string[]; exited: Promise<ExitStatus>} {
   let ctl: [string, string] | undefined
   if (target) {
     ctl = [path.join(s.tmp, 'ctl.fifo'), path.join(s.tmp, 'ack.fifo')]
     for (const f of ctl) {
       const r = spawnSync('mkfifo', ['-m', '600', f], {encoding: 'utf8'})
-      if (r.status !== 0) throw new CaptureError(ExitCode.PERF_FAILED, `mkfifo ${f} failed: ${r.stderr || r.error?.message}`)
+      if (r.status !== 0)
+        throw new CaptureError(ExitCode.PERF_FAILED, `mkfifo ${f} failed: ${r.stderr || r.error?.message}`)
     }
   }
   s.control = ctl ? openControl(ctl) : undefined
@@ -187,7 +213,10 @@ async function enableAndSnapshot(
   const ack = await perfControl(fds, 'enable', () => perfDone)
   if (!ack) {
     const st = await exited
-    throw new CaptureError(ExitCode.PERF_FAILED, `perf record exited before recording (${describeStatus(st)}): ${s.stderrTail.join(' | ')}`)
+    throw new CaptureError(
+      ExitCode.PERF_FAILED,
+      `perf record exited before recording (${describeStatus(st)}): ${s.stderrTail.join(' | ')}`,
+    )
   }
   times.enabled_mono = monoNow()
   const m0 = monoNow()
@@ -203,7 +232,13 @@ async function enableAndSnapshot(
 }
 
 /** Wait for perf to exit, the stopper, or (attach) the target to exit; then stop perf. */
-async function waitForStop(o: PerfOptions, s: PerfSession, exited: Promise<ExitStatus>, tg: number | undefined, times: Times): Promise<{stopReason: string; status: ExitStatus}> {
+async function waitForStop(
+  o: PerfOptions,
+  s: PerfSession,
+  exited: Promise<ExitStatus>,
+  tg: number | undefined,
+  times: Times,
+): Promise<{stopReason: string; status: ExitStatus}> {
   o.stopper.startTimer(o.durationS)
   const gone = (async (): Promise<'target-exit'> => {
     while (tg !== undefined && o.stopper.reason === undefined && processRunning(tg)) await sleep(100)
@@ -221,7 +256,11 @@ async function waitForStop(o: PerfOptions, s: PerfSession, exited: Promise<ExitS
 }
 
 /** `perf script` of the data file into the trace file. */
-async function perfScript(perf: string, data: string, traceFile: string): Promise<{scriptArgs: string[]; scriptErr: string}> {
+async function perfScript(
+  perf: string,
+  data: string,
+  traceFile: string,
+): Promise<{scriptArgs: string[]; scriptErr: string}> {
   let outFd: number
   try {
     outFd = fs.openSync(traceFile, 'w')
@@ -240,7 +279,11 @@ async function perfScript(perf: string, data: string, traceFile: string): Promis
   } finally {
     fs.closeSync(outFd)
   }
-  if (script.code !== 0) throw new CaptureError(ExitCode.PERF_FAILED, `perf ${scriptArgs.join(' ')} failed (${describeStatus(script)}): ${scriptErr.trim()}`)
+  if (script.code !== 0)
+    throw new CaptureError(
+      ExitCode.PERF_FAILED,
+      `perf ${scriptArgs.join(' ')} failed (${describeStatus(script)}): ${scriptErr.trim()}`,
+    )
   return {scriptArgs, scriptErr}
 }
 
@@ -259,25 +302,45 @@ export async function capturePerf(o: PerfOptions): Promise<CaptureResult> {
   const times: Times = {}
   process.on('exit', s.kill)
   try {
-    const {recordArgs, exited} = startRecord(perf, o, s, target, enabled.map((e) => e.name), data, times)
+    const {recordArgs, exited} = startRecord(
+      perf,
+      o,
+      s,
+      target,
+      enabled.map((e) => e.name),
+      data,
+      times,
+    )
     let mapsInfo: MapsInfo | undefined
     if (target && s.control) {
       mapsInfo = await enableAndSnapshot(s.control, exited, s, target.tgid, paths.maps, times, warn)
-      o.log.info(`perf recording process ${target.tgid} (${target.comm})${o.durationS ? ` for ${o.durationS} s` : ''}; Ctrl-C stops`)
+      o.log.info(
+        `perf recording process ${target.tgid} (${target.comm})${o.durationS ? ` for ${o.durationS} s` : ''}; Ctrl-C stops`,
+      )
     } else {
-      o.log.info(`perf recording ${o.command!.join(' ')}${o.durationS ? ` for at most ${o.durationS} s` : ''}; Ctrl-C stops`)
+      o.log.info(
+        `perf recording ${o.command!.join(' ')}${o.durationS ? ` for at most ${o.durationS} s` : ''}; Ctrl-C stops`,
+      )
     }
     const {stopReason, status} = await waitForStop(o, s, exited, target?.tgid, times)
     // perf record exits with the signal/exit code of the workload in launch mode; it failed only if no data was written.
     if (!fs.existsSync(data) || fs.statSync(data).size === 0) {
-      throw new CaptureError(ExitCode.PERF_FAILED, `perf record failed (${describeStatus(status)}): ${s.stderrTail.join(' | ')}`)
+      throw new CaptureError(
+        ExitCode.PERF_FAILED,
+        `perf record failed (${describeStatus(status)}): ${s.stderrTail.join(' | ')}`,
+      )
     }
 
     const {scriptArgs, scriptErr} = await perfScript(perf, data, paths.trace)
-    const stats = parsePerfStats(spawnSync(perf, ['report', '--stats', '-i', data], {encoding: 'utf8', maxBuffer: 1 << 26}).stdout ?? '')
+    const stats = parsePerfStats(
+      spawnSync(perf, ['report', '--stats', '-i', data], {encoding: 'utf8', maxBuffer: 1 << 26}).stdout ?? '',
+    )
     const recordLost = s.stderrTail.some((l) => /lost \d+ chunks|LOST/.test(l))
     const lost = stats.lost > 0 || stats.lost_samples > 0 || recordLost
-    if (lost) warn(`EVENTS WERE LOST (perf report --stats: LOST ${stats.lost}, LOST_SAMPLES ${stats.lost_samples}); capture again with a larger --buffer-kb`)
+    if (lost)
+      warn(
+        `EVENTS WERE LOST (perf report --stats: LOST ${stats.lost}, LOST_SAMPLES ${stats.lost_samples}); capture again with a larger --buffer-kb`,
+      )
     if (scriptErr.trim()) warnings.push(`perf script: ${scriptErr.trim().split('\n').slice(-3).join(' | ')}`)
     if (target === undefined && (status.code !== 0 || status.signal) && stopReason === 'exit') {
       warn(`perf record ended with ${describeStatus(status)} (usually the traced command's own status)`)
@@ -289,7 +352,15 @@ export async function capturePerf(o: PerfOptions): Promise<CaptureResult> {
       backend: 'perf',
       mode: target ? 'attach' : 'launch',
       command: o.command ?? null,
-      attach: target ? {pid: o.pid, tgid: target.tgid, comm: target.comm, maps_lines: mapsInfo?.lines ?? null, maps_snapshot_mono: mapsInfo?.snapshot_mono ?? null} : null,
+      attach: target
+        ? {
+            pid: o.pid,
+            tgid: target.tgid,
+            comm: target.comm,
+            maps_lines: mapsInfo?.lines ?? null,
+            maps_snapshot_mono: mapsInfo?.snapshot_mono ?? null,
+          }
+        : null,
       trace_file: path.basename(paths.trace),
       maps_file: mapsInfo ? path.basename(paths.maps) : null,
       kernel: {release: os.release(), version: os.version(), machine: os.machine()},

@@ -49,7 +49,10 @@ export function wchan(pid: number): string {
 }
 
 /** Resolve a command name like execvp(3) would; undefined when not found or not executable. */
-export function resolveCommand(cmd: string, envPath = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'): string | undefined {
+export function resolveCommand(
+  cmd: string,
+  envPath = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+): string | undefined {
   const candidates = cmd.includes('/') ? [cmd] : envPath.split(':').map((d) => path.join(d || '.', cmd))
   for (const c of candidates) {
     try {

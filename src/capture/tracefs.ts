@@ -87,7 +87,9 @@ function writeFd(file: string, flags: number, value: string): void {
     }
   } catch (error) {
     const e = error as NodeJS.ErrnoException
-    const wrapped = new Error(`writing ${JSON.stringify(value)} to ${file} failed: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' ')) as NodeJS.ErrnoException
+    const wrapped = new Error(
+      `writing ${JSON.stringify(value)} to ${file} failed: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' '),
+    ) as NodeJS.ErrnoException
     wrapped.code = e.code
     throw wrapped
   }
@@ -107,7 +109,7 @@ export function selected(text: string): string {
 export function bufferKb(text: string): string {
   const t = text.trim()
   const m = /expanded:\s*(\d+)/.exec(t)
-  return m ? m[1] : t.split(/\s+/)[0] ?? ''
+  return m ? m[1] : (t.split(/\s+/)[0] ?? '')
 }
 
 /** Whitespace/newline separated list (set_event_pid, set_event). */
@@ -123,13 +125,19 @@ export function ensureTracefs(root: string, io: TracefsIo, opts: {mountIfMissing
   let mounted = false
   if (!io.exists(path.join(root, 'tracing_on'))) {
     if (!opts.mountIfMissing) {
-      throw new CaptureError(ExitCode.NO_TRACEFS, `${root} is not a tracefs (no tracing_on file). Point --tracefs at a mounted tracefs.`)
+      throw new CaptureError(
+        ExitCode.NO_TRACEFS,
+        `${root} is not a tracefs (no tracing_on file). Point --tracefs at a mounted tracefs.`,
+      )
     }
     if (!opts.isRoot && fs.existsSync(root)) {
       try {
         fs.accessSync(root, fs.constants.R_OK | fs.constants.X_OK)
       } catch {
-        throw new CaptureError(ExitCode.PERMISSION, `cannot access ${root}: capturing needs root. Run as root (sudo vmareplay capture …).`)
+        throw new CaptureError(
+          ExitCode.PERMISSION,
+          `cannot access ${root}: capturing needs root. Run as root (sudo vmareplay capture …).`,
+        )
       }
     }
     if (!opts.isRoot) {

@@ -9,7 +9,13 @@ export interface Progress {
 export function progressBar(label: string): Progress {
   if (process.stderr.isTTY !== true) return {update() {}, stop() {}}
   const bar = new cliProgress.SingleBar(
-    {stream: process.stderr, format: `${label} [{bar}] {percentage}% | {eta_formatted} left`, hideCursor: true, clearOnComplete: true, etaBuffer: 50},
+    {
+      stream: process.stderr,
+      format: `${label} [{bar}] {percentage}% | {eta_formatted} left`,
+      hideCursor: true,
+      clearOnComplete: true,
+      etaBuffer: 50,
+    },
     cliProgress.Presets.shades_classic,
   )
   let started = false

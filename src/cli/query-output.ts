@@ -30,9 +30,17 @@ export function prepareStatements(db: Db, statements: ScriptStatement[], source:
 export function runStatements(db: Db, statements: ScriptStatement[], source: string): QueryResult[] {
   return prepareStatements(db, statements, source).map((stmt, i) => {
     try {
-      return {sql: statements[i]!.sql, line: statements[i]!.line, columns: stmt.columns().map((c) => c.name), rows: stmt.all() as Record<string, unknown>[]}
+      return {
+        sql: statements[i]!.sql,
+        line: statements[i]!.line,
+        columns: stmt.columns().map((c) => c.name),
+        rows: stmt.all() as Record<string, unknown>[],
+      }
     } catch (error) {
-      throw new StoreError(`${source}: statement ${i + 1} (line ${statements[i]!.line}): SQL error: ${(error as Error).message}`, 2)
+      throw new StoreError(
+        `${source}: statement ${i + 1} (line ${statements[i]!.line}): SQL error: ${(error as Error).message}`,
+        2,
+      )
     }
   })
 }
@@ -41,5 +49,7 @@ export function runStatements(db: Db, statements: ScriptStatement[], source: str
 export function renderResults(results: QueryResult[], format: 'table' | 'json' | 'csv'): string {
   if (format === 'json') return json(results)
   if (format === 'csv') return results.map((r) => csv(r.rows, r.columns)).join('\r\n')
-  return results.map((r) => `${r.sql};\n${table(r.rows, r.columns)}\n(${r.rows.length} row${r.rows.length === 1 ? '' : 's'})`).join('\n\n')
+  return results
+    .map((r) => `${r.sql};\n${table(r.rows, r.columns)}\n(${r.rows.length} row${r.rows.length === 1 ? '' : 's'})`)
+    .join('\n\n')
 }

@@ -8,15 +8,24 @@ import type {Db} from '../store/db.js'
 import {UserError} from './base.js'
 
 export const replayFlags = {
-  mode: Flags.string({description: 'faithful: each operation starts at its recorded time; what-if: waits push later operations', options: ['faithful', 'what-if'], default: 'faithful'}),
+  mode: Flags.string({
+    description: 'faithful: each operation starts at its recorded time; what-if: waits push later operations',
+    options: ['faithful', 'what-if'],
+    default: 'faithful',
+  }),
   costs: Flags.string({description: 'JSON file overriding the cost table (ns per kernel step; see docs/kernel.md)'}),
-  'policy-file': Flags.string({description: 'JSON file defining a policy: a base generation plus knobs (see `vmareplay policies`)', multiple: true}),
+  'policy-file': Flags.string({
+    description: 'JSON file defining a policy: a base generation plus knobs (see `vmareplay policies`)',
+    multiple: true,
+  }),
   thp: Flags.string({
-    description: "transparent_hugepage/enabled to replay under (a what-if); default: the recording machine's, from the capture's meta file (traces.environment), else madvise. With always, a first read of a 2 MiB-aligned range of a fresh anonymous VMA needs an anon_vma (do_huge_pmd_anonymous_page → vmf_anon_prepare)",
+    description:
+      "transparent_hugepage/enabled to replay under (a what-if); default: the recording machine's, from the capture's meta file (traces.environment), else madvise. With always, a first read of a 2 MiB-aligned range of a fresh anonymous VMA needs an anon_vma (do_huge_pmd_anonymous_page → vmf_anon_prepare)",
     options: ['always', 'madvise', 'never'],
   }),
   'calibrate-holds': Flags.boolean({
-    description: "size each mm syscall's mmap_lock hold from the trace's own mmap_lock events (syscalls.lock_hold_ns) instead of the cost table; fault paths are still never read from them",
+    description:
+      "size each mm syscall's mmap_lock hold from the trace's own mmap_lock events (syscalls.lock_hold_ns) instead of the cost table; fault paths are still never read from them",
     default: false,
   }),
 }
@@ -29,7 +38,10 @@ export function calibrationWarning(db: Db, traceId: number, calibrate: boolean):
 
 export function resolvePolicies(list: string | undefined, files: string[] | undefined, fallback: string): Policy[] {
   try {
-    const named = (list ?? (files !== undefined && files.length > 0 ? '' : fallback)).split(',').map((s) => s.trim()).filter((s) => s !== '')
+    const named = (list ?? (files !== undefined && files.length > 0 ? '' : fallback))
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
     const policies = [...named.map(policyByName), ...(files ?? []).map(loadPolicyFile)]
     const names = new Set<string>()
     for (const p of policies) {
@@ -51,10 +63,13 @@ export function loadCosts(path: string | undefined): Partial<CostTable> {
   } catch (error) {
     throw new UserError(`--costs ${path}: ${(error as Error).message}`)
   }
-  if (typeof raw !== 'object' || raw === null) throw new UserError(`--costs ${path}: expected a JSON object of cost fields`)
+  if (typeof raw !== 'object' || raw === null)
+    throw new UserError(`--costs ${path}: expected a JSON object of cost fields`)
   for (const [k, v] of Object.entries(raw)) {
-    if (!(k in DEFAULT_COSTS)) throw new UserError(`--costs ${path}: unknown field '${k}'; known: ${Object.keys(DEFAULT_COSTS).join(', ')}`)
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new UserError(`--costs ${path}: '${k}' must be a non-negative number of ns`)
+    if (!(k in DEFAULT_COSTS))
+      throw new UserError(`--costs ${path}: unknown field '${k}'; known: ${Object.keys(DEFAULT_COSTS).join(', ')}`)
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+      throw new UserError(`--costs ${path}: '${k}' must be a non-negative number of ns`)
   }
   return raw as Partial<CostTable>
 }

@@ -28,16 +28,28 @@ query it afterwards with \`vmareplay query\`, \`report contention\`, \`compare\`
     `<%= config.bin %> analyze trace.dat --query "SELECT policy, count(*) FROM fault_outcomes WHERE path = 'mmap_lock' GROUP BY 1"`,
   ]
 
-  static override args = {traces: Args.string({description: 'trace files (ftrace, perf script or CSV; plain, .gz, .xz; or trace.dat)', required: true})}
+  static override args = {
+    traces: Args.string({
+      description: 'trace files (ftrace, perf script or CSV; plain, .gz, .xz; or trace.dat)',
+      required: true,
+    }),
+  }
   static override strict = false
 
   static override flags = {
     db: Flags.string({description: 'database file (default: beside the first trace, TRACE.vmareplay.db)'}),
-    policy: Flags.string({description: 'comma-separated policies (see `vmareplay policies`)', default: 'mmap-lock,v6.4,v6.18,ideal'}),
+    policy: Flags.string({
+      description: 'comma-separated policies (see `vmareplay policies`)',
+      default: 'mmap-lock,v6.4,v6.18,ideal',
+    }),
     ...replayFlags,
     maps: Flags.string({description: '/proc/PID/maps snapshot taken when tracing began, as PID=FILE', multiple: true}),
     top: Flags.integer({description: 'rows in the report tables', default: 10, min: 1}),
-    query: Flags.string({description: 'read-only SQL to run after the replay, printed with its result (repeatable; `;` separates statements)', multiple: true}),
+    query: Flags.string({
+      description:
+        'read-only SQL to run after the replay, printed with its result (repeatable; `;` separates statements)',
+      multiple: true,
+    }),
     json: jsonFlag,
   }
 
@@ -71,7 +83,11 @@ query it afterwards with \`vmareplay query\`, \`report contention\`, \`compare\`
         const bar = progressBar(`ingest ${path}`)
         let loaded
         try {
-          loaded = await loadTrace(db, path, {toolVersion: TOOL_VERSION, maps: maps.length > 0 ? maps : undefined, onProgress: (d, t) => bar.update(d, t)})
+          loaded = await loadTrace(db, path, {
+            toolVersion: TOOL_VERSION,
+            maps: maps.length > 0 ? maps : undefined,
+            onProgress: (d, t) => bar.update(d, t),
+          })
         } finally {
           bar.stop()
         }
@@ -80,7 +96,16 @@ query it afterwards with \`vmareplay query\`, \`report contention\`, \`compare\`
         if (uncalibrated !== null) this.warn(uncalibrated)
         const rbar = progressBar(`replay ${policies.map((p) => p.name).join(',')}`)
         try {
-          runs.push(...replayTrace(dbPath, db, traceId, policies, {mode: flags.mode as Mode, costs, calibrateHolds: flags['calibrate-holds'], thp: flags.thp as ThpMode | undefined, toolVersion: TOOL_VERSION, onProgress: (d, t) => rbar.update(d, t)}))
+          runs.push(
+            ...replayTrace(dbPath, db, traceId, policies, {
+              mode: flags.mode as Mode,
+              costs,
+              calibrateHolds: flags['calibrate-holds'],
+              thp: flags.thp as ThpMode | undefined,
+              toolVersion: TOOL_VERSION,
+              onProgress: (d, t) => rbar.update(d, t),
+            }),
+          )
         } finally {
           rbar.stop()
         }
@@ -96,7 +121,9 @@ query it afterwards with \`vmareplay query\`, \`report contention\`, \`compare\`
       else {
         this.log(renderContention(report, flags.top))
         if (queries.length > 0) this.log(`\nQueries\n\n${renderResults(queries, 'table')}`)
-        this.log(`\ndatabase: ${dbPath} (runs ${runs.map((r) => r.runId).join(', ')}); next: vmareplay compare --db ${dbPath}`)
+        this.log(
+          `\ndatabase: ${dbPath} (runs ${runs.map((r) => r.runId).join(', ')}); next: vmareplay compare --db ${dbPath}`,
+        )
       }
     } finally {
       ro.close()

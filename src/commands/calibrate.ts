@@ -27,11 +27,17 @@ scale (docs/calibrate.md).`
     '<%= config.bin %> calibrate app.trace.txt --db app.db --json',
   ]
 
-  static override args = {trace: Args.string({description: 'trace file recorded with the mmap_lock tracepoints', required: true})}
+  static override args = {
+    trace: Args.string({description: 'trace file recorded with the mmap_lock tracepoints', required: true}),
+  }
 
   static override flags = {
     db: Flags.string({description: 'keep the ingested trace in this database (default: a temporary one)'}),
-    output: Flags.string({char: 'o', helpValue: 'FILE', description: 'write the fitted cost table here (JSON for --costs)'}),
+    output: Flags.string({
+      char: 'o',
+      helpValue: 'FILE',
+      description: 'write the fitted cost table here (JSON for --costs)',
+    }),
     json: jsonFlag,
     csv: Flags.boolean({description: 'print CSV', exclusive: ['json']}),
   }
@@ -44,7 +50,10 @@ scale (docs/calibrate.md).`
     try {
       const loaded = await loadTrace(db, args.trace, {toolVersion: TOOL_VERSION})
       const traceId = loaded.status === 'duplicate' ? loaded.traceId : loaded.summary.traceId
-      if (!hasLockEvents(db, traceId)) throw new UserError(`${args.trace} has no mmap_lock events: record it with them (vmareplay capture records them by default) to calibrate from it`)
+      if (!hasLockEvents(db, traceId))
+        throw new UserError(
+          `${args.trace} has no mmap_lock events: record it with them (vmareplay capture records them by default) to calibrate from it`,
+        )
       const cal = calibrateCosts(dbPath, db, traceId)
       if (flags.output !== undefined) writeFileSync(flags.output, json(cal.costs) + '\n')
       const rows = cal.fields.map((f) => ({
@@ -60,7 +69,15 @@ scale (docs/calibrate.md).`
       else if (flags.csv) process.stdout.write(csv(rows))
       else {
         this.log(table(rows))
-        this.log(keyValues([['trace', args.trace], ['policy (recording kernel)', cal.policy], ['speed factor, fault path', cal.speedFactor.faultPath.toFixed(3)], ['speed factor, syscalls', cal.speedFactor.syscalls.toFixed(3)], ...(flags.output === undefined ? [] : ([['written', flags.output]] as [string, unknown][]))]))
+        this.log(
+          keyValues([
+            ['trace', args.trace],
+            ['policy (recording kernel)', cal.policy],
+            ['speed factor, fault path', cal.speedFactor.faultPath.toFixed(3)],
+            ['speed factor, syscalls', cal.speedFactor.syscalls.toFixed(3)],
+            ...(flags.output === undefined ? [] : ([['written', flags.output]] as [string, unknown][])),
+          ]),
+        )
       }
     } finally {
       db.close()

@@ -24,8 +24,12 @@ Columns are policies of one trace (default: every run of the most recent trace w
     db: dbFlag,
     runs: Flags.string({description: 'comma-separated run ids', exclusive: ['policies', 'trace']}),
     policies: Flags.string({description: 'comma-separated policy names: the latest run of each'}),
-    trace: Flags.string({description: 'trace id, or comma-separated ids to compare traces (default: the most recent with runs)'}),
-    baseline: Flags.string({description: 'the column deltas are computed against: a label, policy or run id (default: the first)'}),
+    trace: Flags.string({
+      description: 'trace id, or comma-separated ids to compare traces (default: the most recent with runs)',
+    }),
+    baseline: Flags.string({
+      description: 'the column deltas are computed against: a label, policy or run id (default: the first)',
+    }),
     top: Flags.integer({description: 'rows in the changed-operations table', default: 15, min: 1}),
     json: jsonFlag,
     csv: Flags.boolean({description: 'print the comparison as RFC 4180 CSV (raw ns and bytes)', exclusive: ['json']}),
@@ -35,8 +39,13 @@ Columns are policies of one trace (default: every run of the most recent trace w
     const {flags} = await this.parse(Compare)
     const db = openDbReadOnly(flags.db)
     try {
-      const runs = selectRuns(db, flags.db, {runs: idList('runs', flags.runs), policies: nameList(flags.policies), traces: idList('trace', flags.trace)})
-      if (runs.length < 2 && flags.runs !== undefined) throw new UserError('--runs: give at least two run ids to compare')
+      const runs = selectRuns(db, flags.db, {
+        runs: idList('runs', flags.runs),
+        policies: nameList(flags.policies),
+        traces: idList('trace', flags.trace),
+      })
+      if (runs.length < 2 && flags.runs !== undefined)
+        throw new UserError('--runs: give at least two run ids to compare')
       const c = compareRuns(db, runs, {baseline: flags.baseline, top: flags.top})
       if (flags.csv) process.stdout.write(comparisonCsv(c))
       else this.log(flags.json ? json(comparisonJson(c)) : renderComparison(c))

@@ -24,13 +24,19 @@ csv: every row of one table or view (docs/schema.md), RFC 4180, integers exact (
   static override flags = {
     db: dbFlag,
     format: Flags.string({description: 'output format', options: ['perfetto', 'perfetto-json', 'csv'], required: true}),
-    run: Flags.integer({description: 'run id (perfetto: default the most recent run; csv: filter tables with a run_id column)'}),
+    run: Flags.integer({
+      description: 'run id (perfetto: default the most recent run; csv: filter tables with a run_id column)',
+    }),
     trace: Flags.integer({description: 'csv: filter tables with a trace_id column'}),
     table: Flags.string({description: 'csv: the table or view to export'}),
     out: Flags.string({description: 'output file (default: stdout)'}),
-    faults: Flags.string({description: 'perfetto: which faults get slices (slow = fell back, took mmap_lock or waited)', options: ['all', 'slow', 'none'], default: 'all'}),
-    'from-ms': Flags.string({description: 'perfetto: start of the time window, ms since the trace\'s first event'}),
-    'to-ms': Flags.string({description: 'perfetto: end of the time window, ms since the trace\'s first event'}),
+    faults: Flags.string({
+      description: 'perfetto: which faults get slices (slow = fell back, took mmap_lock or waited)',
+      options: ['all', 'slow', 'none'],
+      default: 'all',
+    }),
+    'from-ms': Flags.string({description: "perfetto: start of the time window, ms since the trace's first event"}),
+    'to-ms': Flags.string({description: "perfetto: end of the time window, ms since the trace's first event"}),
     limit: Flags.integer({description: 'perfetto: at most this many fault slices', min: 1}),
     'bucket-us': Flags.integer({description: 'perfetto: counter bucket width in µs', default: 1000, min: 1}),
   }
@@ -45,7 +51,8 @@ csv: every row of one table or view (docs/schema.md), RFC 4180, integers exact (
     }
     const fromNs = ms('from-ms', flags['from-ms'])
     const toNs = ms('to-ms', flags['to-ms'])
-    if (flags.format === 'csv' && flags.table === undefined) throw new UserError('--format csv needs --table NAME (any table or view of docs/schema.md, e.g. fault_outcomes)')
+    if (flags.format === 'csv' && flags.table === undefined)
+      throw new UserError('--format csv needs --table NAME (any table or view of docs/schema.md, e.g. fault_outcomes)')
     const perfetto = flags.format !== 'csv'
     if (perfetto && flags.table !== undefined) throw new UserError('--table is for --format csv')
     const db = openDbReadOnly(flags.db)
@@ -53,9 +60,13 @@ csv: every row of one table or view (docs/schema.md), RFC 4180, integers exact (
       let runId = flags.run
       if (perfetto && runId === undefined) {
         runId = (db.prepare('SELECT max(run_id) FROM runs').pluck().get() as number | null) ?? undefined
-        if (runId === undefined) throw new UserError(`no replay run in ${flags.db}: run \`vmareplay replay --db ${flags.db}\` first`)
+        if (runId === undefined)
+          throw new UserError(`no replay run in ${flags.db}: run \`vmareplay replay --db ${flags.db}\` first`)
       }
-      if (runId !== undefined && (db.prepare('SELECT count(*) FROM runs WHERE run_id = ?').pluck().get(runId) as number) === 0)
+      if (
+        runId !== undefined &&
+        (db.prepare('SELECT count(*) FROM runs WHERE run_id = ?').pluck().get(runId) as number) === 0
+      )
         throw new UserError(`no run ${runId} in ${flags.db}`)
       const out = flags.out === undefined ? process.stdout : createWriteStream('', {fd: openOut(flags.out)})
       const sink = new Sink(out)
@@ -65,11 +76,22 @@ csv: every row of one table or view (docs/schema.md), RFC 4180, integers exact (
           if (flags.out !== undefined) this.logToStderr(`${flags.out}: ${rows} rows of ${flags.table}`)
         } else {
           const encoding = flags.format === 'perfetto' ? 'proto' : 'json'
-          if (encoding === 'proto' && flags.out === undefined && process.stdout.isTTY) throw new UserError('--format perfetto writes binary protobuf: give --out FILE (or pipe it)')
-          const s = await exportPerfetto(db, sink, {runId: runId!, fromNs, toNs, faults: flags.faults as 'all' | 'slow' | 'none', limit: flags.limit, bucketNs: flags['bucket-us'] * 1000, encoding})
+          if (encoding === 'proto' && flags.out === undefined && process.stdout.isTTY)
+            throw new UserError('--format perfetto writes binary protobuf: give --out FILE (or pipe it)')
+          const s = await exportPerfetto(db, sink, {
+            runId: runId!,
+            fromNs,
+            toNs,
+            faults: flags.faults as 'all' | 'slow' | 'none',
+            limit: flags.limit,
+            bucketNs: flags['bucket-us'] * 1000,
+            encoding,
+          })
           this.logToStderr(
             `${flags.out ?? 'stdout'}: run ${runId}, ${s.events} events: ${s.faultSlices} fault and ${s.opSlices} syscall slices, ${s.waitSlices} waits, ${s.holdSlices} holds, ${s.flows} flows` +
-              (s.flowsNoHolder + s.flowsNoOverlap > 0 ? ` (not drawn: ${s.flowsNoHolder} whose holder is outside the export, ${s.flowsNoOverlap} too short to anchor)` : '') +
+              (s.flowsNoHolder + s.flowsNoOverlap > 0
+                ? ` (not drawn: ${s.flowsNoHolder} whose holder is outside the export, ${s.flowsNoOverlap} too short to anchor)`
+                : '') +
               `, ${s.counters} counter samples${s.truncated ? `; stopped at --limit ${flags.limit}` : ''}. Open in https://ui.perfetto.dev`,
           )
         }

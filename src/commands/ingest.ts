@@ -53,7 +53,8 @@ leaves the database as it was, and ingesting the same content again is a no-op.`
             }),
           )
         } catch (error) {
-          if (error instanceof MalformedLineError) throw new UserError(`${path}: ${error.message} (--strict)`, EXIT.strict)
+          if (error instanceof MalformedLineError)
+            throw new UserError(`${path}: ${error.message} (--strict)`, EXIT.strict)
           throw error
         } finally {
           bar.stop()
@@ -81,7 +82,10 @@ function jsonResult(r: LoadResult): object {
 function describe(r: LoadResult): string {
   if (r.status === 'duplicate') return `${r.path}: already ingested as trace ${r.traceId}; nothing to do`
   const s: IngestSummary = r.summary
-  const span = s.firstTsNs !== null && s.lastTsNs !== null ? (Number(BigInt(s.lastTsNs) - BigInt(s.firstTsNs)) / 1e9).toFixed(6) + ' s' : '-'
+  const span =
+    s.firstTsNs !== null && s.lastTsNs !== null
+      ? (Number(BigInt(s.lastTsNs) - BigInt(s.firstTsNs)) / 1e9).toFixed(6) + ' s'
+      : '-'
   const out = [
     `${r.path}: trace ${s.traceId}`,
     keyValues([
@@ -98,10 +102,17 @@ function describe(r: LoadResult): string {
     table(Object.entries(s.eventsByKind).map(([kind, events]) => ({kind, events}))),
   ]
   if (Object.keys(s.unknownEvents).length > 0)
-    out.push('unknown events (counted, not used): ' + Object.entries(s.unknownEvents).map(([k, n]) => `${k} ${n}`).join(', '))
+    out.push(
+      'unknown events (counted, not used): ' +
+        Object.entries(s.unknownEvents)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', '),
+    )
   if (s.malformedLines > 0)
-    out.push(`malformed lines (first ${s.firstMalformed.length}; all in table parse_problems):\n` +
-      s.firstMalformed.map((p) => `  line ${p.line}: ${p.reason}: ${p.excerpt}`).join('\n'))
+    out.push(
+      `malformed lines (first ${s.firstMalformed.length}; all in table parse_problems):\n` +
+        s.firstMalformed.map((p) => `  line ${p.line}: ${p.reason}: ${p.excerpt}`).join('\n'),
+    )
   for (const w of s.warnings) out.push(`warning: ${w}`)
   return out.join('\n')
 }

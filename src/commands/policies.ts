@@ -16,7 +16,17 @@ A policy is a kernel generation plus knobs. Write your own as JSON and pass it w
     const {flags} = await this.parse(Policies)
     const list = builtinPolicies()
     if (flags.json) {
-      this.log(json(list.map((p) => ({name: p.name, summary: p.summary, description: p.description, generation: p.generation, knobs: p.knobs}))))
+      this.log(
+        json(
+          list.map((p) => ({
+            name: p.name,
+            summary: p.summary,
+            description: p.description,
+            generation: p.generation,
+            knobs: p.knobs,
+          })),
+        ),
+      )
       return
     }
     for (const p of list) this.log(`${p.name} — ${p.summary}\n${wrap(p.description, 100, '    ')}\n`)

@@ -25,16 +25,23 @@ Statements that would write, ATTACH another file, change pragmas or load extensi
   static override args = {sql: Args.string({description: 'one SELECT statement (or give -f FILE)'})}
   static override flags = {
     db: dbFlag,
-    file: Flags.string({char: 'f', description: 'run every statement of an SQL file (- for standard input), each printed with its result'}),
+    file: Flags.string({
+      char: 'f',
+      description: 'run every statement of an SQL file (- for standard input), each printed with its result',
+    }),
     json: jsonFlag,
-    csv: Flags.boolean({description: 'print RFC 4180 CSV (with -f: one block per statement, a blank line between)', exclusive: ['json']}),
+    csv: Flags.boolean({
+      description: 'print RFC 4180 CSV (with -f: one block per statement, a blank line between)',
+      exclusive: ['json'],
+    }),
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parse(Query)
     // oclif reads a piped standard input into a missing argument: with `-f -` that is the script
     const fromStdin = flags.file === '-'
-    if (!fromStdin && (args.sql === undefined) === (flags.file === undefined)) throw new UserError('give one SELECT statement, or -f FILE with a script of them (see --help)')
+    if (!fromStdin && (args.sql === undefined) === (flags.file === undefined))
+      throw new UserError('give one SELECT statement, or -f FILE with a script of them (see --help)')
     if (flags.file !== undefined) {
       const source = fromStdin ? 'standard input' : flags.file
       let script: string
@@ -47,7 +54,10 @@ Statements that would write, ATTACH another file, change pragmas or load extensi
       if (statements.length === 0) throw new UserError(`${source} has no SQL statement`)
       const db = openDbReadOnly(flags.db)
       try {
-        const out = renderResults(runStatements(db, statements, source), flags.json ? 'json' : flags.csv ? 'csv' : 'table')
+        const out = renderResults(
+          runStatements(db, statements, source),
+          flags.json ? 'json' : flags.csv ? 'csv' : 'table',
+        )
         if (flags.csv) process.stdout.write(out)
         else this.log(out)
       } finally {

@@ -28,7 +28,10 @@ otherwise come from the cost table, bounded by each call's traced duration (docs
   static override flags = {
     db: dbFlag,
     trace: Flags.integer({description: 'trace id (default: the most recently ingested)'}),
-    policy: Flags.string({description: "comma-separated policies (see `vmareplay policies`); default: the recording kernel's (traces.kernel_version: 6.1 → mmap-lock, 6.12 → v6.10, 6.18 → v6.18), else v6.18"}),
+    policy: Flags.string({
+      description:
+        "comma-separated policies (see `vmareplay policies`); default: the recording kernel's (traces.kernel_version: 6.1 → mmap-lock, 6.12 → v6.10, 6.18 → v6.18), else v6.18",
+    }),
     ...replayFlags,
     json: jsonFlag,
   }
@@ -40,13 +43,21 @@ otherwise come from the cost table, bounded by each call's traced duration (docs
     let runs: RunSummary[]
     try {
       const traceId = flags.trace ?? latestTrace(db, flags.db)
-      const kernel = db.prepare('SELECT kernel_version FROM traces WHERE trace_id = ?').pluck().get(traceId) as string | null | undefined
+      const kernel = db.prepare('SELECT kernel_version FROM traces WHERE trace_id = ?').pluck().get(traceId) as
+        string | null | undefined
       const policies = resolvePolicies(flags.policy, flags['policy-file'], policyForKernel(kernel ?? null).name)
       const uncalibrated = calibrationWarning(db, traceId, flags['calibrate-holds'])
       if (uncalibrated !== null) this.warn(uncalibrated)
       const bar = progressBar('replay')
       try {
-        runs = replayTrace(flags.db, db, traceId, policies, {mode: flags.mode as Mode, costs, calibrateHolds: flags['calibrate-holds'], thp: flags.thp as ThpMode | undefined, toolVersion: TOOL_VERSION, onProgress: (d, t) => bar.update(d, t)})
+        runs = replayTrace(flags.db, db, traceId, policies, {
+          mode: flags.mode as Mode,
+          costs,
+          calibrateHolds: flags['calibrate-holds'],
+          thp: flags.thp as ThpMode | undefined,
+          toolVersion: TOOL_VERSION,
+          onProgress: (d, t) => bar.update(d, t),
+        })
       } finally {
         bar.stop()
       }

@@ -3,7 +3,8 @@ import {openDbReadOnly} from '../store/db.js'
 import {json, table} from '../report/output.js'
 
 export default class Traces extends BaseCommand {
-  static override description = 'List the traces in the database: format, the recording kernel (its release, or the range its text format allows), clock, size, malformed lines and lost events.'
+  static override description =
+    'List the traces in the database: format, the recording kernel (its release, or the range its text format allows), clock, size, malformed lines and lost events.'
   static override examples = ['<%= config.bin %> traces', '<%= config.bin %> traces --db node.db --json']
   static override flags = {db: dbFlag, json: jsonFlag}
 

@@ -6,7 +6,12 @@ import type {Sink} from './sink.js'
 
 /** The tables and views of the database (sqlite_master), internal ones excluded. */
 export function tableNames(db: Db): string[] {
-  return (db.prepare(`SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name`).pluck().all() as string[])
+  return db
+    .prepare(
+      `SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name`,
+    )
+    .pluck()
+    .all() as string[]
 }
 
 export interface CsvExportOptions {
@@ -18,8 +23,9 @@ export interface CsvExportOptions {
 /** Validates the table name against sqlite_master and the filters against its columns; returns the SELECT. */
 export function csvQuery(db: Db, opts: CsvExportOptions): {sql: string; params: number[]} {
   const names = tableNames(db)
-  if (!names.includes(opts.table)) throw new UserError(`--table ${opts.table}: no such table or view; one of: ${names.join(', ')}`)
-  const cols = (db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(opts.table) as string[])
+  if (!names.includes(opts.table))
+    throw new UserError(`--table ${opts.table}: no such table or view; one of: ${names.join(', ')}`)
+  const cols = db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(opts.table) as string[]
   const where: string[] = []
   const params: number[] = []
   if (opts.runId !== undefined) {
@@ -33,7 +39,10 @@ export function csvQuery(db: Db, opts: CsvExportOptions): {sql: string; params: 
     params.push(opts.traceId)
   }
   // the name is one of sqlite_master's, quoted as an identifier
-  return {sql: `SELECT * FROM "${opts.table.replaceAll('"', '""')}"${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}`, params}
+  return {
+    sql: `SELECT * FROM "${opts.table.replaceAll('"', '""')}"${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}`,
+    params,
+  }
 }
 
 export async function exportCsv(db: Db, sink: Sink, opts: CsvExportOptions): Promise<number> {

@@ -33,17 +33,33 @@ export class JsonTraceOut implements TraceOut {
     return this.emit(JSON.stringify({name: 'thread_name', ph: 'M', pid, tid, args: {name}}))
   }
 
-  slice(pid: number, tid: number, name: string, cat: string, start: number, end: number, args: Record<string, unknown>): Promise<void> {
-    return this.emit(`{"name":${JSON.stringify(name)},"cat":"${cat}","ph":"X","ts":${usTs(start)},"dur":${usTs(end - start)},"pid":${pid},"tid":${tid},"args":${JSON.stringify(args)}}`)
+  slice(
+    pid: number,
+    tid: number,
+    name: string,
+    cat: string,
+    start: number,
+    end: number,
+    args: Record<string, unknown>,
+  ): Promise<void> {
+    return this.emit(
+      `{"name":${JSON.stringify(name)},"cat":"${cat}","ph":"X","ts":${usTs(start)},"dur":${usTs(end - start)},"pid":${pid},"tid":${tid},"args":${JSON.stringify(args)}}`,
+    )
   }
 
   async flow(id: number, from: FlowPoint, to: FlowPoint): Promise<void> {
-    await this.emit(`{"name":"blocked by","cat":"lock","ph":"s","id":${id},"ts":${usTs(from.ts)},"pid":${from.pid},"tid":${from.tid}}`)
-    await this.emit(`{"name":"blocked by","cat":"lock","ph":"f","bp":"e","id":${id},"ts":${usTs(to.ts)},"pid":${to.pid},"tid":${to.tid}}`)
+    await this.emit(
+      `{"name":"blocked by","cat":"lock","ph":"s","id":${id},"ts":${usTs(from.ts)},"pid":${from.pid},"tid":${from.tid}}`,
+    )
+    await this.emit(
+      `{"name":"blocked by","cat":"lock","ph":"f","bp":"e","id":${id},"ts":${usTs(to.ts)},"pid":${to.pid},"tid":${to.tid}}`,
+    )
   }
 
   counter(pid: number, ts: number, name: string, values: Record<string, number>): Promise<void> {
-    return this.emit(`{"name":${JSON.stringify(name)},"ph":"C","ts":${usTs(ts)},"pid":${pid},"tid":${pid},"args":${JSON.stringify(values)}}`)
+    return this.emit(
+      `{"name":${JSON.stringify(name)},"ph":"C","ts":${usTs(ts)},"pid":${pid},"tid":${pid},"args":${JSON.stringify(values)}}`,
+    )
   }
 
   async finish(meta: Record<string, unknown>): Promise<void> {

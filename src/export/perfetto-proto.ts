@@ -16,7 +16,8 @@ let types: {packet: protobuf.Type} | null = null
 /** Perfetto's TracePacket type, loaded once from the vendored protos (their imports are repository paths). */
 export function perfettoTypes(): {packet: protobuf.Type; root: protobuf.Root} {
   const root = new protobuf.Root()
-  root.resolvePath = (origin, target) => (target.startsWith('protos/') ? VENDOR + target : protobuf.util.path.resolve(origin, target))
+  root.resolvePath = (origin, target) =>
+    target.startsWith('protos/') ? VENDOR + target : protobuf.util.path.resolve(origin, target)
   root.loadSync(VENDOR + 'protos/perfetto/trace/trace_subset.proto')
   return {packet: root.lookupType('perfetto.protos.TracePacket'), root}
 }
@@ -70,7 +71,9 @@ export class ProtoTraceOut implements TraceOut {
   }
 
   thread(pid: number, tid: number, name: string): Promise<void> {
-    return this.write({trackDescriptor: {uuid: threadUuid(tid), parentUuid: processUuid(pid), thread: {pid, tid, threadName: name}}})
+    return this.write({
+      trackDescriptor: {uuid: threadUuid(tid), parentUuid: processUuid(pid), thread: {pid, tid, threadName: name}},
+    })
   }
 
   /** Ends the thread's open slices that end by `until` (innermost first). */
@@ -82,18 +85,44 @@ export class ProtoTraceOut implements TraceOut {
     }
   }
 
-  async slice(_pid: number, tid: number, name: string, cat: string, start: number, end: number, args: Record<string, unknown>): Promise<void> {
+  async slice(
+    _pid: number,
+    tid: number,
+    name: string,
+    cat: string,
+    start: number,
+    end: number,
+    args: Record<string, unknown>,
+  ): Promise<void> {
     await this.close(tid, start)
     const uuid = threadUuid(tid)
-    await this.event(start, {type: TYPE_SLICE_BEGIN, trackUuid: uuid, name, categories: [cat], debugAnnotations: annotations(args)})
+    await this.event(start, {
+      type: TYPE_SLICE_BEGIN,
+      trackUuid: uuid,
+      name,
+      categories: [cat],
+      debugAnnotations: annotations(args),
+    })
     let stack = this.open.get(tid)
     if (stack === undefined) this.open.set(tid, (stack = []))
     stack.push({uuid, end})
   }
 
   async flow(id: number, from: FlowPoint, to: FlowPoint): Promise<void> {
-    await this.event(from.ts, {type: TYPE_INSTANT, trackUuid: threadUuid(from.tid), name: 'blocked by', categories: ['lock'], flowIds: [id]})
-    await this.event(to.ts, {type: TYPE_INSTANT, trackUuid: threadUuid(to.tid), name: 'blocked by', categories: ['lock'], terminatingFlowIds: [id]})
+    await this.event(from.ts, {
+      type: TYPE_INSTANT,
+      trackUuid: threadUuid(from.tid),
+      name: 'blocked by',
+      categories: ['lock'],
+      flowIds: [id],
+    })
+    await this.event(to.ts, {
+      type: TYPE_INSTANT,
+      trackUuid: threadUuid(to.tid),
+      name: 'blocked by',
+      categories: ['lock'],
+      terminatingFlowIds: [id],
+    })
   }
 
   async counter(pid: number, ts: number, name: string, values: Record<string, number>): Promise<void> {
@@ -113,7 +142,13 @@ export class ProtoTraceOut implements TraceOut {
     for (const tid of [...this.open.keys()].sort((a, b) => a - b)) await this.close(tid, Infinity)
     // the export's facts, as an instant on a track of its own
     await this.write({trackDescriptor: {uuid: RUN_TRACK, name: 'vmareplay export'}})
-    await this.event(0, {type: TYPE_INSTANT, trackUuid: RUN_TRACK, name: 'vmareplay', categories: ['meta'], debugAnnotations: annotations(meta)})
+    await this.event(0, {
+      type: TYPE_INSTANT,
+      trackUuid: RUN_TRACK,
+      name: 'vmareplay',
+      categories: ['meta'],
+      debugAnnotations: annotations(meta),
+    })
     await this.sink.flush()
   }
 }

@@ -94,9 +94,14 @@ interface Anchors {
   ranges: [number, number][]
 }
 
-function runRow(db: Db, runId: number): {trace_id: number; policy: string; mode: string; sim_end_ns: number; path: string} {
+function runRow(
+  db: Db,
+  runId: number,
+): {trace_id: number; policy: string; mode: string; sim_end_ns: number; path: string} {
   const r = db
-    .prepare('SELECT r.trace_id, r.policy, r.mode, r.sim_end_ns, t.path FROM runs r JOIN traces t USING (trace_id) WHERE r.run_id = ?')
+    .prepare(
+      'SELECT r.trace_id, r.policy, r.mode, r.sim_end_ns, t.path FROM runs r JOIN traces t USING (trace_id) WHERE r.run_id = ?',
+    )
     .get(runId) as {trace_id: number; policy: string; mode: string; sim_end_ns: number; path: string} | undefined
   if (r === undefined) throw new UserError(`no run ${runId} in the database`)
   return r
@@ -117,9 +122,33 @@ function loadOps(db: Db, runId: number, from: number, to: number): OpSlice[] {
       let detail = op
       let traceLine: number | null = null
       if (ev !== null) {
-        const f = facts.get(ev) as {kind: number; a: number | null; b: number | null; text: string | null; line: number; name: string | null; arg0: number | null; arg1: number | null; arg2: number | null; arg3: number | null; arg4: number | null; arg5: number | null; ret: number | null} | undefined
+        const f = facts.get(ev) as
+          | {
+              kind: number
+              a: number | null
+              b: number | null
+              text: string | null
+              line: number
+              name: string | null
+              arg0: number | null
+              arg1: number | null
+              arg2: number | null
+              arg3: number | null
+              arg4: number | null
+              arg5: number | null
+              ret: number | null
+            }
+          | undefined
         if (f !== undefined) {
-          detail = describeOp(op, {kind: f.kind, a: f.a, b: f.b, text: f.text, name: f.name, args: [f.arg0, f.arg1, f.arg2, f.arg3, f.arg4, f.arg5], ret: f.ret})
+          detail = describeOp(op, {
+            kind: f.kind,
+            a: f.a,
+            b: f.b,
+            text: f.text,
+            name: f.name,
+            args: [f.arg0, f.arg1, f.arg2, f.arg3, f.arg4, f.arg5],
+            ret: f.ret,
+          })
           traceLine = f.line
         }
       }
@@ -132,8 +161,19 @@ function loadOps(db: Db, runId: number, from: number, to: number): OpSlice[] {
   }
   const win = 'AND end_ns >= @from AND start_ns <= @to'
   const holds = db
-    .prepare(`SELECT tid, tgid, op, event_id, start_ns, end_ns, hold_ns, mode FROM op_lock_holds WHERE run_id = @run ${win}`)
-    .all({run: runId, from, to}) as {tid: number; tgid: number; op: string; event_id: number | null; start_ns: number; end_ns: number; hold_ns: number; mode: string}[]
+    .prepare(
+      `SELECT tid, tgid, op, event_id, start_ns, end_ns, hold_ns, mode FROM op_lock_holds WHERE run_id = @run ${win}`,
+    )
+    .all({run: runId, from, to}) as {
+    tid: number
+    tgid: number
+    op: string
+    event_id: number | null
+    start_ns: number
+    end_ns: number
+    hold_ns: number
+    mode: string
+  }[]
   for (const h of holds) {
     const o = get(h.tid, h.tgid, h.op, h.event_id, h.start_ns, h.end_ns)
     o.holdNs += h.hold_ns
@@ -144,7 +184,20 @@ function loadOps(db: Db, runId: number, from: number, to: number): OpSlice[] {
       `SELECT waiter_tid, tgid, waiter_op, waiter_event_id, start_ns, end_ns, wait_ns, lock, mode, holder_tid, holder_op, holder_event_id
        FROM lock_waits WHERE run_id = @run AND waiter_op <> 'fault' ${win} ORDER BY rowid`,
     )
-    .all({run: runId, from, to}) as {waiter_tid: number; tgid: number; waiter_op: string; waiter_event_id: number | null; start_ns: number; end_ns: number; wait_ns: number; lock: string; mode: string; holder_tid: number | null; holder_op: string | null; holder_event_id: number | null}[]
+    .all({run: runId, from, to}) as {
+    waiter_tid: number
+    tgid: number
+    waiter_op: string
+    waiter_event_id: number | null
+    start_ns: number
+    end_ns: number
+    wait_ns: number
+    lock: string
+    mode: string
+    holder_tid: number | null
+    holder_op: string | null
+    holder_event_id: number | null
+  }[]
   for (const w of waits)
     get(w.waiter_tid, w.tgid, w.waiter_op, w.waiter_event_id, w.start_ns, w.end_ns).waits.push({
       lock: w.lock,
@@ -157,12 +210,36 @@ function loadOps(db: Db, runId: number, from: number, to: number): OpSlice[] {
   return [...ops.values()].sort((a, b) => a.start - b.start || a.tid - b.tid)
 }
 
-type FaultRow = {event_id: number; tid: number; vma_lock: number; took_mmap_lock: number; reason: string; wait_ns: number; latency_ns: number; start_ns: number; hold_ns: number; low_confidence: number; inferred_vma: number; vma_start: number | null; vma_end: number | null; address: number | null; error_code: number | null; kind: number; line: number}
+type FaultRow = {
+  event_id: number
+  tid: number
+  vma_lock: number
+  took_mmap_lock: number
+  reason: string
+  wait_ns: number
+  latency_ns: number
+  start_ns: number
+  hold_ns: number
+  low_confidence: number
+  inferred_vma: number
+  vma_start: number | null
+  vma_end: number | null
+  address: number | null
+  error_code: number | null
+  kind: number
+  line: number
+}
 
 const ZERO_CELL: OccupancyCell = {readers: 0, writer: 0, waitingReaders: 0, waitingWriters: 0, faults: 0, fallbacks: 0}
 
 /** Tracks: one process per thread group, one thread per tid, named from the trace. Returns each tid's tgid. */
-async function writeTracks(db: Db, out: TraceOut, stats: PerfettoStats, runId: number, run: {trace_id: number; policy: string}): Promise<Map<number, number>> {
+async function writeTracks(
+  db: Db,
+  out: TraceOut,
+  stats: PerfettoStats,
+  runId: number,
+  run: {trace_id: number; policy: string},
+): Promise<Map<number, number>> {
   const threads = db
     .prepare(
       `SELECT t.tid, t.tgid, coalesce(th.comm, '?') AS comm FROM thread_results t
@@ -170,7 +247,12 @@ async function writeTracks(db: Db, out: TraceOut, stats: PerfettoStats, runId: n
     )
     .all({run: runId, trace: run.trace_id}) as {tid: number; tgid: number; comm: string}[]
   const procNames = new Map(
-    (db.prepare('SELECT tgid, comm FROM processes WHERE trace_id = ?').all(run.trace_id) as {tgid: number; comm: string}[]).map((r) => [r.tgid, r.comm]),
+    (
+      db.prepare('SELECT tgid, comm FROM processes WHERE trace_id = ?').all(run.trace_id) as {
+        tgid: number
+        comm: string
+      }[]
+    ).map((r) => [r.tgid, r.comm]),
   )
   const tgidOf = new Map<number, number>()
   const named = new Set<number>()
@@ -195,8 +277,24 @@ function loadFaultWaits(db: Db, runId: number, from: number, to: number): Map<nu
     `SELECT waiter_event_id, lock, mode, wait_ns, holder_tid, holder_op, holder_event_id FROM lock_waits
      WHERE run_id = @run AND waiter_op = 'fault' AND end_ns >= @from AND start_ns <= @to`,
   )
-  for (const w of fw.iterate({run: runId, from, to}) as Iterable<{waiter_event_id: number; lock: string; mode: string; wait_ns: number; holder_tid: number | null; holder_op: string | null; holder_event_id: number | null}>)
-    if (!faultWaits.has(w.waiter_event_id)) faultWaits.set(w.waiter_event_id, {lock: w.lock, mode: w.mode, waitNs: w.wait_ns, holderTid: w.holder_tid, holderOp: w.holder_op, holderEvent: w.holder_event_id})
+  for (const w of fw.iterate({run: runId, from, to}) as Iterable<{
+    waiter_event_id: number
+    lock: string
+    mode: string
+    wait_ns: number
+    holder_tid: number | null
+    holder_op: string | null
+    holder_event_id: number | null
+  }>)
+    if (!faultWaits.has(w.waiter_event_id))
+      faultWaits.set(w.waiter_event_id, {
+        lock: w.lock,
+        mode: w.mode,
+        waitNs: w.wait_ns,
+        holderTid: w.holder_tid,
+        holderOp: w.holder_op,
+        holderEvent: w.holder_event_id,
+      })
   return faultWaits
 }
 
@@ -221,7 +319,14 @@ class SliceWriter {
     return Math.max(0, ...this.lastEnd.values())
   }
 
-  private async slice(tid: number, start: number, end: number, name: string, cat: string, args: Record<string, unknown>): Promise<{start: number; end: number}> {
+  private async slice(
+    tid: number,
+    start: number,
+    end: number,
+    name: string,
+    cat: string,
+    args: Record<string, unknown>,
+  ): Promise<{start: number; end: number}> {
     const prev = this.lastEnd.get(tid) ?? 0
     if (start < prev) {
       this.stats.clamped++
@@ -243,7 +348,11 @@ class SliceWriter {
         const t = Math.min(b - 1, Math.max(a + 1, w.start))
         const tf = Math.max(t + 1, w.start + 1)
         if (tf >= w.end) continue
-        await this.out.flow(++this.flowId, {pid: this.tgidOf.get(h.tid) ?? h.tid, tid: h.tid, ts: t}, {pid: this.tgidOf.get(w.tid) ?? w.tid, tid: w.tid, ts: tf})
+        await this.out.flow(
+          ++this.flowId,
+          {pid: this.tgidOf.get(h.tid) ?? h.tid, tid: h.tid, ts: t},
+          {pid: this.tgidOf.get(w.tid) ?? w.tid, tid: w.tid, ts: tf},
+        )
         this.stats.events += 2
         this.stats.flows++
         return
@@ -252,9 +361,17 @@ class SliceWriter {
   }
 
   /** The hold of an operation others waited on, as a child slice [start, end) (null when there is none). */
-  private async holdSlice(tid: number, eventId: number, start: number, end: number, mode: string): Promise<[number, number] | null> {
+  private async holdSlice(
+    tid: number,
+    eventId: number,
+    start: number,
+    end: number,
+    mode: string,
+  ): Promise<[number, number] | null> {
     if (!this.holders.has(eventId) || end - start < 1) return null
-    await this.out.slice(this.tgidOf.get(tid) ?? tid, tid, `hold mmap_lock ${mode}`, 'hold', start, end, {hold_ns: end - start})
+    await this.out.slice(this.tgidOf.get(tid) ?? tid, tid, `hold mmap_lock ${mode}`, 'hold', start, end, {
+      hold_ns: end - start,
+    })
     this.stats.events++
     this.stats.holdSlices++
     return [start, end]
@@ -276,7 +393,11 @@ class SliceWriter {
     const e = Math.min(parentEnd, s + w.waitNs)
     const holderDesc = w.holderOp === null ? 'VMA readers' : `${w.holderOp} tid ${w.holderTid ?? '?'}`
     this.stats.waitSlices++
-    await this.out.slice(this.tgidOf.get(tid) ?? tid, tid, `wait ${w.lock} ${w.mode}`, 'wait', s, e, {wait_ns: w.waitNs, holder: holderDesc, holder_event_id: w.holderEvent})
+    await this.out.slice(this.tgidOf.get(tid) ?? tid, tid, `wait ${w.lock} ${w.mode}`, 'wait', s, e, {
+      wait_ns: w.waitNs,
+      holder: holderDesc,
+      holder_event_id: w.holderEvent,
+    })
     this.stats.events++
     if (w.holderEvent !== null) {
       const end: FlowEnd = {tid, start: s, end: e}
@@ -309,7 +430,10 @@ class SliceWriter {
       ranges.push([from, at])
     }
     // wait(s) from the start, the hold at the end ([end − hold, end]: the lock is taken after any wait)
-    const hold = o.eventId === null || o.holdNs <= 0 ? null : await this.holdSlice(o.tid, o.eventId, Math.max(at, end - o.holdNs), end, o.holdMode ?? 'write')
+    const hold =
+      o.eventId === null || o.holdNs <= 0
+        ? null
+        : await this.holdSlice(o.tid, o.eventId, Math.max(at, end - o.holdNs), end, o.holdMode ?? 'write')
     if (hold !== null) ranges.unshift(hold)
     if (o.waits.length === 0) ranges.push([start, hold?.[0] ?? end])
     await this.holderWritten(o.eventId, {tid: o.tid, ranges})
@@ -317,20 +441,27 @@ class SliceWriter {
 
   async faultSlice(f: FaultRow, w: WaitRec | undefined): Promise<void> {
     const path = f.vma_lock === 1 ? 'vma_lock' : 'mmap_lock'
-    const {start, end} = await this.slice(f.tid, f.start_ns, f.start_ns + f.latency_ns, `fault ${path}/${f.reason}`, 'fault', {
-      address: hex(f.address),
-      error_code: `0x${(f.error_code ?? 0).toString(16)}`,
-      path,
-      reason: f.reason,
-      took_mmap_lock: f.took_mmap_lock,
-      wait_ns: f.wait_ns,
-      latency_ns: f.latency_ns,
-      vma: f.vma_start === null ? null : `${hex(f.vma_start)}-${hex(f.vma_end)}`,
-      kernel_mode: f.kind === 2 ? 1 : 0,
-      confidence: f.low_confidence ? 'low' : f.inferred_vma ? 'inferred' : 'high',
-      event_id: f.event_id,
-      trace_line: f.line,
-    })
+    const {start, end} = await this.slice(
+      f.tid,
+      f.start_ns,
+      f.start_ns + f.latency_ns,
+      `fault ${path}/${f.reason}`,
+      'fault',
+      {
+        address: hex(f.address),
+        error_code: `0x${(f.error_code ?? 0).toString(16)}`,
+        path,
+        reason: f.reason,
+        took_mmap_lock: f.took_mmap_lock,
+        wait_ns: f.wait_ns,
+        latency_ns: f.latency_ns,
+        vma: f.vma_start === null ? null : `${hex(f.vma_start)}-${hex(f.vma_end)}`,
+        kernel_mode: f.kind === 2 ? 1 : 0,
+        confidence: f.low_confidence ? 'low' : f.inferred_vma ? 'inferred' : 'high',
+        event_id: f.event_id,
+        trace_line: f.line,
+      },
+    )
     this.stats.faultSlices++
     // lookup, wait, then the read hold until the fault completes: the wait ends where the hold begins
     const ranges: [number, number][] = []
@@ -340,7 +471,16 @@ class SliceWriter {
       ranges.push([ws, await this.waitSlice(f.tid, ws, end, w)])
       firstChild = ws
     }
-    const hold = f.hold_ns > 0 ? await this.holdSlice(f.tid, f.event_id, Math.max(start, end - f.hold_ns, ranges[0]?.[1] ?? start), end, 'read') : null
+    const hold =
+      f.hold_ns > 0
+        ? await this.holdSlice(
+            f.tid,
+            f.event_id,
+            Math.max(start, end - f.hold_ns, ranges[0]?.[1] ?? start),
+            end,
+            'read',
+          )
+        : null
     if (hold !== null) {
       ranges.unshift(hold)
       firstChild = Math.min(firstChild, hold[0])
@@ -351,15 +491,33 @@ class SliceWriter {
 }
 
 /** Faults, merged in time order with the syscalls; flows whose holder was never written are counted. */
-async function writeSlices(db: Db, out: TraceOut, stats: PerfettoStats, tgidOf: Map<number, number>, opts: PerfettoOptions, from: number, to: number): Promise<void> {
+async function writeSlices(
+  db: Db,
+  out: TraceOut,
+  stats: PerfettoStats,
+  tgidOf: Map<number, number>,
+  opts: PerfettoOptions,
+  from: number,
+  to: number,
+): Promise<void> {
   const ops = loadOps(db, opts.runId, from, to)
   const holders = new Set(
-    db.prepare('SELECT DISTINCT holder_event_id FROM lock_waits WHERE run_id = @run AND holder_event_id IS NOT NULL AND end_ns >= @from AND start_ns <= @to').pluck().all({run: opts.runId, from, to}) as number[],
+    db
+      .prepare(
+        'SELECT DISTINCT holder_event_id FROM lock_waits WHERE run_id = @run AND holder_event_id IS NOT NULL AND end_ns >= @from AND start_ns <= @to',
+      )
+      .pluck()
+      .all({run: opts.runId, from, to}) as number[],
   )
   const faultWaits = loadFaultWaits(db, opts.runId, from, to)
   const w = new SliceWriter(out, stats, tgidOf, holders)
 
-  const faultFilter = opts.faults === 'slow' ? 'AND (g.vma_lock = 0 OR g.took_mmap_lock = 1 OR f.wait_ns > 0)' : opts.faults === 'none' ? 'AND 0' : ''
+  const faultFilter =
+    opts.faults === 'slow'
+      ? 'AND (g.vma_lock = 0 OR g.took_mmap_lock = 1 OR f.wait_ns > 0)'
+      : opts.faults === 'none'
+        ? 'AND 0'
+        : ''
   const faults = db.prepare(
     `SELECT f.event_id, e.tid, g.vma_lock, g.took_mmap_lock, r.reason, f.wait_ns, f.latency_ns, ${FAULT_START_NS} AS start_ns, f.hold_ns,
        g.low_confidence, g.inferred_vma, g.vma_start, g.vma_end, e.a AS address, e.c AS error_code, e.kind, e.line
@@ -387,14 +545,26 @@ async function writeSlices(db: Db, out: TraceOut, stats: PerfettoStats, tgidOf: 
 }
 
 /** Counters per process and bucket; a change is written at the bucket's start, zeros after a quiet gap. */
-async function writeCounters(db: Db, out: TraceOut, stats: PerfettoStats, opts: PerfettoOptions, from: number, to: number): Promise<void> {
+async function writeCounters(
+  db: Db,
+  out: TraceOut,
+  stats: PerfettoStats,
+  opts: PerfettoOptions,
+  from: number,
+  to: number,
+): Promise<void> {
   const occ = lockOccupancy(db, opts.runId, opts.bucketNs, from, to)
   const b = Math.max(1, Math.round(opts.bucketNs))
   const bucketLabel = b % 1_000_000 === 0 ? `${b / 1_000_000} ms` : `${b / 1000} µs`
   const round = (x: number): number => Math.round(x * 1000) / 1000
   const counters = async (tgid: number, t: number, c: OccupancyCell): Promise<void> => {
     const ts = Math.max(t, from)
-    await out.counter(tgid, ts, 'mmap_lock', {'readers holding': round(c.readers), 'writer holding': round(c.writer), 'waiting readers': round(c.waitingReaders), 'waiting writers': round(c.waitingWriters)})
+    await out.counter(tgid, ts, 'mmap_lock', {
+      'readers holding': round(c.readers),
+      'writer holding': round(c.writer),
+      'waiting readers': round(c.waitingReaders),
+      'waiting writers': round(c.waitingWriters),
+    })
     await out.counter(tgid, ts, `faults per ${bucketLabel}`, {all: c.faults, fallbacks: c.fallbacks})
     stats.events += 2
     stats.counters += 2
@@ -422,7 +592,19 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
   const from = opts.fromNs ?? 0
   const to = opts.toNs ?? Number.MAX_SAFE_INTEGER
   if (to <= from) throw new UserError('the time window is empty: --to-ms must be after --from-ms')
-  const stats: PerfettoStats = {events: 0, faultSlices: 0, opSlices: 0, waitSlices: 0, holdSlices: 0, flows: 0, flowsNoHolder: 0, flowsNoOverlap: 0, counters: 0, clamped: 0, truncated: false}
+  const stats: PerfettoStats = {
+    events: 0,
+    faultSlices: 0,
+    opSlices: 0,
+    waitSlices: 0,
+    holdSlices: 0,
+    flows: 0,
+    flowsNoHolder: 0,
+    flowsNoOverlap: 0,
+    counters: 0,
+    clamped: 0,
+    truncated: false,
+  }
   const out: TraceOut = opts.encoding === 'proto' ? new ProtoTraceOut(sink) : new JsonTraceOut(sink)
 
   const tgidOf = await writeTracks(db, out, stats, opts.runId, run)
@@ -435,7 +617,10 @@ export async function exportPerfetto(db: Db, sink: Sink, opts: PerfettoOptions):
     policy: run.policy,
     mode: run.mode,
     trace: run.path,
-    time_base: opts.encoding === 'proto' ? 'replay time: ns since the trace\'s first event' : 'replay time: µs since the trace\'s first event',
+    time_base:
+      opts.encoding === 'proto'
+        ? "replay time: ns since the trace's first event"
+        : "replay time: µs since the trace's first event",
     ...stats,
   })
   return stats

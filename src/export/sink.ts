@@ -35,7 +35,9 @@ export class Sink {
   async flush(): Promise<void> {
     this.check()
     if (this.size === 0) return
-    const chunk = this.binary ? Buffer.concat(this.parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p))) : (this.parts as string[]).join('')
+    const chunk = this.binary
+      ? Buffer.concat(this.parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)))
+      : (this.parts as string[]).join('')
     this.parts = []
     this.size = 0
     this.binary = false

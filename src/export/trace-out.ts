@@ -14,7 +14,15 @@ export interface TraceOut {
   /** A thread track inside its process. */
   thread(pid: number, tid: number, name: string): Promise<void>
   /** A slice [start, end] on a thread; slices of a thread come in start order, nested or disjoint. */
-  slice(pid: number, tid: number, name: string, cat: string, start: number, end: number, args: Record<string, unknown>): Promise<void>
+  slice(
+    pid: number,
+    tid: number,
+    name: string,
+    cat: string,
+    start: number,
+    end: number,
+    args: Record<string, unknown>,
+  ): Promise<void>
   /** An arrow from one thread's slice at `from.ts` to another's at `to.ts` (to.ts > from.ts). */
   flow(id: number, from: FlowPoint, to: FlowPoint): Promise<void>
   /** Values of the counter series `name <key>` of a process from `ts` on. */

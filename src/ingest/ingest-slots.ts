@@ -168,7 +168,13 @@ export class SlotWriter implements RowSink {
   }
 
   lost(line: number, cpu: number | null, count: number | null, start: U64, end: U64): void {
-    this.lostRows.push([line, cpu, count, typeof start === 'bigint' ? BigInt.asIntN(64, start) : start, typeof end === 'bigint' ? BigInt.asIntN(64, end) : end])
+    this.lostRows.push([
+      line,
+      cpu,
+      count,
+      typeof start === 'bigint' ? BigInt.asIntN(64, start) : start,
+      typeof end === 'bigint' ? BigInt.asIntN(64, end) : end,
+    ])
   }
 
   faultPage(pageNo: number, faults: number, data: Uint8Array): void {
@@ -177,10 +183,23 @@ export class SlotWriter implements RowSink {
 
   /** Posts the current slot (if it holds anything) and waits for the next one to be free. */
   flush(): void {
-    if (this.nEv === 0 && this.nSc === 0 && this.problems.length === 0 && this.lostRows.length === 0 && this.pages.length === 0) return
+    if (
+      this.nEv === 0 &&
+      this.nSc === 0 &&
+      this.problems.length === 0 &&
+      this.lostRows.length === 0 &&
+      this.pages.length === 0
+    )
+      return
     this.ring.publish(this.cur)
     this.post({
-      type: 'batch', slot: this.cur, events: this.nEv, syscalls: this.nSc, strings: this.strings, problems: this.problems, lost: this.lostRows,
+      type: 'batch',
+      slot: this.cur,
+      events: this.nEv,
+      syscalls: this.nSc,
+      strings: this.strings,
+      problems: this.problems,
+      lost: this.lostRows,
       pages: this.pages,
     })
     this.nEv = 0

@@ -51,5 +51,7 @@ async function run(input: WorkerInput, port: NonNullable<typeof parentPort>): Pr
 
 const port = parentPort
 if (port !== null) {
-  run(workerData as WorkerInput, port).catch((err: unknown) => port.postMessage({type: 'error', error: serialize(err)} satisfies WorkerMessage))
+  run(workerData as WorkerInput, port).catch((err: unknown) =>
+    port.postMessage({type: 'error', error: serialize(err)} satisfies WorkerMessage),
+  )
 }

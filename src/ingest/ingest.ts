@@ -2,7 +2,15 @@
 // when parsing runs on this thread, or from the shared slots the parse worker fills (ingest-slots.ts) — and at the end
 // writes the derived tables and the traces row. Everything happens inside the caller's transaction (load.ts).
 import type {Db} from '../store/db.js'
-import {Kind, KIND_NAMES, type MapsEntry, type ParseProblem, type TraceEvent, type U64, type TraceFormat} from '../model/events.js'
+import {
+  Kind,
+  KIND_NAMES,
+  type MapsEntry,
+  type ParseProblem,
+  type TraceEvent,
+  type U64,
+  type TraceFormat,
+} from '../model/events.js'
 import {EV_NUM, SC_NUM, TAG_NUMBER, TAG_NULL, type BatchMessage, type Slot} from './ingest-slots.js'
 import {SYSCALL_COLUMNS, toSql, type RowSink, type SyscallRow, type TrackedTrace} from './track.js'
 
@@ -192,7 +200,19 @@ export class TraceWriter implements RowSink {
        VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
     )
     for (const m of entries)
-      stmt.run(this.traceId, tgid, source, toSql(ts), toSql(m.start), toSql(m.end), m.perms, toSql(m.offset), m.dev, m.inode, m.path)
+      stmt.run(
+        this.traceId,
+        tgid,
+        source,
+        toSql(ts),
+        toSql(m.start),
+        toSql(m.end),
+        m.perms,
+        toSql(m.offset),
+        m.dev,
+        m.inode,
+        m.path,
+      )
   }
 
   /** Inserts the rows still buffered here (the tracker must have ended), checking every event got its id. */
@@ -207,14 +227,17 @@ export class TraceWriter implements RowSink {
       // SQLite numbers rows max(event_id) + 1 onwards inside this write transaction, as the tracker did
       const last = (this.db.prepare('SELECT max(event_id) AS m FROM events').get() as {m: number}).m
       if (last !== this.firstId + this.events - 1)
-        throw new Error(`internal error: events got ids up to ${last}, expected ${this.firstId}..${this.firstId + this.events - 1}`)
+        throw new Error(
+          `internal error: events got ids up to ${last}, expected ${this.firstId}..${this.firstId + this.events - 1}`,
+        )
     }
   }
 
   /** Flushes buffered rows and writes the derived tables; returns the summary the ingest command prints. */
   finish(tracked: TrackedTrace, format: TraceFormat, lines: number): IngestSummary {
     this.flushRows()
-    if (tracked.events !== this.events) throw new Error(`internal error: ${tracked.events} events tracked, ${this.events} inserted`)
+    if (tracked.events !== this.events)
+      throw new Error(`internal error: ${tracked.events} events tracked, ${this.events} inserted`)
     const facts = new Map([...tracked.facts, ...this.facts])
     const warnings = [...this.warnings, ...tracked.warnings]
     this.writeDerived(tracked)
@@ -230,9 +253,26 @@ export class TraceWriter implements RowSink {
         `UPDATE traces SET format=?, kernel_version=?, format_variant=?, environment=?, clock=?, lines=?, events=?, faults=?, kernel_faults=?, malformed_lines=?,
          unknown_events=?, lost_events=?, lost_windows=?, first_ts_ns=?, last_ts_ns=?, monotonic=?, warnings=? WHERE trace_id=?`,
       )
-      .run(format, kernelVersion, facts.get('kernel_hint') ?? null, facts.get('environment') ?? null, facts.get('trace_clock') ?? null, lines, tracked.events, faults, kernelFaults, tracked.problems,
-        unknownTotal, tracked.lostEvents, tracked.lostWindows, toSql(tracked.first), toSql(tracked.last), tracked.monotonic ? 1 : 0,
-        JSON.stringify(warnings), this.traceId)
+      .run(
+        format,
+        kernelVersion,
+        facts.get('kernel_hint') ?? null,
+        facts.get('environment') ?? null,
+        facts.get('trace_clock') ?? null,
+        lines,
+        tracked.events,
+        faults,
+        kernelFaults,
+        tracked.problems,
+        unknownTotal,
+        tracked.lostEvents,
+        tracked.lostWindows,
+        toSql(tracked.first),
+        toSql(tracked.last),
+        tracked.monotonic ? 1 : 0,
+        JSON.stringify(warnings),
+        this.traceId,
+      )
     const eventsByKind: Record<string, number> = {}
     for (const [k, n] of [...tracked.kindCounts].sort(([x], [y]) => x - y)) eventsByKind[KIND_NAMES[k]] = n
     return {
@@ -266,9 +306,13 @@ export class TraceWriter implements RowSink {
       this.db.prepare('DELETE FROM fault_pages WHERE trace_id = ?').run(this.traceId)
       return
     }
-    const got = this.db.prepare('SELECT count(*) AS n, total(faults) AS f FROM fault_pages WHERE trace_id = ?').get(this.traceId) as {n: number; f: number}
+    const got = this.db
+      .prepare('SELECT count(*) AS n, total(faults) AS f FROM fault_pages WHERE trace_id = ?')
+      .get(this.traceId) as {n: number; f: number}
     if (got.n !== pages || got.f !== faults)
-      throw new Error(`internal error: ${got.n} fault pages holding ${got.f} faults, expected ${pages} holding ${faults}`)
+      throw new Error(
+        `internal error: ${got.n} fault pages holding ${got.f} faults, expected ${pages} holding ${faults}`,
+      )
   }
 
   private writeDerived(tracked: TrackedTrace): void {
@@ -304,7 +348,10 @@ function minVersion(hint: string | undefined): string | null {
     [...hint.matchAll(new RegExp(`${op} ?(\\d+)\\.(\\d+)`, 'g'))].map((m) => [Number(m[1]), Number(m[2])] as const)
   const lower = bounds('>=').sort(([a, b], [c, d]) => c - a || d - b)[0]
   const upper = bounds('<=').sort(([a, b], [c, d]) => a - c || b - d)[0]
-  const parts = [lower === undefined ? '' : `>=${lower[0]}.${lower[1]}`, upper === undefined ? '' : `<=${upper[0]}.${upper[1]}`]
+  const parts = [
+    lower === undefined ? '' : `>=${lower[0]}.${lower[1]}`,
+    upper === undefined ? '' : `<=${upper[0]}.${upper[1]}`,
+  ]
   const range = parts.filter((p) => p !== '').join(' ')
   return range === '' ? null : range
 }

@@ -27,7 +27,8 @@ export interface LoadOptions {
   inProcess?: boolean
 }
 
-export type LoadResult = {status: 'ingested'; path: string; summary: IngestSummary} | {status: 'duplicate'; path: string; traceId: number}
+export type LoadResult =
+  {status: 'ingested'; path: string; summary: IngestSummary} | {status: 'duplicate'; path: string; traceId: number}
 
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256')
@@ -52,7 +53,10 @@ function captureMeta(path: string): {kernelVersion?: string; environment?: Trace
   const {meta} = outputPaths(path.replace(/\.(gz|xz)$/, ''))
   if (!existsSync(meta)) return null
   try {
-    const m = JSON.parse(readFileSync(meta, 'utf8')) as {kernel?: {release?: string}; environment?: {thp?: {enabled?: string} | string}}
+    const m = JSON.parse(readFileSync(meta, 'utf8')) as {
+      kernel?: {release?: string}
+      environment?: {thp?: {enabled?: string} | string}
+    }
     const thp = thpMode(typeof m.environment?.thp === 'string' ? m.environment.thp : m.environment?.thp?.enabled)
     return {kernelVersion: m.kernel?.release, environment: thp === null ? undefined : {thp}}
   } catch {
@@ -92,7 +96,14 @@ export async function loadTrace(db: Db, path: string, opts: LoadOptions): Promis
   }
 }
 
-async function ingest(db: Db, abs: string, size: number, known: string | null, opts: LoadOptions, cache: number): Promise<LoadResult> {
+async function ingest(
+  db: Db,
+  abs: string,
+  size: number,
+  known: string | null,
+  opts: LoadOptions,
+  cache: number,
+): Promise<LoadResult> {
   let sha = known
   db.exec('BEGIN IMMEDIATE')
   try {
@@ -107,8 +118,17 @@ async function ingest(db: Db, abs: string, size: number, known: string | null, o
     const cacheKib = cache < 0 ? -cache : (cache * (db.pragma('page_size', {simple: true}) as number)) / 1024
     if (cacheKib < INGEST_CACHE_KIB) db.pragma(`cache_size = ${-INGEST_CACHE_KIB}`)
     const writer = new TraceWriter(db, traceId)
-    const parse = {path: abs, format: opts.format, strict: opts.strict ?? false, firstId: writer.firstId, hash: sha === null, onProgress: opts.onProgress}
-    const {stats, tracked, sha256} = opts.inProcess ? await parseHere(parse, writer) : await parseInWorker(parse, writer)
+    const parse = {
+      path: abs,
+      format: opts.format,
+      strict: opts.strict ?? false,
+      firstId: writer.firstId,
+      hash: sha === null,
+      onProgress: opts.onProgress,
+    }
+    const {stats, tracked, sha256} = opts.inProcess
+      ? await parseHere(parse, writer)
+      : await parseInWorker(parse, writer)
     if (sha === null) {
       sha = sha256!
       // another process may have committed the same file while this one parsed it (before BEGIN IMMEDIATE)
@@ -125,7 +145,10 @@ async function ingest(db: Db, abs: string, size: number, known: string | null, o
       for (const p of problems) writer.warn(`${m.file}:${p.line}: ${p.reason}`)
       writer.addInitialMaps(m.pid, entries, `maps:${resolve(m.file)}`, snapshots.get(m.pid) ?? null)
     }
-    if (stats.unterminatedLastLine) writer.warn(`the last line (${stats.lines}) has no newline: the file may have been cut short while it was written`)
+    if (stats.unterminatedLastLine)
+      writer.warn(
+        `the last line (${stats.lines}) has no newline: the file may have been cut short while it was written`,
+      )
     const captured = captureMeta(abs)
     if (captured?.kernelVersion !== undefined) writer.meta('kernel_version', captured.kernelVersion)
     if (captured?.environment !== undefined) writer.meta('environment', JSON.stringify(captured.environment))
@@ -183,7 +206,11 @@ function parseInWorker(job: ParseJob, writer: TraceWriter): Promise<Parsed> {
     slots: buffers,
     ctl: ctlBuffer,
   }
-  const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), {workerData: input, stdout: false, stderr: false})
+  const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), {
+    workerData: input,
+    stdout: false,
+    stderr: false,
+  })
   return new Promise<Parsed>((resolvePromise, reject) => {
     let settled = false
     const stop = (): void => {

@@ -35,8 +35,23 @@ export interface SyscallRow {
 
 /** The numeric columns of a syscalls row in the order the parse worker's slots and the INSERT use (`name` apart). */
 export const SYSCALL_COLUMNS = [
-  'tid', 'tgid', 'nr', 'enter_event_id', 'exit_event_id', 'enter_ts_ns', 'exit_ts_ns', 'arg0', 'arg1', 'arg2', 'arg3', 'arg4',
-  'arg5', 'ret', 'clone_flags', 'lock_wait_ns', 'lock_hold_ns',
+  'tid',
+  'tgid',
+  'nr',
+  'enter_event_id',
+  'exit_event_id',
+  'enter_ts_ns',
+  'exit_ts_ns',
+  'arg0',
+  'arg1',
+  'arg2',
+  'arg3',
+  'arg4',
+  'arg5',
+  'ret',
+  'clone_flags',
+  'lock_wait_ns',
+  'lock_hold_ns',
 ] as const satisfies readonly (keyof SyscallRow)[]
 
 /** Where the tracker's rows go, each table's rows in insertion order (values already as SQL stores them). */
@@ -56,7 +71,14 @@ export interface TrackedTrace {
   kindCounts: [Kind, number][] // in first-seen order
   unknownCounts: [string, number][]
   threads: [tid: number, tgid: number | null, comm: string, first: U64, last: U64, events: number][]
-  processes: [tgid: number, parent: number | null, comm: string, exec: string | null, start: U64 | null, exit: U64 | null][]
+  processes: [
+    tgid: number,
+    parent: number | null,
+    comm: string,
+    exec: string | null,
+    start: U64 | null,
+    exit: U64 | null,
+  ][]
   mms: [mm: string, owner: number | null, first: U64, last: U64, count: number][]
   facts: [string, string][]
   snapshots: [pid: number, ts: U64][]
@@ -317,7 +339,8 @@ export class EventTracker implements ImportSink {
         break
       case Kind.SysArgs: {
         const p = this.pending.get(e.tid)
-        if (p !== undefined && p.nr === Number(e.a) && p.ret === null) p.args = [e.b, e.c, e.d, e.e, e.f, p.args[5] ?? null]
+        if (p !== undefined && p.nr === Number(e.a) && p.ret === null)
+          p.args = [e.b, e.c, e.d, e.e, e.f, p.args[5] ?? null]
         else this.openSyscall(e, id, [e.b, e.c, e.d, e.e, e.f, null])
         break
       }
@@ -340,8 +363,24 @@ export class EventTracker implements ImportSink {
           this.orphanExits++
           const nr = Number(e.a)
           this.out.syscall({
-            tid: e.tid, tgid: e.tgid, nr, name: syscallName(nr), enter_event_id: null, exit_event_id: id, enter_ts_ns: null, exit_ts_ns: e.ts,
-            arg0: null, arg1: null, arg2: null, arg3: null, arg4: null, arg5: null, ret: e.b, clone_flags: null, lock_wait_ns: null, lock_hold_ns: null,
+            tid: e.tid,
+            tgid: e.tgid,
+            nr,
+            name: syscallName(nr),
+            enter_event_id: null,
+            exit_event_id: id,
+            enter_ts_ns: null,
+            exit_ts_ns: e.ts,
+            arg0: null,
+            arg1: null,
+            arg2: null,
+            arg3: null,
+            arg4: null,
+            arg5: null,
+            ret: e.b,
+            clone_flags: null,
+            lock_wait_ns: null,
+            lock_hold_ns: null,
           })
         }
         break
@@ -364,8 +403,19 @@ export class EventTracker implements ImportSink {
     const prev = this.pending.get(e.tid)
     if (prev !== undefined) this.flushUnclosed(e.tid, prev)
     this.pending.set(e.tid, {
-      nr: Number(e.a), enterId: id, enterTs: e.ts, args, ret: null, retId: null, retTs: null, cloneFlags: null,
-      lockWaitNs: null, lockHoldNs: null, lockStart: null, lockSince: null, held: [],
+      nr: Number(e.a),
+      enterId: id,
+      enterTs: e.ts,
+      args,
+      ret: null,
+      retId: null,
+      retTs: null,
+      cloneFlags: null,
+      lockWaitNs: null,
+      lockHoldNs: null,
+      lockStart: null,
+      lockSince: null,
+      held: [],
     })
   }
 
@@ -376,12 +426,34 @@ export class EventTracker implements ImportSink {
     this.writeSyscall(tid, this.threads.get(tid)?.tgid ?? null, p, p.retId, p.retTs, p.ret)
   }
 
-  private writeSyscall(tid: number, tgid: number | null, p: PendingSyscall, exitId: number | null, exitTs: U64 | null, ret: U64 | null): void {
+  private writeSyscall(
+    tid: number,
+    tgid: number | null,
+    p: PendingSyscall,
+    exitId: number | null,
+    exitTs: U64 | null,
+    ret: U64 | null,
+  ): void {
     const a = p.args
     this.out.syscall({
-      tid, tgid, nr: p.nr, name: syscallName(p.nr), enter_event_id: p.enterId, exit_event_id: exitId, enter_ts_ns: p.enterTs, exit_ts_ns: exitTs,
-      arg0: a[0] ?? null, arg1: a[1] ?? null, arg2: a[2] ?? null, arg3: a[3] ?? null, arg4: a[4] ?? null, arg5: a[5] ?? null,
-      ret: p.ret ?? ret, clone_flags: p.cloneFlags, lock_wait_ns: p.lockWaitNs, lock_hold_ns: p.lockHoldNs,
+      tid,
+      tgid,
+      nr: p.nr,
+      name: syscallName(p.nr),
+      enter_event_id: p.enterId,
+      exit_event_id: exitId,
+      enter_ts_ns: p.enterTs,
+      exit_ts_ns: exitTs,
+      arg0: a[0] ?? null,
+      arg1: a[1] ?? null,
+      arg2: a[2] ?? null,
+      arg3: a[3] ?? null,
+      arg4: a[4] ?? null,
+      arg5: a[5] ?? null,
+      ret: p.ret ?? ret,
+      clone_flags: p.cloneFlags,
+      lock_wait_ns: p.lockWaitNs,
+      lock_hold_ns: p.lockHoldNs,
     })
   }
 
@@ -399,9 +471,16 @@ export class EventTracker implements ImportSink {
     for (const {lost, start} of this.openLost) this.out.lost(lost.line, lost.cpu, lost.count, start, this.last ?? start)
     this.openLost.length = 0
     const warnings: string[] = []
-    if (this.backwards > 0) warnings.push(`${this.backwards} events have a timestamp earlier than the one before (replay orders by time, then by line)`)
-    if (this.orphanExits > 0) warnings.push(`${this.orphanExits} syscall exits without an enter (calls already running when tracing began)`)
-    if (this.unclosedEnters > 0) warnings.push(`${this.unclosedEnters} syscall enters without an exit (still running when tracing stopped, or the thread exited)`)
+    if (this.backwards > 0)
+      warnings.push(
+        `${this.backwards} events have a timestamp earlier than the one before (replay orders by time, then by line)`,
+      )
+    if (this.orphanExits > 0)
+      warnings.push(`${this.orphanExits} syscall exits without an enter (calls already running when tracing began)`)
+    if (this.unclosedEnters > 0)
+      warnings.push(
+        `${this.unclosedEnters} syscall enters without an exit (still running when tracing stopped, or the thread exited)`,
+      )
     return {
       events: this.events,
       kindCounts: this.kindOrder.map((k) => [k, this.count(k)]),

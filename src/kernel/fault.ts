@@ -3,7 +3,17 @@
 // (trylock, then the sleeping read lock; stack growth), kernel-mode faults under mmap_lock.
 import type {Step} from '../sim/scheduler.js'
 import type {Kernel} from './kernel.js'
-import {MMAP_MIN_ADDR, TASK_SIZE, mmapReadLock, mmapReadTrylock, mmapReadUnlock, mmapWriteDowngrade, mmapWriteLock, mmapWriteUnlock, type Mm} from './mm.js'
+import {
+  MMAP_MIN_ADDR,
+  TASK_SIZE,
+  mmapReadLock,
+  mmapReadTrylock,
+  mmapReadUnlock,
+  mmapWriteDowngrade,
+  mmapWriteLock,
+  mmapWriteUnlock,
+  type Mm,
+} from './mm.js'
 import type {FaultKind, FaultReason} from './policy.js'
 import {resetAcct, type Blocker, type Task} from './task.js'
 import {anonVmaPrepare, expandVma} from './vma-ops.js'
@@ -135,7 +145,9 @@ function faultsAround(kind: FaultKind, vma: Vma): boolean {
  * (maybe_unlock_mmap_for_io) and returns VM_FAULT_RETRY.
  */
 function needsIo(mm: Mm, vma: Vma, kind: FaultKind, req: FaultRequest): boolean {
-  return req.io ?? (kind === 'swap' || (faultsAround(kind, vma) && mm.faultAround.has(Math.floor(req.address / PAGE_SIZE))))
+  return (
+    req.io ?? (kind === 'swap' || (faultsAround(kind, vma) && mm.faultAround.has(Math.floor(req.address / PAGE_SIZE))))
+  )
 }
 
 /** do_fault_around: the window of FAULT_AROUND_PAGES around the fault, clamped to the VMA and the page table. */
@@ -354,7 +366,12 @@ const STACK_GUARD_GAP = 256 * PAGE_SIZE
 function stackGrowthAllowed(mm: Mm, vma: Vma, newStart: number): boolean {
   if (newStart < MMAP_MIN_ADDR) return false
   const prev = mm.tree.findPrev(vma.start)?.value ?? null
-  return prev === null || (prev.flags & VM_GROWSDOWN) !== 0 || (prev.flags & VM_ACCESS_FLAGS) === 0 || newStart - prev.end >= STACK_GUARD_GAP
+  return (
+    prev === null ||
+    (prev.flags & VM_GROWSDOWN) !== 0 ||
+    (prev.flags & VM_ACCESS_FLAGS) === 0 ||
+    newStart - prev.end >= STACK_GUARD_GAP
+  )
 }
 
 /** do_user_addr_fault (arch/x86/mm/fault.c) for the kernel's policy. Run it on the faulting task. */
@@ -448,15 +465,27 @@ export function* doUserAddrFault(k: Kernel, t: Task, req: FaultRequest): Step<Fa
  * predicates are sufficient, never looser). Returns null, having changed nothing, whenever any of that does not hold.
  * `into`: fill this outcome instead of a new one (for a caller done with it before the next fault: the replay engine).
  */
-export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest, into?: FaultOutcome): FaultOutcome | null {
+export function doUserAddrFaultUncontended(
+  k: Kernel,
+  t: Task,
+  req: FaultRequest,
+  into?: FaultOutcome,
+): FaultOutcome | null {
   const mm = t.mm
   const p = k.policy
   const addr = req.address
   const c = k.costs
   const s = k.sched
   // Cheapest test first: even the shortest path must end before the next event.
-  if (mm === null || addr < 0 || addr >= TASK_SIZE || !s.canInline(s.now + c.faultEntryNs + Math.min(c.vmaLookupNs, c.findVmaNs))) return null
-  const fallback = req.kernelMode === true && !p.kernelFaultsFast ? 'kernel_mode' : p.fastPath === 'none' ? 'policy_mmap_lock' : null
+  if (
+    mm === null ||
+    addr < 0 ||
+    addr >= TASK_SIZE ||
+    !s.canInline(s.now + c.faultEntryNs + Math.min(c.vmaLookupNs, c.findVmaNs))
+  )
+    return null
+  const fallback =
+    req.kernelMode === true && !p.kernelFaultsFast ? 'kernel_mode' : p.fastPath === 'none' ? 'policy_mmap_lock' : null
   const vma = mm.tree.find(addr) // what lock_vma_under_rcu / find_vma find: nothing changes before they run
   if (vma === null || vma.start > addr || vma.uffdArmed || accessError(req.errorCode, vma)) return null
   const kind = classifyFault(k, vma, req)
@@ -479,7 +508,12 @@ export function doUserAddrFaultUncontended(k: Kernel, t: Task, req: FaultRequest
     doFaultAround(mm, vma, kind, addr)
     return finish(k, t, out)
   }
-  if (p.fastPath === 'vma_lock' ? !vmaReadLockable(k, mm, vma, addr) || vmaLockedPrecheck(k, mm, kind, vma, req) !== null : (mm.writeEpoch & 1) !== 0) return null
+  if (
+    p.fastPath === 'vma_lock'
+      ? !vmaReadLockable(k, mm, vma, addr) || vmaLockedPrecheck(k, mm, kind, vma, req) !== null
+      : (mm.writeEpoch & 1) !== 0
+  )
+    return null
   const end = s.now + c.faultEntryNs + c.vmaLookupNs + handleNs
   if (!s.canInline(end)) return null
   const out = beginFault(k, t, req, into)
@@ -571,7 +605,15 @@ function* speculativeLookup(k: Kernel, t: Task, mm: Mm, addr: number, res: LockV
 
 // SPF-style handling: abort where SPF did (no anon_vma yet), else do the work and abort (RETRY) if the mm was
 // written meanwhile (mmap_lock_speculate_retry).
-function* speculativeFault(k: Kernel, mm: Mm, vma: Vma, req: FaultRequest, out: FaultOutcome, st: FaultState, seq: number): Step<FaultReason> {
+function* speculativeFault(
+  k: Kernel,
+  mm: Mm,
+  vma: Vma,
+  req: FaultRequest,
+  out: FaultOutcome,
+  st: FaultState,
+  seq: number,
+): Step<FaultReason> {
   const kind = classifyFault(k, vma, req)
   out.kind = kind
   if (needsAnonVma(kind, vma) && vma.anonVma === null) return 'no_anon_vma'

@@ -68,7 +68,14 @@ export class FileTable {
   readonly releases: FileRelease[] = []
   /** call_rcu → fput delay of every completed deferred fput, ns, in completion order. */
   readonly delays: number[] = []
-  readonly stats: FputStats = {deferred: 0, completed: 0, filesWaiting: 0, bytesWaiting: 0, peakFilesWaiting: 0, peakBytesWaiting: 0}
+  readonly stats: FputStats = {
+    deferred: 0,
+    completed: 0,
+    filesWaiting: 0,
+    bytesWaiting: 0,
+    peakFilesWaiting: 0,
+    peakBytesWaiting: 0,
+  }
   private readonly byRef = new WeakMap<FileRef, OpenFile>()
   /** owner|id → the struct file a new reference under that name gets (until its fd closes or it is released). */
   private readonly current = new Map<string, OpenFile>()
@@ -188,7 +195,16 @@ export class FileTable {
   private release(f: OpenFile): void {
     f.released = true
     if (!f.mapped) return
-    this.releases.push({id: f.id, path: f.path, tgid: f.tgid, fd: f.fd, closedNs: f.closedNs, undeferredNs: f.undeferredNs, releasedNs: this.sched.now, deferredFputs: f.deferredFputs})
+    this.releases.push({
+      id: f.id,
+      path: f.path,
+      tgid: f.tgid,
+      fd: f.fd,
+      closedNs: f.closedNs,
+      undeferredNs: f.undeferredNs,
+      releasedNs: this.sched.now,
+      deferredFputs: f.deferredFputs,
+    })
   }
 }
 

@@ -110,7 +110,11 @@ const g64 = derive(base, '6.4', {
   lookupRejectsUffd: true,
 })
 // 6.5: lock_mm_and_find_vma (StackRot), fork write-locks the parent's VMAs, munmap downgrades even beside a stack.
-const g65 = derive(g64, '6.5', {stackGrowth: 'write_downgrade', forkWriteLocksParent: true, munmapKeepsWriteBesideStack: false})
+const g65 = derive(g64, '6.5', {
+  stackGrowth: 'write_downgrade',
+  forkWriteLocksParent: true,
+  munmapKeepsWriteBesideStack: false,
+})
 // 6.6: file VMAs pass the lookup (fault-around only), swap and uffd handled (RETRY on waits), hugetlb RETRYs.
 const g66 = derive(g65, '6.6', {
   lookupRequiresAnon: false,

@@ -33,7 +33,14 @@
  * Policies: a policy is a generation plus knobs (FaultPolicy); `ideal`/`spf`-style policies override fields
  * (anonVmaPrepare: 'unlocked', fileFaults: 'any', fastPath: 'speculative', kernelFaultsFast, ...).
  */
-export {Kernel, type KernelOptions, type ThpMode, type KernelStats, type OpRecord, type VmaLockCounters} from './kernel.js'
+export {
+  Kernel,
+  type KernelOptions,
+  type ThpMode,
+  type KernelStats,
+  type OpRecord,
+  type VmaLockCounters,
+} from './kernel.js'
 export {GENERATIONS, GENERATION_NAMES, generation, type Generation, type GenerationName} from './generations.js'
 export {policyFromGeneration, type FaultPolicy, type FaultReason, type FaultKind} from './policy.js'
 export {DEFAULT_COSTS, costTable, type CostTable} from './costs.js'

@@ -120,7 +120,14 @@ export class Kernel {
    * {addr, len})`. The task's lock accounting is reset when the operation starts; `done` gets it with the result.
    * `label` is what threads that wait for this one report as its operation.
    */
-  run<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Step<T>, args: A, done?: (rec: OpRecord<T>) => void, ref = 0): void {
+  run<A, T>(
+    t: Task,
+    label: string,
+    fn: (k: Kernel, t: Task, args: A) => Step<T>,
+    args: A,
+    done?: (rec: OpRecord<T>) => void,
+    ref = 0,
+  ): void {
     t.submit(this.wrap(t, label, fn, args, ref), done)
   }
 
@@ -131,7 +138,13 @@ export class Kernel {
     else done?.(out)
   }
 
-  private *wrap<A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, args: A) => Step<T>, args: A, ref: number): Step<OpRecord<T>> {
+  private *wrap<A, T>(
+    t: Task,
+    label: string,
+    fn: (k: Kernel, t: Task, args: A) => Step<T>,
+    args: A,
+    ref: number,
+  ): Step<OpRecord<T>> {
     t.op = label
     t.opRef = ref
     t.acct = newAcct()

@@ -5,7 +5,18 @@ import {mmapReadLock, mmapReadUnlock, mmapWriteLock, mmapWriteUnlock} from './mm
 import type {Task} from './task.js'
 import {anonVmaPrepare, modifyRange} from './vma-ops.js'
 import {lockVmaUnderRcu, vmaEndRead, type LockVmaResult} from './vma-lock.js'
-import {VM_DONTCOPY, VM_DONTDUMP, VM_MERGEABLE, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE} from './vma.js'
+import {
+  VM_DONTCOPY,
+  VM_DONTDUMP,
+  VM_MERGEABLE,
+  VM_HUGEPAGE,
+  VM_NOHUGEPAGE,
+  VM_RAND_READ,
+  VM_SEQ_READ,
+  VM_SHARED,
+  VM_WIPEONFORK,
+  VM_WRITE,
+} from './vma.js'
 import {type Traced, failed, holdOf, offsetInPage, pageAlign} from './syscall-common.js'
 import {EINVAL, MADV} from './uapi.js'
 
@@ -35,7 +46,13 @@ const MADV_READ_LOCKED: ReadonlySet<number> = new Set([
   MADV.GUARD_REMOVE,
 ])
 
-const ZAPPING_ADVICE: ReadonlySet<number> = new Set([MADV.DONTNEED, MADV.DONTNEED_LOCKED, MADV.FREE, MADV.REMOVE, MADV.PAGEOUT])
+const ZAPPING_ADVICE: ReadonlySet<number> = new Set([
+  MADV.DONTNEED,
+  MADV.DONTNEED_LOCKED,
+  MADV.FREE,
+  MADV.REMOVE,
+  MADV.PAGEOUT,
+])
 
 // Flag-changing advice: [set, clear] (madvise_update_vma under the write lock).
 const MADV_FLAGS: Readonly<Record<number, readonly [number, number]>> = {
@@ -74,7 +91,8 @@ export function madviseLockMode(k: Kernel, advice: number): 'vma' | 'read' | 'wr
 
 /** madvise: per-VMA read lock for a single-VMA DONTNEED/FREE (6.17+/6.18), else mmap read or write per advice. */
 export function* sysMadvise(k: Kernel, t: Task, a: MadviseArgs): Step<number> {
-  if (madviseReturnsUnlocked(k, a)) return a.result ?? (madviseBehaviorValid(k, a.advice) && !offsetInPage(a.addr) ? 0 : -EINVAL) // else: empty range
+  if (madviseReturnsUnlocked(k, a))
+    return a.result ?? (madviseBehaviorValid(k, a.advice) && !offsetInPage(a.addr) ? 0 : -EINVAL) // else: empty range
   const mm = t.mm!
   const hold = holdOf(a, k.costs.madviseNs)
   const end = a.addr + pageAlign(a.len)
@@ -98,7 +116,8 @@ export function* sysMadvise(k: Kernel, t: Task, a: MadviseArgs): Step<number> {
   } else if (mode === 'read') {
     yield* mmapReadLock(k, t, mm)
     if (a.advice === MADV.POPULATE_WRITE && !failed(a.result)) {
-      for (const vma of mm.vmasIn(a.addr, end)) if ((vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE) anonVmaPrepare(k, vma)
+      for (const vma of mm.vmasIn(a.addr, end))
+        if ((vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE) anonVmaPrepare(k, vma)
     }
     yield hold
     mmapReadUnlock(k, t, mm)

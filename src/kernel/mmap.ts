@@ -1,13 +1,51 @@
 // mmap, munmap and brk (mm/mmap.c, mm/vma.c), exit_mmap, and installing a VMA the trace never showed being mapped.
 import type {Step} from '../sim/scheduler.js'
 import type {Kernel} from './kernel.js'
-import {MMAP_MIN_ADDR, mmapReadLock, mmapReadUnlock, mmapWriteDowngrade, mmapWriteLock, mmapWriteUnlock, TASK_SIZE, type Mm} from './mm.js'
+import {
+  MMAP_MIN_ADDR,
+  mmapReadLock,
+  mmapReadUnlock,
+  mmapWriteDowngrade,
+  mmapWriteLock,
+  mmapWriteUnlock,
+  TASK_SIZE,
+  type Mm,
+} from './mm.js'
 import type {Task} from './task.js'
 import {detachRange, freeVmas, insertRange} from './vma-ops.js'
 import {vmaMarkAttached} from './vma-lock.js'
-import {PAGE_SHIFT, PAGE_SIZE, VM_GROWSDOWN, VM_HUGETLB, VM_LOCKED, VM_NOHUGEPAGE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE, Vma, type FileRef, type VmaAttrs} from './vma.js'
+import {
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  VM_GROWSDOWN,
+  VM_HUGETLB,
+  VM_LOCKED,
+  VM_NOHUGEPAGE,
+  VM_NORESERVE,
+  VM_READ,
+  VM_SHARED,
+  VM_WRITE,
+  Vma,
+  type FileRef,
+  type VmaAttrs,
+} from './vma.js'
 import {type Traced, failed, holdOf, offsetInPage, pageAlign, populate, protToVmFlags, split} from './syscall-common.js'
-import {EBADF, EINVAL, ENOMEM, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, MAP_NORESERVE, MAP_POPULATE, MAP_SHARED, MAP_STACK, MAP_TYPE} from './uapi.js'
+import {
+  EBADF,
+  EINVAL,
+  ENOMEM,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_GROWSDOWN,
+  MAP_HUGETLB,
+  MAP_LOCKED,
+  MAP_NORESERVE,
+  MAP_POPULATE,
+  MAP_SHARED,
+  MAP_STACK,
+  MAP_TYPE,
+} from './uapi.js'
 
 // The argument checks each call makes before mmap_write_lock_killable / mmap_read_lock (6.1, 6.12, 6.18): a call
 // that fails them, or has nothing to do, returns without touching mmap_lock.
@@ -97,18 +135,35 @@ export function* sysMunmap(k: Kernel, t: Task, a: MunmapArgs): Step<number> {
 }
 
 // munmap's lock sequence: write lock, then unmapLocked.
-function* unmapDowngrade(k: Kernel, t: Task, mm: Mm, start: number, end: number, holdNs: number, result?: number): Step<number> {
+function* unmapDowngrade(
+  k: Kernel,
+  t: Task,
+  mm: Mm,
+  start: number,
+  end: number,
+  holdNs: number,
+  result?: number,
+): Step<number> {
   yield* mmapWriteLock(k, t, mm)
   return yield* unmapLocked(k, t, mm, start, end, holdNs, result)
 }
 
 // With the write lock held: detach [start, end), downgrade if anything was unmapped (6.1/6.4: and no stack above
 // could grow into the range, do_mas_align_munmap), finish and unlock.
-export function* unmapLocked(k: Kernel, t: Task, mm: Mm, start: number, end: number, holdNs: number, result?: number): Step<number> {
+export function* unmapLocked(
+  k: Kernel,
+  t: Task,
+  mm: Mm,
+  start: number,
+  end: number,
+  holdNs: number,
+  result?: number,
+): Step<number> {
   const removed = failed(result) ? [] : yield* detachRange(k, t, mm, start, end)
   const [w, r] = split(k, holdNs)
   yield w
-  const next = removed.length === 0 || !k.gen.munmapKeepsWriteBesideStack ? null : (mm.tree.findNext(end)?.value ?? null)
+  const next =
+    removed.length === 0 || !k.gen.munmapKeepsWriteBesideStack ? null : (mm.tree.findNext(end)?.value ?? null)
   if (next !== null && (next.flags & VM_GROWSDOWN) !== 0) {
     yield r
     freeVmas(k, removed)
@@ -154,7 +209,13 @@ export function* sysBrk(k: Kernel, t: Task, a: BrkArgs): Step<number> {
       return newBrk
     }
     if (newEnd > oldEnd) {
-      const attrs: VmaAttrs = {flags: VM_READ | VM_WRITE | mm.defFlags, file: null, pgoff: oldEnd >> PAGE_SHIFT, anonVma: null, uffdCtx: 0}
+      const attrs: VmaAttrs = {
+        flags: VM_READ | VM_WRITE | mm.defFlags,
+        file: null,
+        pgoff: oldEnd >> PAGE_SHIFT,
+        anonVma: null,
+        uffdCtx: 0,
+      }
       yield* insertRange(k, t, mm, oldEnd, newEnd, attrs)
     }
     mm.brk = newBrk

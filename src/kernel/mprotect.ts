@@ -28,7 +28,10 @@ export function* sysMprotect(k: Kernel, t: Task, a: MprotectArgs): Step<number> 
   yield* mmapWriteLock(k, t, mm)
   if (!failed(a.result)) {
     const bits = protToVmFlags(a.prot)
-    yield* modifyRange(k, t, mm, a.addr, a.addr + pageAlign(a.len), (x) => ({...x, flags: (x.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | bits}))
+    yield* modifyRange(k, t, mm, a.addr, a.addr + pageAlign(a.len), (x) => ({
+      ...x,
+      flags: (x.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | bits,
+    }))
   }
   yield holdOf(a, k.costs.mprotectNs)
   mmapWriteUnlock(k, t, mm)

@@ -42,7 +42,14 @@ export function* sysMremap(k: Kernel, t: Task, a: MremapArgs): Step<number> {
   const vma = mm.vmaLookup(a.addr)
   const fixed = (a.flags & MREMAP_FIXED) !== 0
   let target = a.result ?? (fixed ? (a.newAddr ?? -EINVAL) : a.addr)
-  if (!failed(a.result) && vma !== null && !fixed && target === a.addr && newLen > oldLen && !canGrowInPlace(mm, vma, a.addr, oldLen, newLen)) {
+  if (
+    !failed(a.result) &&
+    vma !== null &&
+    !fixed &&
+    target === a.addr &&
+    newLen > oldLen &&
+    !canGrowInPlace(mm, vma, a.addr, oldLen, newLen)
+  ) {
     target = (a.flags & MREMAP_MAYMOVE) !== 0 ? getUnmappedArea(mm, newLen) : -ENOMEM
   }
   // vma_to_resize: the old range must lie in one VMA (-EFAULT); a move must not overlap it (-EINVAL).
@@ -84,7 +91,16 @@ function canGrowInPlace(mm: Mm, vma: Vma, addr: number, oldLen: number, newLen: 
 // move_vma: clear the destination, trim a shrinking source, copy_vma (same anon_vma: the moved VMA keeps it, and
 // may merge at the destination), then unmap the old range — or, with MREMAP_DONTUNMAP, leave it mapped but
 // emptied (VM_LOCKED cleared, anon_vma unlinked when the whole VMA moved).
-function* moveVma(k: Kernel, t: Task, mm: Mm, addr: number, oldLen: number, newLen: number, target: number, dontUnmap: boolean): Step<void> {
+function* moveVma(
+  k: Kernel,
+  t: Task,
+  mm: Mm,
+  addr: number,
+  oldLen: number,
+  newLen: number,
+  target: number,
+  dontUnmap: boolean,
+): Step<void> {
   freeVmas(k, yield* detachRange(k, t, mm, target, target + newLen))
   if (newLen < oldLen) freeVmas(k, yield* detachRange(k, t, mm, addr + newLen, addr + oldLen))
   const moveLen = Math.min(oldLen, newLen)

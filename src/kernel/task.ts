@@ -36,7 +36,17 @@ export interface LockAcct {
 }
 
 export function newAcct(): LockAcct {
-  return {waitNs: 0, holdNs: 0, writeHoldNs: 0, waitStartNs: -1, vmaWaitNs: 0, waitedFor: null, acquisitions: 0, writeAcquisitions: 0, failedTrylocks: 0}
+  return {
+    waitNs: 0,
+    holdNs: 0,
+    writeHoldNs: 0,
+    waitStartNs: -1,
+    vmaWaitNs: 0,
+    waitedFor: null,
+    acquisitions: 0,
+    writeAcquisitions: 0,
+    failedTrylocks: 0,
+  }
 }
 
 export function resetAcct(a: LockAcct): LockAcct {

@@ -122,7 +122,15 @@ function pushSlot<V>(ends: number[], vals: (V | null)[], e: number, v: V | null)
  * Appends a leaf's slots to ends/vals with [start, end) overwritten by `value`; `s` is where the leaf's first slot
  * begins. Returns where the next leaf begins.
  */
-function storeInLeaf<V>(leaf: Leaf<V>, s: number, start: number, end: number, value: V | null, ends: number[], vals: (V | null)[]): number {
+function storeInLeaf<V>(
+  leaf: Leaf<V>,
+  s: number,
+  start: number,
+  end: number,
+  value: V | null,
+  ends: number[],
+  vals: (V | null)[],
+): number {
   for (let i = 0; i < leaf.ends.length; i++) {
     const e = leaf.ends[i]!
     const v = leaf.vals[i]!
@@ -145,7 +153,13 @@ const FIND_CACHE = 16
 const cacheEntry = (index: number): number => (index / 2 ** 21) & (FIND_CACHE - 1)
 
 // forEachIn's walk of the subtree `n` starting at `lo`.
-function visitIn<V>(n: TreeNode<V>, lo: number, start: number, end: number, fn: (value: V, s: number, e: number) => void): void {
+function visitIn<V>(
+  n: TreeNode<V>,
+  lo: number,
+  start: number,
+  end: number,
+  fn: (value: V, s: number, e: number) => void,
+): void {
   for (let i = slotOf(n.ends, start); i < n.ends.length; i++) {
     const slotStart = i === 0 ? lo : n.ends[i - 1]!
     if (slotStart >= end) return
@@ -230,7 +244,8 @@ export class RangeTree<V> {
     // Nodes never change once built (copy-on-write), so while the root is the same, so is every slot's value.
     if (!(index >= 0 && index < TREE_MAX)) return null
     const c = cacheEntry(index)
-    if (this.cacheRoot[c] === this.root && index >= this.cacheLo[c]! && index < this.cacheHi[c]!) return this.cacheVal[c]!
+    if (this.cacheRoot[c] === this.root && index >= this.cacheLo[c]! && index < this.cacheHi[c]!)
+      return this.cacheVal[c]!
     let n = this.root
     let lo = 0
     for (;;) {

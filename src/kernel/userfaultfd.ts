@@ -12,7 +12,11 @@ export function* uffdRegister(k: Kernel, t: Task, a: {addr: number; len: number;
   const mm = t.mm!
   yield* mmapWriteLock(k, t, mm)
   const armed = a.ctx !== 0 ? VM_UFFD_MISSING : 0
-  yield* modifyRange(k, t, mm, a.addr, a.addr + pageAlign(a.len), (x) => ({...x, uffdCtx: a.ctx, flags: (x.flags & ~VM_UFFD_ARMED) | armed}))
+  yield* modifyRange(k, t, mm, a.addr, a.addr + pageAlign(a.len), (x) => ({
+    ...x,
+    uffdCtx: a.ctx,
+    flags: (x.flags & ~VM_UFFD_ARMED) | armed,
+  }))
   yield holdOf(a, k.costs.mprotectNs)
   mmapWriteUnlock(k, t, mm)
 }

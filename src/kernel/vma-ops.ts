@@ -121,7 +121,13 @@ export function* modifyRange(
 }
 
 function sameAttrs(a: VmaAttrs, b: VmaAttrs): boolean {
-  return a.flags === b.flags && a.file === b.file && a.pgoff === b.pgoff && a.anonVma === b.anonVma && a.uffdCtx === b.uffdCtx
+  return (
+    a.flags === b.flags &&
+    a.file === b.file &&
+    a.pgoff === b.pgoff &&
+    a.anonVma === b.anonVma &&
+    a.uffdCtx === b.uffdCtx
+  )
 }
 
 // vma_merge_existing_range, left side: prev swallows vma.

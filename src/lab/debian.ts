@@ -32,7 +32,12 @@ export function newestPackage(searchOutput: string, alias: (typeof DEBIAN_ALIASE
 }
 
 function run(cmd: string, args: string[], cwd?: string): {ok: boolean; out: string; err: string} {
-  const r = spawnSync(cmd, args, {cwd, encoding: 'utf8', maxBuffer: 64 << 20, env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'}})
+  const r = spawnSync(cmd, args, {
+    cwd,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'},
+  })
   return {ok: r.status === 0, out: r.stdout ?? '', err: (r.stderr ?? '') + (r.error ? r.error.message : '')}
 }
 
@@ -45,7 +50,11 @@ function aptUpdate(aptGet: string, log: (m: string) => void): void {
 /** The package to fetch: the one given, else the newest in the apt lists (after an `apt-get update` if none). */
 function choosePackage(alias: (typeof DEBIAN_ALIASES)[number], aptGet: string, log: (m: string) => void): string {
   const aptCache = which('apt-cache') ?? path.join(path.dirname(aptGet), 'apt-cache')
-  const search = (): string | undefined => newestPackage(run(aptCache, ['search', '--names-only', DEBIAN_PACKAGES[alias].source.replace('(\\d+)', '[0-9]+')]).out, alias)
+  const search = (): string | undefined =>
+    newestPackage(
+      run(aptCache, ['search', '--names-only', DEBIAN_PACKAGES[alias].source.replace('(\\d+)', '[0-9]+')]).out,
+      alias,
+    )
   let pkg = search()
   if (pkg === undefined) {
     aptUpdate(aptGet, log)
@@ -61,13 +70,20 @@ function choosePackage(alias: (typeof DEBIAN_ALIASES)[number], aptGet: string, l
 }
 
 /** The unpacked package's boot files and modules directory (Debian 12: /boot and /lib/modules; usr-merged: /usr/lib). */
-export function locatePackageFiles(root: string): {vmlinuz: string; config?: string; systemMap?: string; modulesDir: string} {
+export function locatePackageFiles(root: string): {
+  vmlinuz: string
+  config?: string
+  systemMap?: string
+  modulesDir: string
+} {
   const boot = path.join(root, 'boot')
   const files = fs.existsSync(boot) ? fs.readdirSync(boot).sort() : []
   const vmlinuz = files.find((f) => f.startsWith('vmlinuz-'))
   if (vmlinuz === undefined) throw new LabError(LabExit.FETCH_FAILED, `the package has no boot/vmlinuz-*`)
   const release = vmlinuz.slice('vmlinuz-'.length)
-  const modulesDir = ['lib/modules', 'usr/lib/modules'].map((d) => path.join(root, d, release)).find((d) => fs.existsSync(d))
+  const modulesDir = ['lib/modules', 'usr/lib/modules']
+    .map((d) => path.join(root, d, release))
+    .find((d) => fs.existsSync(d))
   if (modulesDir === undefined) throw new LabError(LabExit.FETCH_FAILED, `the package has no lib/modules/${release}`)
   const opt = (f: string): string | undefined => (files.includes(f) ? path.join(boot, f) : undefined)
   // Debian's System.map is a one-line stub pointing to the -dbg package: not worth keeping
@@ -89,7 +105,8 @@ export function fetchDebianKernel(lab: string, o: FetchOptions): {kernel: Kernel
   const aptGet = requireTool('aptGet')
   const dpkgDeb = requireTool('dpkgDeb')
   const pkg = o.package ?? choosePackage(o.alias, aptGet, o.log)
-  if (!DEBIAN_PACKAGES[o.alias].test(pkg)) o.log(`note: ${pkg} is not a ${o.alias} amd64-unsigned package name; fetching it anyway`)
+  if (!DEBIAN_PACKAGES[o.alias].test(pkg))
+    o.log(`note: ${pkg} is not a ${o.alias} amd64-unsigned package name; fetching it anyway`)
   const root = kernelsDir(lab)
   fs.mkdirSync(root, {recursive: true})
   const infoFile = path.join(root, o.alias, 'kernel.json')
@@ -111,7 +128,17 @@ export function fetchDebianKernel(lab: string, o: FetchOptions): {kernel: Kernel
       dl = run(aptGet, ['download', pkg], tmp)
     }
     const deb = fs.readdirSync(tmp).find((f) => f.endsWith('.deb'))
-    if (!dl.ok || deb === undefined) throw new LabError(LabExit.FETCH_FAILED, `apt-get download ${pkg} failed: ${dl.err.trim().split('\n').filter((l) => !l.startsWith('W:')).pop() ?? ''}`)
+    if (!dl.ok || deb === undefined)
+      throw new LabError(
+        LabExit.FETCH_FAILED,
+        `apt-get download ${pkg} failed: ${
+          dl.err
+            .trim()
+            .split('\n')
+            .filter((l) => !l.startsWith('W:'))
+            .pop() ?? ''
+        }`,
+      )
     const version = run(dpkgDeb, ['-f', path.join(tmp, deb), 'Version']).out.trim()
     o.log(`dpkg-deb -x ${deb}`)
     const x = run(dpkgDeb, ['-x', path.join(tmp, deb), path.join(tmp, 'root')])

@@ -29,7 +29,11 @@ export function elfSection(b: Buffer, name: string, what = 'file'): Buffer | und
   const shstrndx = b.readUInt16LE(0x3e)
   const header = (i: number): {name: number; offset: number; size: number} => {
     const h = shoff + i * shentsize
-    return {name: b.readUInt32LE(h), offset: Number(b.readBigUInt64LE(h + 0x18)), size: Number(b.readBigUInt64LE(h + 0x20))}
+    return {
+      name: b.readUInt32LE(h),
+      offset: Number(b.readBigUInt64LE(h + 0x18)),
+      size: Number(b.readBigUInt64LE(h + 0x20)),
+    }
   }
   const strtab = header(shstrndx)
   for (let i = 0; i < shnum; i++) {

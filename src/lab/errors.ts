@@ -25,10 +25,16 @@ export const LAB_EXIT_HELP: ReadonlyArray<[number, string]> = [
   [LabExit.OK, 'done'],
   [LabExit.INTERNAL, 'unexpected internal error'],
   [LabExit.USAGE, 'bad flags or arguments'],
-  [LabExit.NO_TOOL, 'a host tool is missing (qemu-system-x86_64, static busybox, apt-get, dpkg-deb, xz): the message says what to install'],
+  [
+    LabExit.NO_TOOL,
+    'a host tool is missing (qemu-system-x86_64, static busybox, apt-get, dpkg-deb, xz): the message says what to install',
+  ],
   [LabExit.NO_KERNEL, 'the kernel is not installed (run `vmareplay lab fetch NAME`) or not usable'],
   [LabExit.FETCH_FAILED, 'lab fetch: package not found, or download/unpacking failed'],
-  [LabExit.TIMEOUT, 'the guest did not come back within --timeout or stalled, on every attempt (the VM was killed; no trace kept)'],
+  [
+    LabExit.TIMEOUT,
+    'the guest did not come back within --timeout or stalled, on every attempt (the VM was killed; no trace kept)',
+  ],
   [LabExit.GUEST_FAILED, 'the guest did not boot or set up (kernel panic, module, 9p share, KVM); see its console log'],
   [LabExit.CAPTURE_FAILED, 'the capture failed inside the guest (its stderr is shown)'],
 ]

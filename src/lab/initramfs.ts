@@ -21,8 +21,20 @@ export function initramfsEntries(kernel: Kernel, busybox: Buffer): CpioEntry[] {
     {type: 'file', path: 'bin/busybox', data: busybox, mode: 0o755},
     {type: 'file', path: 'init', data: Buffer.from(initScript()), mode: 0o755},
     {type: 'file', path: 'lib/modules/load-order', data: Buffer.from(mods.map((m) => `${m}\n`).join(''))},
-    ...(kernel.info.files.config !== null ? [{type: 'file', path: 'config', data: fs.readFileSync(kernelFile(kernel, kernel.info.files.config))} as CpioEntry] : []),
-    ...mods.map((m): CpioEntry => ({type: 'file', path: `lib/modules/${m}.ko`, data: fs.readFileSync(kernelFile(kernel, path.join('modules', `${m}.ko`)))})),
+    ...(kernel.info.files.config !== null
+      ? [
+          {
+            type: 'file',
+            path: 'config',
+            data: fs.readFileSync(kernelFile(kernel, kernel.info.files.config)),
+          } as CpioEntry,
+        ]
+      : []),
+    ...mods.map((m): CpioEntry => ({
+      type: 'file',
+      path: `lib/modules/${m}.ko`,
+      data: fs.readFileSync(kernelFile(kernel, path.join('modules', `${m}.ko`))),
+    })),
   ]
 }
 

@@ -28,7 +28,8 @@ export interface ConfigSummary {
 export function summarizeConfig(c: Map<string, string>): ConfigSummary {
   const bool = (k: string): boolean | null => (c.size === 0 ? null : c.get(k) === 'y')
   const hz = c.get('HZ')
-  const pick = <T extends string>(pairs: ReadonlyArray<[string, T]>): T | null => pairs.find(([k]) => c.get(k) === 'y')?.[1] ?? null
+  const pick = <T extends string>(pairs: ReadonlyArray<[string, T]>): T | null =>
+    pairs.find(([k]) => c.get(k) === 'y')?.[1] ?? null
   return {
     hz: hz !== undefined && /^\d+$/.test(hz) ? Number(hz) : null,
     per_vma_lock: bool('PER_VMA_LOCK'),

@@ -39,7 +39,8 @@ export interface Kernel {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/
 
 export function checkKernelName(name: string): void {
-  if (!NAME.test(name)) throw new LabError(LabExit.USAGE, `bad kernel name ${JSON.stringify(name)}: use letters, digits and . _ + -`)
+  if (!NAME.test(name))
+    throw new LabError(LabExit.USAGE, `bad kernel name ${JSON.stringify(name)}: use letters, digits and . _ + -`)
 }
 
 export function readKernel(dir: string): Kernel {
@@ -48,9 +49,13 @@ export function readKernel(dir: string): Kernel {
   try {
     info = JSON.parse(fs.readFileSync(file, 'utf8')) as KernelInfo
   } catch (error) {
-    throw new LabError(LabExit.NO_KERNEL, `${file}: ${(error as Error).message}; reinstall the kernel (vmareplay lab fetch … --force)`)
+    throw new LabError(
+      LabExit.NO_KERNEL,
+      `${file}: ${(error as Error).message}; reinstall the kernel (vmareplay lab fetch … --force)`,
+    )
   }
-  if (info.format !== KERNEL_INFO_FORMAT) throw new LabError(LabExit.NO_KERNEL, `${file}: unknown format ${String(info.format)}`)
+  if (info.format !== KERNEL_INFO_FORMAT)
+    throw new LabError(LabExit.NO_KERNEL, `${file}: unknown format ${String(info.format)}`)
   return {dir, info}
 }
 
@@ -87,13 +92,15 @@ export function findKernel(lab: string, spec: string): Kernel {
     : `install a Debian kernel with vmareplay lab fetch ${DEBIAN_ALIASES.join('|')}, or register your own with vmareplay lab fetch --bzimage FILE --modules DIR --name ${spec}`
   throw new LabError(
     LabExit.NO_KERNEL,
-    `kernel ${spec} is not installed in ${kernelsDir(lab)}; ${how}` + (installed.length > 0 ? ` (installed: ${installed.join(', ')})` : ''),
+    `kernel ${spec} is not installed in ${kernelsDir(lab)}; ${how}` +
+      (installed.length > 0 ? ` (installed: ${installed.join(', ')})` : ''),
   )
 }
 
 function readBzImage(file: string): {version: string; release: string} {
   const version = bzImageVersion(fs.readFileSync(file))
-  if (version === undefined) throw new LabError(LabExit.NO_KERNEL, `${file} is not an x86 bzImage (no HdrS setup header)`)
+  if (version === undefined)
+    throw new LabError(LabExit.NO_KERNEL, `${file} is not an x86 bzImage (no HdrS setup header)`)
   return {version, release: releaseOf(version)}
 }
 
@@ -131,7 +138,10 @@ const NEEDED_BUILTIN = ['VIRTIO_PCI', 'NET_9P_VIRTIO', '9P_FS'] as const
 function checkVermagic(ko: Buffer, file: string, release: string): void {
   const vermagic = modinfo(ko, file).get('vermagic')?.split(' ')[0]
   if (vermagic !== undefined && vermagic !== release) {
-    throw new LabError(LabExit.NO_KERNEL, `${file} was built for kernel ${vermagic}, not for the bzImage's ${release}: give the modules directory of this kernel`)
+    throw new LabError(
+      LabExit.NO_KERNEL,
+      `${file} was built for kernel ${vermagic}, not for the bzImage's ${release}: give the modules directory of this kernel`,
+    )
   }
 }
 
@@ -139,14 +149,18 @@ function checkVermagic(ko: Buffer, file: string, release: string): void {
 export function installKernel(lab: string, input: InstallInput, log: (m: string) => void = () => {}): Kernel {
   checkKernelName(input.name)
   const {version, release} = readBzImage(input.vmlinuz)
-  const config = input.config !== undefined ? parseKernelConfig(fs.readFileSync(input.config, 'utf8')) : new Map<string, string>()
+  const config =
+    input.config !== undefined ? parseKernelConfig(fs.readFileSync(input.config, 'utf8')) : new Map<string, string>()
   let plan: ModulePlan = {load: [], builtin: []}
   if (input.modulesDir !== undefined) {
     plan = planModules(moduleSource(input.modulesDir))
   } else if (config.size > 0) {
     const notBuiltin = NEEDED_BUILTIN.filter((k) => config.get(k) !== 'y')
     if (notBuiltin.length > 0) {
-      throw new LabError(LabExit.NO_KERNEL, `the config has ${notBuiltin.map((k) => `CONFIG_${k}=${config.get(k) ?? 'n'}`).join(', ')}: give --modules DIR (or build them in)`)
+      throw new LabError(
+        LabExit.NO_KERNEL,
+        `the config has ${notBuiltin.map((k) => `CONFIG_${k}=${config.get(k) ?? 'n'}`).join(', ')}: give --modules DIR (or build them in)`,
+      )
     }
   } else {
     log('no --modules and no --config: assuming virtio-pci and 9p are built into the kernel')
@@ -174,7 +188,11 @@ export function installKernel(lab: string, input: InstallInput, log: (m: string)
       release,
       version,
       source: input.source,
-      files: {vmlinuz: 'vmlinuz', config: input.config !== undefined ? 'config' : null, system_map: input.systemMap !== undefined ? 'System.map' : null},
+      files: {
+        vmlinuz: 'vmlinuz',
+        config: input.config !== undefined ? 'config' : null,
+        system_map: input.systemMap !== undefined ? 'System.map' : null,
+      },
       modules: {load: plan.load.map((m) => m.name), builtin: plan.builtin},
       config: summarizeConfig(config),
     }

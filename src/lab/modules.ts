@@ -26,12 +26,17 @@ export function readModule(file: string): Buffer {
   if (file.endsWith('.ko')) return fs.readFileSync(file)
   if (file.endsWith('.ko.gz')) return gunzipSync(fs.readFileSync(file))
   const tool = file.endsWith('.ko.xz') ? 'xz' : file.endsWith('.ko.zst') ? 'zstd' : undefined
-  if (tool === undefined) throw new LabError(LabExit.NO_KERNEL, `${file}: not a kernel module file (.ko, .ko.xz, .ko.gz, .ko.zst)`)
+  if (tool === undefined)
+    throw new LabError(LabExit.NO_KERNEL, `${file}: not a kernel module file (.ko, .ko.xz, .ko.gz, .ko.zst)`)
   const r = spawnSync(tool, ['-dc', file], {maxBuffer: 1 << 30})
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') {
-    throw new LabError(LabExit.NO_TOOL, `${tool} is needed to decompress ${path.basename(file)}: apt-get install ${tool === 'xz' ? 'xz-utils' : 'zstd'}`)
+    throw new LabError(
+      LabExit.NO_TOOL,
+      `${tool} is needed to decompress ${path.basename(file)}: apt-get install ${tool === 'xz' ? 'xz-utils' : 'zstd'}`,
+    )
   }
-  if (r.status !== 0) throw new LabError(LabExit.NO_KERNEL, `${tool} -dc ${file} failed: ${r.stderr?.toString().trim()}`)
+  if (r.status !== 0)
+    throw new LabError(LabExit.NO_KERNEL, `${tool} -dc ${file} failed: ${r.stderr?.toString().trim()}`)
   return r.stdout
 }
 
@@ -42,7 +47,12 @@ export function parseModulesDep(text: string): Map<string, {path: string; deps: 
     const colon = line.indexOf(':')
     if (colon <= 0) continue
     const file = line.slice(0, colon).trim()
-    const deps = line.slice(colon + 1).trim().split(/\s+/).filter(Boolean).map(moduleName)
+    const deps = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(moduleName)
     out.set(moduleName(file), {path: file, deps})
   }
   return out
@@ -50,7 +60,13 @@ export function parseModulesDep(text: string): Map<string, {path: string; deps: 
 
 /** modules.builtin lists `kernel/drivers/virtio/virtio_pci.ko` for what is built in: the names. */
 export function parseModulesBuiltin(text: string): Set<string> {
-  return new Set(text.split('\n').map((l) => l.trim()).filter(Boolean).map(moduleName))
+  return new Set(
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .map(moduleName),
+  )
 }
 
 export interface ModuleSource {
@@ -62,7 +78,9 @@ export interface ModuleSource {
 }
 
 function walkModules(dir: string, out: Map<string, string>): void {
-  for (const e of fs.readdirSync(dir, {withFileTypes: true}).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+  for (const e of fs
+    .readdirSync(dir, {withFileTypes: true})
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const p = path.join(dir, e.name)
     if (e.isDirectory()) walkModules(p, out)
     else if (KO.test(e.name) && !out.has(moduleName(e.name))) out.set(moduleName(e.name), p)
@@ -71,10 +89,12 @@ function walkModules(dir: string, out: Map<string, string>): void {
 
 /** Index a modules directory (`/lib/modules/RELEASE` layout, or any tree of .ko files). */
 export function moduleSource(dir: string): ModuleSource {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new LabError(LabExit.NO_KERNEL, `modules directory ${dir} does not exist`)
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
+    throw new LabError(LabExit.NO_KERNEL, `modules directory ${dir} does not exist`)
   const files = new Map<string, string>()
   walkModules(dir, files)
-  const read = (f: string): string | undefined => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), 'utf8') : undefined)
+  const read = (f: string): string | undefined =>
+    fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), 'utf8') : undefined
   const builtinText = read('modules.builtin')
   const builtin = builtinText === undefined ? new Set<string>() : parseModulesBuiltin(builtinText)
   const depText = read('modules.dep')
@@ -115,7 +135,8 @@ export function planModules(src: ModuleSource, roots: readonly string[] = GUEST_
   const visit = (name: string, from: string[]): void => {
     const s = state.get(name)
     if (s === 'done') return
-    if (s === 'visiting') throw new LabError(LabExit.NO_KERNEL, `module dependency cycle: ${[...from, name].join(' -> ')}`)
+    if (s === 'visiting')
+      throw new LabError(LabExit.NO_KERNEL, `module dependency cycle: ${[...from, name].join(' -> ')}`)
     state.set(name, 'visiting')
     if (src.builtin.has(name)) {
       builtin.push(name)

@@ -75,8 +75,22 @@ export interface LabRunInfo {
   run: number
   attempt: number
   attempts: Attempt[]
-  kernel: {name: string; release: string; version: string; source: Kernel['info']['source']; config: Kernel['info']['config']}
-  qemu: {binary: string; version: string | null; args: string[]; accel: Accel; cpu: string; smp: number; memory_mb: number}
+  kernel: {
+    name: string
+    release: string
+    version: string
+    source: Kernel['info']['source']
+    config: Kernel['info']['config']
+  }
+  qemu: {
+    binary: string
+    version: string | null
+    args: string[]
+    accel: Accel
+    cpu: string
+    smp: number
+    memory_mb: number
+  }
   command: readonly string[]
   cwd: string
   env: Record<string, string>
@@ -138,8 +152,13 @@ function claimSeries(out: string, s: RunSettings): void {
     const old = fs.readFileSync(file, 'utf8')
     if (old !== text) {
       const was = (JSON.parse(old) as {settings?: Record<string, unknown>}).settings ?? {}
-      const diff = Object.keys(s).filter((k) => JSON.stringify(was[k]) !== JSON.stringify((s as unknown as Record<string, unknown>)[k]))
-      throw new LabError(LabExit.USAGE, `${out} holds runs with other settings (${diff.join(', ') || 'format'} differ, see ${file}): give another --out`)
+      const diff = Object.keys(s).filter(
+        (k) => JSON.stringify(was[k]) !== JSON.stringify((s as unknown as Record<string, unknown>)[k]),
+      )
+      throw new LabError(
+        LabExit.USAGE,
+        `${out} holds runs with other settings (${diff.join(', ') || 'format'} differ, see ${file}): give another --out`,
+      )
     }
     return
   }
@@ -163,29 +182,73 @@ function removeStale(out: string): void {
 
 const tail = (text: string, lines: number): string => text.trimEnd().split('\n').slice(-lines).join('\n')
 const readIf = (f: string): string => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '')
-const num = (v: string | undefined): number | null => (v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : null)
+const num = (v: string | undefined): number | null =>
+  v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : null
 
 /** What one attempt's VM result and guest.env say: the outcome and, for a failure, the message and exit code. */
-export function judgeAttempt(vm: VmResult, dir: string, accel: Accel): {outcome: Attempt['outcome']; detail: string | null; exitCode?: LabExitCode} {
+export function judgeAttempt(
+  vm: VmResult,
+  dir: string,
+  accel: Accel,
+): {outcome: Attempt['outcome']; detail: string | null; exitCode?: LabExitCode} {
   const consoleTail = (): string => tail(readIf(path.join(dir, 'console.log')).replace(/\r/g, ''), 15)
-  if (vm.end === 'timeout') return {outcome: 'timeout', detail: `no result within the timeout (last stage: ${Object.keys(vm.stages).pop() ?? 'none: the kernel did not reach /init'})`, exitCode: LabExit.TIMEOUT}
+  if (vm.end === 'timeout')
+    return {
+      outcome: 'timeout',
+      detail: `no result within the timeout (last stage: ${Object.keys(vm.stages).pop() ?? 'none: the kernel did not reach /init'})`,
+      exitCode: LabExit.TIMEOUT,
+    }
   if (vm.end === 'stall') return {outcome: 'stall', detail: vm.reason, exitCode: LabExit.TIMEOUT}
   if (vm.end === 'aborted') return {outcome: 'aborted', detail: 'interrupted', exitCode: LabExit.TIMEOUT}
-  if (vm.end === 'kvm') return {outcome: 'kvm', detail: `KVM does not work on this machine (${vm.reason}): use --accel tcg`, exitCode: LabExit.GUEST_FAILED}
-  if (vm.panic !== null) return {outcome: 'panic', detail: `the guest kernel panicked: ${vm.panic}\n${consoleTail()}`, exitCode: LabExit.GUEST_FAILED}
+  if (vm.end === 'kvm')
+    return {
+      outcome: 'kvm',
+      detail: `KVM does not work on this machine (${vm.reason}): use --accel tcg`,
+      exitCode: LabExit.GUEST_FAILED,
+    }
+  if (vm.panic !== null)
+    return {
+      outcome: 'panic',
+      detail: `the guest kernel panicked: ${vm.panic}\n${consoleTail()}`,
+      exitCode: LabExit.GUEST_FAILED,
+    }
   const env = parseGuestEnv(readIf(path.join(dir, 'guest.env')))
   const err = env.get('error') ?? vm.errors[0]
-  if (err !== undefined) return {outcome: 'guest-error', detail: `the guest failed: ${err}\n${consoleTail()}`, exitCode: LabExit.GUEST_FAILED}
+  if (err !== undefined)
+    return {
+      outcome: 'guest-error',
+      detail: `the guest failed: ${err}\n${consoleTail()}`,
+      exitCode: LabExit.GUEST_FAILED,
+    }
   if (!env.has('ready')) {
     const why = accel === 'kvm' ? ' (with --accel kvm: try the default tcg)' : ''
-    return {outcome: 'guest-error', detail: `QEMU exited (status ${vm.code ?? vm.signal}) before the guest was ready${why}:\n${consoleTail()}`, exitCode: LabExit.GUEST_FAILED}
+    return {
+      outcome: 'guest-error',
+      detail: `QEMU exited (status ${vm.code ?? vm.signal}) before the guest was ready${why}:\n${consoleTail()}`,
+      exitCode: LabExit.GUEST_FAILED,
+    }
   }
   const rc = env.get('capture_exit')
-  if (rc === undefined) return {outcome: 'guest-error', detail: `the guest job ended without a capture status:\n${consoleTail()}`, exitCode: LabExit.GUEST_FAILED}
+  if (rc === undefined)
+    return {
+      outcome: 'guest-error',
+      detail: `the guest job ended without a capture status:\n${consoleTail()}`,
+      exitCode: LabExit.GUEST_FAILED,
+    }
   const stderr = tail(readIf(path.join(dir, 'stderr.txt')), 20)
-  if (rc !== '0') return {outcome: 'capture-failed', detail: `vmareplay capture exited with ${rc} in the guest:\n${stderr}`, exitCode: LabExit.CAPTURE_FAILED}
+  if (rc !== '0')
+    return {
+      outcome: 'capture-failed',
+      detail: `vmareplay capture exited with ${rc} in the guest:\n${stderr}`,
+      exitCode: LabExit.CAPTURE_FAILED,
+    }
   for (const f of [TRACE_FILE, META_FILE]) {
-    if (!fs.existsSync(path.join(dir, f))) return {outcome: 'capture-failed', detail: `the capture left no ${f}:\n${stderr}`, exitCode: LabExit.CAPTURE_FAILED}
+    if (!fs.existsSync(path.join(dir, f)))
+      return {
+        outcome: 'capture-failed',
+        detail: `the capture left no ${f}:\n${stderr}`,
+        exitCode: LabExit.CAPTURE_FAILED,
+      }
   }
   return {outcome: 'ok', detail: null}
 }
@@ -198,15 +261,27 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult[]> {
     try {
       fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK)
     } catch {
-      throw new LabError(LabExit.NO_TOOL, '--accel kvm: /dev/kvm is missing or not accessible; use --accel tcg (the default)')
+      throw new LabError(
+        LabExit.NO_TOOL,
+        '--accel kvm: /dev/kvm is missing or not accessible; use --accel tcg (the default)',
+      )
     }
   }
-  const initrd = o.initrd !== undefined ? {path: o.initrd, built: false} : buildInitramfs(o.lab, o.kernel, requireTool('busybox'))
+  const initrd =
+    o.initrd !== undefined ? {path: o.initrd, built: false} : buildInitramfs(o.lab, o.kernel, requireTool('busybox'))
   if (initrd.built) o.log(`built initramfs ${initrd.path}`)
   claimSeries(o.out, s)
   removeStale(o.out)
   const version = qemuVersion(qemu)
-  const job = jobScript({node: process.execPath, runJs: path.join(repoRoot(), 'bin', 'run.js'), cwd: s.cwd, command: s.command, env: s.env, bufferKb: s.buffer_kb, captureArgs: s.capture_args})
+  const job = jobScript({
+    node: process.execPath,
+    runJs: path.join(repoRoot(), 'bin', 'run.js'),
+    cwd: s.cwd,
+    command: s.command,
+    env: s.env,
+    bufferKb: s.buffer_kb,
+    captureArgs: s.capture_args,
+  })
   const first = (existingRuns(o.out).pop() ?? 0) + 1
   const results: LabRunResult[] = []
   for (let run = first; run < first + o.runs; run++) {
@@ -217,11 +292,27 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult[]> {
       fs.mkdirSync(tmp)
       fs.writeFileSync(path.join(tmp, 'job.sh'), job)
       fs.writeFileSync(path.join(tmp, 'guest.env'), '')
-      const args = qemuArgs({accel: s.accel, cpu: s.cpu, smp: s.smp, memoryMb: s.memory_mb, vmlinuz: kernelFile(o.kernel, o.kernel.info.files.vmlinuz), initrd: initrd.path, append: o.append, resultsDir: tmp})
+      const args = qemuArgs({
+        accel: s.accel,
+        cpu: s.cpu,
+        smp: s.smp,
+        memoryMb: s.memory_mb,
+        vmlinuz: kernelFile(o.kernel, o.kernel.info.files.vmlinuz),
+        initrd: initrd.path,
+        append: o.append,
+        resultsDir: tmp,
+      })
       o.log(`run ${run} (attempt ${attempt}): booting ${o.kernel.info.name} (${o.kernel.info.release}), ${s.accel}`)
       let vm: VmResult
       try {
-        vm = await runVm({qemu, args, consoleFile: path.join(tmp, 'console.log'), timeoutMs: o.timeoutS * 1000, signal: o.signal, onLine: o.onConsoleLine})
+        vm = await runVm({
+          qemu,
+          args,
+          consoleFile: path.join(tmp, 'console.log'),
+          timeoutMs: o.timeoutS * 1000,
+          signal: o.signal,
+          onLine: o.onConsoleLine,
+        })
       } catch (error) {
         fs.rmSync(tmp, {recursive: true, force: true})
         throw new LabError(LabExit.NO_TOOL, `cannot start ${qemu}: ${(error as Error).message}`)
@@ -231,15 +322,32 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult[]> {
       const env = parseGuestEnv(readIf(path.join(tmp, 'guest.env')))
       const jobStart = num(env.get('job_start'))
       const jobEnd = num(env.get('job_end'))
-      const meta = verdict.outcome === 'ok' ? (JSON.parse(fs.readFileSync(path.join(tmp, META_FILE), 'utf8')) as {exit_status?: unknown}) : {}
+      const meta =
+        verdict.outcome === 'ok'
+          ? (JSON.parse(fs.readFileSync(path.join(tmp, META_FILE), 'utf8')) as {exit_status?: unknown})
+          : {}
       const info: LabRunInfo = {
         format: LAB_RUN_FORMAT,
         run,
         attempt,
         attempts,
-        kernel: {name: o.kernel.info.name, release: o.kernel.info.release, version: o.kernel.info.version, source: o.kernel.info.source, config: o.kernel.info.config},
+        kernel: {
+          name: o.kernel.info.name,
+          release: o.kernel.info.release,
+          version: o.kernel.info.version,
+          source: o.kernel.info.source,
+          config: o.kernel.info.config,
+        },
         // the results share is named by the directory the run ends up in
-        qemu: {binary: qemu, version, args: args.map((a) => a.replace(tmp, path.join(o.out, `run-${run}`))), accel: s.accel, cpu: s.cpu, smp: s.smp, memory_mb: s.memory_mb},
+        qemu: {
+          binary: qemu,
+          version,
+          args: args.map((a) => a.replace(tmp, path.join(o.out, `run-${run}`))),
+          accel: s.accel,
+          cpu: s.cpu,
+          smp: s.smp,
+          memory_mb: s.memory_mb,
+        },
         command: s.command,
         cwd: s.cwd,
         env: s.env,
@@ -251,14 +359,23 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult[]> {
         },
         capture_exit: Number(env.get('capture_exit') ?? -1),
         exit_status: meta.exit_status ?? null,
-        files: {trace: TRACE_FILE, meta: META_FILE, console: 'console.log', stdout: 'stdout.txt', stderr: 'stderr.txt', job: 'job.sh'},
+        files: {
+          trace: TRACE_FILE,
+          meta: META_FILE,
+          console: 'console.log',
+          stdout: 'stdout.txt',
+          stderr: 'stderr.txt',
+          job: 'job.sh',
+        },
       }
       fs.writeFileSync(path.join(tmp, 'lab.json'), JSON.stringify(info, null, 2) + '\n')
       if (verdict.outcome === 'ok') {
         const dir = path.join(o.out, `run-${run}`)
         fs.renameSync(tmp, dir)
         results.push({dir, info})
-        o.log(`run ${run}: ${dir} (boot ${info.times.boot_s ?? '?'} s, capture ${info.times.guest_run_s ?? '?'} s in the guest, VM ${vm.wall_s} s)`)
+        o.log(
+          `run ${run}: ${dir} (boot ${info.times.boot_s ?? '?'} s, capture ${info.times.guest_run_s ?? '?'} s in the guest, VM ${vm.wall_s} s)`,
+        )
         break
       }
       // a failed attempt keeps its logs for inspection, never a (partial) trace
@@ -272,7 +389,10 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult[]> {
         o.log(`run ${run} attempt ${attempt}: ${verdict.outcome} (${verdict.detail}); the VM was killed, retrying`)
         continue
       }
-      throw new LabError(verdict.exitCode ?? LabExit.INTERNAL, `run ${run}${attempt > 1 ? ` (attempt ${attempt})` : ''}: ${verdict.detail} [logs: ${failed}]`)
+      throw new LabError(
+        verdict.exitCode ?? LabExit.INTERNAL,
+        `run ${run}${attempt > 1 ? ` (attempt ${attempt})` : ''}: ${verdict.detail} [logs: ${failed}]`,
+      )
     }
   }
   return results

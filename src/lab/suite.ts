@@ -71,7 +71,9 @@ function scanRuns(out: string, kernels: readonly Kernel[], workloads: readonly W
       const series = path.join(out, k.info.name, w.name)
       for (const n of existingRuns(series)) {
         const dir = path.join(series, `run-${n}`)
-        runs.push(entryOf(out, dir, JSON.parse(fs.readFileSync(path.join(dir, 'lab.json'), 'utf8')) as LabRunInfo, w.name))
+        runs.push(
+          entryOf(out, dir, JSON.parse(fs.readFileSync(path.join(dir, 'lab.json'), 'utf8')) as LabRunInfo, w.name),
+        )
       }
     }
   }
@@ -94,7 +96,13 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteIndex> {
     runs_per_kernel: o.runs,
     kernels: kernels.map((k) => ({name: k.info.name, release: k.info.release, source: k.info.source})),
     workloads: o.workloads.map((w) => ({name: w.name, description: w.description, command: w.command(ctx)})),
-    vm: {accel: o.accel ?? 'tcg', cpu: o.cpu ?? 'qemu64', smp: o.smp ?? 2, memory_mb: o.memoryMb ?? 2048, buffer_kb: o.bufferKb},
+    vm: {
+      accel: o.accel ?? 'tcg',
+      cpu: o.cpu ?? 'qemu64',
+      smp: o.smp ?? 2,
+      memory_mb: o.memoryMb ?? 2048,
+      buffer_kb: o.bufferKb,
+    },
     runs: scanRuns(o.out, kernels, o.workloads),
     failures,
   })
@@ -108,7 +116,8 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteIndex> {
         try {
           await runLab({...o, kernel: k, command: w.command(ctx), out: series, runs: 1})
         } catch (error) {
-          if (!(error instanceof LabError) || error.exitCode === LabExit.NO_TOOL || error.exitCode === LabExit.USAGE) throw error
+          if (!(error instanceof LabError) || error.exitCode === LabExit.NO_TOOL || error.exitCode === LabExit.USAGE)
+            throw error
           failures.push({kernel: k.info.name, workload: w.name, run, exit_code: error.exitCode, error: error.message})
           o.log(`suite: ${k.info.name} ${w.name} run ${run} failed: ${error.message.split('\n')[0]}`)
         }

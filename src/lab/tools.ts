@@ -45,12 +45,18 @@ export function which(name: string, envPath = process.env.PATH ?? ''): string | 
 
 export function installHint(ids: readonly ToolId[]): string {
   const pkgs = [...new Set(ids.map((i) => TOOLS[i].apt))]
-  return `install it with: apt-get install ${pkgs.join(' ')}` + (which('apt-get') ? '' : ' (or your distribution\'s equivalent)')
+  return (
+    `install it with: apt-get install ${pkgs.join(' ')}` +
+    (which('apt-get') ? '' : " (or your distribution's equivalent)")
+  )
 }
 
 function missingError(id: ToolId, detail?: string): LabError {
   const t = TOOLS[id]
-  return new LabError(LabExit.NO_TOOL, `${detail ?? `${t.names[0]} not found on PATH`} (${t.why}); ${installHint([id])}`)
+  return new LabError(
+    LabExit.NO_TOOL,
+    `${detail ?? `${t.names[0]} not found on PATH`} (${t.why}); ${installHint([id])}`,
+  )
 }
 
 /** The path of a tool, or a NO_TOOL error that says how to install it. `given` overrides the lookup (tests, --qemu). */
@@ -91,16 +97,23 @@ export function ensureTools(ids: readonly ToolId[], log: (m: string) => void): T
   const apt = which('apt-get')
   const root = process.getuid?.() === 0
   if (apt === undefined || !root) {
-    throw new LabError(LabExit.NO_TOOL, `missing: ${missing.map((m) => TOOLS[m].names[0]).join(', ')}; ${installHint(missing)}${root ? '' : ' (as root)'}`)
+    throw new LabError(
+      LabExit.NO_TOOL,
+      `missing: ${missing.map((m) => TOOLS[m].names[0]).join(', ')}; ${installHint(missing)}${root ? '' : ' (as root)'}`,
+    )
   }
   const pkgs = [...new Set(missing.map((m) => TOOLS[m].apt))]
   const install = (): boolean =>
-    spawnSync(apt, ['install', '-y', '-qq', ...pkgs], {stdio: ['ignore', 'ignore', 'pipe'], env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'}}).status === 0
+    spawnSync(apt, ['install', '-y', '-qq', ...pkgs], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: {...process.env, DEBIAN_FRONTEND: 'noninteractive'},
+    }).status === 0
   log(`installing ${pkgs.join(' ')} (apt-get install)`)
   if (!install()) {
     log('apt-get update')
     spawnSync(apt, ['update', '-qq'], {stdio: ['ignore', 'ignore', 'pipe']})
-    if (!install()) throw new LabError(LabExit.NO_TOOL, `apt-get install ${pkgs.join(' ')} failed; install them by hand`)
+    if (!install())
+      throw new LabError(LabExit.NO_TOOL, `apt-get install ${pkgs.join(' ')} failed; install them by hand`)
   }
   const still = missingTools(missing)
   if (still.length > 0) throw missingError(still[0]!)

@@ -44,7 +44,16 @@ export function runVm(o: VmRun): Promise<VmResult> {
   const since = (): number => Math.round(performance.now() - t0) / 1000
   const out = fs.openSync(o.consoleFile, 'w')
   const child = spawn(o.qemu, o.args, {detached: true, stdio: ['ignore', 'pipe', 'pipe']})
-  const res: VmResult = {end: 'exited', code: null, signal: null, stages: {}, errors: [], panic: null, reason: null, wall_s: 0}
+  const res: VmResult = {
+    end: 'exited',
+    code: null,
+    signal: null,
+    stages: {},
+    errors: [],
+    panic: null,
+    reason: null,
+    wall_s: 0,
+  }
   let ended = false
   const stop = (why: Exclude<VmResult['end'], 'exited'>, reason: string | null): void => {
     if (ended) return

@@ -25,12 +25,14 @@ export const RECIPES_DIR = (): string => path.join(repoRoot(), 'traces', 'recipe
 export const WORKLOADS: readonly Workload[] = [
   {
     name: 'anon_threads',
-    description: 'multi-threaded anonymous faulting: 4 threads memset fresh 3 MiB mappings, MADV_DONTNEED half, fault it again',
+    description:
+      'multi-threaded anonymous faulting: 4 threads memset fresh 3 MiB mappings, MADV_DONTNEED half, fault it again',
     command: (c) => [c.python, '-S', path.join(c.recipes, 'anon_threads.py')],
   },
   {
     name: 'file_mmap_scan',
-    description: 'file-backed mmap scan: one read per page of the first 24 MiB of the node binary (cold over 9p, then warm)',
+    description:
+      'file-backed mmap scan: one read per page of the first 24 MiB of the node binary (cold over 9p, then warm)',
     command: (c) => [c.python, '-S', path.join(c.recipes, 'file_mmap_scan.py'), c.node],
   },
   {
@@ -40,12 +42,14 @@ export const WORKLOADS: readonly Workload[] = [
   },
   {
     name: 'mmap_stress',
-    description: 'mmap/munmap/mprotect/mremap stress: 3 threads split, merge, grow and unmap small anonymous VMAs while faulting',
+    description:
+      'mmap/munmap/mprotect/mremap stress: 3 threads split, merge, grow and unmap small anonymous VMAs while faulting',
     command: (c) => [c.python, '-S', path.join(c.recipes, 'mmap_stress.py')],
   },
   {
     name: 'node_gc',
-    description: "a GC runtime: node's main thread and 2 worker_threads churning young/old-generation objects and ArrayBuffers",
+    description:
+      "a GC runtime: node's main thread and 2 worker_threads churning young/old-generation objects and ArrayBuffers",
     command: (c) => [c.node, path.join(c.recipes, 'node_gc.cjs')],
   },
 ]
@@ -61,6 +65,10 @@ export function workloadContext(): WorkloadContext {
 export function selectWorkloads(names?: readonly string[]): Workload[] {
   if (names === undefined || names.length === 0) return [...WORKLOADS]
   const unknown = names.filter((n) => !WORKLOADS.some((w) => w.name === n))
-  if (unknown.length > 0) throw new LabError(LabExit.USAGE, `unknown workload(s) ${unknown.join(', ')}; the suite has ${WORKLOADS.map((w) => w.name).join(', ')}`)
+  if (unknown.length > 0)
+    throw new LabError(
+      LabExit.USAGE,
+      `unknown workload(s) ${unknown.join(', ')}; the suite has ${WORKLOADS.map((w) => w.name).join(', ')}`,
+    )
   return WORKLOADS.filter((w) => names.includes(w.name))
 }

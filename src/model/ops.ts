@@ -3,14 +3,58 @@
 
 /** One thing a traced thread did, with times relative to the trace's first event (exact: spans < 104 days). */
 export type Op =
-  | {type: 'fault'; eventId: number; t: number; tid: number; tgid: number; address: number; errorCode: number; user: boolean; io: boolean}
-  | {type: 'syscall'; eventId: number; t: number; tEnd: number | null; tid: number; tgid: number; nr: number; name: string; args: number[]; ret: number | null; cloneFlags: number | null; lockHoldNs: number | null}
+  | {
+      type: 'fault'
+      eventId: number
+      t: number
+      tid: number
+      tgid: number
+      address: number
+      errorCode: number
+      user: boolean
+      io: boolean
+    }
+  | {
+      type: 'syscall'
+      eventId: number
+      t: number
+      tEnd: number | null
+      tid: number
+      tgid: number
+      nr: number
+      name: string
+      args: number[]
+      ret: number | null
+      cloneFlags: number | null
+      lockHoldNs: number | null
+    }
   | {type: 'fork'; eventId: number; t: number; tid: number; tgid: number; childPid: number}
   | {type: 'newtask'; eventId: number; t: number; tid: number; tgid: number; childPid: number; cloneFlags: number}
   | {type: 'exec'; eventId: number; t: number; tid: number; tgid: number; filename: string}
   | {type: 'exit'; eventId: number; t: number; tid: number; tgid: number}
-  | {type: 'unmapped_area'; eventId: number; t: number; tid: number; tgid: number; addr: number; len: number; err: number}
-  | {type: 'mmap2'; eventId: number; t: number; tid: number; tgid: number; start: number; len: number; pgoff: number; inode: number; perms: string; path: string}
+  | {
+      type: 'unmapped_area'
+      eventId: number
+      t: number
+      tid: number
+      tgid: number
+      addr: number
+      len: number
+      err: number
+    }
+  | {
+      type: 'mmap2'
+      eventId: number
+      t: number
+      tid: number
+      tgid: number
+      start: number
+      len: number
+      pgoff: number
+      inode: number
+      perms: string
+      path: string
+    }
 
 export type FaultOp = Extract<Op, {type: 'fault'}>
 export type SyscallOp = Extract<Op, {type: 'syscall'}>

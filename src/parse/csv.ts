@@ -45,7 +45,11 @@ const EVENT_COLUMNS: Partial<Record<Kind, ColSpec[]>> = {
     {slot: 'a', col: 'nr', type: 'int', required: true},
     {slot: 'b', col: 'ret', type: 'int'},
   ],
-  [Kind.SysArgs]: [{slot: 'a', col: 'nr', type: 'int'}, ...argCols(), {slot: 'text', col: 'name', type: 'str', required: true}],
+  [Kind.SysArgs]: [
+    {slot: 'a', col: 'nr', type: 'int'},
+    ...argCols(),
+    {slot: 'text', col: 'name', type: 'str', required: true},
+  ],
   [Kind.SysRet]: [
     {slot: 'a', col: 'nr', type: 'int'},
     {slot: 'b', col: 'ret', type: 'int'},
@@ -169,7 +173,10 @@ export class CsvImporter implements LineImporter {
 
   finish(): void {
     if (this.inQuote && this.header === null)
-      throw new InputError('BAD_HEADER', `CSV header (line ${this.recordLine}) opens a quoted field that is never closed`)
+      throw new InputError(
+        'BAD_HEADER',
+        `CSV header (line ${this.recordLine}) opens a quoted field that is never closed`,
+      )
     if (this.inQuote) this.em.problem(this.recordLine, 'quoted field not closed at end of file', this.record)
     this.flush()
     this.em.finish()
@@ -301,7 +308,16 @@ export class CsvImporter implements LineImporter {
       v.text = `${perms} ${this.col(row, 'path') ?? ''}`
     }
     if ((kind === Kind.SysRet || kind === Kind.SysExit) && v.b !== null) v.b = toSigned64(v.b as U64)
-    em.event(kind, v.a as U64 | null, v.b as U64 | null, v.c as U64 | null, v.d as U64 | null, v.e as U64 | null, v.f as U64 | null, v.text as string | null)
+    em.event(
+      kind,
+      v.a as U64 | null,
+      v.b as U64 | null,
+      v.c as U64 | null,
+      v.d as U64 | null,
+      v.e as U64 | null,
+      v.f as U64 | null,
+      v.text as string | null,
+    )
     return null
   }
 }

@@ -15,7 +15,11 @@ import {isTraceDat, parseTraceDat} from './tracedat.js'
 const DETECT_LIMIT = 1000
 
 /** The text formats: what proves a line is one (in this order of precedence) and the importer of its lines. */
-const TEXT_FORMATS: ReadonlyArray<{format: Exclude<TraceFormat, 'tracedat'>; proves: (line: string, trimmed: string) => boolean; importer: (sink: ImportSink) => LineImporter}> = [
+const TEXT_FORMATS: ReadonlyArray<{
+  format: Exclude<TraceFormat, 'tracedat'>
+  proves: (line: string, trimmed: string) => boolean
+  importer: (sink: ImportSink) => LineImporter
+}> = [
   {format: 'ftrace', proves: (line) => isFtraceEventLine(line), importer: (sink) => new FtraceImporter(sink)},
   {format: 'perf', proves: (line) => isPerfEventLine(line), importer: (sink) => new PerfImporter(sink)},
   {format: 'csv', proves: (_, t) => t.includes(',') && isCsvHeader(t), importer: (sink) => new CsvImporter(sink)},
@@ -23,7 +27,10 @@ const TEXT_FORMATS: ReadonlyArray<{format: Exclude<TraceFormat, 'tracedat'>; pro
 
 /** How each format is read: its text importer, or (trace.dat) the binary reader parseTrace picks by magic. */
 const READERS = {
-  ...(Object.fromEntries(TEXT_FORMATS.map((f) => [f.format, f.importer])) as Record<Exclude<TraceFormat, 'tracedat'>, (sink: ImportSink) => LineImporter>),
+  ...(Object.fromEntries(TEXT_FORMATS.map((f) => [f.format, f.importer])) as Record<
+    Exclude<TraceFormat, 'tracedat'>,
+    (sink: ImportSink) => LineImporter
+  >),
   tracedat: null,
 } satisfies Record<TraceFormat, ((sink: ImportSink) => LineImporter) | null>
 
@@ -38,9 +45,13 @@ export function detectLine(line: string): TraceFormat | null {
 }
 
 function unknownFormat(path: string, lines: readonly string[]): InputError {
-  if (lines.every((l) => l.trim() === '')) return new InputError('EMPTY', `${path} is empty: there is no trace to import.`)
+  if (lines.every((l) => l.trim() === ''))
+    return new InputError('EMPTY', `${path} is empty: there is no trace to import.`)
   if (lines[0]?.startsWith('\x17\x08Dtracing'))
-    return new InputError('UNSUPPORTED_INPUT', `${path} is a compressed trace.dat: decompress it first (xz -dk / gunzip -k) and ingest the .dat file.`)
+    return new InputError(
+      'UNSUPPORTED_INPUT',
+      `${path} is a compressed trace.dat: decompress it first (xz -dk / gunzip -k) and ingest the .dat file.`,
+    )
   const first = lines.find((l) => l.trim() !== '' && !l.startsWith('#')) ?? lines.find((l) => l.trim() !== '')!
   return new InputError(
     'UNKNOWN_FORMAT',
@@ -53,7 +64,8 @@ function unknownFormat(path: string, lines: readonly string[]): InputError {
 
 export function createImporter(format: TraceFormat, sink: ImportSink): LineImporter {
   const reader = READERS[format]
-  if (reader === null) throw new InputError('UNSUPPORTED_INPUT', 'trace.dat is binary, not lines: parseTrace reads it (parseTraceDat)')
+  if (reader === null)
+    throw new InputError('UNSUPPORTED_INPUT', 'trace.dat is binary, not lines: parseTrace reads it (parseTraceDat)')
   return reader(sink)
 }
 
@@ -94,10 +106,17 @@ export async function parseTrace(path: string, sink: ImportSink, opts: ParseOpti
   const h = await head(path)
   if (h !== null && isTraceDat(h)) {
     if (opts.format !== undefined && opts.format !== 'tracedat')
-      throw new InputError('UNSUPPORTED_INPUT', `${path} is a binary trace.dat, not ${opts.format} text: drop --format (or give --format tracedat).`)
+      throw new InputError(
+        'UNSUPPORTED_INPUT',
+        `${path} is a binary trace.dat, not ${opts.format} text: drop --format (or give --format tracedat).`,
+      )
     return parseTraceDat(path, sink, opts)
   }
-  if (opts.format === 'tracedat') throw new InputError('UNKNOWN_FORMAT', `${path} is not a trace.dat (it does not start with trace-cmd's magic bytes): drop --format tracedat.`)
+  if (opts.format === 'tracedat')
+    throw new InputError(
+      'UNKNOWN_FORMAT',
+      `${path} is not a trace.dat (it does not start with trace-cmd's magic bytes): drop --format tracedat.`,
+    )
   let importer: LineImporter | null = null
   let bytes: ByteLineImporter | null = null // the same importer when it takes lines as bytes (ftrace, perf)
   const use = (imp: LineImporter): void => {
@@ -139,5 +158,12 @@ export async function parseTrace(path: string, sink: ImportSink, opts: ParseOpti
   imp.finish()
   sink.meta('format', imp.format)
   if (stats.compression !== 'none') sink.meta('compression', stats.compression)
-  return {format: imp.format, lines: stats.lines, bytes: stats.bytes, fileBytes: stats.fileBytes, compression: stats.compression, unterminatedLastLine: stats.unterminatedLastLine}
+  return {
+    format: imp.format,
+    lines: stats.lines,
+    bytes: stats.bytes,
+    fileBytes: stats.fileBytes,
+    compression: stats.compression,
+    unterminatedLastLine: stats.unterminatedLastLine,
+  }
 }

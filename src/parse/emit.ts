@@ -74,8 +74,32 @@ export class Emitter {
     if (isNewChild) this.described = tid
   }
 
-  event(kind: Kind, a: U64 | null, b: U64 | null, c: U64 | null, d: U64 | null, e: U64 | null, f: U64 | null, text: string | null): void {
-    const ev: TraceEvent = {kind, line: this.line, ts: this.ts, tid: this.tid, tgid: this.tgid, cpu: this.cpu, comm: this.comm, a, b, c, d, e, f, text}
+  event(
+    kind: Kind,
+    a: U64 | null,
+    b: U64 | null,
+    c: U64 | null,
+    d: U64 | null,
+    e: U64 | null,
+    f: U64 | null,
+    text: string | null,
+  ): void {
+    const ev: TraceEvent = {
+      kind,
+      line: this.line,
+      ts: this.ts,
+      tid: this.tid,
+      tgid: this.tgid,
+      cpu: this.cpu,
+      comm: this.comm,
+      a,
+      b,
+      c,
+      d,
+      e,
+      f,
+      text,
+    }
     switch (kind) {
       case Kind.SysEnter:
         this.rawSyscalls = true
@@ -150,7 +174,11 @@ export class Emitter {
     if (this.printedTgid + this.inferredTgid > 0)
       this.sink.meta(
         'tgid_source',
-        this.inferredTgid === 0 ? 'printed' : this.printedTgid === 0 ? 'inferred' : `printed on ${this.printedTgid} lines, inferred on ${this.inferredTgid}`,
+        this.inferredTgid === 0
+          ? 'printed'
+          : this.printedTgid === 0
+            ? 'inferred'
+            : `printed on ${this.printedTgid} lines, inferred on ${this.inferredTgid}`,
       )
   }
 }

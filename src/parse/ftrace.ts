@@ -40,7 +40,12 @@ const K_ARROW = key(' -> ')
 const K_FUNC = key(' <-')
 
 function isIdent(c: number): boolean {
-  return (c >= Ch.LOWER_A && c <= Ch.LOWER_Z) || (c >= Ch.DIGIT_0 && c <= Ch.DIGIT_9) || c === Ch.UNDERSCORE || (c >= Ch.UPPER_A && c <= Ch.UPPER_Z)
+  return (
+    (c >= Ch.LOWER_A && c <= Ch.LOWER_Z) ||
+    (c >= Ch.DIGIT_0 && c <= Ch.DIGIT_9) ||
+    c === Ch.UNDERSCORE ||
+    (c >= Ch.UPPER_A && c <= Ch.UPPER_Z)
+  )
 }
 
 /** The parsed prefix of one ftrace line; parse() returns where the body starts, or -1. */

@@ -43,7 +43,14 @@ const LONG_LINE_HEAD = 200
  * base >= 0, bytes [i, j) are text.slice(i - base, j - base) (the line is ASCII and `text` is the decoded run it
  * is part of); when base < 0, `text` is the line itself, decoded as UTF-8.
  */
-export type ByteLineHandler = (buf: Buffer, start: number, end: number, text: string, base: number, lineNo: number) => void
+export type ByteLineHandler = (
+  buf: Buffer,
+  start: number,
+  end: number,
+  text: string,
+  base: number,
+  lineNo: number,
+) => void
 
 /** Splits byte chunks into lines; a line may span chunks. */
 class LineSplitter {
@@ -176,7 +183,10 @@ function openError(path: string, err: NodeJS.ErrnoException): InputError | NodeJ
   switch (err.code) {
     case 'ENOENT':
     case 'ENOTDIR':
-      return new InputError('NOT_FOUND', `${path}: no such file. Check the path (relative paths start at ${process.cwd()}).`)
+      return new InputError(
+        'NOT_FOUND',
+        `${path}: no such file. Check the path (relative paths start at ${process.cwd()}).`,
+      )
     case 'EISDIR':
       return new InputError('IS_DIRECTORY', `${path} is a directory: give the trace file inside it.`)
     case 'EACCES':
@@ -200,11 +210,21 @@ export async function readLines(
   onLongLine: LongLineHandler,
   opts: ReadOptions = {},
 ): Promise<ReadStats> {
-  return readLineBytes(path, (_b, start, end, text, base, lineNo) => onLine(base >= 0 ? text.slice(start - base, end - base) : text, lineNo), onLongLine, opts)
+  return readLineBytes(
+    path,
+    (_b, start, end, text, base, lineNo) => onLine(base >= 0 ? text.slice(start - base, end - base) : text, lineNo),
+    onLongLine,
+    opts,
+  )
 }
 
 /** readLines for byte-level parsers: each line arrives as bytes plus a string to slice text from (ByteLineHandler). */
-export async function readLineBytes(path: string, onLine: ByteLineHandler, onLongLine: LongLineHandler, opts: ReadOptions = {}): Promise<ReadStats> {
+export async function readLineBytes(
+  path: string,
+  onLine: ByteLineHandler,
+  onLongLine: LongLineHandler,
+  opts: ReadOptions = {},
+): Promise<ReadStats> {
   let size: number
   try {
     const st = await stat(path)

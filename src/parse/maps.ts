@@ -6,7 +6,8 @@ import {excerpt} from './emit.js'
 import {LONG_LINE_REASON, readLines} from './lines.js'
 import {decToInt, hexToU64} from './numbers.js'
 
-const LINE = /^([0-9a-fA-F]+)-([0-9a-fA-F]+) ([r-][w-][x-][psm]) ([0-9a-fA-F]+) ([0-9a-fA-F]+:[0-9a-fA-F]+) (\d+)(?: +(.*))?$/
+const LINE =
+  /^([0-9a-fA-F]+)-([0-9a-fA-F]+) ([r-][w-][x-][psm]) ([0-9a-fA-F]+) ([0-9a-fA-F]+:[0-9a-fA-F]+) (\d+)(?: +(.*))?$/
 
 export interface MapsResult {
   entries: MapsEntry[]

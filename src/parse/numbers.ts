@@ -105,7 +105,8 @@ export function toSigned64(v: U64): U64 {
 /** A free-standing token: `0x`-prefixed hex, or decimal with an optional minus sign. */
 export function parseInteger(token: string): U64 | null {
   const t = token.trim()
-  if (t.length > 2 && t.charCodeAt(0) === Ch.DIGIT_0 && (t.charCodeAt(1) | 32) === Ch.LOWER_X) return hexToU64(t, 2, t.length)
+  if (t.length > 2 && t.charCodeAt(0) === Ch.DIGIT_0 && (t.charCodeAt(1) | 32) === Ch.LOWER_X)
+    return hexToU64(t, 2, t.length)
   return decToI64(t, 0, t.length)
 }
 
@@ -143,4 +144,3 @@ export function tsToNs(s: string, start: number, end: number): U64 | null {
   const ns = whole * 1000000000n + BigInt(frac)
   return ns > U64_MAX ? null : normalize(ns)
 }
-

@@ -36,7 +36,8 @@ function syscallName(L: Line, start: number, end: number): string {
   const i = SYSCALLS.find(L, start, end)
   if (i > 0) return SYSCALL_NAMES[i - 1]!
   const name = L.str(start, end)
-  if (SYSCALL_NAMES.length < 512 && Buffer.byteLength(name) === name.length) SYSCALLS.add(name, SYSCALL_NAMES.push(name))
+  if (SYSCALL_NAMES.length < 512 && Buffer.byteLength(name) === name.length)
+    SYSCALLS.add(name, SYSCALL_NAMES.push(name))
   return name
 }
 
@@ -131,7 +132,15 @@ export interface ArgStyle {
  * value without 0x only occurs in ≤ 6.17 output, where it is hex — and single digits read the same either way.
  * The style seen is recorded in `style` (used as a kernel-version hint for ftrace text).
  */
-export function sysArgs(em: Emitter, L: Line, p: number, end: number, nameStart: number, nameEnd: number, style: ArgStyle): string | null {
+export function sysArgs(
+  em: Emitter,
+  L: Line,
+  p: number,
+  end: number,
+  nameStart: number,
+  nameEnd: number,
+  style: ArgStyle,
+): string | null {
   const args = ARGS
   let n = 0
   let q = p
@@ -139,7 +148,8 @@ export function sysArgs(em: Emitter, L: Line, p: number, end: number, nameStart:
     while (q < end && L.at(q) === Ch.SPACE) q++
     if (q >= end) break
     const colon = L.find(58, q)
-    if (colon < 0 || colon + 1 >= end || L.at(colon + 1) !== Ch.SPACE) return `syscall argument ${n} without "name: value"`
+    if (colon < 0 || colon + 1 >= end || L.at(colon + 1) !== Ch.SPACE)
+      return `syscall argument ${n} without "name: value"`
     const v = colon + 2
     let value: U64 | null
     if (L.at(v) === Ch.DIGIT_0 && L.at(v + 1) === Ch.LOWER_X) {
@@ -233,7 +243,8 @@ function after(s: string, key: string, p: number): number {
 
 /** `0x` hex, else decimal with an optional minus (the %lx/%ld fields of TP_printk). */
 function num(s: string, start: number, end: number): U64 | null {
-  if (end - start > 2 && s.charCodeAt(start) === Ch.DIGIT_0 && s.charCodeAt(start + 1) === Ch.LOWER_X) return hexToU64(s, start + 2, end)
+  if (end - start > 2 && s.charCodeAt(start) === Ch.DIGIT_0 && s.charCodeAt(start + 1) === Ch.LOWER_X)
+    return hexToU64(s, start + 2, end)
   return decToI64(s, start, end)
 }
 

@@ -206,7 +206,8 @@ export class PerfImporter extends PrefixedImporter<PerfPrefix> {
         const m = MMAP2.exec(s)
         if (m === null) return 'malformed PERF_RECORD_MMAP2'
         const perms = m[8]!
-        const prot = (perms[0] === 'r' ? PROT_READ : 0) | (perms[1] === 'w' ? PROT_WRITE : 0) | (perms[2] === 'x' ? PROT_EXEC : 0)
+        const prot =
+          (perms[0] === 'r' ? PROT_READ : 0) | (perms[1] === 'w' ? PROT_WRITE : 0) | (perms[2] === 'x' ? PROT_EXEC : 0)
         const start = parseInteger(m[3]!)
         const len = parseInteger(m[4]!)
         const pgoff = parseInteger(m[5]!)
@@ -217,7 +218,16 @@ export class PerfImporter extends PrefixedImporter<PerfPrefix> {
         em.tgid = pid
         em.noteTask(tid, pid)
         const ino = m[7] === undefined ? null : parseInteger(m[7])
-        em.event(Kind.Mmap2, start, len, pgoff, ino, prot, perms[3] === 's' ? MAP_SHARED : MAP_PRIVATE, `${perms} ${m[9]}`)
+        em.event(
+          Kind.Mmap2,
+          start,
+          len,
+          pgoff,
+          ino,
+          prot,
+          perms[3] === 's' ? MAP_SHARED : MAP_PRIVATE,
+          `${perms} ${m[9]}`,
+        )
         return null
       }
       case 'PERF_RECORD_COMM': {

@@ -96,7 +96,13 @@ export class Record {
         return signed ? (le ? b.readInt32LE(p) : b.readInt32BE(p)) : le ? b.readUInt32LE(p) : b.readUInt32BE(p)
       case 8: {
         const lo = le ? b.readUInt32LE(p) : b.readUInt32BE(p + 4)
-        const hi = signed ? (le ? b.readInt32LE(p + 4) : b.readInt32BE(p)) : le ? b.readUInt32LE(p + 4) : b.readUInt32BE(p)
+        const hi = signed
+          ? le
+            ? b.readInt32LE(p + 4)
+            : b.readInt32BE(p)
+          : le
+            ? b.readUInt32LE(p + 4)
+            : b.readUInt32BE(p)
         if (hi < TWO21 && hi > -TWO21) return hi * TWO32 + lo
         return (BigInt(hi) << 32n) | BigInt(lo)
       }

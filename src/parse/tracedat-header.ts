@@ -87,7 +87,8 @@ class FileCursor {
     let s = ''
     for (;;) {
       const n = Math.min(256, this.f.size - this.pos)
-      if (n <= 0) throw badFile(this.f.path, `string at offset 0x${this.pos.toString(16)} runs past the end of the file`)
+      if (n <= 0)
+        throw badFile(this.f.path, `string at offset 0x${this.pos.toString(16)} runs past the end of the file`)
       const b = this.f.read(this.pos, n)
       const z = b.indexOf(0)
       if (z >= 0) {
@@ -118,7 +119,8 @@ function blob(c: Cursor | FileCursor, n: number, what: string): Buffer {
 
 function readFtraceFormats(c: Cursor | FileCursor, meta: DatMeta): void {
   const count = c.u32()
-  for (let i = 0; i < count; i++) meta.formats.push({system: 'ftrace', text: blob(c, c.u64(), 'ftrace format').toString('utf8')})
+  for (let i = 0; i < count; i++)
+    meta.formats.push({system: 'ftrace', text: blob(c, c.u64(), 'ftrace format').toString('utf8')})
 }
 
 function readEventFormats(c: Cursor | FileCursor, meta: DatMeta): void {
@@ -126,7 +128,8 @@ function readEventFormats(c: Cursor | FileCursor, meta: DatMeta): void {
   for (let s = 0; s < systems; s++) {
     const system = c.cstr()
     const count = c.u32()
-    for (let i = 0; i < count; i++) meta.formats.push({system, text: blob(c, c.u64(), `${system} format`).toString('utf8')})
+    for (let i = 0; i < count; i++)
+      meta.formats.push({system, text: blob(c, c.u64(), `${system} format`).toString('utf8')})
   }
 }
 
@@ -185,7 +188,10 @@ class Options {
         if (b.length >= 4) meta.cpuCount = meta.le ? b.readUInt32LE(0) : b.readUInt32BE(0)
         return true
       case OPT_BUFFER_TEXT:
-        throw new InputError('UNSUPPORTED_INPUT', `${this.f.path} holds a latency-tracer text buffer, not event records: read it with trace-cmd report -i ${this.f.path} > trace.txt`)
+        throw new InputError(
+          'UNSUPPORTED_INPUT',
+          `${this.f.path} holds a latency-tracer text buffer, not event records: read it with trace-cmd report -i ${this.f.path} > trace.txt`,
+        )
       default:
         return false
     }
@@ -223,20 +229,26 @@ function readV6(f: DatFile, c: FileCursor, meta: DatMeta): void {
     kind = c.cursor(10, 'header').buf.toString('latin1')
   }
   if (kind.startsWith('latency'))
-    throw new InputError('UNSUPPORTED_INPUT', `${f.path} holds a latency-tracer text buffer, not event records: read it with trace-cmd report -i ${f.path} > trace.txt`)
-  if (!kind.startsWith('flyrecord')) throw badFile(f.path, `"flyrecord" expected after the options, found ${JSON.stringify(kind)}`)
+    throw new InputError(
+      'UNSUPPORTED_INPUT',
+      `${f.path} holds a latency-tracer text buffer, not event records: read it with trace-cmd report -i ${f.path} > trace.txt`,
+    )
+  if (!kind.startsWith('flyrecord'))
+    throw badFile(f.path, `"flyrecord" expected after the options, found ${JSON.stringify(kind)}`)
   const n = meta.cpuCount ?? cpus
   const table = (at: FileCursor, name: string): DatBuffer => {
     const regions: CpuRegion[] = []
     for (let cpu = 0; cpu < n; cpu++) regions.push({cpu, offset: at.u64(), size: at.u64()})
     // the trace_clock file follows each CPU table when the TRACECLOCK option was written
-    const clock = opts.traceClockFile !== null ? selectedClock(blob(at, at.u64(), 'trace clock').toString('utf8')) : null
+    const clock =
+      opts.traceClockFile !== null ? selectedClock(blob(at, at.u64(), 'trace clock').toString('utf8')) : null
     return {name, clock, cpus: regions, compressed: false, stats: opts.statsOf.get(name) ?? []}
   }
   meta.buffers.push(table(c, ''))
   for (const inst of instances) {
     const ic = new FileCursor(f, inst.offset, meta.le)
-    if (!ic.cursor(10, 'header').buf.toString('latin1').startsWith('flyrecord')) throw badFile(f.path, `buffer ${inst.name}: "flyrecord" expected at 0x${inst.offset.toString(16)}`)
+    if (!ic.cursor(10, 'header').buf.toString('latin1').startsWith('flyrecord'))
+      throw badFile(f.path, `buffer ${inst.name}: "flyrecord" expected at 0x${inst.offset.toString(16)}`)
     meta.buffers.push(table(ic, inst.name))
   }
 }
@@ -289,12 +301,17 @@ function readV7(f: DatFile, c: FileCursor, meta: DatMeta): void {
         break
       }
       if (id === OPT_BUFFER) buffers.push({b})
-      else if (id >= OPT_HEADER_INFO && id <= OPT_CMDLINES) sections.set(id, new Cursor(b, meta.le, () => `${f.path}: option ${id}`).u64())
+      else if (id >= OPT_HEADER_INFO && id <= OPT_CMDLINES)
+        sections.set(id, new Cursor(b, meta.le, () => `${f.path}: option ${id}`).u64())
     }
   }
   const section = (id: number): Cursor => {
     const at = sections.get(id)
-    if (at === undefined) throw badFile(f.path, `no section ${id} (${['header info', 'ftrace events', 'event formats', 'kallsyms', 'printk', 'cmdlines'][id - OPT_HEADER_INFO]})`)
+    if (at === undefined)
+      throw badFile(
+        f.path,
+        `no section ${id} (${['header info', 'ftrace events', 'event formats', 'kallsyms', 'printk', 'cmdlines'][id - OPT_HEADER_INFO]})`,
+      )
     return sectionAt(f, meta, at, id)
   }
   readHeaderInfo(section(OPT_HEADER_INFO), meta, f.path)
@@ -324,18 +341,28 @@ function readV7(f: DatFile, c: FileCursor, meta: DatMeta): void {
     const cpus: CpuRegion[] = []
     for (let i = 0; i < n; i++) cpus.push({cpu: oc.u32(), offset: oc.u64(), size: oc.u64()})
     const compressed = (sectionFlags(f, meta, offset) & SECTION_COMPRESSED) !== 0
-    meta.buffers.push({name, clock: clock || selectedClock(opts.traceClockFile ?? ''), cpus, compressed, stats: opts.statsOf.get(name) ?? []})
+    meta.buffers.push({
+      name,
+      clock: clock || selectedClock(opts.traceClockFile ?? ''),
+      cpus,
+      compressed,
+      stats: opts.statsOf.get(name) ?? [],
+    })
   }
 }
 
 /** Reads the metadata of the trace.dat at `f`; throws InputError when it is not one or is damaged. */
 export function readDatMeta(f: DatFile): DatMeta {
   const head = f.read(0, Math.min(f.size, 64))
-  if (head.length < TRACEDAT_MAGIC.length || !head.subarray(0, TRACEDAT_MAGIC.length).equals(TRACEDAT_MAGIC)) throw badFile(f.path, 'no trace-cmd magic at the start')
+  if (head.length < TRACEDAT_MAGIC.length || !head.subarray(0, TRACEDAT_MAGIC.length).equals(TRACEDAT_MAGIC))
+    throw badFile(f.path, 'no trace-cmd magic at the start')
   const c = new FileCursor(f, TRACEDAT_MAGIC.length, true)
   const version = Number(c.cstr())
   if (version !== 6 && version !== 7)
-    throw new InputError('UNSUPPORTED_INPUT', `${f.path} is a trace.dat of file version ${version}; vmareplay reads versions 6 and 7 (trace-cmd convert -i ${f.path} -o v7.dat --file-version 7)`)
+    throw new InputError(
+      'UNSUPPORTED_INPUT',
+      `${f.path} is a trace.dat of file version ${version}; vmareplay reads versions 6 and 7 (trace-cmd convert -i ${f.path} -o v7.dat --file-version 7)`,
+    )
   const endian = f.read(c.pos, 2)
   c.pos += 2
   const le = endian[0] === 0
@@ -359,7 +386,8 @@ export function readDatMeta(f: DatFile): DatMeta {
   }
   const fc = new FileCursor(f, c.pos, le)
   meta.pageSize = fc.u32()
-  if (meta.pageSize < 64 || (meta.pageSize & (meta.pageSize - 1)) !== 0) throw badFile(f.path, `page size ${meta.pageSize} is not a power of two`)
+  if (meta.pageSize < 64 || (meta.pageSize & (meta.pageSize - 1)) !== 0)
+    throw badFile(f.path, `page size ${meta.pageSize} is not a power of two`)
   if (version === 6) readV6(f, fc, meta)
   else readV7(f, fc, meta)
   return meta

@@ -11,7 +11,10 @@ export const TRACEDAT_MAGIC = Buffer.from([0x17, 0x08, 0x44, 0x74, 0x72, 0x61, 0
 
 /** A trace.dat damaged or cut short: the message names the path and what was expected where. */
 export function badFile(path: string, what: string): InputError {
-  return new InputError('BAD_HEADER', `${path} is not a readable trace.dat: ${what}. Check that trace-cmd finished writing it (trace-cmd report -i ${path}).`)
+  return new InputError(
+    'BAD_HEADER',
+    `${path} is not a readable trace.dat: ${what}. Check that trace-cmd finished writing it (trace-cmd report -i ${path}).`,
+  )
 }
 
 /** Positioned reads of one file (synchronous: the parse runs on its own thread). */
@@ -29,7 +32,8 @@ export class DatFile {
   read(offset: number, len: number): Buffer {
     const buf = Buffer.allocUnsafe(len)
     const n = this.readInto(buf, 0, len, offset)
-    if (n < len) throw badFile(this.path, `${len} bytes expected at offset 0x${offset.toString(16)}, the file ends after ${n}`)
+    if (n < len)
+      throw badFile(this.path, `${len} bytes expected at offset 0x${offset.toString(16)}, the file ends after ${n}`)
     return buf
   }
 
@@ -64,7 +68,11 @@ export class Cursor {
   ) {}
 
   private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new InputError('BAD_HEADER', `${this.where()}: ${n} bytes expected at +${this.pos}, only ${this.buf.length - this.pos} left`)
+    if (this.pos + n > this.buf.length)
+      throw new InputError(
+        'BAD_HEADER',
+        `${this.where()}: ${n} bytes expected at +${this.pos}, only ${this.buf.length - this.pos} left`,
+      )
   }
 
   get left(): number {
@@ -91,7 +99,11 @@ export class Cursor {
     const lo = this.le ? this.buf.readUInt32LE(this.pos) : this.buf.readUInt32BE(this.pos + 4)
     const hi = this.le ? this.buf.readUInt32LE(this.pos + 4) : this.buf.readUInt32BE(this.pos)
     this.pos += 8
-    if (hi >= TWO21) throw new InputError('BAD_HEADER', `${this.where()}: size or offset 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is not plausible`)
+    if (hi >= TWO21)
+      throw new InputError(
+        'BAD_HEADER',
+        `${this.where()}: size or offset 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is not plausible`,
+      )
     return hi * TWO32 + lo
   }
 
@@ -122,7 +134,10 @@ export type Codec = 'none' | 'zlib' | 'zstd'
 
 export function codecOf(name: string, path: string): Codec {
   if (name === 'none' || name === 'zlib' || name === 'zstd') return name
-  throw new InputError('UNSUPPORTED_INPUT', `${path} is compressed with "${name}", which vmareplay cannot read (zlib and zstd are supported): convert it first (trace-cmd convert -i ${path} -o plain.dat --compression none)`)
+  throw new InputError(
+    'UNSUPPORTED_INPUT',
+    `${path} is compressed with "${name}", which vmareplay cannot read (zlib and zstd are supported): convert it first (trace-cmd convert -i ${path} -o plain.dat --compression none)`,
+  )
 }
 
 /** Decompresses one compressed block of `size` bytes (a section's body or one flyrecord chunk). */
@@ -137,6 +152,10 @@ export function inflate(codec: Codec, data: Buffer, size: number, where: string)
   } catch (err) {
     throw new InputError('DECOMPRESS', `${where}: ${codec} data is corrupt (${(err as Error).message})`)
   }
-  if (out.length !== size) throw new InputError('DECOMPRESS', `${where}: ${codec} data decompressed to ${out.length} bytes, the header says ${size}`)
+  if (out.length !== size)
+    throw new InputError(
+      'DECOMPRESS',
+      `${where}: ${codec} data decompressed to ${out.length} bytes, the header says ${size}`,
+    )
   return out
 }

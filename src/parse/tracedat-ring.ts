@@ -102,7 +102,8 @@ class PlainPages implements PageSource {
       this.batchAt = this.fileAt
       this.batchLen = this.f.readInto(this.buf, 0, want, this.fileAt)
       this.onRead()
-      if (this.batchLen === 0) throw badFile(this.f.path, `CPU data ends at 0x${this.fileAt.toString(16)}, before the size its header gives`)
+      if (this.batchLen === 0)
+        throw badFile(this.f.path, `CPU data ends at 0x${this.fileAt.toString(16)}, before the size its header gives`)
     }
     this.at = this.fileAt - this.batchAt
     this.len = Math.min(this.pageSize, this.batchAt + this.batchLen - this.fileAt)
@@ -144,7 +145,11 @@ class ChunkPages implements PageSource {
       return true
     }
     const cursor = (n: number): Cursor => {
-      const c = new Cursor(this.f.read(this.fileAt, n), this.le, () => `${this.f.path}: CPU data at 0x${this.fileAt.toString(16)}`)
+      const c = new Cursor(
+        this.f.read(this.fileAt, n),
+        this.le,
+        () => `${this.f.path}: CPU data at 0x${this.fileAt.toString(16)}`,
+      )
       this.fileAt += n
       return c
     }
@@ -199,7 +204,10 @@ export class CpuStream {
     private readonly problem: ProblemHandler,
     onRead: () => void,
   ) {
-    this.src = codec === null ? new PlainPages(f, region, pageSize, onRead) : new ChunkPages(f, region, pageSize, codec, le, onRead)
+    this.src =
+      codec === null
+        ? new PlainPages(f, region, pageSize, onRead)
+        : new ChunkPages(f, region, pageSize, codec, le, onRead)
   }
 
   /** Where the current record is, for problem reports. */
@@ -224,7 +232,10 @@ export class CpuStream {
       return this.src.next()
     } catch (err) {
       if (!(err instanceof InputError)) throw err
-      this.problem(`${err.message}; the rest of this CPU's data is skipped`, `CPU ${this.cpu}, after ${this.src.where()}`)
+      this.problem(
+        `${err.message}; the rest of this CPU's data is skipped`,
+        `CPU ${this.cpu}, after ${this.src.where()}`,
+      )
       this.broken = true
       return false
     }
@@ -244,7 +255,10 @@ export class CpuStream {
       const commit = this.long(s.at + L.commitOffset, L.commitSize)
       const size = commit & COMMIT_MASK
       if (L.dataOffset + size > s.len) {
-        this.problem(`page commit of ${size} bytes overruns the ${s.len - L.dataOffset} data bytes of the page`, `CPU ${this.cpu}, ${s.where()}`)
+        this.problem(
+          `page commit of ${size} bytes overruns the ${s.len - L.dataOffset} data bytes of the page`,
+          `CPU ${this.cpu}, ${s.where()}`,
+        )
         continue
       }
       this.ts = hi < TWO21 ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo)

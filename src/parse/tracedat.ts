@@ -60,7 +60,10 @@ class Decoders {
       }
       return fs
     }
-    const fail = (why: string): Handler => () => why
+    const fail =
+      (why: string): Handler =>
+      () =>
+        why
     // a decoder over the named fields; every record is a problem when the format lacks one
     const using = (names: string[], make: (fs: Field[]) => Handler): Handler => {
       const fs = need(...names)
@@ -76,7 +79,16 @@ class Decoders {
             const address = r.num(fa)
             const ip = r.num(fi)
             const ipSym = this.symbol(ip)
-            em.event(kind, this.symbol(address) === null ? address : null, ipSym === null ? ip : null, r.num(fe), null, null, null, ipSym)
+            em.event(
+              kind,
+              this.symbol(address) === null ? address : null,
+              ipSym === null ? ip : null,
+              r.num(fe),
+              null,
+              null,
+              null,
+              ipSym,
+            )
             return null
           }
         })
@@ -86,7 +98,16 @@ class Decoders {
         return using(['id', 'args'], ([fid, fargs]) => (r) => {
           const a: U64[] = []
           for (let i = 0; i < fargs.elems; i++) a.push(r.num(fargs, i))
-          em.event(Kind.SysEnter, r.num(fid), a[0] ?? null, a[1] ?? null, a[2] ?? null, a[3] ?? null, a[4] ?? null, a.map((v) => v.toString(16)).join(', '))
+          em.event(
+            Kind.SysEnter,
+            r.num(fid),
+            a[0] ?? null,
+            a[1] ?? null,
+            a[2] ?? null,
+            a[3] ?? null,
+            a[4] ?? null,
+            a.map((v) => v.toString(16)).join(', '),
+          )
           return null
         })
       }
@@ -103,7 +124,16 @@ class Decoders {
           const sys = name.slice(10)
           return (r) => {
             const a = args.map((f) => r.num(f))
-            em.event(Kind.SysArgs, r.num(fnr), a[0] ?? null, a[1] ?? null, a[2] ?? null, a[3] ?? null, a[4] ?? null, sys)
+            em.event(
+              Kind.SysArgs,
+              r.num(fnr),
+              a[0] ?? null,
+              a[1] ?? null,
+              a[2] ?? null,
+              a[3] ?? null,
+              a[4] ?? null,
+              sys,
+            )
             return null
           }
         })
@@ -123,7 +153,12 @@ class Decoders {
         return using(['mm', 'write'], ([fmm, fw]) => {
           const fid = fmt.byName.get('memcg_id')
           const fpath = fmt.byName.get('memcg_path')
-          const kind = name === 'mmap_lock_start_locking' ? Kind.LockStart : name === 'mmap_lock_released' ? Kind.LockRelease : Kind.LockAcquire
+          const kind =
+            name === 'mmap_lock_start_locking'
+              ? Kind.LockStart
+              : name === 'mmap_lock_released'
+                ? Kind.LockRelease
+                : Kind.LockAcquire
           const fs2 = kind === Kind.LockAcquire ? need('success') : []
           if (typeof fs2 === 'string') return fail(fs2)
           const fsucc = fs2[0]
@@ -137,7 +172,16 @@ class Decoders {
               pathId = em.memcgPathId(r.str(fpath))
               em.memcgForm |= MEMCG_PATH
             }
-            em.event(kind, r.num(fw) === 0 ? 0 : 1, fsucc === undefined ? null : r.num(fsucc) === 0 ? 0 : 1, memcg, pathId, null, null, r.ptr(fmm))
+            em.event(
+              kind,
+              r.num(fw) === 0 ? 0 : 1,
+              fsucc === undefined ? null : r.num(fsucc) === 0 ? 0 : 1,
+              memcg,
+              pathId,
+              null,
+              null,
+              r.ptr(fmm),
+            )
             return null
           }
         })
@@ -147,7 +191,16 @@ class Decoders {
           // TP_printk: IS_ERR_VALUE(addr) ? addr= 0, err= addr : addr= addr, err= 0
           const addr = r.num(fa)
           const err = typeof addr === 'bigint' && addr >= 18446744073709547521n
-          em.event(Kind.UnmappedArea, err ? 0 : addr, err ? toSigned64(addr) : 0, r.num(fl), r.num(ff), r.num(flo), r.num(fhi), null)
+          em.event(
+            Kind.UnmappedArea,
+            err ? 0 : addr,
+            err ? toSigned64(addr) : 0,
+            r.num(fl),
+            r.num(ff),
+            r.num(flo),
+            r.num(fhi),
+            null,
+          )
           return null
         })
       }
@@ -173,7 +226,16 @@ class Decoders {
         return using(['pid'], ([fp]) => {
           const fd = fmt.byName.get('group_dead') // absent before 6.x: null, as the text parser leaves it
           return (r) => {
-            em.event(Kind.Exit, r.num(fp), fd === undefined ? null : r.num(fd) === 0 ? 0 : 1, null, null, null, null, null)
+            em.event(
+              Kind.Exit,
+              r.num(fp),
+              fd === undefined ? null : r.num(fd) === 0 ? 0 : 1,
+              null,
+              null,
+              null,
+              null,
+              null,
+            )
             return null
           }
         })
@@ -213,7 +275,16 @@ class Decoders {
           const shift = BigInt(/REC->index << (\d+)/.exec(fmt.print)?.[1] ?? Math.log2(this.meta.pageSize))
           return (r) => {
             const ofs = BigInt(r.num(fx)) << shift
-            em.event(Kind.PageCacheAdd, r.num(fi), ofs < 9007199254740992n ? Number(ofs) : ofs, null, null, null, null, null)
+            em.event(
+              Kind.PageCacheAdd,
+              r.num(fi),
+              ofs < 9007199254740992n ? Number(ofs) : ofs,
+              null,
+              null,
+              null,
+              null,
+              null,
+            )
             return null
           }
         })
@@ -258,7 +329,7 @@ class Merge {
       if (h.length === 0) return
       h[0] = last
     }
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const l = 2 * i + 1
       let m = i
       if (l < h.length && this.less(h[l]!, h[m]!)) m = l
@@ -293,7 +364,8 @@ function statLosses(stats: string[]): {cpu: number; count: number}[] {
     const cpu = /^CPU: (\d+)/m.exec(s)
     if (cpu === null) continue
     let n = 0
-    for (const k of ['commit overrun', 'dropped events']) n += Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(s)?.[1] ?? 0)
+    for (const k of ['commit overrun', 'dropped events'])
+      n += Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(s)?.[1] ?? 0)
     if (n > 0) out.push({cpu: Number(cpu[1]), count: n})
   }
   return out
@@ -331,11 +403,15 @@ function importDat(f: DatFile, sink: ImportSink, opts: ParseOptions): ParseStats
   }
   if (meta.cpuCount !== null) sink.meta('cpus', String(meta.cpuCount))
   if (meta.codec !== 'none') sink.meta('tracedat_compression', `${meta.codec} ${meta.codecVersion}`.trim())
-  if (meta.offsets.length > 0) sink.meta('tracedat_offsets', meta.offsets.join('; ') + ' (not applied: times are the raw trace clock)')
-  const names = meta.buffers.filter((b) => b.cpus.some((c) => c.size > 0)).map((b) => (b.name === '' ? '(top)' : b.name))
+  if (meta.offsets.length > 0)
+    sink.meta('tracedat_offsets', meta.offsets.join('; ') + ' (not applied: times are the raw trace clock)')
+  const names = meta.buffers
+    .filter((b) => b.cpus.some((c) => c.size > 0))
+    .map((b) => (b.name === '' ? '(top)' : b.name))
   if (buffer !== null) {
     if (buffer.name !== '') sink.meta('tracedat_buffer', buffer.name)
-    if (names.length > 1) sink.meta('tracedat_buffers_skipped', names.filter((n) => n !== (buffer.name || '(top)')).join(', '))
+    if (names.length > 1)
+      sink.meta('tracedat_buffers_skipped', names.filter((n) => n !== (buffer.name || '(top)')).join(', '))
     if (buffer.clock !== null) sink.meta('trace_clock', buffer.clock)
   }
   const cmdlines = new Map<number, string>()
@@ -352,7 +428,11 @@ function importDat(f: DatFile, sink: ImportSink, opts: ParseOptions): ParseStats
     if (c.size === 0) continue
     if (c.offset + c.size > f.size) {
       // trace-cmd was stopped while writing: read what is there
-      sink.problem({line: 0, reason: `CPU ${c.cpu} data is cut short: it should end at offset 0x${(c.offset + c.size).toString(16)}, the file ends at 0x${f.size.toString(16)}`, excerpt: `CPU ${c.cpu}, data at file offset 0x${c.offset.toString(16)}`})
+      sink.problem({
+        line: 0,
+        reason: `CPU ${c.cpu} data is cut short: it should end at offset 0x${(c.offset + c.size).toString(16)}, the file ends at 0x${f.size.toString(16)}`,
+        excerpt: `CPU ${c.cpu}, data at file offset 0x${c.offset.toString(16)}`,
+      })
       if (c.offset >= f.size) continue
       regions.push({...c, size: f.size - c.offset})
     } else regions.push(c)
@@ -360,7 +440,17 @@ function importDat(f: DatFile, sink: ImportSink, opts: ParseOptions): ParseStats
   const progress = (): void => opts.onProgress?.(f.bytesRead, f.size)
   const streams = regions.map(
     (c) =>
-      new CpuStream(c.cpu, f, c, meta.pageSize, layout, meta.le, buffer!.compressed ? meta.codec : null, (reason, where) => sink.problem({line: records + 1, reason, excerpt: where}), progress),
+      new CpuStream(
+        c.cpu,
+        f,
+        c,
+        meta.pageSize,
+        layout,
+        meta.le,
+        buffer!.compressed ? meta.codec : null,
+        (reason, where) => sink.problem({line: records + 1, reason, excerpt: where}),
+        progress,
+      ),
   )
   for (const r of regions) dataBytes += r.size
   for (const {cpu, count} of statLosses(buffer?.stats ?? [])) em.lost(1, cpu, count)
@@ -383,7 +473,8 @@ function importDat(f: DatFile, sink: ImportSink, opts: ParseOptions): ParseStats
     em.ts = s.ts
     em.cpu = s.cpu
     let why: string | null
-    if (rec.len < pidOffset + 4 || rec.len < typeOffset + typeSize) why = `record of ${rec.len} bytes is shorter than the common header`
+    if (rec.len < pidOffset + 4 || rec.len < typeOffset + typeSize)
+      why = `record of ${rec.len} bytes is shorter than the common header`
     else {
       const id = rec.int(typeOffset, typeSize, false) as number
       const pid = rec.int(pidOffset, 4, true) as number
@@ -391,7 +482,8 @@ function importDat(f: DatFile, sink: ImportSink, opts: ParseOptions): ParseStats
       em.task(pid, null)
       const fmt = formats.get(id)
       if (fmt === undefined) why = `record of event id ${id}, which has no format in the file`
-      else if (rec.len < fmt.minLen) why = `${fmt.name} record of ${rec.len} bytes is shorter than the ${fmt.minLen} its format declares`
+      else if (rec.len < fmt.minLen)
+        why = `${fmt.name} record of ${rec.len} bytes is shorter than the ${fmt.minLen} its format declares`
       else {
         let h = handlers.get(id)
         if (h === undefined) handlers.set(id, (h = decoders.build(fmt)))
@@ -404,5 +496,12 @@ function importDat(f: DatFile, sink: ImportSink, opts: ParseOptions): ParseStats
   em.finish()
   sink.meta('format', 'tracedat')
   progress()
-  return {format: 'tracedat', lines: records, bytes: dataBytes, fileBytes: f.size, compression: 'none', unterminatedLastLine: false}
+  return {
+    format: 'tracedat',
+    lines: records,
+    bytes: dataBytes,
+    fileBytes: f.size,
+    compression: 'none',
+    unterminatedLastLine: false,
+  }
 }

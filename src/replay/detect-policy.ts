@@ -26,12 +26,20 @@ export function policyForKernel(version: string | null, fallback = 'v6.18'): Pol
     // only bounds from the text format: the default kernel when it is inside them, else the newest generation inside
     if (f !== null && num(f[1]!, f[2]!) >= lo && num(f[1]!, f[2]!) <= hi) return policyByName(fallback)
     const cap = upper === null ? lo : hi
-    return generations().filter((g) => g.v <= cap).at(-1)?.p ?? policyByName('mmap-lock')
+    return (
+      generations()
+        .filter((g) => g.v <= cap)
+        .at(-1)?.p ?? policyByName('mmap-lock')
+    )
   }
   const m = /(\d+)\.(\d+)/.exec(version)
   if (m === null) return policyByName(fallback)
   const v = num(m[1]!, m[2]!)
-  return generations().filter((g) => g.v <= v).at(-1)?.p ?? policyByName('mmap-lock')
+  return (
+    generations()
+      .filter((g) => g.v <= v)
+      .at(-1)?.p ?? policyByName('mmap-lock')
+  )
 }
 
 /**

@@ -93,7 +93,12 @@ export class Replayer {
     private readonly opts: EngineOptions,
     private readonly rec: Recorder,
   ) {
-    this.k = new Kernel({...kernelOptions(policy), costs: opts.costs, thp: opts.thp, sched: new Scheduler(opts.scheduler)})
+    this.k = new Kernel({
+      ...kernelOptions(policy),
+      costs: opts.costs,
+      thp: opts.thp,
+      sched: new Scheduler(opts.scheduler),
+    })
   }
 
   /** Replays one operation (one behind: the next operation's time tells the scheduler how far it may run ahead). */
@@ -117,7 +122,8 @@ export class Replayer {
       case 'fault':
         this.faults++
         if (op.user) this.sinceEntry(op.tid)
-        else if ((op.errorCode & X86_PF_WRITE) !== 0) pushTo(this.execWrites, op.tid, {address: op.address, areasBefore: this.execAreas.get(op.tid)?.length ?? 0})
+        else if ((op.errorCode & X86_PF_WRITE) !== 0)
+          pushTo(this.execWrites, op.tid, {address: op.address, areasBefore: this.execAreas.get(op.tid)?.length ?? 0})
         this.fault(op)
         break
       case 'syscall':
@@ -129,7 +135,8 @@ export class Replayer {
         break
       case 'fork':
         // a fork whose clone syscall was not traced (no raw_syscalls): copy the address space here
-        if (!this.forked.has(op.childPid) && !this.tasks.has(op.childPid)) this.clone(op, op.childPid, this.newTaskFlags.get(op.childPid) ?? SIGCHLD)
+        if (!this.forked.has(op.childPid) && !this.tasks.has(op.childPid))
+          this.clone(op, op.childPid, this.newTaskFlags.get(op.childPid) ?? SIGCHLD)
         break
       case 'exec':
         this.exec(op)
@@ -142,7 +149,15 @@ export class Replayer {
         break
       case 'mmap2': {
         const mm = this.taskFor(op.tid, op.tgid).mm
-        const m: KnownMapping = {start: op.start, end: op.start + op.len, perms: op.perms, offset: op.pgoff, dev: '', inode: op.inode, path: op.path}
+        const m: KnownMapping = {
+          start: op.start,
+          end: op.start + op.len,
+          perms: op.perms,
+          offset: op.pgoff,
+          dev: '',
+          inode: op.inode,
+          path: op.path,
+        }
         pushTo(this.execMaps, op.tid, m)
         const at = mm?.findVma(op.start) ?? null
         if (mm !== null && at?.start !== op.start) installKnown(this.k, mm, m, 'mmap')
@@ -249,16 +264,31 @@ export class Replayer {
     const mm = t.mm
     if (mm === null) return
     const v = mm.vmaLookup(op.address) ?? mm.findVma(op.address) // the walk answers for covered addresses, cheaper
-    if (v === null || v.start > op.address) inferVma(this.k, mm, op.address, op.errorCode, this.inferred, this.opts.vdsoNearStack === true)
+    if (v === null || v.start > op.address)
+      inferVma(this.k, mm, op.address, op.errorCode, this.inferred, this.opts.vdsoNearStack === true)
   }
 
-  private run<A>(t: Task, op: Op, label: string, fn: (k: Kernel, t: Task, a: A) => Generator<number, unknown, void>, args: A, after?: (rec: OpRecord<unknown>) => void): void {
+  private run<A>(
+    t: Task,
+    op: Op,
+    label: string,
+    fn: (k: Kernel, t: Task, a: A) => Generator<number, unknown, void>,
+    args: A,
+    after?: (rec: OpRecord<unknown>) => void,
+  ): void {
     this.submit(t, op, () =>
-      this.k.run(t, label, fn, args, (rec) => {
-        this.finished(t.tid, op, rec.startNs, rec.acct.waitNs)
-        this.rec.op(op, label, rec)
-        after?.(rec)
-      }, op.eventId),
+      this.k.run(
+        t,
+        label,
+        fn,
+        args,
+        (rec) => {
+          this.finished(t.tid, op, rec.startNs, rec.acct.waitNs)
+          this.rec.op(op, label, rec)
+          after?.(rec)
+        },
+        op.eventId,
+      ),
     )
   }
 
@@ -279,7 +309,15 @@ export class Replayer {
         if (result === undefined) return // still running when tracing stopped: where it mapped is unknown
         const file = (a3 & MAP_ANONYMOUS) !== 0 ? null : {id: `fd:${op.tgid}:${a4 | 0}`, mapPages: true}
         if (file !== null && !failed(result)) this.k.files?.fdInstall(file, op.tgid)
-        return this.run(t, op, 'mmap', sysMmap, {addr: a0, len: a1, prot: a2, flags: a3, file, offset: a4 === undefined ? 0 : op.args[5], ...tr})
+        return this.run(t, op, 'mmap', sysMmap, {
+          addr: a0,
+          len: a1,
+          prot: a2,
+          flags: a3,
+          file,
+          offset: a4 === undefined ? 0 : op.args[5],
+          ...tr,
+        })
       }
       case NR.mprotect:
       case NR.pkey_mprotect:
@@ -295,7 +333,12 @@ export class Replayer {
         return this.run(t, op, 'madvise', sysMadvise, {addr: a0, len: a1, advice: a2, ...tr})
       case NR.mlock:
       case NR.mlock2:
-        return this.run(t, op, op.name, sysMlock, {addr: a0, len: a1, onFault: op.nr === NR.mlock2 && (a2 & MLOCK_ONFAULT) !== 0, ...tr})
+        return this.run(t, op, op.name, sysMlock, {
+          addr: a0,
+          len: a1,
+          onFault: op.nr === NR.mlock2 && (a2 & MLOCK_ONFAULT) !== 0,
+          ...tr,
+        })
       case NR.munlock:
         return this.run(t, op, 'munlock', sysMunlock, {addr: a0, len: a1, ...tr})
       case NR.mlockall:
@@ -312,7 +355,15 @@ export class Replayer {
       case NR.clone3: {
         // clone3: flags live in memory; task_newtask (joined at ingest) or a thread by default (pthread_create)
         if (result === undefined || failed(result) || result <= 0) return
-        const flags = op.cloneFlags ?? (op.nr === NR.clone ? a0 : op.nr === NR.fork ? SIGCHLD : op.nr === NR.vfork ? CLONE_VM | CLONE_VFORK : CLONE_VM)
+        const flags =
+          op.cloneFlags ??
+          (op.nr === NR.clone
+            ? a0
+            : op.nr === NR.fork
+              ? SIGCHLD
+              : op.nr === NR.vfork
+                ? CLONE_VM | CLONE_VFORK
+                : CLONE_VM)
         this.forked.add(result)
         return this.clone(op, result, flags, tr)
       }

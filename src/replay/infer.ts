@@ -43,7 +43,8 @@ export class InferredVmas {
  * what perf names a private anonymous mapping in PERF_RECORD_MMAP2.
  */
 export function fileFor(path: string, inode: number, dev: string): FileRef | null {
-  if (path === '' || path === '//anon' || path === '[heap]' || path === '[stack]' || path.startsWith('[anon')) return null
+  if (path === '' || path === '//anon' || path === '[heap]' || path === '[stack]' || path.startsWith('[anon'))
+    return null
   if (path.startsWith('[')) return {id: path, mapPages: false}
   const device = path.startsWith('/dev/') && !path.startsWith('/dev/shm/')
   return {id: inode !== 0 ? `${dev}:${inode}` : path, mapPages: !device, path}
@@ -90,7 +91,8 @@ export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, origin: KnownOr
     flags: m.path === '[stack]' ? VM_GROWSDOWN : 0,
     file,
     pgoff: file !== null ? Math.floor(m.offset / PAGE_SIZE) : undefined,
-    anonVma: m.path === '[stack]' || (writablePrivate && (origin === 'snapshot' || (origin === 'exec' && file !== null))),
+    anonVma:
+      m.path === '[stack]' || (writablePrivate && (origin === 'snapshot' || (origin === 'exec' && file !== null))),
   })
   if (m.path === '[heap]') {
     mm.startBrk = m.start
@@ -104,7 +106,13 @@ export function installKnown(k: Kernel, mm: Mm, m: KnownMapping, origin: KnownOr
  * interpreter's span first, and last the vDSO with its vvar pages (arch_setup_additional_pages). The vDSO and
  * vvar are special mappings whose faults call ->fault without ->map_pages (vmf_can_call_fault → RETRY).
  */
-export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: number}[], inferred: InferredVmas, filename?: string): void {
+export function installExecAreas(
+  k: Kernel,
+  mm: Mm,
+  areas: {addr: number; len: number}[],
+  inferred: InferredVmas,
+  filename?: string,
+): void {
   areas.forEach((a, i) => {
     if (a.len <= 0 || a.addr <= 0 || a.addr + a.len > 2 ** 47) return
     const vdso = i === areas.length - 1 && areas.length > 1
@@ -118,7 +126,9 @@ export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: n
           start: from,
           end: to,
           prot: vdso ? PROT_READ | PROT_EXEC : PROT_READ | PROT_WRITE | PROT_EXEC,
-          file: vdso ? {id: `[vdso]@${from}`, mapPages: false} : {id: `exec@${from}`, mapPages: true, approximate: true, path: filename},
+          file: vdso
+            ? {id: `[vdso]@${from}`, mapPages: false}
+            : {id: `exec@${from}`, mapPages: true, approximate: true, path: filename},
           anonVma: !vdso, // padzero wrote the interpreter's data segment
         })
         inferred.add(vma)
@@ -137,8 +147,18 @@ export function installExecAreas(k: Kernel, mm: Mm, areas: {addr: number; len: n
 export function installPadzero(k: Kernel, mm: Mm, address: number, inferred: InferredVmas): void {
   const page = Math.floor(address / PAGE_SIZE) * PAGE_SIZE
   if (page <= 0 || page + 2 * PAGE_SIZE > 2 ** 47 || mm.vmasIn(page, page + 2 * PAGE_SIZE).length > 0) return
-  inferred.add(installVma(k, mm, {start: page, end: page + PAGE_SIZE, prot: INFERRED_PROT, file: {id: `padzero@${page}`, mapPages: true, approximate: true}, anonVma: true}))
-  inferred.add(installVma(k, mm, {start: page + PAGE_SIZE, end: page + 2 * PAGE_SIZE, prot: INFERRED_PROT, anonVma: false}))
+  inferred.add(
+    installVma(k, mm, {
+      start: page,
+      end: page + PAGE_SIZE,
+      prot: INFERRED_PROT,
+      file: {id: `padzero@${page}`, mapPages: true, approximate: true},
+      anonVma: true,
+    }),
+  )
+  inferred.add(
+    installVma(k, mm, {start: page + PAGE_SIZE, end: page + 2 * PAGE_SIZE, prot: INFERRED_PROT, anonVma: false}),
+  )
 }
 
 /**
@@ -149,7 +169,14 @@ export function installPadzero(k: Kernel, mm: Mm, address: number, inferred: Inf
  * by copy_strings, an ELF data segment's tail by padzero), so none of them takes the anon_vma trylock again.
  * Returns null when the kernel's own stack growth should handle the address.
  */
-export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, inferred: InferredVmas, vdsoNearStack = false): Vma | null {
+export function inferVma(
+  k: Kernel,
+  mm: Mm,
+  address: number,
+  errorCode: number,
+  inferred: InferredVmas,
+  vdsoNearStack = false,
+): Vma | null {
   if (address < 0 || address >= 2 ** 47) return null
   const page = Math.floor(address / PAGE_SIZE) * PAGE_SIZE
   const above = mm.findVma(address)
@@ -161,14 +188,25 @@ export function inferVma(k: Kernel, mm: Mm, address: number, errorCode: number, 
         // A read of a page exec never wrote, above every mapping, on a kernel that puts the vDSO within 2 MiB above
         // the stack (map_vdso_randomized → vdso_addr(start_stack), placed by hint: no vm_unmapped_area event): ld.so
         // reading the vDSO's ELF header, not the stack, whose top pages copy_strings/create_elf_tables wrote.
-        const vdso = installVma(k, mm, {start: page, end: page + 2 * PAGE_SIZE, prot: PROT_READ | PROT_EXEC, file: {id: `[vdso]@${page}`, mapPages: false}})
+        const vdso = installVma(k, mm, {
+          start: page,
+          end: page + 2 * PAGE_SIZE,
+          prot: PROT_READ | PROT_EXEC,
+          file: {id: `[vdso]@${page}`, mapPages: false},
+        })
         inferred.add(vdso)
         return vdso
       }
       // Above every mapping: the process stack exec set up (the top of the address space is the stack on x86-64).
       const bottom = page + ARG_PAGES_ABOVE_FIRST_FAULT - EXEC_STACK_EXPAND
       const floor = mm.vmasIn(Math.max(0, bottom), page).at(-1)?.end ?? 0
-      const stack = installVma(k, mm, {start: Math.max(PAGE_SIZE, bottom, floor), end: page + PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: VM_GROWSDOWN, anonVma: true})
+      const stack = installVma(k, mm, {
+        start: Math.max(PAGE_SIZE, bottom, floor),
+        end: page + PAGE_SIZE,
+        prot: PROT_READ | PROT_WRITE,
+        flags: VM_GROWSDOWN,
+        anonVma: true,
+      })
       inferred.add(stack)
       return stack
     }

@@ -1,7 +1,14 @@
 // Locking policies: a kernel generation plus knobs (docs/kernel.md, docs/replay.md). The replay engine builds one
 // simulated kernel per policy; nothing else in the tool knows what a policy changes.
 import {readFileSync} from 'node:fs'
-import {GENERATIONS, policyFromGeneration, type FaultPolicy, type Generation, type GenerationName, type KernelOptions} from '../kernel/index.js'
+import {
+  GENERATIONS,
+  policyFromGeneration,
+  type FaultPolicy,
+  type Generation,
+  type GenerationName,
+  type KernelOptions,
+} from '../kernel/index.js'
 
 export interface Policy {
   name: string
@@ -11,7 +18,8 @@ export interface Policy {
   knobs: Partial<FaultPolicy>
 }
 
-const gen = (name: GenerationName, over: Partial<Generation> = {}): Generation => Object.freeze({...GENERATIONS[name], ...over})
+const gen = (name: GenerationName, over: Partial<Generation> = {}): Generation =>
+  Object.freeze({...GENERATIONS[name], ...over})
 
 const BUILTIN: Policy[] = [
   {
@@ -25,7 +33,7 @@ const BUILTIN: Policy[] = [
   },
   {
     name: 'v6.4',
-    summary: "the seed patch: anonymous VMAs with an anon_vma only",
+    summary: 'the seed patch: anonymous VMAs with an anon_vma only',
     description:
       'lock_vma_under_rcu as merged in 6.4 ("mm: introduce lock_vma_under_rcu to be used from arch-specific code"): ' +
       'file-backed VMAs, anonymous VMAs without an anon_vma and uffd-armed VMAs are rejected at lookup; the per-VMA ' +
@@ -96,11 +104,11 @@ const BUILTIN: Policy[] = [
     name: 'spf-rcu-file',
     summary: "what-if: every file fault under the VMA lock, vm_file's fput deferred by RCU (2021 SPF)",
     description:
-      'The per-VMA lock series\' open question (Michal Hocko on patch 28/41, January 2023: why only anonymous VMAs; ' +
-      'Suren Baghdasaryan\'s answer: ->fault handlers must not rely on mmap_lock, and vm_file must be freed after an ' +
+      "The per-VMA lock series' open question (Michal Hocko on patch 28/41, January 2023: why only anonymous VMAs; " +
+      "Suren Baghdasaryan's answer: ->fault handlers must not rely on mmap_lock, and vm_file must be freed after an " +
       'RCU grace period like the VMA, which makes fops->release() run asynchronously — a problem he had hit with ' +
       'snd_pcm_release() in an out-of-tree SPF). 6.18 with ->fault called under the VMA lock even without ' +
-      '->map_pages, and each removed VMA\'s fput run in an RCU callback as in Michel Lespinasse\'s "mm: rcu safe ' +
+      "->map_pages, and each removed VMA's fput run in an RCU callback as in Michel Lespinasse's \"mm: rcu safe " +
       'vma->vm_file freeing" (2021), which Ted Ts\'o found to break xfstests generic/619 (umount: target is busy). ' +
       'Reports the deferred releases next to the faults it moves off mmap_lock.',
     generation: gen('6.18'),
@@ -113,7 +121,15 @@ const BUILTIN: Policy[] = [
       'Every fault — kernel-mode too — takes the per-VMA path: anon_vma is attached without mmap_lock, any file ' +
       'fault may call ->fault, waits keep the VMA lock. Faults still wait for VMA writers and on stack growth.',
     generation: gen('6.18'),
-    knobs: {anonVmaPrepare: 'unlocked', fileFaults: 'any', kernelFaultsFast: true, waitsDropVmaLock: false, swapUnderVmaLock: true, hugetlbUnderVmaLock: true, accessErrorUnderVmaLock: true},
+    knobs: {
+      anonVmaPrepare: 'unlocked',
+      fileFaults: 'any',
+      kernelFaultsFast: true,
+      waitsDropVmaLock: false,
+      swapUnderVmaLock: true,
+      hugetlbUnderVmaLock: true,
+      accessErrorUnderVmaLock: true,
+    },
   },
 ]
 
@@ -125,7 +141,10 @@ export class PolicyError extends Error {}
 
 export function policyByName(name: string): Policy {
   const p = BUILTIN.find((x) => x.name === name || x.name === `v${name}`)
-  if (p === undefined) throw new PolicyError(`unknown policy '${name}'; known: ${BUILTIN.map((x) => x.name).join(', ')} (or --policy-file)`)
+  if (p === undefined)
+    throw new PolicyError(
+      `unknown policy '${name}'; known: ${BUILTIN.map((x) => x.name).join(', ')} (or --policy-file)`,
+    )
   return p
 }
 
@@ -152,21 +171,32 @@ export function loadPolicyFile(path: string): Policy {
   }
   if (typeof raw !== 'object' || raw === null) throw new PolicyError(`--policy-file ${path}: expected a JSON object`)
   const o = raw as Record<string, unknown>
-  if (typeof o.name !== 'string' || o.name === '') throw new PolicyError(`--policy-file ${path}: "name" (a string) is required`)
+  if (typeof o.name !== 'string' || o.name === '')
+    throw new PolicyError(`--policy-file ${path}: "name" (a string) is required`)
   const base = policyByName(typeof o.base === 'string' ? o.base : 'v6.18')
   const knobs = (o.knobs ?? {}) as Record<string, unknown>
   for (const [k, v] of Object.entries(knobs)) {
     const type = KNOB_TYPES.get(k)
-    if (type === undefined) throw new PolicyError(`--policy-file ${path}: unknown knob '${k}'; known: ${KNOB_KEYS.join(', ')}`)
-    if (typeof v !== type) throw new PolicyError(`--policy-file ${path}: knob '${k}' must be a ${type}, not ${JSON.stringify(v)}`)
+    if (type === undefined)
+      throw new PolicyError(`--policy-file ${path}: unknown knob '${k}'; known: ${KNOB_KEYS.join(', ')}`)
+    if (typeof v !== type)
+      throw new PolicyError(`--policy-file ${path}: knob '${k}' must be a ${type}, not ${JSON.stringify(v)}`)
   }
   const kernel = (o.kernel ?? {}) as Record<string, unknown>
   for (const k of Object.keys(kernel))
-    if (!(k in base.generation) || k === 'name') throw new PolicyError(`--policy-file ${path}: unknown kernel field '${k}'; known: ${Object.keys(base.generation).filter((x) => x !== 'name').join(', ')}`)
+    if (!(k in base.generation) || k === 'name')
+      throw new PolicyError(
+        `--policy-file ${path}: unknown kernel field '${k}'; known: ${Object.keys(base.generation)
+          .filter((x) => x !== 'name')
+          .join(', ')}`,
+      )
   if (o.rcuGracePeriodNs !== undefined) kernel.rcuGracePeriodNs = o.rcuGracePeriodNs
   return {
     name: o.name,
-    summary: typeof o.description === 'string' ? o.description : `${base.name} with ${Object.keys({...knobs, ...kernel}).join(', ')} changed`,
+    summary:
+      typeof o.description === 'string'
+        ? o.description
+        : `${base.name} with ${Object.keys({...knobs, ...kernel}).join(', ')} changed`,
     description: typeof o.description === 'string' ? o.description : `User policy from ${path}, based on ${base.name}.`,
     generation: Object.freeze({...base.generation, ...(kernel as Partial<Generation>)}),
     knobs: {...base.knobs, ...(knobs as Partial<FaultPolicy>)},

@@ -37,19 +37,40 @@ export interface RunSummary {
 function initialMaps(db: Db, traceId: number): Map<number, KnownMapping[]> {
   const out = new Map<number, KnownMapping[]>()
   const rows = db
-    .prepare('SELECT tgid, vm_start, vm_end, perms, file_offset, dev, inode, path FROM initial_maps WHERE trace_id = ? ORDER BY rowid')
-    .all(traceId) as {tgid: number; vm_start: number; vm_end: number; perms: string; file_offset: number; dev: string; inode: number; path: string}[]
+    .prepare(
+      'SELECT tgid, vm_start, vm_end, perms, file_offset, dev, inode, path FROM initial_maps WHERE trace_id = ? ORDER BY rowid',
+    )
+    .all(traceId) as {
+    tgid: number
+    vm_start: number
+    vm_end: number
+    perms: string
+    file_offset: number
+    dev: string
+    inode: number
+    path: string
+  }[]
   for (const r of rows) {
     let list = out.get(r.tgid)
     if (list === undefined) out.set(r.tgid, (list = []))
-    list.push({start: r.vm_start, end: r.vm_end, perms: r.perms, offset: r.file_offset, dev: r.dev, inode: r.inode, path: r.path})
+    list.push({
+      start: r.vm_start,
+      end: r.vm_end,
+      perms: r.perms,
+      offset: r.file_offset,
+      dev: r.dev,
+      inode: r.inode,
+      path: r.path,
+    })
   }
   return out
 }
 
 function lostWindows(db: Db, traceId: number, base: bigint): [number, number][] {
   const rows = db
-    .prepare('SELECT start_ts_ns - ? AS s, end_ts_ns - ? AS e FROM lost_windows WHERE trace_id = ? ORDER BY start_ts_ns')
+    .prepare(
+      'SELECT start_ts_ns - ? AS s, end_ts_ns - ? AS e FROM lost_windows WHERE trace_id = ? ORDER BY start_ts_ns',
+    )
     .all(base, base, traceId) as {s: number; e: number}[]
   return rows.map((r) => [r.s, r.e])
 }
@@ -57,12 +78,19 @@ function lostWindows(db: Db, traceId: number, base: bigint): [number, number][] 
 /** The trace began mid-run when it has a maps snapshot or its first thread never execs/forks into view. */
 function attached(db: Db, traceId: number): boolean {
   const q = (sql: string): number => (db.prepare(sql).pluck().get(traceId) as number | null) ?? 0
-  return q('SELECT count(*) FROM initial_maps WHERE trace_id = ?') > 0 || q('SELECT count(*) FROM events WHERE trace_id = ? AND kind = 13') === 0
+  return (
+    q('SELECT count(*) FROM initial_maps WHERE trace_id = ?') > 0 ||
+    q('SELECT count(*) FROM events WHERE trace_id = ? AND kind = 13') === 0
+  )
 }
 
 /** The engine's options for one trace: the user's, plus what the trace itself says (maps snapshots, attach, THP, the
  * recording kernel's vDSO placement). */
-export function engineOptions(db: Db, info: TraceInfo, opts: Pick<ReplayOptions, 'mode' | 'costs' | 'calibrateHolds' | 'thp'>): EngineOptions & {calibrateHolds: boolean; thp: ThpMode; vdsoNearStack: boolean} {
+export function engineOptions(
+  db: Db,
+  info: TraceInfo,
+  opts: Pick<ReplayOptions, 'mode' | 'costs' | 'calibrateHolds' | 'thp'>,
+): EngineOptions & {calibrateHolds: boolean; thp: ThpMode; vdsoNearStack: boolean} {
   return {
     mode: opts.mode,
     costs: opts.costs,
@@ -74,8 +102,15 @@ export function engineOptions(db: Db, info: TraceInfo, opts: Pick<ReplayOptions,
   }
 }
 
-export function replayTrace(dbPath: string, db: Db, traceId: number, policies: Policy[], opts: ReplayOptions): RunSummary[] {
-  const monotonic = (db.prepare('SELECT monotonic FROM traces WHERE trace_id = ?').pluck().get(traceId) as number | undefined) === 1
+export function replayTrace(
+  dbPath: string,
+  db: Db,
+  traceId: number,
+  policies: Policy[],
+  opts: ReplayOptions,
+): RunSummary[] {
+  const monotonic =
+    (db.prepare('SELECT monotonic FROM traces WHERE trace_id = ?').pluck().get(traceId) as number | undefined) === 1
   if (!monotonic) db.exec(TIME_INDEX_SQL)
   const reader = openDbReadOnly(dbPath) // streams the trace while the result writer thread writes results
   try {
@@ -87,12 +122,22 @@ export function replayTrace(dbPath: string, db: Db, traceId: number, policies: P
       policy: p.name,
       policyJson: policyJson(p),
       mode: opts.mode,
-      optionsJson: JSON.stringify({costs: opts.costs, attached: engineOpts.attached, ...(calibrateHolds ? {calibrateHolds} : {}), ...(thp !== 'madvise' ? {thp} : {}), ...(vdso ? {vdsoNearStack: vdso} : {})}),
+      optionsJson: JSON.stringify({
+        costs: opts.costs,
+        attached: engineOpts.attached,
+        ...(calibrateHolds ? {calibrateHolds} : {}),
+        ...(thp !== 'madvise' ? {thp} : {}),
+        ...(vdso ? {vdsoNearStack: vdso} : {}),
+      }),
       toolVersion: opts.toolVersion,
     }))
     const results = new ResultWriter(dbPath, metas, lostWindows(reader, traceId, info.firstTsNs))
     try {
-      const runs = policies.map((p, i) => ({p, writer: results.runs[i]!, engine: new Replayer(p, engineOpts, results.runs[i]!)}))
+      const runs = policies.map((p, i) => ({
+        p,
+        writer: results.runs[i]!,
+        engine: new Replayer(p, engineOpts, results.runs[i]!),
+      }))
       let n = 0
       readOps(reader, info, (op) => {
         for (const r of runs) r.engine.apply(op)
@@ -104,7 +149,16 @@ export function replayTrace(dbPath: string, db: Db, traceId: number, policies: P
         return simEndNs
       })
       const digests = results.commit()
-      return runs.map(({p, writer, engine}, i) => ({runId: writer.runId, traceId, policy: p.name, mode: opts.mode, faults: engine.faults, ops: engine.ops, simEndNs: ends[i]!, digest: digests[i]!}))
+      return runs.map(({p, writer, engine}, i) => ({
+        runId: writer.runId,
+        traceId,
+        policy: p.name,
+        mode: opts.mode,
+        faults: engine.faults,
+        ops: engine.ops,
+        simEndNs: ends[i]!,
+        digest: digests[i]!,
+      }))
     } catch (error) {
       results.abort()
       throw error

@@ -8,7 +8,16 @@ import {syscallName} from '../model/syscalls.js'
 import {FaultPageReader} from '../store/fault-pages.js'
 import type {FaultOp, Op} from '../model/ops.js'
 
-const KINDS = [Kind.FaultUser, Kind.FaultKernel, Kind.Fork, Kind.NewTask, Kind.Exec, Kind.Exit, Kind.Mmap2, Kind.UnmappedArea]
+const KINDS = [
+  Kind.FaultUser,
+  Kind.FaultKernel,
+  Kind.Fork,
+  Kind.NewTask,
+  Kind.Exec,
+  Kind.Exit,
+  Kind.Mmap2,
+  Kind.UnmappedArea,
+]
 
 export interface TraceInfo {
   traceId: number
@@ -25,7 +34,9 @@ export interface TraceInfo {
 }
 
 export function traceInfo(db: Db, traceId: number): TraceInfo {
-  const stmt = db.prepare('SELECT trace_id, path, format, kernel_version, environment, first_ts_ns, last_ts_ns, monotonic, events, faults FROM traces WHERE trace_id = ?')
+  const stmt = db.prepare(
+    'SELECT trace_id, path, format, kernel_version, environment, first_ts_ns, last_ts_ns, monotonic, events, faults FROM traces WHERE trace_id = ?',
+  )
   const r = stmt.safeIntegers(true).get(traceId) as Record<string, bigint | string | null> | undefined
   if (r === undefined) throw new Error(`no trace ${traceId}`)
   return {
@@ -43,12 +54,42 @@ export function traceInfo(db: Db, traceId: number): TraceInfo {
 }
 
 type FaultRow = [number, number, number, number, number | null, number | null, Kind]
-type EventRow = [number, number, number, number, number | null, number | null, Kind, number | null, string | null, number | null]
-type SyscallRow = [number, number, number, number, number, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null, number | null]
+type EventRow = [
+  number,
+  number,
+  number,
+  number,
+  number | null,
+  number | null,
+  Kind,
+  number | null,
+  string | null,
+  number | null,
+]
+type SyscallRow = [
+  number,
+  number,
+  number,
+  number,
+  number,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+  number | null,
+]
 
 /** Whether any syscall of the trace has its mmap_lock hold measured from the trace's lock events (ingest, track.ts). */
 export function hasTracedHolds(db: Db, traceId: number): boolean {
-  return db.prepare('SELECT 1 FROM syscalls WHERE trace_id = ? AND lock_hold_ns IS NOT NULL LIMIT 1').get(traceId) !== undefined
+  return (
+    db.prepare('SELECT 1 FROM syscalls WHERE trace_id = ? AND lock_hold_ns IS NOT NULL LIMIT 1').get(traceId) !==
+    undefined
+  )
 }
 
 /** Time order needs an index when timestamps went backwards; the caller builds it on a writable connection. */
@@ -74,7 +115,10 @@ export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
   const params = {base: info.firstTsNs, trace: info.traceId}
   const io = faultsWithIo(db, info)
   // the pages are in file order, which is time order only in a monotonic trace
-  const faults = !byTime && hasPages(db, info.traceId) ? new PagedFaults(db, info.traceId, io) : new ChunkedFaults(db, params, byTime, io)
+  const faults =
+    !byTime && hasPages(db, info.traceId)
+      ? new PagedFaults(db, info.traceId, io)
+      : new ChunkedFaults(db, params, byTime, io)
   const events = db
     .prepare(
       `SELECT event_id, ts_ns - @base, tid, coalesce(tgid, tid), a, b, kind, c, text, d FROM events
@@ -82,7 +126,9 @@ export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
     )
     .raw(true)
     .iterate(params) as IterableIterator<EventRow>
-  const syscalls: RowSource<SyscallRow> = byTime ? new IteratedRows(db, params, SYSCALLS_BY_TIME) : new SyscallChunks(db, params)
+  const syscalls: RowSource<SyscallRow> = byTime
+    ? new IteratedRows(db, params, SYSCALLS_BY_TIME)
+    : new SyscallChunks(db, params)
   try {
     let f = faults.next()
     let ev = events.next().value as EventRow | undefined
@@ -94,7 +140,20 @@ export function readOps(db: Db, info: TraceInfo, onOp: (op: Op) => void): void {
       } else if (earlier(sc, ev)) {
         const r = sc!
         // the stored name is syscallName(nr) (track.ts): derived here, one string column less per row
-        onOp({type: 'syscall', eventId: r[0], t: r[1], tEnd: r[5], tid: r[2], tgid: r[3], nr: r[4], name: syscallName(r[4]), args: [r[6] ?? 0, r[7] ?? 0, r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[11] ?? 0], ret: r[12], cloneFlags: r[13], lockHoldNs: r[14]})
+        onOp({
+          type: 'syscall',
+          eventId: r[0],
+          t: r[1],
+          tEnd: r[5],
+          tid: r[2],
+          tgid: r[3],
+          nr: r[4],
+          name: syscallName(r[4]),
+          args: [r[6] ?? 0, r[7] ?? 0, r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[11] ?? 0],
+          ret: r[12],
+          cloneFlags: r[13],
+          lockHoldNs: r[14],
+        })
         sc = syscalls.next()
       } else {
         const op = toOp(ev!)
@@ -166,7 +225,9 @@ class SyscallChunks implements RowSource<SyscallRow> {
   next(): SyscallRow | undefined {
     if (this.i === this.rows.length) {
       if (this.after !== -1 && this.rows.length < CHUNK) return undefined
-      const rows = (this.rows = JSON.parse(this.chunk.get({...this.params, after: this.after}) as string) as SyscallRow[])
+      const rows = (this.rows = JSON.parse(
+        this.chunk.get({...this.params, after: this.after}) as string,
+      ) as SyscallRow[])
       this.i = 0
       if (rows.length === 0) return undefined
       // SQLite aggregates the subquery's rows in its order, but does not promise to (an ORDER BY inside
@@ -186,7 +247,10 @@ class SyscallChunks implements RowSource<SyscallRow> {
 }
 
 /** Row x comes before row y (either may be exhausted): by (t, event id), [1] and [0] in every row shape. */
-function earlier(x: readonly [number, number, ...unknown[]] | undefined, y: readonly [number, number, ...unknown[]] | undefined): boolean {
+function earlier(
+  x: readonly [number, number, ...unknown[]] | undefined,
+  y: readonly [number, number, ...unknown[]] | undefined,
+): boolean {
   return y === undefined || (x !== undefined && (x[1] < y[1] || (x[1] === y[1] && x[0] < y[0])))
 }
 
@@ -207,7 +271,9 @@ interface FaultSource {
  */
 function hasPages(db: Db, traceId: number): boolean {
   const r = db
-    .prepare('SELECT faults + kernel_faults = (SELECT total(faults) FROM fault_pages WHERE trace_id = @t) AS ok FROM traces WHERE trace_id = @t')
+    .prepare(
+      'SELECT faults + kernel_faults = (SELECT total(faults) FROM fault_pages WHERE trace_id = @t) AS ok FROM traces WHERE trace_id = @t',
+    )
     .get({t: traceId}) as {ok: number} | undefined
   return r?.ok === 1
 }
@@ -222,7 +288,10 @@ class PagedFaults implements FaultSource {
     traceId: number,
     private readonly io: Set<number>,
   ) {
-    this.pages = db.prepare('SELECT faults, data FROM fault_pages WHERE trace_id = ? ORDER BY page_no').raw(true).iterate(traceId) as IterableIterator<[number, Uint8Array]>
+    this.pages = db
+      .prepare('SELECT faults, data FROM fault_pages WHERE trace_id = ? ORDER BY page_no')
+      .raw(true)
+      .iterate(traceId) as IterableIterator<[number, Uint8Array]>
   }
 
   next(): FaultOp | undefined {
@@ -233,7 +302,17 @@ class PagedFaults implements FaultSource {
       p.load(r.value[1], r.value[0])
     }
     const eventId = p.eventId
-    return {type: 'fault', eventId, t: p.t, tid: p.tid, tgid: p.tgid, address: p.address, errorCode: p.errorCode, user: !p.kernel, io: this.io.has(eventId)}
+    return {
+      type: 'fault',
+      eventId,
+      t: p.t,
+      tid: p.tid,
+      tgid: p.tgid,
+      address: p.address,
+      errorCode: p.errorCode,
+      user: !p.kernel,
+      io: this.io.has(eventId),
+    }
   }
 
   close(): void {
@@ -273,7 +352,17 @@ class ChunkedFaults implements FaultSource {
       if (this.rows.length === 0) return undefined
     }
     const [eventId, t, tid, tgid, a, c, kind] = this.rows[this.i++]!
-    return {type: 'fault', eventId, t, tid, tgid, address: a ?? -1, errorCode: c ?? 0, user: kind === Kind.FaultUser, io: this.io.has(eventId)}
+    return {
+      type: 'fault',
+      eventId,
+      t,
+      tid,
+      tgid,
+      address: a ?? -1,
+      errorCode: c ?? 0,
+      user: kind === Kind.FaultUser,
+      io: this.io.has(eventId),
+    }
   }
 
   close(): void {}
@@ -289,11 +378,15 @@ const WINDOW_END = [Kind.FaultUser, Kind.FaultKernel, Kind.SysEnter, Kind.SysArg
  */
 function faultsWithIo(db: Db, info: TraceInfo): Set<number> {
   const out = new Set<number>()
-  const has = db.prepare('SELECT 1 FROM event_counts WHERE trace_id = ? AND name IN (?, ?)').get(info.traceId, KIND_NAMES[Kind.Readahead], KIND_NAMES[Kind.PageCacheAdd])
+  const has = db
+    .prepare('SELECT 1 FROM event_counts WHERE trace_id = ? AND name IN (?, ?)')
+    .get(info.traceId, KIND_NAMES[Kind.Readahead], KIND_NAMES[Kind.PageCacheAdd])
   if (has === undefined) return out
   const open = new Map<number, number>() // tid → its latest fault still in its window
   const rows = db
-    .prepare(`SELECT event_id, kind, tid FROM events WHERE trace_id = ? AND kind IN (${[...WINDOW_END, Kind.Readahead, Kind.PageCacheAdd].join(',')}) ORDER BY event_id`)
+    .prepare(
+      `SELECT event_id, kind, tid FROM events WHERE trace_id = ? AND kind IN (${[...WINDOW_END, Kind.Readahead, Kind.PageCacheAdd].join(',')}) ORDER BY event_id`,
+    )
     .raw(true)
     .iterate(info.traceId) as Iterable<[number, Kind, number]>
   for (const [id, kind, tid] of rows) {
@@ -321,7 +414,19 @@ function toOp(r: EventRow): Op | null {
       return {type: 'unmapped_area', eventId, t, tid, tgid, addr: a ?? 0, len: c ?? 0, err: b ?? 0}
     case Kind.Mmap2: {
       const sp = (text ?? '').indexOf(' ')
-      return {type: 'mmap2', eventId, t, tid, tgid, start: a ?? 0, len: b ?? 0, pgoff: c ?? 0, inode: d ?? 0, perms: sp < 0 ? (text ?? '') : text!.slice(0, sp), path: sp < 0 ? '' : text!.slice(sp + 1)}
+      return {
+        type: 'mmap2',
+        eventId,
+        t,
+        tid,
+        tgid,
+        start: a ?? 0,
+        len: b ?? 0,
+        pgoff: c ?? 0,
+        inode: d ?? 0,
+        perms: sp < 0 ? (text ?? '') : text!.slice(0, sp),
+        path: sp < 0 ? '' : text!.slice(sp + 1),
+      }
     }
   }
   return null

@@ -4,7 +4,20 @@
 import type {Db} from '../store/db.js'
 import {UserError} from '../base/errors.js'
 import {sameTrace, type RunRef} from './runs.js'
-import {counters, holdCounts, opEffects, opFacts, pathReasons, waitDistribution, worstStall, type OpEffect, type PathReasonRow, type StallRow, type WaitGroup, type WaitRow} from './metrics.js'
+import {
+  counters,
+  holdCounts,
+  opEffects,
+  opFacts,
+  pathReasons,
+  waitDistribution,
+  worstStall,
+  type OpEffect,
+  type PathReasonRow,
+  type StallRow,
+  type WaitGroup,
+  type WaitRow,
+} from './metrics.js'
 import type {Distribution} from '../store/percentiles.js'
 
 export type Unit = 'count' | 'ns' | 'bytes'
@@ -59,7 +72,10 @@ export function resolveBaseline(runs: RunRef[], baseline: string | undefined): n
   if (baseline === undefined) return 0
   const i = runs.findIndex((r) => r.label === baseline || String(r.runId) === baseline)
   const j = i >= 0 ? i : runs.findIndex((r) => r.policy === baseline)
-  if (j < 0) throw new UserError(`--baseline ${baseline}: not one of the compared runs (${runs.map((r) => r.label).join(', ')}); give a label, policy or run id`)
+  if (j < 0)
+    throw new UserError(
+      `--baseline ${baseline}: not one of the compared runs (${runs.map((r) => r.label).join(', ')}); give a label, policy or run id`,
+    )
   return j
 }
 
@@ -100,32 +116,73 @@ function gather(db: Db, runId: number, pre?: Precomputed): RunData {
   }
 }
 
-export function compareRuns(db: Db, runs: RunRef[], opts: {baseline?: string; top: number; pre?: Precomputed}): Comparison {
+export function compareRuns(
+  db: Db,
+  runs: RunRef[],
+  opts: {baseline?: string; top: number; pre?: Precomputed},
+): Comparison {
   const base = resolveBaseline(runs, opts.baseline)
   const data = runs.map((r) => gather(db, r.runId, opts.pre))
   const rows: CompareRow[] = []
-  const add = (key: string, metric: string, unit: Unit, display: Display, get: (d: RunData, r: RunRef) => number | null, indent = false): void => {
+  const add = (
+    key: string,
+    metric: string,
+    unit: Unit,
+    display: Display,
+    get: (d: RunData, r: RunRef) => number | null,
+    indent = false,
+  ): void => {
     const values = runs.map((r, i) => get(data[i]!, r))
     const b = values[base] ?? null
-    rows.push({key, metric, unit, display, values, deltas: values.map((v) => (v === null || b === null ? null : v - b)), indent})
+    rows.push({
+      key,
+      metric,
+      unit,
+      display,
+      values,
+      deltas: values.map((v) => (v === null || b === null ? null : v - b)),
+      indent,
+    })
   }
-  const ctr = (name: string) => (d: RunData): number => d.c.get(name) ?? 0
+  const ctr =
+    (name: string) =>
+    (d: RunData): number =>
+      d.c.get(name) ?? 0
   const reasonsOf = (path: string): string[] => {
     const max = new Map<string, number>()
-    for (const d of data) for (const p of d.paths) if (p.path === path) max.set(p.reason, Math.max(max.get(p.reason) ?? 0, p.faults))
+    for (const d of data)
+      for (const p of d.paths) if (p.path === path) max.set(p.reason, Math.max(max.get(p.reason) ?? 0, p.faults))
     return [...max].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([r]) => r)
   }
-  const reasonCount = (path: string, reason: string) => (d: RunData): number => d.paths.find((p) => p.path === path && p.reason === reason)?.faults ?? 0
+  const reasonCount =
+    (path: string, reason: string) =>
+    (d: RunData): number =>
+      d.paths.find((p) => p.path === path && p.reason === reason)?.faults ?? 0
 
   add('faults', 'faults replayed', 'count', 'count', (_d, r) => r.faults)
   add('faults.path.vma_lock', 'completed under the VMA lock', 'count', 'count', ctr('faults.path.vma_lock'))
-  for (const reason of reasonsOf('vma_lock')) add(`vma_lock.reason.${reason}`, `VMA lock: ${reason}`, 'count', 'count', reasonCount('vma_lock', reason), true)
+  for (const reason of reasonsOf('vma_lock'))
+    add(`vma_lock.reason.${reason}`, `VMA lock: ${reason}`, 'count', 'count', reasonCount('vma_lock', reason), true)
   add('faults.path.mmap_lock', 'fell back to mmap_lock', 'count', 'count', ctr('faults.path.mmap_lock'))
-  for (const reason of reasonsOf('mmap_lock')) add(`fallback.reason.${reason}`, `fallback: ${reason}`, 'count', 'count', reasonCount('mmap_lock', reason), true)
-  add('faults.took_mmap_lock', 'faults that took mmap_lock (incl. trylock)', 'count', 'count', ctr('faults.took_mmap_lock'))
+  for (const reason of reasonsOf('mmap_lock'))
+    add(`fallback.reason.${reason}`, `fallback: ${reason}`, 'count', 'count', reasonCount('mmap_lock', reason), true)
+  add(
+    'faults.took_mmap_lock',
+    'faults that took mmap_lock (incl. trylock)',
+    'count',
+    'count',
+    ctr('faults.took_mmap_lock'),
+  )
   add('faults.trylock_failed', 'faults whose trylock failed', 'count', 'count', ctr('faults.trylock_failed'))
-  for (const k of ['success', 'abort', 'retry', 'miss']) add(`vma_lock_${k}`, `lock_vma_under_rcu ${k}`, 'count', 'count', ctr(`vma_lock_${k}`))
-  add('mmap_lock.acquire.read', 'mmap_lock read acquisitions (incl. trylocks)', 'count', 'count', ctr('mmap_lock.acquire.read'))
+  for (const k of ['success', 'abort', 'retry', 'miss'])
+    add(`vma_lock_${k}`, `lock_vma_under_rcu ${k}`, 'count', 'count', ctr(`vma_lock_${k}`))
+  add(
+    'mmap_lock.acquire.read',
+    'mmap_lock read acquisitions (incl. trylocks)',
+    'count',
+    'count',
+    ctr('mmap_lock.acquire.read'),
+  )
   add('mmap_lock.acquire.write', 'mmap_lock write acquisitions', 'count', 'count', ctr('mmap_lock.acquire.write'))
   add('mmap_lock.read_hold_ns', 'mmap_lock read hold total (ms)', 'ns', 'ms', (d) => d.holds.read_hold_ns)
   add('mmap_lock.write_hold_ns', 'mmap_lock write hold total (ms)', 'ns', 'ms', (d) => d.holds.write_hold_ns)
@@ -149,11 +206,22 @@ export function compareRuns(db: Db, runs: RunRef[], opts: {baseline?: string; to
 
   const notes: string[] = []
   let changedOps: ChangedOp[] = []
-  if (!sameTrace(runs)) notes.push('runs replay different traces: operations cannot be matched across them, so no per-operation comparison')
+  if (!sameTrace(runs))
+    notes.push('runs replay different traces: operations cannot be matched across them, so no per-operation comparison')
   else changedOps = changedOperations(db, runs, opts.top)
-  if (runs.some((r) => r.mode !== 'what-if')) notes.push('simulated run length changes with waits only in what-if mode (faithful mode starts each operation at its traced time)')
+  if (runs.some((r) => r.mode !== 'what-if'))
+    notes.push(
+      'simulated run length changes with waits only in what-if mode (faithful mode starts each operation at its traced time)',
+    )
   return {
-    columns: runs.map((r) => ({label: r.label, run_id: r.runId, trace_id: r.traceId, policy: r.policy, mode: r.mode, calibrated_holds: r.calibratedHolds})),
+    columns: runs.map((r) => ({
+      label: r.label,
+      run_id: r.runId,
+      trace_id: r.traceId,
+      policy: r.policy,
+      mode: r.mode,
+      calibrated_holds: r.calibratedHolds,
+    })),
     baseline: runs[base]!.label,
     rows,
     stalls: data.map((d) => d.stall),
@@ -164,28 +232,52 @@ export function compareRuns(db: Db, runs: RunRef[], opts: {baseline?: string; to
 
 /** Operations (holder events) whose total delay of other threads differs most between the runs. */
 export function changedOperations(db: Db, runs: RunRef[], top: number): ChangedOp[] {
-  const effects = opEffects(db, runs.map((r) => r.runId))
+  const effects = opEffects(
+    db,
+    runs.map((r) => r.runId),
+  )
   const zero: OpEffect = {faults_delayed: 0, waits: 0, total_wait_ns: 0}
   const ranked = [...effects]
     .map(([ev, e]) => {
       const per = runs.map((r) => e.byRun.get(r.runId) ?? zero)
       const totals = per.map((p) => p.total_wait_ns)
       const faults = per.map((p) => p.faults_delayed)
-      return {ev, op: e.op, per, spread: Math.max(...totals) - Math.min(...totals), fspread: Math.max(...faults) - Math.min(...faults)}
+      return {
+        ev,
+        op: e.op,
+        per,
+        spread: Math.max(...totals) - Math.min(...totals),
+        fspread: Math.max(...faults) - Math.min(...faults),
+      }
     })
     .filter((x) => x.spread > 0 || x.fspread > 0)
     .sort((a, b) => b.spread - a.spread || b.fspread - a.fspread || a.ev - b.ev)
     .slice(0, top)
-  const facts = opFacts(db, ranked.map((x) => x.ev), new Map(ranked.map((x) => [x.ev, x.op])))
+  const facts = opFacts(
+    db,
+    ranked.map((x) => x.ev),
+    new Map(ranked.map((x) => [x.ev, x.op])),
+  )
   return ranked.map((x) => {
     const f = facts.get(x.ev)
-    return {holder_event_id: x.ev, op: x.op, detail: f?.detail ?? x.op, tid: f?.tid ?? null, comm: f?.comm ?? null, trace_line: f?.trace_line ?? null, trace_ns: f?.trace_ns ?? null, effects: x.per, spread_ns: x.spread}
+    return {
+      holder_event_id: x.ev,
+      op: x.op,
+      detail: f?.detail ?? x.op,
+      tid: f?.tid ?? null,
+      comm: f?.comm ?? null,
+      trace_line: f?.trace_line ?? null,
+      trace_ns: f?.trace_ns ?? null,
+      effects: x.per,
+      spread_ns: x.spread,
+    }
   })
 }
 
 /** Which way a row improves, for colouring deltas: fewer fallbacks and waits are better, more VMA-lock faults. */
 export function betterWhen(key: string): 'lower' | 'higher' | null {
   if (key === 'faults' || key === 'rcu.callbacks' || key === 'sim_end_ns') return null
-  if (key === 'faults.path.vma_lock' || key.startsWith('vma_lock.reason.') || key === 'vma_lock_success') return key === 'vma_lock.reason.access_error' ? null : 'higher'
+  if (key === 'faults.path.vma_lock' || key.startsWith('vma_lock.reason.') || key === 'vma_lock_success')
+    return key === 'vma_lock.reason.access_error' ? null : 'higher'
   return 'lower'
 }

@@ -2,9 +2,31 @@
 // query layer. Renderers (text.ts, html.ts) only format it; --json prints it as is (times in ns).
 import type {Db} from '../store/db.js'
 import type {RunRef} from './runs.js'
-import {lockContention, lockStat, lockStatClasses, type LockRow, type LockStatClassRow, type LockStatRow, type SortKey, type WaitFilter} from './lockstat.js'
+import {
+  lockContention,
+  lockStat,
+  lockStatClasses,
+  type LockRow,
+  type LockStatClassRow,
+  type LockStatRow,
+  type SortKey,
+  type WaitFilter,
+} from './lockstat.js'
 import {rcuFileReport, type RcuFileReport} from './rcu-file.js'
-import {hotVmas, pathReasons, processRows, threadRows, topBlockers, waitRows, type BlockerRow, type PathReasonRow, type ProcessRow, type ThreadRow, type VmaRow, type WaitRow} from './metrics.js'
+import {
+  hotVmas,
+  pathReasons,
+  processRows,
+  threadRows,
+  topBlockers,
+  waitRows,
+  type BlockerRow,
+  type PathReasonRow,
+  type ProcessRow,
+  type ThreadRow,
+  type VmaRow,
+  type WaitRow,
+} from './metrics.js'
 
 export interface TraceFacts {
   trace_id: number
@@ -21,7 +43,17 @@ type Tagged<T> = {run_id: number; policy: string} & T
 
 export interface ContentionReport {
   traces: TraceFacts[]
-  runs: {run_id: number; trace_id: number; policy: string; label: string; mode: string; calibrated_holds: boolean; faults: number; ops: number; sim_end_ns: number}[]
+  runs: {
+    run_id: number
+    trace_id: number
+    policy: string
+    label: string
+    mode: string
+    calibrated_holds: boolean
+    faults: number
+    ops: number
+    sim_end_ns: number
+  }[]
   paths: Tagged<PathReasonRow & {share: number}>[]
   waits: Tagged<WaitRow>[]
   blockers: Tagged<BlockerRow & {rank: number}>[]
@@ -46,7 +78,18 @@ export interface ContentionOptions {
   filter?: WaitFilter
 }
 
-export const SECTIONS = ['runs', 'paths', 'waits', 'blockers', 'vmas', 'threads', 'processes', 'locks', 'lockstat', 'lockstat_classes'] as const
+export const SECTIONS = [
+  'runs',
+  'paths',
+  'waits',
+  'blockers',
+  'vmas',
+  'threads',
+  'processes',
+  'locks',
+  'lockstat',
+  'lockstat_classes',
+] as const
 export type Section = (typeof SECTIONS)[number]
 
 export function traceFacts(db: Db, traceIds: number[]): TraceFacts[] {
@@ -61,7 +104,17 @@ export function contentionReport(db: Db, runs: RunRef[], top: number, opts: Cont
   const {key = 'wait_total', filter = {}} = opts
   const report: ContentionReport = {
     traces: traceFacts(db, [...new Set(runs.map((r) => r.traceId))]),
-    runs: runs.map((r) => ({run_id: r.runId, trace_id: r.traceId, policy: r.policy, label: r.label, mode: r.mode, calibrated_holds: r.calibratedHolds, faults: r.faults, ops: r.ops, sim_end_ns: r.simEndNs})),
+    runs: runs.map((r) => ({
+      run_id: r.runId,
+      trace_id: r.traceId,
+      policy: r.policy,
+      label: r.label,
+      mode: r.mode,
+      calibrated_holds: r.calibratedHolds,
+      faults: r.faults,
+      ops: r.ops,
+      sim_end_ns: r.simEndNs,
+    })),
     paths: [],
     waits: [],
     blockers: [],
@@ -76,11 +129,14 @@ export function contentionReport(db: Db, runs: RunRef[], top: number, opts: Cont
   }
   for (const r of runs) {
     const tag = {run_id: r.runId, policy: r.label}
-    for (const p of pathReasons(db, r.runId)) report.paths.push({...tag, ...p, share: r.faults === 0 ? 0 : p.faults / r.faults})
+    for (const p of pathReasons(db, r.runId))
+      report.paths.push({...tag, ...p, share: r.faults === 0 ? 0 : p.faults / r.faults})
     for (const w of waitRows(db, r.runId)) report.waits.push({...tag, ...w})
     topBlockers(db, r.runId, top, key, filter).forEach((b, i) => report.blockers.push({...tag, rank: i + 1, ...b}))
     hotVmas(db, r.runId, r.traceId, top).forEach((v, i) => report.vmas.push({...tag, rank: i + 1, ...v}))
-    const threads = threadRows(db, r.runId, r.traceId).filter((t) => (filter.pid === undefined || t.tgid === filter.pid) && (filter.tid === undefined || t.tid === filter.tid))
+    const threads = threadRows(db, r.runId, r.traceId).filter(
+      (t) => (filter.pid === undefined || t.tgid === filter.pid) && (filter.tid === undefined || t.tid === filter.tid),
+    )
     for (const t of threads) report.threads.push({...tag, ...t})
     for (const p of processRows(db, r.traceId, threads)) report.processes.push({...tag, ...p})
     lockContention(db, r.runId, key, top, filter).forEach((l, i) => report.locks.push({...tag, rank: i + 1, ...l}))

@@ -42,7 +42,9 @@ const opClass = (op: string, e: string): string =>
     ELSE coalesce(${op}, '(VMA readers)') END`
 
 /** lock_waits of run @run with waiter and holder classes. */
-const CLASSED_WAITS = (filter: string): string => `SELECT w.lock, w.mode, w.wait_ns, ${opClass('w.waiter_op', 'we')} AS waiter_class, ${opClass('w.holder_op', 'he')} AS holder_class
+const CLASSED_WAITS = (
+  filter: string,
+): string => `SELECT w.lock, w.mode, w.wait_ns, ${opClass('w.waiter_op', 'we')} AS waiter_class, ${opClass('w.holder_op', 'he')} AS holder_class
   FROM lock_waits w LEFT JOIN events we ON we.event_id = w.waiter_event_id LEFT JOIN events he ON he.event_id = w.holder_event_id
   WHERE w.run_id = @run${filter}`
 
@@ -124,7 +126,9 @@ export function lockStat(db: Db, runId: number, filter: WaitFilter = {}): LockSt
   // holds are filtered by the holder's process/thread and mode, as the waits by the waiter's
   const hf = waitFilterSql(filter, {tgid: 'h.tgid', tid: 'h.tid', mode: 'h.mode'}).sql
   const holds = db
-    .prepare(`SELECT lock, mode, count(*) AS n, min(hold_ns) AS mn, max(hold_ns) AS mx, sum(hold_ns) AS tot FROM (${HOLDS}) h WHERE 1${hf} GROUP BY lock, mode`)
+    .prepare(
+      `SELECT lock, mode, count(*) AS n, min(hold_ns) AS mn, max(hold_ns) AS mx, sum(hold_ns) AS tot FROM (${HOLDS}) h WHERE 1${hf} GROUP BY lock, mode`,
+    )
     .all({run: runId, ...f.params}) as {lock: string; mode: string; n: number; mn: number; mx: number; tot: number}[]
   const keys = new Map<string, {lock: string; mode: string}>()
   for (const r of [...waits, ...holds]) keys.set(statClass(r.lock, r.mode), {lock: r.lock, mode: r.mode})
@@ -163,9 +167,17 @@ export interface LockStatClassRow {
   holder_wait_ns: number | null
 }
 
-export function lockStatClasses(db: Db, runId: number, key: SortKey, limit: number, filter: WaitFilter = {}): LockStatClassRow[] {
+export function lockStatClasses(
+  db: Db,
+  runId: number,
+  key: SortKey,
+  limit: number,
+  filter: WaitFilter = {},
+): LockStatClassRow[] {
   const f = waitFilterSql(filter)
-  const side = (col: 'waiter_class' | 'holder_class'): {lock: string; mode: string; cls: string; n: number; tot: number}[] =>
+  const side = (
+    col: 'waiter_class' | 'holder_class',
+  ): {lock: string; mode: string; cls: string; n: number; tot: number}[] =>
     db
       .prepare(
         `SELECT lock, mode, ${col} AS cls, count(*) AS contended, sum(wait_ns) AS wait_total_ns, max(wait_ns) AS wait_max_ns,

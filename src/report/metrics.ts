@@ -36,14 +36,28 @@ export interface WaitRow {
   max_ns: number
 }
 
-export function waitDistribution(db: Db, runId: number, group: WaitGroup, ps: readonly number[] = PERCENTILES): Distribution {
+export function waitDistribution(
+  db: Db,
+  runId: number,
+  group: WaitGroup,
+  ps: readonly number[] = PERCENTILES,
+): Distribution {
   return exactPercentiles(db, WAIT_GROUPS[group], {run: runId}, ps)
 }
 
 export function waitRows(db: Db, runId: number): WaitRow[] {
   return (Object.keys(WAIT_GROUPS) as WaitGroup[]).map((group) => {
     const d = waitDistribution(db, runId, group)
-    return {group, count: d.n, waited: d.nonzero, total_wait_ns: d.totalNs, p50_ns: d.values[0]!, p90_ns: d.values[1]!, p99_ns: d.values[2]!, max_ns: d.maxNs}
+    return {
+      group,
+      count: d.n,
+      waited: d.nonzero,
+      total_wait_ns: d.totalNs,
+      p50_ns: d.values[0]!,
+      p90_ns: d.values[1]!,
+      p99_ns: d.values[2]!,
+      max_ns: d.maxNs,
+    }
   })
 }
 
@@ -51,7 +65,10 @@ export function waitRows(db: Db, runId: number): WaitRow[] {
 // Counters, paths and reasons
 
 export function counters(db: Db, runId: number): Map<string, number> {
-  const rows = db.prepare('SELECT name, value FROM run_counters WHERE run_id = ?').all(runId) as {name: string; value: number}[]
+  const rows = db.prepare('SELECT name, value FROM run_counters WHERE run_id = ?').all(runId) as {
+    name: string
+    value: number
+  }[]
   return new Map(rows.map((r) => [r.name, r.value]))
 }
 
@@ -133,11 +150,44 @@ export function opFacts(db: Db, eventIds: number[], opNames: Map<number, string>
   const out = new Map<number, OpFacts>()
   for (const id of eventIds) {
     const r = stmt.get(id) as
-      | {event_id: number; kind: number; tid: number; line: number; trace_ns: number; a: number | null; b: number | null; text: string | null; name: string | null; arg0: number | null; arg1: number | null; arg2: number | null; arg3: number | null; arg4: number | null; arg5: number | null; ret: number | null; comm: string | null}
+      | {
+          event_id: number
+          kind: number
+          tid: number
+          line: number
+          trace_ns: number
+          a: number | null
+          b: number | null
+          text: string | null
+          name: string | null
+          arg0: number | null
+          arg1: number | null
+          arg2: number | null
+          arg3: number | null
+          arg4: number | null
+          arg5: number | null
+          ret: number | null
+          comm: string | null
+        }
       | undefined
     if (r === undefined) continue
-    const facts: EventFacts = {kind: r.kind, a: r.a, b: r.b, text: r.text, name: r.name, args: [r.arg0, r.arg1, r.arg2, r.arg3, r.arg4, r.arg5], ret: r.ret}
-    out.set(id, {event_id: id, tid: r.tid, comm: r.comm, trace_line: r.line, trace_ns: r.trace_ns, detail: describeOp(opNames.get(id) ?? r.name ?? '', facts)})
+    const facts: EventFacts = {
+      kind: r.kind,
+      a: r.a,
+      b: r.b,
+      text: r.text,
+      name: r.name,
+      args: [r.arg0, r.arg1, r.arg2, r.arg3, r.arg4, r.arg5],
+      ret: r.ret,
+    }
+    out.set(id, {
+      event_id: id,
+      tid: r.tid,
+      comm: r.comm,
+      trace_line: r.line,
+      trace_ns: r.trace_ns,
+      detail: describeOp(opNames.get(id) ?? r.name ?? '', facts),
+    })
   }
   return out
 }
@@ -177,7 +227,13 @@ const BLOCKER_ORDER: Record<SortKey, string> = {
  * The operations other threads waited on most (lock_waits.holder_event_id), by total delay they caused (or by
  * another of perf's sort keys); `filter` keeps the waits of one waiting process, thread or mode.
  */
-export function topBlockers(db: Db, runId: number, limit: number, key: SortKey = 'wait_total', filter: WaitFilter = {}): BlockerRow[] {
+export function topBlockers(
+  db: Db,
+  runId: number,
+  limit: number,
+  key: SortKey = 'wait_total',
+  filter: WaitFilter = {},
+): BlockerRow[] {
   const f = waitFilterSql(filter)
   const order = BLOCKER_ORDER[key]
   const rows = db
@@ -195,10 +251,20 @@ export function topBlockers(db: Db, runId: number, limit: number, key: SortKey =
        ORDER BY ${order}, b.holder_event_id`,
     )
     .all({run: runId, limit, ...f.params}) as Omit<BlockerRow, 'comm' | 'detail' | 'trace_line' | 'trace_ns'>[]
-  const facts = opFacts(db, rows.map((r) => r.holder_event_id), new Map(rows.map((r) => [r.holder_event_id, r.op])))
+  const facts = opFacts(
+    db,
+    rows.map((r) => r.holder_event_id),
+    new Map(rows.map((r) => [r.holder_event_id, r.op])),
+  )
   return rows.map((r) => {
     const f = facts.get(r.holder_event_id)
-    return {...r, comm: f?.comm ?? null, detail: f?.detail ?? r.op, trace_line: f?.trace_line ?? null, trace_ns: f?.trace_ns ?? null}
+    return {
+      ...r,
+      comm: f?.comm ?? null,
+      detail: f?.detail ?? r.op,
+      trace_line: f?.trace_line ?? null,
+      trace_ns: f?.trace_ns ?? null,
+    }
   })
 }
 
@@ -295,7 +361,11 @@ export function hotVmas(db: Db, runId: number, traceId: number, limit: number): 
     const k = `${r.tgid}:${r.vma_start}:${r.vma_end}`
     if (!top.has(k)) top.set(k, r.reason)
   }
-  return rows.map((r) => ({...r, kind: vmaKind(db, traceId, r.tgid, r.vma_start, r.vma_end), top_reason: top.get(`${r.tgid}:${r.vma_start}:${r.vma_end}`) ?? ''}))
+  return rows.map((r) => ({
+    ...r,
+    kind: vmaKind(db, traceId, r.tgid, r.vma_start, r.vma_end),
+    top_reason: top.get(`${r.tgid}:${r.vma_start}:${r.vma_end}`) ?? '',
+  }))
 }
 
 /**
@@ -304,11 +374,15 @@ export function hotVmas(db: Db, runId: number, traceId: number, limit: number): 
  */
 export function vmaKind(db: Db, traceId: number, tgid: number, start: number, end: number): string {
   const map = db
-    .prepare('SELECT path, perms FROM initial_maps WHERE trace_id = ? AND tgid = ? AND vm_start < ? AND vm_end > ? ORDER BY vm_start LIMIT 1')
+    .prepare(
+      'SELECT path, perms FROM initial_maps WHERE trace_id = ? AND tgid = ? AND vm_start < ? AND vm_end > ? ORDER BY vm_start LIMIT 1',
+    )
     .get(traceId, tgid, end, start) as {path: string; perms: string} | undefined
   if (map !== undefined) return `${map.path === '' ? 'anon' : map.path} ${map.perms}`
   const m2 = db
-    .prepare(`SELECT text FROM events WHERE trace_id = ? AND kind = 16 AND coalesce(tgid, tid) = ? AND a < ? AND a + b > ? ORDER BY event_id DESC LIMIT 1`)
+    .prepare(
+      `SELECT text FROM events WHERE trace_id = ? AND kind = 16 AND coalesce(tgid, tid) = ? AND a < ? AND a + b > ? ORDER BY event_id DESC LIMIT 1`,
+    )
     .pluck()
     .get(traceId, tgid, end, start) as string | undefined
   if (m2 !== undefined) return m2
@@ -324,7 +398,9 @@ export function vmaKind(db: Db, traceId: number, tgid: number, start: number, en
     return anon ? (shared ? 'shmem (mmap)' : 'anon (mmap)') : `file (mmap fd ${mm.fd})`
   }
   const brk = db
-    .prepare(`SELECT min(ret) AS lo, max(ret) AS hi FROM syscalls WHERE trace_id = ? AND name = 'brk' AND coalesce(tgid, tid) = ? AND ret > 0`)
+    .prepare(
+      `SELECT min(ret) AS lo, max(ret) AS hi FROM syscalls WHERE trace_id = ? AND name = 'brk' AND coalesce(tgid, tid) = ? AND ret > 0`,
+    )
     .get(traceId, tgid) as {lo: number | null; hi: number | null}
   if (brk.lo !== null && brk.hi !== null && start < brk.hi && end > brk.lo) return '[heap] (brk)'
   return '?'
@@ -379,13 +455,26 @@ export interface ProcessRow {
 
 export function processRows(db: Db, traceId: number, threads: ThreadRow[]): ProcessRow[] {
   const names = new Map(
-    (db.prepare('SELECT tgid, comm FROM processes WHERE trace_id = ?').all(traceId) as {tgid: number; comm: string}[]).map((r) => [r.tgid, r.comm]),
+    (
+      db.prepare('SELECT tgid, comm FROM processes WHERE trace_id = ?').all(traceId) as {tgid: number; comm: string}[]
+    ).map((r) => [r.tgid, r.comm]),
   )
   const by = new Map<number, ProcessRow>()
   for (const t of threads) {
     let p = by.get(t.tgid)
     if (p === undefined) {
-      p = {tgid: t.tgid, comm: names.get(t.tgid) ?? (t.tid === t.tgid ? t.comm : '?'), threads: 0, ops: 0, faults: 0, fallbacks: 0, waited_faults: 0, fault_wait_ns: 0, max_fault_wait_ns: 0, wait_ns: 0}
+      p = {
+        tgid: t.tgid,
+        comm: names.get(t.tgid) ?? (t.tid === t.tgid ? t.comm : '?'),
+        threads: 0,
+        ops: 0,
+        faults: 0,
+        fallbacks: 0,
+        waited_faults: 0,
+        fault_wait_ns: 0,
+        max_fault_wait_ns: 0,
+        wait_ns: 0,
+      }
       by.set(t.tgid, p)
     }
     if (t.tid === t.tgid && p.comm === '?') p.comm = t.comm
@@ -398,7 +487,9 @@ export function processRows(db: Db, traceId: number, threads: ThreadRow[]): Proc
     p.max_fault_wait_ns = Math.max(p.max_fault_wait_ns, t.max_fault_wait_ns)
     p.wait_ns += t.wait_ns
   }
-  return [...by.values()].sort((a, b) => b.wait_ns - a.wait_ns || b.fallbacks - a.fallbacks || b.faults - a.faults || a.tgid - b.tgid)
+  return [...by.values()].sort(
+    (a, b) => b.wait_ns - a.wait_ns || b.fallbacks - a.fallbacks || b.faults - a.faults || a.tgid - b.tgid,
+  )
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -416,7 +507,9 @@ export interface Histogram {
 export function faultWaitHistogram(db: Db, runId: number, edges: readonly number[] = WAIT_EDGES_NS): Histogram {
   const cases = edges.map((e, i) => `WHEN wait_ns < ${Math.round(e)} THEN ${i}`).join(' ')
   const rows = db
-    .prepare(`SELECT CASE WHEN wait_ns = 0 THEN -1 ${cases} ELSE ${edges.length} END AS b, count(*) AS n FROM fault_results WHERE run_id = ? GROUP BY b`)
+    .prepare(
+      `SELECT CASE WHEN wait_ns = 0 THEN -1 ${cases} ELSE ${edges.length} END AS b, count(*) AS n FROM fault_results WHERE run_id = ? GROUP BY b`,
+    )
     .all(runId) as {b: number; n: number}[]
   const h: Histogram = {zero: 0, buckets: new Array<number>(edges.length + 1).fill(0)}
   for (const r of rows) {
@@ -440,7 +533,14 @@ export interface OccupancyCell {
   fallbacks: number
 }
 
-const emptyCell = (): OccupancyCell => ({readers: 0, writer: 0, waitingReaders: 0, waitingWriters: 0, faults: 0, fallbacks: 0})
+const emptyCell = (): OccupancyCell => ({
+  readers: 0,
+  writer: 0,
+  waitingReaders: 0,
+  waitingWriters: 0,
+  faults: 0,
+  fallbacks: 0,
+})
 
 /**
  * mmap_lock occupancy per process and time bucket (sparse: buckets with nothing are absent). A hold is placed at
@@ -448,7 +548,13 @@ const emptyCell = (): OccupancyCell => ({readers: 0, writer: 0, waitingReaders: 
  * ([start, start + wait]). Holds no longer than a bucket are summed in SQL into the bucket where they start;
  * longer ones are spread exactly. `fromNs`/`toNs` restrict to a window (bucket numbers stay absolute).
  */
-export function lockOccupancy(db: Db, runId: number, bucketNs: number, fromNs = 0, toNs = Number.MAX_SAFE_INTEGER): Map<number, Map<number, OccupancyCell>> {
+export function lockOccupancy(
+  db: Db,
+  runId: number,
+  bucketNs: number,
+  fromNs = 0,
+  toNs = Number.MAX_SAFE_INTEGER,
+): Map<number, Map<number, OccupancyCell>> {
   const b = Math.max(1, Math.round(bucketNs))
   const out = new Map<number, Map<number, OccupancyCell>>()
   const cell = (tgid: number, k: number): OccupancyCell => {
@@ -458,7 +564,12 @@ export function lockOccupancy(db: Db, runId: number, bucketNs: number, fromNs = 
     if (c === undefined) m.set(k, (c = emptyCell()))
     return c
   }
-  const spread = (tgid: number, field: 'readers' | 'writer' | 'waitingReaders' | 'waitingWriters', start: number, end: number): void => {
+  const spread = (
+    tgid: number,
+    field: 'readers' | 'writer' | 'waitingReaders' | 'waitingWriters',
+    start: number,
+    end: number,
+  ): void => {
     const s = Math.max(start, fromNs)
     const e = Math.min(end, toNs)
     for (let k = Math.floor(s / b); k * b < e; k++) {
@@ -478,12 +589,14 @@ export function lockOccupancy(db: Db, runId: number, bucketNs: number, fromNs = 
     `SELECT tgid, mode, end_ns - hold_ns AS s, end_ns AS e FROM lock_holds
      WHERE run_id = @run AND lock = 'mmap_lock' AND hold_ns > @b AND end_ns > @from AND end_ns - hold_ns < @to`,
   )
-  for (const r of long.iterate(p) as Iterable<{tgid: number; mode: string; s: number; e: number}>) spread(r.tgid, r.mode === 'read' ? 'readers' : 'writer', r.s, r.e)
+  for (const r of long.iterate(p) as Iterable<{tgid: number; mode: string; s: number; e: number}>)
+    spread(r.tgid, r.mode === 'read' ? 'readers' : 'writer', r.s, r.e)
   const waits = db.prepare(
     `SELECT tgid, mode, start_ns AS s, start_ns + wait_ns AS e FROM lock_waits
      WHERE run_id = @run AND lock = 'mmap_lock' AND start_ns + wait_ns > @from AND start_ns < @to`,
   )
-  for (const r of waits.iterate(p) as Iterable<{tgid: number; mode: string; s: number; e: number}>) spread(r.tgid, r.mode === 'read' ? 'waitingReaders' : 'waitingWriters', r.s, r.e)
+  for (const r of waits.iterate(p) as Iterable<{tgid: number; mode: string; s: number; e: number}>)
+    spread(r.tgid, r.mode === 'read' ? 'waitingReaders' : 'waitingWriters', r.s, r.e)
   const faults = db
     .prepare(
       `SELECT g.tgid, s / CAST(@b AS INTEGER) AS k, count(*) AS n, sum(g.vma_lock = 0) AS fb

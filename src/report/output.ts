@@ -42,5 +42,8 @@ export function csv(rows: Row[], columns?: string[]): string {
 
 /** JSON that keeps 64-bit integers exact: bigints print as plain numbers. */
 export function json(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `__big__${v}` : v), 2).replace(/"__big__(-?\d+)"/g, '$1')
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `__big__${v}` : v), 2).replace(
+    /"__big__(-?\d+)"/g,
+    '$1',
+  )
 }

@@ -83,25 +83,48 @@ export function rcuFileReport(db: Db, runs: RunRef[], top: number): RcuFileRepor
   )
   for (const r of deferring) {
     out.runs.push({
-      run_id: r.runId, policy: r.label, deferred_fputs: c(r, 'fput.deferred'), delay_p50_ns: c(r, 'fput.delay_p50_ns'), delay_p99_ns: c(r, 'fput.delay_p99_ns'),
-      delay_max_ns: c(r, 'fput.delay_max_ns'), peak_files_waiting: c(r, 'fput.peak_files_waiting'), peak_bytes_waiting: c(r, 'fput.peak_bytes_waiting'),
-      files_released: c(r, 'files.released'), late_releases: c(r, 'files.late'), last_ref_late: c(r, 'files.last_ref_late'), max_busy_ns: c(r, 'files.max_busy_ns'),
+      run_id: r.runId,
+      policy: r.label,
+      deferred_fputs: c(r, 'fput.deferred'),
+      delay_p50_ns: c(r, 'fput.delay_p50_ns'),
+      delay_p99_ns: c(r, 'fput.delay_p99_ns'),
+      delay_max_ns: c(r, 'fput.delay_max_ns'),
+      peak_files_waiting: c(r, 'fput.peak_files_waiting'),
+      peak_bytes_waiting: c(r, 'fput.peak_bytes_waiting'),
+      files_released: c(r, 'files.released'),
+      late_releases: c(r, 'files.late'),
+      last_ref_late: c(r, 'files.last_ref_late'),
+      max_busy_ns: c(r, 'files.max_busy_ns'),
     })
-    for (const p of pathRows.all(r.runId, top) as Omit<RcuFilePath, 'run_id' | 'policy'>[]) out.paths.push({run_id: r.runId, policy: r.label, ...p})
+    for (const p of pathRows.all(r.runId, top) as Omit<RcuFilePath, 'run_id' | 'policy'>[])
+      out.paths.push({run_id: r.runId, policy: r.label, ...p})
     const base = runs.find((b) => b.policy === 'v6.18' && b.traceId === r.traceId && b.mode === r.mode)
     if (base !== undefined)
       out.trade.push({
-        trace_id: r.traceId, mode: r.mode, baseline_run_id: base.runId, run_id: r.runId, policy: r.label,
-        baseline_mmap_lock_faults: c(base, 'faults.path.mmap_lock'), mmap_lock_faults: c(r, 'faults.path.mmap_lock'),
-        faults_moved: c(base, 'faults.path.mmap_lock') - c(r, 'faults.path.mmap_lock'), baseline_file_no_map_pages: c(base, 'faults.reason.file_no_map_pages'),
-        deferred_fputs: c(r, 'fput.deferred'), last_ref_late: c(r, 'files.last_ref_late'), max_busy_ns: c(r, 'files.max_busy_ns'),
+        trace_id: r.traceId,
+        mode: r.mode,
+        baseline_run_id: base.runId,
+        run_id: r.runId,
+        policy: r.label,
+        baseline_mmap_lock_faults: c(base, 'faults.path.mmap_lock'),
+        mmap_lock_faults: c(r, 'faults.path.mmap_lock'),
+        faults_moved: c(base, 'faults.path.mmap_lock') - c(r, 'faults.path.mmap_lock'),
+        baseline_file_no_map_pages: c(base, 'faults.reason.file_no_map_pages'),
+        deferred_fputs: c(r, 'fput.deferred'),
+        last_ref_late: c(r, 'files.last_ref_late'),
+        max_busy_ns: c(r, 'files.max_busy_ns'),
       })
   }
   for (const r of runs) {
     const n = c(r, 'rcu.callbacks')
     out.call_rcu.push({
-      run_id: r.runId, policy: r.label, callbacks: n, mean_latency_ns: n === 0 ? 0 : Math.round(c(r, 'rcu.cbLatencySumNs') / n), max_latency_ns: c(r, 'rcu.cbLatencyMaxNs'),
-      peak_pending_bytes: c(r, 'rcu.peakPendingBytes'), peak_pending_objects: c(r, 'rcu.peakPendingObjects'),
+      run_id: r.runId,
+      policy: r.label,
+      callbacks: n,
+      mean_latency_ns: n === 0 ? 0 : Math.round(c(r, 'rcu.cbLatencySumNs') / n),
+      max_latency_ns: c(r, 'rcu.cbLatencyMaxNs'),
+      peak_pending_bytes: c(r, 'rcu.peakPendingBytes'),
+      peak_pending_objects: c(r, 'rcu.peakPendingObjects'),
     })
   }
   return out

@@ -34,7 +34,10 @@ const RUN_SQL = `SELECT r.run_id AS runId, r.trace_id AS traceId, r.policy, r.mo
 /** Parses "1,2,3" (flags) into positive integers, or throws a UserError naming the flag. */
 export function idList(flag: string, value: string | undefined): number[] | undefined {
   if (value === undefined) return undefined
-  const ids = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const ids = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
   if (ids.length === 0) throw new UserError(`--${flag}: expected a comma-separated list of ids`)
   return ids.map((s) => {
     if (!/^\d+$/.test(s)) throw new UserError(`--${flag}: '${s}' is not an id (expected e.g. --${flag} 1,2)`)
@@ -44,7 +47,10 @@ export function idList(flag: string, value: string | undefined): number[] | unde
 
 export function nameList(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined
-  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
   return names.length === 0 ? undefined : names
 }
 
@@ -52,7 +58,10 @@ function ensureRuns(db: Db, dbPath: string): void {
   const traces = db.prepare('SELECT count(*) FROM traces').pluck().get() as number
   if (traces === 0) throw new UserError(`no trace in ${dbPath}: run \`vmareplay ingest <trace> --db ${dbPath}\` first`)
   const runs = db.prepare('SELECT count(*) FROM runs').pluck().get() as number
-  if (runs === 0) throw new UserError(`no replay run in ${dbPath}: run \`vmareplay replay --db ${dbPath} --policy mmap-lock,v6.18\` first`)
+  if (runs === 0)
+    throw new UserError(
+      `no replay run in ${dbPath}: run \`vmareplay replay --db ${dbPath} --policy mmap-lock,v6.18\` first`,
+    )
 }
 
 function checkTraces(db: Db, dbPath: string, traces: number[]): void {
@@ -74,7 +83,10 @@ export function selectRuns(db: Db, dbPath: string, sel: RunSelection): RunRef[] 
     out = sel.runs.map((id) => {
       const r = db.prepare(`${RUN_SQL} WHERE r.run_id = ?`).get(id) as Omit<RunRef, 'label'> | undefined
       if (r === undefined) {
-        const ids = db.prepare('SELECT group_concat(run_id, \', \') FROM (SELECT run_id FROM runs ORDER BY run_id)').pluck().get() as string
+        const ids = db
+          .prepare("SELECT group_concat(run_id, ', ') FROM (SELECT run_id FROM runs ORDER BY run_id)")
+          .pluck()
+          .get() as string
         throw new UserError(`no run ${id} in ${dbPath} (runs: ${ids})`)
       }
       return r
@@ -84,8 +96,14 @@ export function selectRuns(db: Db, dbPath: string, sel: RunSelection): RunRef[] 
     checkTraces(db, dbPath, traces)
     out = []
     for (const traceId of traces) {
-      const all = db.prepare(`${RUN_SQL} WHERE r.trace_id = ? ORDER BY r.run_id`).all(traceId) as Omit<RunRef, 'label'>[]
-      if (all.length === 0) throw new UserError(`trace ${traceId} has no replay run: run \`vmareplay replay --db ${dbPath} --trace ${traceId} --policy ...\``)
+      const all = db.prepare(`${RUN_SQL} WHERE r.trace_id = ? ORDER BY r.run_id`).all(traceId) as Omit<
+        RunRef,
+        'label'
+      >[]
+      if (all.length === 0)
+        throw new UserError(
+          `trace ${traceId} has no replay run: run \`vmareplay replay --db ${dbPath} --trace ${traceId} --policy ...\``,
+        )
       if (sel.policies === undefined) {
         out.push(...all)
         continue
@@ -94,7 +112,9 @@ export function selectRuns(db: Db, dbPath: string, sel: RunSelection): RunRef[] 
         const latest = all.filter((r) => r.policy === p).at(-1)
         if (latest === undefined) {
           const have = [...new Set(all.map((r) => r.policy))].join(', ')
-          throw new UserError(`trace ${traceId} has no run with policy '${p}' (it has: ${have}); run \`vmareplay replay --db ${dbPath} --trace ${traceId} --policy ${p}\``)
+          throw new UserError(
+            `trace ${traceId} has no run with policy '${p}' (it has: ${have}); run \`vmareplay replay --db ${dbPath} --trace ${traceId} --policy ${p}\``,
+          )
         }
         out.push(latest)
       }
@@ -110,11 +130,19 @@ export function labelRuns(runs: Omit<RunRef, 'label'>[]): RunRef[] {
   const oneTrace = new Set(runs.map((r) => r.traceId)).size <= 1
   const onePolicy = new Set(runs.map((r) => r.policy)).size <= 1 && runs.length > 1
   const base = (r: Omit<RunRef, 'label'>): string =>
-    oneTrace ? r.policy : onePolicy ? `t${r.traceId}:${basename(r.tracePath).replace(/\.(trace\.txt|perf\.txt|txt|csv)(\.xz|\.gz)?$/, '')}` : `${r.policy}@t${r.traceId}`
+    oneTrace
+      ? r.policy
+      : onePolicy
+        ? `t${r.traceId}:${basename(r.tracePath).replace(/\.(trace\.txt|perf\.txt|txt|csv)(\.xz|\.gz)?$/, '')}`
+        : `${r.policy}@t${r.traceId}`
   const counts = new Map<string, number>()
   for (const r of runs) counts.set(base(r), (counts.get(base(r)) ?? 0) + 1)
   // SQLite gives calibratedHolds as 0/1
-  return runs.map((r) => ({...r, calibratedHolds: Boolean(r.calibratedHolds), label: counts.get(base(r))! > 1 ? `${base(r)}#${r.runId}` : base(r)}))
+  return runs.map((r) => ({
+    ...r,
+    calibratedHolds: Boolean(r.calibratedHolds),
+    label: counts.get(base(r))! > 1 ? `${base(r)}#${r.runId}` : base(r),
+  }))
 }
 
 /** How a run was replayed, for people: its mode, and whether its syscall holds came from the trace. */

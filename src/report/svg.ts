@@ -23,7 +23,15 @@ export interface BarSeries {
 }
 
 /** Grouped vertical bars: one group per category, one bar per series; y on a log10 scale of (count) with 0 at base. */
-export function groupedBarsSvg(o: {width: number; height: number; categories: string[]; series: BarSeries[]; yLabel: string; xLabel: string; title: string}): string {
+export function groupedBarsSvg(o: {
+  width: number
+  height: number
+  categories: string[]
+  series: BarSeries[]
+  yLabel: string
+  xLabel: string
+  title: string
+}): string {
   const m = {l: 62, r: 12, t: 26, b: 46}
   const w = o.width - m.l - m.r
   const h = o.height - m.t - m.b
@@ -32,11 +40,15 @@ export function groupedBarsSvg(o: {width: number; height: number; categories: st
   // log10 axis with half a decade below 1, so a bar of one fault is still visible
   const pos = (v: number): number => (v <= 0 ? 0 : (Math.log10(v) + 0.5) / (decades + 0.5))
   const y = (v: number): number => m.t + h - pos(v) * h
-  const out: string[] = [`<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="${o.width}" height="${o.height}" viewBox="0 0 ${o.width} ${o.height}" role="img" aria-label="${esc(o.title)}">`]
+  const out: string[] = [
+    `<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="${o.width}" height="${o.height}" viewBox="0 0 ${o.width} ${o.height}" role="img" aria-label="${esc(o.title)}">`,
+  ]
   out.push(`<text x="${m.l}" y="16" class="ct">${esc(o.title)}</text>`)
   for (let d = 0; d <= decades; d++) {
     const yy = f1(y(10 ** d))
-    out.push(`<line x1="${m.l}" x2="${m.l + w}" y1="${yy}" y2="${yy}" class="grid"/><text x="${m.l - 6}" y="${yy}" class="yt">${d === 0 ? '1' : `10${d === 1 ? '' : sup(d)}`}</text>`)
+    out.push(
+      `<line x1="${m.l}" x2="${m.l + w}" y1="${yy}" y2="${yy}" class="grid"/><text x="${m.l - 6}" y="${yy}" class="yt">${d === 0 ? '1' : `10${d === 1 ? '' : sup(d)}`}</text>`,
+    )
   }
   const gw = w / Math.max(1, o.categories.length)
   const bw = Math.max(1, (gw * 0.8) / Math.max(1, o.series.length))
@@ -46,7 +58,9 @@ export function groupedBarsSvg(o: {width: number; height: number; categories: st
       const v = s.values[i] ?? 0
       if (v <= 0) return
       const top = y(v)
-      out.push(`<rect x="${f1(gx + j * bw)}" y="${f1(top)}" width="${f1(bw)}" height="${f1(m.t + h - top)}" fill="${s.color}"><title>${esc(`${s.label}, ${c}: ${v.toLocaleString('en-US')} faults`)}</title></rect>`)
+      out.push(
+        `<rect x="${f1(gx + j * bw)}" y="${f1(top)}" width="${f1(bw)}" height="${f1(m.t + h - top)}" fill="${s.color}"><title>${esc(`${s.label}, ${c}: ${v.toLocaleString('en-US')} faults`)}</title></rect>`,
+      )
     })
     out.push(`<text x="${f1(m.l + i * gw + gw / 2)}" y="${m.t + h + 14}" class="xt">${esc(c)}</text>`)
   })
@@ -59,7 +73,10 @@ export function groupedBarsSvg(o: {width: number; height: number; categories: st
 
 function sup(n: number): string {
   const d = '⁰¹²³⁴⁵⁶⁷⁸⁹'
-  return String(n).split('').map((c) => d[Number(c)]).join('')
+  return String(n)
+    .split('')
+    .map((c) => d[Number(c)])
+    .join('')
 }
 
 export interface StepSeries {
@@ -78,7 +95,13 @@ export interface TimelineLane {
 }
 
 /** Step path of a series over `n` buckets, stacked on `base` (values already in data units). */
-function stepPath(values: ArrayLike<number>, base: ArrayLike<number>, x0: number, bw: number, y: (v: number) => number): string {
+function stepPath(
+  values: ArrayLike<number>,
+  base: ArrayLike<number>,
+  x0: number,
+  bw: number,
+  y: (v: number) => number,
+): string {
   const n = values.length
   const pts: string[] = []
   let any = false
@@ -89,12 +112,20 @@ function stepPath(values: ArrayLike<number>, base: ArrayLike<number>, x0: number
   }
   if (!any) return ''
   const back: string[] = []
-  for (let i = n - 1; i >= 0; i--) back.push(`${f1(x0 + (i + 1) * bw)},${f1(y(base[i] ?? 0))}`, `${f1(x0 + i * bw)},${f1(y(base[i] ?? 0))}`)
+  for (let i = n - 1; i >= 0; i--)
+    back.push(`${f1(x0 + (i + 1) * bw)},${f1(y(base[i] ?? 0))}`, `${f1(x0 + i * bw)},${f1(y(base[i] ?? 0))}`)
   return `M${pts.join('L')}L${back.join('L')}Z`
 }
 
 /** A time axis (ms) with one band of lanes; each lane stacks its series as step areas. */
-export function timelineSvg(o: {width: number; spanNs: number; bucketNs: number; lanes: TimelineLane[]; title: string; laneHeight?: number}): string {
+export function timelineSvg(o: {
+  width: number
+  spanNs: number
+  bucketNs: number
+  lanes: TimelineLane[]
+  title: string
+  laneHeight?: number
+}): string {
   const m = {l: 150, r: 12, t: 22, b: 30}
   const lh = o.laneHeight ?? 46
   const gap = 8
@@ -103,21 +134,29 @@ export function timelineSvg(o: {width: number; spanNs: number; bucketNs: number;
   const n = Math.max(1, ...o.lanes.flatMap((l) => l.series.map((s) => s.values.length)))
   const span = Math.max(o.spanNs, n * o.bucketNs)
   const bw = (w * o.bucketNs) / span
-  const out: string[] = [`<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="${o.width}" height="${height}" viewBox="0 0 ${o.width} ${height}" role="img" aria-label="${esc(o.title)}">`]
+  const out: string[] = [
+    `<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="${o.width}" height="${height}" viewBox="0 0 ${o.width} ${height}" role="img" aria-label="${esc(o.title)}">`,
+  ]
   out.push(`<text x="${m.l}" y="14" class="ct">${esc(o.title)}</text>`)
   const spanMs = span / 1e6
   const step = niceStep(spanMs, 8)
   const bottom = m.t + o.lanes.length * (lh + gap)
   for (let t = 0; t <= spanMs + 1e-9; t += step) {
     const x = f1(m.l + (t / spanMs) * w)
-    out.push(`<line x1="${x}" x2="${x}" y1="${m.t}" y2="${bottom}" class="grid"/><text x="${x}" y="${bottom + 13}" class="xt">${Number(t.toPrecision(6))}</text>`)
+    out.push(
+      `<line x1="${x}" x2="${x}" y1="${m.t}" y2="${bottom}" class="grid"/><text x="${x}" y="${bottom + 13}" class="xt">${Number(t.toPrecision(6))}</text>`,
+    )
   }
-  out.push(`<text x="${m.l + w}" y="${height - 3}" class="xr">ms since the trace's first event (bucket ${fmtNs(o.bucketNs)})</text>`)
+  out.push(
+    `<text x="${m.l + w}" y="${height - 3}" class="xr">ms since the trace's first event (bucket ${fmtNs(o.bucketNs)})</text>`,
+  )
   o.lanes.forEach((lane, i) => {
     const top = m.t + i * (lh + gap)
     const y = (v: number): number => top + lh - (Math.min(v, lane.yMax) / (lane.yMax || 1)) * lh
     out.push(`<rect x="${m.l}" y="${top}" width="${w}" height="${lh}" class="lane"/>`)
-    out.push(`<text x="${m.l - 6}" y="${top + lh / 2 - 2}" class="lt">${esc(lane.title)}</text><text x="${m.l - 6}" y="${top + lh / 2 + 10}" class="lu">max ${esc(fmtNum(lane.yMax))} ${esc(lane.yUnit)}</text>`)
+    out.push(
+      `<text x="${m.l - 6}" y="${top + lh / 2 - 2}" class="lt">${esc(lane.title)}</text><text x="${m.l - 6}" y="${top + lh / 2 + 10}" class="lu">max ${esc(fmtNum(lane.yMax))} ${esc(lane.yUnit)}</text>`,
+    )
     const base = new Float64Array(n)
     for (const s of lane.series) {
       const d = stepPath(s.values, base, m.l, bw, y)
@@ -134,5 +173,9 @@ function fmtNum(v: number): string {
 }
 
 function fmtNs(ns: number): string {
-  return ns >= 1e6 ? `${Number((ns / 1e6).toPrecision(3))} ms` : ns >= 1e3 ? `${Number((ns / 1e3).toPrecision(3))} µs` : `${ns} ns`
+  return ns >= 1e6
+    ? `${Number((ns / 1e6).toPrecision(3))} ms`
+    : ns >= 1e3
+      ? `${Number((ns / 1e3).toPrecision(3))} µs`
+      : `${ns} ns`
 }

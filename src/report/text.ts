@@ -28,7 +28,8 @@ export function displayValue(row: Pick<CompareRow, 'display'>, v: number | null)
 
 export function stallText(s: StallRow | null): string {
   if (s === null) return 'no waits'
-  const holder = s.holder_op === null ? 'VMA readers' : `${s.holder_op} (tid ${s.holder_tid}, event ${s.holder_event_id})`
+  const holder =
+    s.holder_op === null ? 'VMA readers' : `${s.holder_op} (tid ${s.holder_tid}, event ${s.holder_event_id})`
   return `${s.waiter_op} (tid ${s.waiter_tid}) waited ${dur(s.wait_ns)} for ${s.lock} ${s.mode} on ${holder} at ${ms(s.start_ns)} ms`
 }
 
@@ -41,7 +42,10 @@ export function headlines(r: ContentionReport): string[] {
     const paths = r.paths.filter((p) => p.run_id === run.run_id)
     const fallbacks = paths.filter((p) => p.path === 'mmap_lock')
     const nFb = fallbacks.reduce((s, p) => s + p.faults, 0)
-    const topFb = fallbacks.slice(0, 3).map((p) => `${p.reason} ${count(p.faults)}`).join(', ')
+    const topFb = fallbacks
+      .slice(0, 3)
+      .map((p) => `${p.reason} ${count(p.faults)}`)
+      .join(', ')
     const all = r.waits.find((w) => w.run_id === run.run_id && w.group === 'all faults')
     const writers = r.waits.find((w) => w.run_id === run.run_id && w.group === 'mmap_lock writers (waits)')
     const b = r.blockers.find((x) => x.run_id === run.run_id)
@@ -51,7 +55,9 @@ export function headlines(r: ContentionReport): string[] {
         ((all?.waited ?? 0) === 0
           ? 'No fault waited for a lock'
           : `${count(all!.waited)} fault${all!.waited === 1 ? '' : 's'} waited for a lock, ${dur(all!.total_wait_ns)} in total, the longest ${dur(all!.max_ns)}`) +
-        ((writers?.count ?? 0) === 0 ? '; no mmap_lock writer waited.' : `; ${count(writers!.count)} mmap_lock writer wait${writers!.count === 1 ? '' : 's'}, ${dur(writers!.total_wait_ns)} in total.`),
+        ((writers?.count ?? 0) === 0
+          ? '; no mmap_lock writer waited.'
+          : `; ${count(writers!.count)} mmap_lock writer wait${writers!.count === 1 ? '' : 's'}, ${dur(writers!.total_wait_ns)} in total.`),
     ]
     if (b !== undefined)
       lines.push(
@@ -137,7 +143,9 @@ function threadTable(r: ContentionReport, top: number, which: 'threads' | 'proce
   const out: Row[] = []
   let hidden = 0
   for (const run of r.runs) {
-    const rows = (r[which] as (ContentionReport['threads'][number] | ContentionReport['processes'][number])[]).filter((t) => t.run_id === run.run_id)
+    const rows = (r[which] as (ContentionReport['threads'][number] | ContentionReport['processes'][number])[]).filter(
+      (t) => t.run_id === run.run_id,
+    )
     hidden += Math.max(0, rows.length - top)
     for (const t of rows.slice(0, top)) {
       out.push({
@@ -154,7 +162,9 @@ function threadTable(r: ContentionReport, top: number, which: 'threads' | 'proce
       })
     }
   }
-  return table(out) + (hidden > 0 ? `\n(${hidden} more ${which} with less waiting; --json or --csv ${which} for all)` : '')
+  return (
+    table(out) + (hidden > 0 ? `\n(${hidden} more ${which} with less waiting; --json or --csv ${which} for all)` : '')
+  )
 }
 
 /** `perf lock contention`'s table: waits by lock, mode and the class that waited, in `sort_key` order. */
@@ -208,13 +218,29 @@ function lockStatClassRows(r: ContentionReport): Row[] {
 /** What --pid/--tid/--read/--write kept, for the report's first line. */
 export function filterText(r: ContentionReport): string | null {
   const f = r.filter
-  const parts = [f.pid === undefined ? '' : `pid ${f.pid}`, f.tid === undefined ? '' : `tid ${f.tid}`, f.mode === undefined ? '' : `${f.mode} waits`].filter((x) => x !== '')
-  return parts.length === 0 ? null : `Filtered to ${parts.join(', ')} (the waiting task; holds by the holding task): lock tables, blockers, threads and processes. Fault paths, wait percentiles and VMAs cover the whole run.`
+  const parts = [
+    f.pid === undefined ? '' : `pid ${f.pid}`,
+    f.tid === undefined ? '' : `tid ${f.tid}`,
+    f.mode === undefined ? '' : `${f.mode} waits`,
+  ].filter((x) => x !== '')
+  return parts.length === 0
+    ? null
+    : `Filtered to ${parts.join(', ')} (the waiting task; holds by the holding task): lock tables, blockers, threads and processes. Fault paths, wait percentiles and VMAs cover the whole run.`
 }
 
 /** The perf lock contention rows with `sep` between fields (perf lock contention -x): a header line, raw ns. */
 export function lockContentionSeparated(r: ContentionReport, sep: string): string {
-  const cols = ['run_id', 'policy', 'contended', 'wait_total_ns', 'wait_max_ns', 'avg_wait_ns', 'type', 'lock', 'caller'] as const
+  const cols = [
+    'run_id',
+    'policy',
+    'contended',
+    'wait_total_ns',
+    'wait_max_ns',
+    'avg_wait_ns',
+    'type',
+    'lock',
+    'caller',
+  ] as const
   const lines = [cols.join(sep)]
   for (const l of r.locks) lines.push(cols.map((c) => String(l[c])).join(sep))
   return lines.join('\n') + '\n'
@@ -227,19 +253,41 @@ export function renderContention(r: ContentionReport, top: number): string {
   for (const t of r.traces)
     parts.push(
       `Trace ${t.trace_id}: ${basename(t.path)} (${t.format}${t.kernel_version === null ? '' : `, kernel ${t.kernel_version}`}), ${count(t.events)} events, ${count(t.faults)} user faults, ${dur(t.span_ns)} traced` +
-        (t.lost_events > 0 ? `, ${count(t.lost_events)} events LOST (outcomes in those windows are low confidence)` : ''),
+        (t.lost_events > 0
+          ? `, ${count(t.lost_events)} events LOST (outcomes in those windows are low confidence)`
+          : ''),
     )
   parts.push(title('Summary'), headlines(r).join('\n\n'))
-  parts.push(title('Faults by completion path and reason (count, share of the run\'s faults)'), pathMatrix(r))
-  parts.push(title('Lock waits (exact percentiles, nearest rank; "all faults" counts faults that did not wait as 0)'), waitTable(r))
-  parts.push(title(`Lock contention (as perf lock contention; by ${r.sort_key}, top ${top} per run)`), r.locks.length === 0 ? '(no waits)' : table(lockRows(r)))
-  parts.push(title('lock_stat (as /proc/lock_stat: -R read, -W write; waits and holds of the replay)'), r.lockstat.length === 0 ? '(no locks taken)' : table(lockStatRows(r)))
-  if (r.lockstat_classes.length > 0) parts.push(title(`lock_stat contention points (top ${top} per class): who waited, and who held the lock meanwhile`), table(lockStatClassRows(r)))
+  parts.push(title("Faults by completion path and reason (count, share of the run's faults)"), pathMatrix(r))
+  parts.push(
+    title('Lock waits (exact percentiles, nearest rank; "all faults" counts faults that did not wait as 0)'),
+    waitTable(r),
+  )
+  parts.push(
+    title(`Lock contention (as perf lock contention; by ${r.sort_key}, top ${top} per run)`),
+    r.locks.length === 0 ? '(no waits)' : table(lockRows(r)),
+  )
+  parts.push(
+    title('lock_stat (as /proc/lock_stat: -R read, -W write; waits and holds of the replay)'),
+    r.lockstat.length === 0 ? '(no locks taken)' : table(lockStatRows(r)),
+  )
+  if (r.lockstat_classes.length > 0)
+    parts.push(
+      title(`lock_stat contention points (top ${top} per class): who waited, and who held the lock meanwhile`),
+      table(lockStatClassRows(r)),
+    )
   for (const run of r.runs) {
     const rows = blockerRows(r, run.run_id)
-    parts.push(title(`Top blocking operations — ${run.label} (run ${run.run_id}): who held mmap_lock while others waited`), rows.length === 0 ? '(no thread waited on another)' : table(rows))
+    parts.push(
+      title(`Top blocking operations — ${run.label} (run ${run.run_id}): who held mmap_lock while others waited`),
+      rows.length === 0 ? '(no thread waited on another)' : table(rows),
+    )
   }
-  for (const run of r.runs) parts.push(title(`Hottest VMAs — ${run.label} (run ${run.run_id}): by fallbacks, then delay, then faults`), table(vmaRows(r, run.run_id)))
+  for (const run of r.runs)
+    parts.push(
+      title(`Hottest VMAs — ${run.label} (run ${run.run_id}): by fallbacks, then delay, then faults`),
+      table(vmaRows(r, run.run_id)),
+    )
   parts.push(title(`Threads (top ${top} per run by time spent waiting)`), threadTable(r, top, 'threads'))
   parts.push(title(`Processes (top ${top} per run)`), threadTable(r, top, 'processes'))
   if (r.rcu_file !== undefined) parts.push(...rcuFileText(r.rcu_file))
@@ -247,12 +295,25 @@ export function renderContention(r: ContentionReport, top: number): string {
 }
 
 /** The rcuDeferredFput section's tables and trade sentences (text and HTML render the same rows). */
-export function rcuFileRows(f: NonNullable<ContentionReport['rcu_file']>): {runs: Row[]; trade: string[]; paths: Row[]; callRcu: Row[]} {
+export function rcuFileRows(f: NonNullable<ContentionReport['rcu_file']>): {
+  runs: Row[]
+  trade: string[]
+  paths: Row[]
+  callRcu: Row[]
+} {
   return {
     runs: f.runs.map((x) => ({
-      run: `${x.policy} (${x.run_id})`, 'deferred fputs': count(x.deferred_fputs), 'delay p50 ms': ms(x.delay_p50_ns), 'p99 ms': ms(x.delay_p99_ns), 'max ms': ms(x.delay_max_ns),
-      'peak files waiting': count(x.peak_files_waiting), 'peak VMA bytes waiting': bytes(x.peak_bytes_waiting), 'files released': count(x.files_released),
-      'released late': count(x.late_releases), 'last-ref late (fd closed)': count(x.last_ref_late), 'longest umount-busy ms': ms(x.max_busy_ns),
+      run: `${x.policy} (${x.run_id})`,
+      'deferred fputs': count(x.deferred_fputs),
+      'delay p50 ms': ms(x.delay_p50_ns),
+      'p99 ms': ms(x.delay_p99_ns),
+      'max ms': ms(x.delay_max_ns),
+      'peak files waiting': count(x.peak_files_waiting),
+      'peak VMA bytes waiting': bytes(x.peak_bytes_waiting),
+      'files released': count(x.files_released),
+      'released late': count(x.late_releases),
+      'last-ref late (fd closed)': count(x.last_ref_late),
+      'longest umount-busy ms': ms(x.max_busy_ns),
     })),
     trade: f.trade.map(
       (t) =>
@@ -260,8 +321,22 @@ export function rcuFileRows(f: NonNullable<ContentionReport['rcu_file']>): {runs
         `(${count(t.baseline_mmap_lock_faults)} → ${count(t.mmap_lock_faults)}; v6.18 had ${count(t.baseline_file_no_map_pages)} file_no_map_pages fallbacks); ` +
         `costs ${count(t.deferred_fputs)} deferred fputs, ${count(t.last_ref_late)} ->release calls run late on the last reference, umount busy up to ${ms(t.max_busy_ns)} ms longer.`,
     ),
-    paths: f.paths.map((p) => ({run: `${p.policy} (${p.run_id})`, file: p.file, fd: p.fd, releases: count(p.releases), 'late total ms': ms(p.late_total_ns), 'late max ms': ms(p.late_max_ns)})),
-    callRcu: f.call_rcu.map((c) => ({run: `${c.policy} (${c.run_id})`, callbacks: count(c.callbacks), 'mean latency ms': ms(c.mean_latency_ns), 'max ms': ms(c.max_latency_ns), 'peak pending': bytes(c.peak_pending_bytes), 'peak objects': count(c.peak_pending_objects)})),
+    paths: f.paths.map((p) => ({
+      run: `${p.policy} (${p.run_id})`,
+      file: p.file,
+      fd: p.fd,
+      releases: count(p.releases),
+      'late total ms': ms(p.late_total_ns),
+      'late max ms': ms(p.late_max_ns),
+    })),
+    callRcu: f.call_rcu.map((c) => ({
+      run: `${c.policy} (${c.run_id})`,
+      callbacks: count(c.callbacks),
+      'mean latency ms': ms(c.mean_latency_ns),
+      'max ms': ms(c.max_latency_ns),
+      'peak pending': bytes(c.peak_pending_bytes),
+      'peak objects': count(c.peak_pending_objects),
+    })),
   }
 }
 
@@ -278,10 +353,14 @@ export function rcuFileText(f: NonNullable<ContentionReport['rcu_file']>): strin
   const r = rcuFileRows(f)
   const T = RCU_FILE_TITLES
   return [
-    title(T.runs), table(r.runs),
-    title(T.trade), ...(r.trade.length > 0 ? r.trade : [T.noTrade]),
-    title(T.paths), r.paths.length === 0 ? '(none)' : table(r.paths),
-    title(T.callRcu), table(r.callRcu),
+    title(T.runs),
+    table(r.runs),
+    title(T.trade),
+    ...(r.trade.length > 0 ? r.trade : [T.noTrade]),
+    title(T.paths),
+    r.paths.length === 0 ? '(none)' : table(r.paths),
+    title(T.callRcu),
+    table(r.callRcu),
   ]
 }
 
@@ -300,7 +379,10 @@ export function compareTableRows(c: Comparison): {rows: Row[]; columns: string[]
     const out: Row = {metric: (row.indent ? '  ' : '') + row.metric}
     row.values.forEach((v, i) => {
       const d = row.deltas[i]
-      out[columns[i + 1]!] = i === b || d === null ? displayValue(row, v) : `${displayValue(row, v)} (${signed(d, (n) => displayValue(row, n))})`
+      out[columns[i + 1]!] =
+        i === b || d === null
+          ? displayValue(row, v)
+          : `${displayValue(row, v)} (${signed(d, (n) => displayValue(row, n))})`
     })
     return out
   })
@@ -309,10 +391,16 @@ export function compareTableRows(c: Comparison): {rows: Row[]; columns: string[]
 
 export function changedOpRows(c: Comparison, longHeaders = true): Row[] {
   return c.changedOps.map((o: ChangedOp, i) => {
-    const row: Row = {'#': i + 1, operation: o.detail, thread: `${o.comm ?? '?'}/${o.tid ?? '?'}`, 'trace line': o.trace_line ?? ''}
+    const row: Row = {
+      '#': i + 1,
+      operation: o.detail,
+      thread: `${o.comm ?? '?'}/${o.tid ?? '?'}`,
+      'trace line': o.trace_line ?? '',
+    }
     c.columns.forEach((col, j) => {
       const e = o.effects[j]!
-      row[longHeaders ? `${col.label}: faults delayed / delay (µs)` : col.label] = `${count(e.faults_delayed)} / ${us(e.total_wait_ns)}`
+      row[longHeaders ? `${col.label}: faults delayed / delay (µs)` : col.label] =
+        `${count(e.faults_delayed)} / ${us(e.total_wait_ns)}`
     })
     return row
   })
@@ -327,7 +415,10 @@ export function renderComparison(c: Comparison): string {
     c.columns.map((x, i) => `${x.label}: ${stallText(c.stalls[i] ?? null)}`).join('\n'),
   ]
   if (c.changedOps.length > 0) {
-    parts.push(title('Operations whose effect changed most (faults they delayed and the delay they caused, per run)'), table(changedOpRows(c)))
+    parts.push(
+      title('Operations whose effect changed most (faults they delayed and the delay they caused, per run)'),
+      table(changedOpRows(c)),
+    )
   } else if (c.notes.every((n) => !n.startsWith('runs replay different traces'))) {
     parts.push('\nNo operation delayed other threads differently between these runs.')
   }
@@ -356,7 +447,10 @@ export function comparisonJson(c: Comparison): unknown {
       deltas: Object.fromEntries(c.columns.map((x, i) => [x.label, r.deltas[i]])),
     })),
     worstStalls: Object.fromEntries(c.columns.map((x, i) => [x.label, c.stalls[i]])),
-    changedOperations: c.changedOps.map((o) => ({...o, effects: Object.fromEntries(c.columns.map((x, i) => [x.label, o.effects[i]]))})),
+    changedOperations: c.changedOps.map((o) => ({
+      ...o,
+      effects: Object.fromEntries(c.columns.map((x, i) => [x.label, o.effects[i]])),
+    })),
     notes: c.notes,
   }
 }

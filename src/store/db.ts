@@ -11,7 +11,8 @@ const PAGE_SIZE = 16384
 
 /** Opens (creating if needed) a database for writing: WAL so readers can query while ingest or replay writes. */
 export function openDb(path: string): Db {
-  if (existsSync(path) && statSync(path).isDirectory()) throw new StoreError(`--db ${path} is a directory; give a file path`)
+  if (existsSync(path) && statSync(path).isDirectory())
+    throw new StoreError(`--db ${path} is a directory; give a file path`)
   let db: Db
   try {
     db = new Database(path, {timeout: BUSY_TIMEOUT_MS})
@@ -36,7 +37,8 @@ export function openDb(path: string): Db {
 
 /** Opens an existing database read-only; the connection itself cannot write, attach or load extensions. */
 export function openDbReadOnly(path: string): Db {
-  if (!existsSync(path)) throw new StoreError(`no database at ${path}: run \`vmareplay ingest <trace> --db ${path}\` first`, 2)
+  if (!existsSync(path))
+    throw new StoreError(`no database at ${path}: run \`vmareplay ingest <trace> --db ${path}\` first`, 2)
   let db: Db
   try {
     db = new Database(path, {readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS})

@@ -98,7 +98,13 @@ export class FaultPageEncoder {
     let thread = tid === this.lastTid ? this.lastThread : this.threads.get(tid)
     let fresh = false
     if (thread === undefined || this.tgids[thread] !== tgid) {
-      if (!(Number.isInteger(tid) && Number.isInteger(tgid) && Math.abs(tid) < ZIGZAG_LIMIT && Math.abs(tgid) < ZIGZAG_LIMIT)) return this.fail()
+      if (!(
+        Number.isInteger(tid) &&
+        Number.isInteger(tgid) &&
+        Math.abs(tid) < ZIGZAG_LIMIT &&
+        Math.abs(tgid) < ZIGZAG_LIMIT
+      ))
+        return this.fail()
       thread = this.tgids.length
       this.tgids.push(tgid)
       this.threads.set(tid, thread)
@@ -114,7 +120,8 @@ export class FaultPageEncoder {
       raw = !(dAddr < ZIGZAG_LIMIT && dAddr > -ZIGZAG_LIMIT)
     }
     const start = p++
-    b[start] = (e.kind === Kind.FaultKernel ? KERNEL : 0) | (raw ? RAW : 0) | (Math.min(thread, THREAD_INLINE) << THREAD_SHIFT)
+    b[start] =
+      (e.kind === Kind.FaultKernel ? KERNEL : 0) | (raw ? RAW : 0) | (Math.min(thread, THREAD_INLINE) << THREAD_SHIFT)
     if (thread >= THREAD_INLINE) p = putVarint(b, p, thread - THREAD_INLINE)
     if (fresh) {
       p = putVarint(b, p, zigzag(tid))

@@ -19,7 +19,8 @@ export class BatchInsert {
     this.width = columns.length
     this.buf = new Array<Value>(rows * this.width).fill(null)
     const literals = Object.entries(fixed).map(([column, value]) => {
-      if (!Number.isSafeInteger(value)) throw new Error(`internal error: ${table}.${column} fixed to ${value}, not an integer`)
+      if (!Number.isSafeInteger(value))
+        throw new Error(`internal error: ${table}.${column} fixed to ${value}, not an integer`)
       return [column, String(value)]
     })
     const row = `(${[...literals.map(([, v]) => v), ...Array<string>(this.width).fill('?')].join(',')})`

@@ -8,7 +8,11 @@ const REFUSED_FUNCTION = /\b(load_extension|readfile|writefile|edit|fts3_tokeniz
 
 export function prepareReadOnly(db: Db, sql: string) {
   const first = REFUSED_FIRST_WORD.exec(sql)
-  if (first !== null) throw new StoreError(`query is read-only: ${first[1]!.toUpperCase()} is not allowed; use SELECT (or WITH … SELECT)`, 2)
+  if (first !== null)
+    throw new StoreError(
+      `query is read-only: ${first[1]!.toUpperCase()} is not allowed; use SELECT (or WITH … SELECT)`,
+      2,
+    )
   const fn = REFUSED_FUNCTION.exec(sql)
   if (fn !== null) throw new StoreError(`query is read-only: ${fn[1]}() is not allowed`, 2)
   db.pragma('query_only = 1')
@@ -18,7 +22,8 @@ export function prepareReadOnly(db: Db, sql: string) {
   } catch (error) {
     throw new StoreError(`SQL error: ${(error as Error).message}`, 2)
   }
-  if (!stmt.readonly) throw new StoreError('query is read-only: this statement would write; use SELECT (or WITH … SELECT)', 2)
+  if (!stmt.readonly)
+    throw new StoreError('query is read-only: this statement would write; use SELECT (or WITH … SELECT)', 2)
   if (!stmt.reader) throw new StoreError('query returns no rows: use SELECT (or WITH … SELECT)', 2)
   return stmt
 }

@@ -11,21 +11,57 @@ export const SLOT_LEN = 1 << 16
 
 /** Field offsets by name from a list in wire order: the writer (runs.ts) and the reader (run-rows.ts) both address
  * fields by these names, so the order is written once and a field cannot be swapped on one side only. */
-function layout<const N extends readonly string[]>(names: N): Readonly<Record<N[number], number>> & {readonly length: number} {
-  return Object.freeze(Object.assign(Object.fromEntries(names.map((n, i) => [n, i])) as Record<N[number], number>, {length: names.length}))
+function layout<const N extends readonly string[]>(
+  names: N,
+): Readonly<Record<N[number], number>> & {readonly length: number} {
+  return Object.freeze(
+    Object.assign(Object.fromEntries(names.map((n, i) => [n, i])) as Record<N[number], number>, {length: names.length}),
+  )
 }
 
 // Record kinds (the first Float64 of a record, then the run's index, then the fields of its layout):
 export const FAULT = 0
 export const FAULT_FIELDS = layout([
-  'eventId', 'tid', 'tgid', 't', 'flags', 'reason', 'waitNs', 'latencyNs', 'startNs', 'endNs', 'vmaStart', 'vmaEnd',
-  'acquisitions', 'writeAcquisitions', 'waitStartNs', 'holdNs', 'waitedTid', 'waitedOp', 'waitedRef',
+  'eventId',
+  'tid',
+  'tgid',
+  't',
+  'flags',
+  'reason',
+  'waitNs',
+  'latencyNs',
+  'startNs',
+  'endNs',
+  'vmaStart',
+  'vmaEnd',
+  'acquisitions',
+  'writeAcquisitions',
+  'waitStartNs',
+  'holdNs',
+  'waitedTid',
+  'waitedOp',
+  'waitedRef',
 ])
 export const FAULT_LEN = 2 + FAULT_FIELDS.length
 export const OP = 1
 export const OP_FIELDS = layout([
-  'eventId', 'tid', 'tgid', 'label', 'startNs', 'endNs', 'waitNs', 'holdNs', 'writeHoldNs', 'vmaWaitNs', 'waitStartNs',
-  'acquisitions', 'writeAcquisitions', 'flags', 'waitedTid', 'waitedOp', 'waitedRef',
+  'eventId',
+  'tid',
+  'tgid',
+  'label',
+  'startNs',
+  'endNs',
+  'waitNs',
+  'holdNs',
+  'writeHoldNs',
+  'vmaWaitNs',
+  'waitStartNs',
+  'acquisitions',
+  'writeAcquisitions',
+  'flags',
+  'waitedTid',
+  'waitedOp',
+  'waitedRef',
 ])
 export const OP_LEN = 2 + OP_FIELDS.length
 /** The three fields a FAULT or OP record names the operation it waited for with (when its flags have WAITED). */
@@ -43,7 +79,16 @@ export const FINISH_FIELDS = layout(['ops', 'simEndNs', 'counters'])
 export const COMMIT = 4
 /** One released file of a run whose policy defers VMA fputs (kernel/files.ts FileRelease); -1 = NULL. */
 export const FILE_RELEASE = 5
-export const FILE_RELEASE_FIELDS = layout(['id', 'path', 'tgid', 'fd', 'closedNs', 'undeferredNs', 'releasedNs', 'deferredFputs'])
+export const FILE_RELEASE_FIELDS = layout([
+  'id',
+  'path',
+  'tgid',
+  'fd',
+  'closedNs',
+  'undeferredNs',
+  'releasedNs',
+  'deferredFputs',
+])
 export const FILE_RELEASE_LEN = 2 + FILE_RELEASE_FIELDS.length
 /** FILE_RELEASE fd values, by index */
 export const FD_ENDS = ['none', 'close', 'exit'] as const
@@ -84,6 +129,4 @@ export const READY = 1
 export const CLOSED = 2
 
 export type WriterMessage =
-  | {type: 'ready'; runIds: number[]}
-  | {type: 'done'; digests: string[]}
-  | {type: 'error'; error: SerializedError}
+  {type: 'ready'; runIds: number[]} | {type: 'done'; digests: string[]} | {type: 'error'; error: SerializedError}

@@ -5,7 +5,21 @@ import {createHash, type Hash} from 'node:crypto'
 import {endianness} from 'node:os'
 import type {Db} from './db.js'
 import {BatchInsert} from './multi-insert.js'
-import {FAULT_FIELDS as F, FD_ENDS, FILE_RELEASE_FIELDS as R, HAS_VMA, INFERRED_VMA, OP_FIELDS as P, SEGV, TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, WAITED, type RunMeta, type WaitedFields} from './run-records.js'
+import {
+  FAULT_FIELDS as F,
+  FD_ENDS,
+  FILE_RELEASE_FIELDS as R,
+  HAS_VMA,
+  INFERRED_VMA,
+  OP_FIELDS as P,
+  SEGV,
+  TOOK_MMAP_LOCK,
+  TRYLOCK_FAILED,
+  VMA_LOCK,
+  WAITED,
+  type RunMeta,
+  type WaitedFields,
+} from './run-records.js'
 
 const BATCH = 64
 /** Numbers per fault in the digest: event id, group, wait, latency, start delay, hold. */
@@ -71,7 +85,10 @@ export class RunRows {
   private readonly lookupReason
   private readonly addReason
   private readonly counters = new Map<string, number>()
-  private readonly threads = new Map<number, {tgid: number; ops: number; faults: number; waitNs: number; endNs: number}>()
+  private readonly threads = new Map<
+    number,
+    {tgid: number; ops: number; faults: number; waitNs: number; endNs: number}
+  >()
   private faults = 0
   /** digest input of the last faults, hashed per BATCH */
   private readonly digestBuf = new Float64Array(BATCH * DIGEST_WIDTH)
@@ -94,10 +111,47 @@ export class RunRows {
       .run(meta.traceId, meta.policy, meta.policyJson, meta.mode, meta.optionsJson, meta.toolVersion)
     this.runId = Number(r.lastInsertRowid)
     const run = {run_id: this.runId}
-    this.faultRows = new BatchInsert(db, 'fault_results', ['event_id', 'group_id', 'wait_ns', 'latency_ns', 'start_delay_ns', 'hold_ns'], BATCH, run)
-    this.waits = new BatchInsert(db, 'lock_waits', ['lock', 'mode', 'tgid', 'waiter_tid', 'waiter_op', 'waiter_event_id', 'start_ns', 'end_ns', 'wait_ns', 'holder_tid', 'holder_op', 'holder_event_id'], BATCH, run)
-    this.holds = new BatchInsert(db, 'op_lock_holds', ['lock', 'mode', 'tgid', 'tid', 'op', 'event_id', 'start_ns', 'end_ns', 'hold_ns'], BATCH, run)
-    this.files = new BatchInsert(db, 'file_releases', ['file_id', 'path', 'tgid', 'fd', 'closed_ns', 'undeferred_ns', 'released_ns', 'late_ns', 'deferred_fputs'], BATCH, run)
+    this.faultRows = new BatchInsert(
+      db,
+      'fault_results',
+      ['event_id', 'group_id', 'wait_ns', 'latency_ns', 'start_delay_ns', 'hold_ns'],
+      BATCH,
+      run,
+    )
+    this.waits = new BatchInsert(
+      db,
+      'lock_waits',
+      [
+        'lock',
+        'mode',
+        'tgid',
+        'waiter_tid',
+        'waiter_op',
+        'waiter_event_id',
+        'start_ns',
+        'end_ns',
+        'wait_ns',
+        'holder_tid',
+        'holder_op',
+        'holder_event_id',
+      ],
+      BATCH,
+      run,
+    )
+    this.holds = new BatchInsert(
+      db,
+      'op_lock_holds',
+      ['lock', 'mode', 'tgid', 'tid', 'op', 'event_id', 'start_ns', 'end_ns', 'hold_ns'],
+      BATCH,
+      run,
+    )
+    this.files = new BatchInsert(
+      db,
+      'file_releases',
+      ['file_id', 'path', 'tgid', 'fd', 'closed_ns', 'undeferred_ns', 'released_ns', 'late_ns', 'deferred_fputs'],
+      BATCH,
+      run,
+    )
     this.lookupReason = db.prepare('SELECT reason_id FROM reasons WHERE reason = ?').pluck()
     this.addReason = db.prepare('INSERT INTO reasons (reason) VALUES (?)')
   }
@@ -145,13 +199,28 @@ export class RunRows {
 
   /** A FAULT record's fields at b[o] (its kind and run already read). */
   fault(b: Float64Array, o: number, strings: string[]): void {
-    const eventId = b[o + F.eventId]!, tid = b[o + F.tid]!, tgid = b[o + F.tgid]!, t = b[o + F.t]!, flags = b[o + F.flags]!
-    const waitNs = b[o + F.waitNs]!, latencyNs = b[o + F.latencyNs]!, startNs = b[o + F.startNs]!, endNs = b[o + F.endNs]!
+    const eventId = b[o + F.eventId]!,
+      tid = b[o + F.tid]!,
+      tgid = b[o + F.tgid]!,
+      t = b[o + F.t]!,
+      flags = b[o + F.flags]!
+    const waitNs = b[o + F.waitNs]!,
+      latencyNs = b[o + F.latencyNs]!,
+      startNs = b[o + F.startNs]!,
+      endNs = b[o + F.endNs]!
     const vs = flags & HAS_VMA ? b[o + F.vmaStart]! : null
     const ve = flags & HAS_VMA ? b[o + F.vmaEnd]! : null
-    const writeAcquisitions = b[o + F.writeAcquisitions]!, waitStartNs = b[o + F.waitStartNs]!, holdNs = b[o + F.holdNs]!
+    const writeAcquisitions = b[o + F.writeAcquisitions]!,
+      waitStartNs = b[o + F.waitStartNs]!,
+      holdNs = b[o + F.holdNs]!
     this.faults++
-    const g = this.group(tgid, vs, ve, (flags & GROUP_FLAGS) | (this.lost.contains(t) ? LOW_CONFIDENCE : 0), b[o + F.reason]!)
+    const g = this.group(
+      tgid,
+      vs,
+      ve,
+      (flags & GROUP_FLAGS) | (this.lost.contains(t) ? LOW_CONFIDENCE : 0),
+      b[o + F.reason]!,
+    )
     g.faults++
     // in faithful mode a fault starts at its recorded time unless its thread was still busy: almost always 0
     const delayNs = startNs - t
@@ -173,35 +242,77 @@ export class RunRows {
     this.acquisitions(b[o + F.acquisitions]!, writeAcquisitions)
     if (waitNs > 0) {
       const [wTid, wOp, wRef] = waitedFor(b, o, F, flags, strings)
-      this.waits.add('mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, 'fault', eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
+      this.waits.add(
+        'mmap_lock',
+        writeAcquisitions > 0 ? 'write' : 'read',
+        tgid,
+        tid,
+        'fault',
+        eventId,
+        waitStartNs,
+        waitStartNs + waitNs,
+        waitNs,
+        wTid,
+        wOp,
+        wRef,
+      )
     }
   }
 
   /** An OP record's fields at b[o] (its kind and run already read). */
   op(b: Float64Array, o: number, strings: string[]): void {
-    const eventId = b[o + P.eventId]!, tid = b[o + P.tid]!, tgid = b[o + P.tgid]!, label = strings[b[o + P.label]!]!
-    const startNs = b[o + P.startNs]!, endNs = b[o + P.endNs]!, waitNs = b[o + P.waitNs]!, holdNs = b[o + P.holdNs]!
-    const writeHoldNs = b[o + P.writeHoldNs]!, vmaWaitNs = b[o + P.vmaWaitNs]!, waitStartNs = b[o + P.waitStartNs]!
-    const writeAcquisitions = b[o + P.writeAcquisitions]!, flags = b[o + P.flags]!
+    const eventId = b[o + P.eventId]!,
+      tid = b[o + P.tid]!,
+      tgid = b[o + P.tgid]!,
+      label = strings[b[o + P.label]!]!
+    const startNs = b[o + P.startNs]!,
+      endNs = b[o + P.endNs]!,
+      waitNs = b[o + P.waitNs]!,
+      holdNs = b[o + P.holdNs]!
+    const writeHoldNs = b[o + P.writeHoldNs]!,
+      vmaWaitNs = b[o + P.vmaWaitNs]!,
+      waitStartNs = b[o + P.waitStartNs]!
+    const writeAcquisitions = b[o + P.writeAcquisitions]!,
+      flags = b[o + P.flags]!
     this.count(`ops.${label}`)
     this.thread(tid, tgid, waitNs + vmaWaitNs, endNs, false)
     this.hash.update(`${eventId},${label},${startNs},${endNs},${waitNs},${holdNs},${vmaWaitNs}\n`)
     this.acquisitions(b[o + P.acquisitions]!, writeAcquisitions)
     if (waitNs > 0) {
       const [wTid, wOp, wRef] = waitedFor(b, o, P, flags, strings)
-      this.waits.add('mmap_lock', writeAcquisitions > 0 ? 'write' : 'read', tgid, tid, label, eventId, waitStartNs, waitStartNs + waitNs, waitNs, wTid, wOp, wRef)
+      this.waits.add(
+        'mmap_lock',
+        writeAcquisitions > 0 ? 'write' : 'read',
+        tgid,
+        tid,
+        label,
+        eventId,
+        waitStartNs,
+        waitStartNs + waitNs,
+        waitNs,
+        wTid,
+        wOp,
+        wRef,
+      )
     }
-    if (vmaWaitNs > 0) this.waits.add('vma', 'write', tgid, tid, label, eventId, startNs, endNs, vmaWaitNs, null, null, null)
+    if (vmaWaitNs > 0)
+      this.waits.add('vma', 'write', tgid, tid, label, eventId, startNs, endNs, vmaWaitNs, null, null, null)
     // one row per mode: a downgrading munmap holds for write, then for read
     if (writeHoldNs > 0) this.holds.add('mmap_lock', 'write', tgid, tid, label, eventId, startNs, endNs, writeHoldNs)
-    if (holdNs > writeHoldNs) this.holds.add('mmap_lock', 'read', tgid, tid, label, eventId, startNs, endNs, holdNs - writeHoldNs)
+    if (holdNs > writeHoldNs)
+      this.holds.add('mmap_lock', 'read', tgid, tid, label, eventId, startNs, endNs, holdNs - writeHoldNs)
   }
 
   /** A FILE_RELEASE record (only runs whose policy defers VMA fputs send them): a file_releases row. */
   fileRelease(b: Float64Array, o: number, strings: string[]): void {
-    const id = strings[b[o + R.id]!]!, path = b[o + R.path]! < 0 ? null : strings[b[o + R.path]!]!
-    const tgid = b[o + R.tgid]! < 0 ? null : b[o + R.tgid]!, fd = FD_ENDS[b[o + R.fd]!]!, closed = b[o + R.closedNs]! < 0 ? null : b[o + R.closedNs]!
-    const undeferred = b[o + R.undeferredNs]!, released = b[o + R.releasedNs]!, fputs = b[o + R.deferredFputs]!
+    const id = strings[b[o + R.id]!]!,
+      path = b[o + R.path]! < 0 ? null : strings[b[o + R.path]!]!
+    const tgid = b[o + R.tgid]! < 0 ? null : b[o + R.tgid]!,
+      fd = FD_ENDS[b[o + R.fd]!]!,
+      closed = b[o + R.closedNs]! < 0 ? null : b[o + R.closedNs]!
+    const undeferred = b[o + R.undeferredNs]!,
+      released = b[o + R.releasedNs]!,
+      fputs = b[o + R.deferredFputs]!
     this.files.add(id, path, tgid, fd, closed, undeferred, released, released - undeferred, fputs)
     this.hash.update(`file,${id},${path},${tgid},${fd},${closed},${undeferred},${released},${fputs}\n`)
   }
@@ -233,14 +344,24 @@ export class RunRows {
       if (g.flags & INFERRED_VMA) f.inferred += g.faults
       const reason = strings[g.reason]!
       reasons.set(reason, (reasons.get(reason) ?? 0) + g.faults)
-      const [vmaLock, took, low, inferred] = [VMA_LOCK, TOOK_MMAP_LOCK, LOW_CONFIDENCE, INFERRED_VMA].map((bit) => (g.flags & bit ? 1 : 0))
+      const [vmaLock, took, low, inferred] = [VMA_LOCK, TOOK_MMAP_LOCK, LOW_CONFIDENCE, INFERRED_VMA].map((bit) =>
+        g.flags & bit ? 1 : 0,
+      )
       group.run(this.runId, g.id, g.tgid, g.start, g.end, vmaLock, took, this.reasonId(reason), low, inferred)
-      this.hash.update(`${g.tgid},${g.start},${g.end},${vmaLock ? 'vma_lock' : 'mmap_lock'},${took},${low},${inferred},${reason}\n`)
+      this.hash.update(
+        `${g.tgid},${g.start},${g.end},${vmaLock ? 'vma_lock' : 'mmap_lock'},${took},${low},${inferred},${reason}\n`,
+      )
     }
     const named: [string, number][] = [
-      ['faults.path.vma_lock', f.vmaLock], ['faults.path.mmap_lock', f.mmapLock], ['faults.took_mmap_lock', f.took],
-      ['faults.trylock_failed', f.trylockFailed], ['faults.sigsegv', f.segv], ['faults.low_confidence', f.low], ['faults.inferred_vma', f.inferred],
-      ['mmap_lock.acquire.read', f.readAcq], ['mmap_lock.acquire.write', f.writeAcq],
+      ['faults.path.vma_lock', f.vmaLock],
+      ['faults.path.mmap_lock', f.mmapLock],
+      ['faults.took_mmap_lock', f.took],
+      ['faults.trylock_failed', f.trylockFailed],
+      ['faults.sigsegv', f.segv],
+      ['faults.low_confidence', f.low],
+      ['faults.inferred_vma', f.inferred],
+      ['mmap_lock.acquire.read', f.readAcq],
+      ['mmap_lock.acquire.write', f.writeAcq],
     ]
     for (const [name, n] of named) if (n > 0) this.count(name, n)
     for (const [reason, n] of reasons) this.count(`faults.reason.${reason}`, n)
@@ -251,16 +372,27 @@ export class RunRows {
       ins.run(this.runId, name, Math.round(value))
       this.hash.update(`${name}=${Math.round(value)}\n`)
     }
-    const th = this.db.prepare('INSERT INTO thread_results (run_id, tid, tgid, ops, faults, wait_ns, end_ns) VALUES (?,?,?,?,?,?,?)')
-    for (const [tid, s] of [...this.threads].sort(([x], [y]) => x - y)) th.run(this.runId, tid, s.tgid, s.ops, s.faults, s.waitNs, s.endNs)
+    const th = this.db.prepare(
+      'INSERT INTO thread_results (run_id, tid, tgid, ops, faults, wait_ns, end_ns) VALUES (?,?,?,?,?,?,?)',
+    )
+    for (const [tid, s] of [...this.threads].sort(([x], [y]) => x - y))
+      th.run(this.runId, tid, s.tgid, s.ops, s.faults, s.waitNs, s.endNs)
     const digest = this.hash.digest('hex')
-    this.db.prepare('UPDATE runs SET faults = ?, ops = ?, sim_end_ns = ?, digest = ? WHERE run_id = ?').run(this.faults, ops, simEndNs, digest, this.runId)
+    this.db
+      .prepare('UPDATE runs SET faults = ?, ops = ?, sim_end_ns = ?, digest = ? WHERE run_id = ?')
+      .run(this.faults, ops, simEndNs, digest, this.runId)
     return digest
   }
 }
 
 /** The holder columns of a lock_waits row: the thread first waited for, its operation and that operation's event id. */
-function waitedFor(b: Float64Array, o: number, at: WaitedFields, flags: number, strings: string[]): [number | null, string | null, number | null] {
+function waitedFor(
+  b: Float64Array,
+  o: number,
+  at: WaitedFields,
+  flags: number,
+  strings: string[],
+): [number | null, string | null, number | null] {
   if ((flags & WAITED) === 0) return [null, null, null]
   return [b[o + at.waitedTid]!, strings[b[o + at.waitedOp]!]!, b[o + at.waitedRef]! || null]
 }

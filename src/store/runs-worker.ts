@@ -4,7 +4,23 @@
 // the simulating thread stops the ring, it rolls back, so a failed replay leaves the database as it was.
 import {workerData} from 'node:worker_threads'
 import {openDb, type Db} from './db.js'
-import {CLOSED, COMMIT, FAULT, FAULT_LEN, FILE_RELEASE, FILE_RELEASE_LEN, FINISH, FINISH_FIELDS, OP, OP_LEN, READY, SLOTS, STRING, type WriterInput, type WriterMessage} from './run-records.js'
+import {
+  CLOSED,
+  COMMIT,
+  FAULT,
+  FAULT_LEN,
+  FILE_RELEASE,
+  FILE_RELEASE_LEN,
+  FINISH,
+  FINISH_FIELDS,
+  OP,
+  OP_LEN,
+  READY,
+  SLOTS,
+  STRING,
+  type WriterInput,
+  type WriterMessage,
+} from './run-records.js'
 import {LostWindows, RunRows} from './run-rows.js'
 import {SlotRing, StoppedError} from './slots.js'
 import {serialize} from '../base/worker-errors.js'
@@ -79,7 +95,11 @@ function main(input: WriterInput): void {
     const runs = input.runs.map((m) => new RunRows(db!, m, new LostWindows(input.lost)))
     post({type: 'ready', runIds: runs.map((r) => r.runId)})
     setState(READY)
-    const digests = consume(ring, input.slots.map((s) => new Float64Array(s)), runs)
+    const digests = consume(
+      ring,
+      input.slots.map((s) => new Float64Array(s)),
+      runs,
+    )
     db.exec('COMMIT')
     post({type: 'done', digests})
   } catch (error) {

@@ -8,8 +8,34 @@ import {nearestRank, type FaultOutcome, type FileTable, type OpRecord, type Kern
 import type {FaultOp, Op} from '../model/ops.js'
 import type {Recorder} from '../results/recorder.js'
 import {
-  COMMIT, FAULT, FAULT_FIELDS as F, FAULT_LEN, FD_ENDS, FILE_RELEASE, FILE_RELEASE_FIELDS as R, FILE_RELEASE_LEN, FINISH, FINISH_FIELDS, HAS_VMA, INFERRED_VMA, OP, OP_FIELDS as P, OP_LEN, READY, SEGV, SLOT_LEN,
-  SLOTS, STARTING, STRING, TOOK_MMAP_LOCK, TRYLOCK_FAILED, VMA_LOCK, WAITED, type RunMeta, type WriterInput, type WriterMessage,
+  COMMIT,
+  FAULT,
+  FAULT_FIELDS as F,
+  FAULT_LEN,
+  FD_ENDS,
+  FILE_RELEASE,
+  FILE_RELEASE_FIELDS as R,
+  FILE_RELEASE_LEN,
+  FINISH,
+  FINISH_FIELDS,
+  HAS_VMA,
+  INFERRED_VMA,
+  OP,
+  OP_FIELDS as P,
+  OP_LEN,
+  READY,
+  SEGV,
+  SLOT_LEN,
+  SLOTS,
+  STARTING,
+  STRING,
+  TOOK_MMAP_LOCK,
+  TRYLOCK_FAILED,
+  VMA_LOCK,
+  WAITED,
+  type RunMeta,
+  type WriterInput,
+  type WriterMessage,
 } from './run-records.js'
 import {SlotRing, StoppedError} from './slots.js'
 import {revive} from '../base/worker-errors.js'
@@ -50,7 +76,13 @@ export class ResultWriter {
     // The writer's garbage is short-lived (digest lines, bind arrays): a small young generation keeps peak RSS ~40 MB
     // lower (node_gc_long, 3 policies: 260–280 → 228 MB) at no CPU cost that measured.
     const resourceLimits = {maxYoungGenerationSizeMb: 8}
-    this.worker = new Worker(new URL('./runs-worker.js', import.meta.url), {workerData: input, transferList: [port2], stdout: false, stderr: false, resourceLimits})
+    this.worker = new Worker(new URL('./runs-worker.js', import.meta.url), {
+      workerData: input,
+      transferList: [port2],
+      stdout: false,
+      stderr: false,
+      resourceLimits,
+    })
     // Its failures come through the port, read while this thread waits; the 'error' event can only fire later.
     this.worker.on('error', () => {})
     if (!this.waitState(STARTING, START_MS)) {
@@ -66,7 +98,8 @@ export class ResultWriter {
   str(s: string): number {
     let id = this.strings.get(s)
     if (id === undefined) {
-      if (s.length + 2 >= SLOT_LEN) throw new Error(`internal error: string of ${s.length} characters for the result writer`)
+      if (s.length + 2 >= SLOT_LEN)
+        throw new Error(`internal error: string of ${s.length} characters for the result writer`)
       id = this.strings.size
       this.strings.set(s, id)
       let o = this.reserve(s.length + 2)
@@ -169,8 +202,15 @@ export class RunWriter implements Recorder {
     const by = out.waitedFor
     const byOp = by === null ? 0 : w.str(by.op)
     const vma = out.vma
-    let flags = (out.path === 'vma_lock' ? VMA_LOCK : 0) | (out.tookMmapLock ? TOOK_MMAP_LOCK : 0) | (inferredVma ? INFERRED_VMA : 0)
-    flags |= (out.trylockFailed ? TRYLOCK_FAILED : 0) | (out.segv ? SEGV : 0) | (vma !== null ? HAS_VMA : 0) | (by !== null ? WAITED : 0)
+    let flags =
+      (out.path === 'vma_lock' ? VMA_LOCK : 0) |
+      (out.tookMmapLock ? TOOK_MMAP_LOCK : 0) |
+      (inferredVma ? INFERRED_VMA : 0)
+    flags |=
+      (out.trylockFailed ? TRYLOCK_FAILED : 0) |
+      (out.segv ? SEGV : 0) |
+      (vma !== null ? HAS_VMA : 0) |
+      (by !== null ? WAITED : 0)
     const f = this.begin(FAULT, FAULT_LEN)
     const b = w.buf
     b[f + F.eventId] = op.eventId
@@ -250,9 +290,17 @@ export class RunWriter implements Recorder {
     const d = Float64Array.from(files.delays).sort()
     const s = files.stats
     return [
-      ['fput.deferred', s.deferred], ['fput.completed', s.completed], ['fput.delay_p50_ns', nearestRank(d, 50)], ['fput.delay_p99_ns', nearestRank(d, 99)],
-      ['fput.delay_max_ns', d.length === 0 ? 0 : d[d.length - 1]!], ['fput.peak_files_waiting', s.peakFilesWaiting], ['fput.peak_bytes_waiting', s.peakBytesWaiting],
-      ['files.released', files.releases.length], ['files.late', late], ['files.last_ref_late', lastRefLate], ['files.max_busy_ns', maxBusy],
+      ['fput.deferred', s.deferred],
+      ['fput.completed', s.completed],
+      ['fput.delay_p50_ns', nearestRank(d, 50)],
+      ['fput.delay_p99_ns', nearestRank(d, 99)],
+      ['fput.delay_max_ns', d.length === 0 ? 0 : d[d.length - 1]!],
+      ['fput.peak_files_waiting', s.peakFilesWaiting],
+      ['fput.peak_bytes_waiting', s.peakBytesWaiting],
+      ['files.released', files.releases.length],
+      ['files.late', late],
+      ['files.last_ref_late', lastRefLate],
+      ['files.max_busy_ns', maxBusy],
     ]
   }
 
@@ -260,8 +308,13 @@ export class RunWriter implements Recorder {
   finish(k: Kernel, ops: number, simEndNs: number): void {
     const v = k.stats.vmaLock
     const counters: [string, number][] = [
-      ['vma_lock_success', v.success], ['vma_lock_abort', v.abort], ['vma_lock_retry', v.retry], ['vma_lock_miss', v.miss],
-      ['vmas_allocated', k.stats.vmasAllocated], ['vmas_reused', k.stats.vmasReused], ['anon_vmas', k.stats.anonVmas],
+      ['vma_lock_success', v.success],
+      ['vma_lock_abort', v.abort],
+      ['vma_lock_retry', v.retry],
+      ['vma_lock_miss', v.miss],
+      ['vmas_allocated', k.stats.vmasAllocated],
+      ['vmas_reused', k.stats.vmasReused],
+      ['anon_vmas', k.stats.anonVmas],
       ...Object.entries(k.rcu.stats).map(([name, value]): [string, number] => [`rcu.${name}`, value]),
     ]
     if (k.files !== null) counters.push(...this.fileReleases(k.files))

@@ -12,7 +12,15 @@ export const SCHEMA_VERSION = 6
  * A query uses this partial index when its WHERE has `kind = <one of these literals>`, not a bound `kind = ?`.
  */
 const RARE_KINDS = [
-  Kind.UnmappedArea, Kind.ExitMmap, Kind.Fork, Kind.Exec, Kind.Exit, Kind.NewTask, Kind.Mmap2, Kind.Comm, Kind.Marker,
+  Kind.UnmappedArea,
+  Kind.ExitMmap,
+  Kind.Fork,
+  Kind.Exec,
+  Kind.Exit,
+  Kind.NewTask,
+  Kind.Mmap2,
+  Kind.Comm,
+  Kind.Marker,
 ]
 const RARE_KINDS_INDEX = `CREATE INDEX events_rare ON events(trace_id, kind) WHERE ${RARE_KINDS.map((k) => `kind = ${k}`).join(' OR ')};`
 

@@ -3,7 +3,13 @@
 // fallbacks on 6.4+), so its acquire_returned → released span measures the service time of its kind there; the
 // tree-changing syscalls' holds size their critical sections. What the trace does not show is scaled by the speed
 // factor of what it does show, so a what-if replayed on the recording machine's time scale stays on it.
-import {DEFAULT_COSTS, handleCostField, type CostTable, type FaultOutcome, type HandleCostField} from '../kernel/index.js'
+import {
+  DEFAULT_COSTS,
+  handleCostField,
+  type CostTable,
+  type FaultOutcome,
+  type HandleCostField,
+} from '../kernel/index.js'
 import type {Recorder} from '../results/recorder.js'
 import {policyForKernel} from '../replay/detect-policy.js'
 import {Replayer} from '../replay/engine.js'
@@ -21,7 +27,21 @@ const NOT_SCALED = new Set<keyof CostTable>(['downgradeWriteFraction', 'rwsemHan
 
 /** The fault path's steps scale with the measured fault kinds; the rest (syscalls, fork, exit, exec) with the
  * measured syscalls: a syscall's traced hold also carries the tracepoints it fires, so the two factors differ. */
-const FAULT_PATH = new Set<keyof CostTable>(['faultEntryNs', 'vmaLookupNs', 'findVmaNs', 'anonFaultNs', 'zeroPageFaultNs', 'fileFaultNs', 'cowFaultNs', 'thpFaultNs', 'anonVmaPrepareNs', 'ioNs', 'uffdNs', 'stackExpandNs', 'wakeLatencyNs'])
+const FAULT_PATH = new Set<keyof CostTable>([
+  'faultEntryNs',
+  'vmaLookupNs',
+  'findVmaNs',
+  'anonFaultNs',
+  'zeroPageFaultNs',
+  'fileFaultNs',
+  'cowFaultNs',
+  'thpFaultNs',
+  'anonVmaPrepareNs',
+  'ioNs',
+  'uffdNs',
+  'stackExpandNs',
+  'wakeLatencyNs',
+])
 
 /** The mm syscalls whose whole critical section a cost field sizes (src/kernel/mmap.ts, mprotect.ts, mremap.ts, madvise.ts, mlock.ts), by traced name. */
 const SYSCALL_FIELDS: Record<string, keyof CostTable> = {
@@ -68,7 +88,8 @@ class HoldRecorder implements Recorder {
   }
   fault(op: {eventId: number; user: boolean}, out: FaultOutcome): void {
     const field = measuredField(out)
-    if (op.user && field !== null && out.waitNs === 0 && !out.trylockFailed && out.holdNs > 0) this.insert.run(op.eventId, field, out.holdNs)
+    if (op.user && field !== null && out.waitNs === 0 && !out.trylockFailed && out.holdNs > 0)
+      this.insert.run(op.eventId, field, out.holdNs)
   }
   op(): void {}
 }
@@ -76,7 +97,8 @@ class HoldRecorder implements Recorder {
 /** Which cost field a fault's single mmap_lock read section measures, or null (no section, or several kinds in it). */
 function measuredField(out: FaultOutcome): HandleCostField | 'anonVmaPrepareNs' | null {
   if (out.reason === 'anon_vma_trylock') return 'anonVmaPrepareNs' // __vmf_anon_prepare: the fault itself runs under the VMA lock
-  if (out.path !== 'mmap_lock' || out.kind === null || out.segv || out.retries > 0 || out.writeAcquisitions > 0) return null
+  if (out.path !== 'mmap_lock' || out.kind === null || out.segv || out.retries > 0 || out.writeAcquisitions > 0)
+    return null
   return handleCostField(out.kind)
 }
 
@@ -129,7 +151,9 @@ function fit(db: Db, traceId: number, policy: string, base: Readonly<CostTable>,
     return {n: d.n, v: d.values[0]!}
   }
   const measured = new Map<keyof CostTable, CalibratedField>()
-  const faultFields = db.prepare('SELECT DISTINCT field FROM temp.calibrate_model ORDER BY field').pluck().all() as (HandleCostField | 'anonVmaPrepareNs')[]
+  const faultFields = db.prepare('SELECT DISTINCT field FROM temp.calibrate_model ORDER BY field').pluck().all() as (
+    HandleCostField | 'anonVmaPrepareNs'
+  )[]
   for (const field of faultFields) {
     const pair = 'FROM temp.calibrate_model m JOIN temp.calibrate_observed o USING (event_id) WHERE m.field = @field'
     const o = median(`SELECT o.hold_ns AS v ${pair}`, {field})
@@ -137,7 +161,15 @@ function fit(db: Db, traceId: number, policy: string, base: Readonly<CostTable>,
     const m = median(`SELECT m.hold_ns AS v ${pair}`, {field})
     const value = Math.max(0, base[field] + o.v - m.v)
     const modelMedianNs = previous?.fields.find((f) => f.field === field)?.modelMedianNs ?? m.v
-    measured.set(field, {field, defaultValue: DEFAULT_COSTS[field], value, source: 'measured', samples: o.n, observedMedianNs: o.v, modelMedianNs})
+    measured.set(field, {
+      field,
+      defaultValue: DEFAULT_COSTS[field],
+      value,
+      source: 'measured',
+      samples: o.n,
+      observedMedianNs: o.v,
+      modelMedianNs,
+    })
   }
   const byField = new Map<keyof CostTable, string[]>()
   for (const [name, field] of Object.entries(SYSCALL_FIELDS)) byField.set(field, [...(byField.get(field) ?? []), name])
@@ -147,7 +179,14 @@ function fit(db: Db, traceId: number, policy: string, base: Readonly<CostTable>,
       {trace: traceId},
     )
     if (o.n < MIN_SAMPLES) continue
-    measured.set(field, {field, defaultValue: DEFAULT_COSTS[field], value: o.v, source: 'measured', samples: o.n, observedMedianNs: o.v})
+    measured.set(field, {
+      field,
+      defaultValue: DEFAULT_COSTS[field],
+      value: o.v,
+      source: 'measured',
+      samples: o.n,
+      observedMedianNs: o.v,
+    })
   }
   // the second fit keeps the first's speed factors: only the measured fields move
   const speedFactor = previous?.speedFactor ?? speedFactors(measured)
@@ -156,7 +195,13 @@ function fit(db: Db, traceId: number, policy: string, base: Readonly<CostTable>,
     if (m !== undefined) return m
     const defaultValue = DEFAULT_COSTS[field]
     if (NOT_SCALED.has(field)) return {field, defaultValue, value: defaultValue, source: 'fixed', samples: 0}
-    return {field, defaultValue, value: Math.round(defaultValue * (FAULT_PATH.has(field) ? speedFactor.faultPath : speedFactor.syscalls)), source: 'scaled', samples: 0}
+    return {
+      field,
+      defaultValue,
+      value: Math.round(defaultValue * (FAULT_PATH.has(field) ? speedFactor.faultPath : speedFactor.syscalls)),
+      source: 'scaled',
+      samples: 0,
+    }
   })
   const costs = Object.fromEntries(fields.map((f) => [f.field, f.value])) as unknown as CostTable
   return {traceId, policy, speedFactor, fields, costs}
@@ -164,7 +209,9 @@ function fit(db: Db, traceId: number, policy: string, base: Readonly<CostTable>,
 
 function speedFactors(measured: Map<keyof CostTable, CalibratedField>): Calibration['speedFactor'] {
   const factor = (inFaultPath: boolean): number | null => {
-    const logs = [...measured.values()].filter((f) => FAULT_PATH.has(f.field) === inFaultPath && f.value > 0).map((f) => Math.log(f.value / f.defaultValue))
+    const logs = [...measured.values()]
+      .filter((f) => FAULT_PATH.has(f.field) === inFaultPath && f.value > 0)
+      .map((f) => Math.log(f.value / f.defaultValue))
     return logs.length === 0 ? null : Math.exp(logs.reduce((a, b) => a + b, 0) / logs.length)
   }
   const faultPath = factor(true)

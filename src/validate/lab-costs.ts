@@ -5,6 +5,12 @@ import type {Db} from '../store/db.js'
 import type {CostTable} from '../kernel/index.js'
 import {calibrateCosts} from './calibrate.js'
 
-export function costsForTrace(dbPath: string, db: Db, traceId: number, calibrate: boolean, override: Partial<CostTable>): Partial<CostTable> {
+export function costsForTrace(
+  dbPath: string,
+  db: Db,
+  traceId: number,
+  calibrate: boolean,
+  override: Partial<CostTable>,
+): Partial<CostTable> {
   return calibrate ? {...calibrateCosts(dbPath, db, traceId).costs, ...override} : override
 }

@@ -54,7 +54,12 @@ export function percentile(sorted: readonly number[], p: number): number {
 
 export function waitStats(waits: number[]): WaitStats {
   const sorted = [...waits].sort((a, b) => a - b)
-  return {contended: sorted.length, totalNs: sorted.reduce((s, x) => s + x, 0), p50Ns: percentile(sorted, 0.5), p99Ns: percentile(sorted, 0.99)}
+  return {
+    contended: sorted.length,
+    totalNs: sorted.reduce((s, x) => s + x, 0),
+    p50Ns: percentile(sorted, 0.5),
+    p99Ns: percentile(sorted, 0.99),
+  }
 }
 
 export interface ObservedLocks {
@@ -82,8 +87,12 @@ interface Pending {
 export function observeLocks(db: Db, traceId: number): ObservedLocks {
   const out: ObservedLocks = {acquireRead: 0, acquireWrite: 0, contendedWaitsNs: []}
   const mms = new Map<string, {holders: Map<number, boolean>; pending: Map<number, Pending>; failed: Set<number>}>()
-  const stmt = db.prepare(`SELECT kind, tid, ts_ns, a, b, text FROM events WHERE trace_id = ? AND kind IN (${Kind.LockStart},${Kind.LockAcquire},${Kind.LockRelease}) ORDER BY event_id`)
-  for (const [kind, tid, ts, a, b, mmText] of stmt.raw(true).iterate(traceId) as Iterable<[number, number, number, number, number, string]>) {
+  const stmt = db.prepare(
+    `SELECT kind, tid, ts_ns, a, b, text FROM events WHERE trace_id = ? AND kind IN (${Kind.LockStart},${Kind.LockAcquire},${Kind.LockRelease}) ORDER BY event_id`,
+  )
+  for (const [kind, tid, ts, a, b, mmText] of stmt.raw(true).iterate(traceId) as Iterable<
+    [number, number, number, number, number, string]
+  >) {
     let mm = mms.get(mmText)
     if (mm === undefined) mms.set(mmText, (mm = {holders: new Map(), pending: new Map(), failed: new Set()}))
     const write = a === 1
@@ -119,11 +128,15 @@ export function observeLocks(db: Db, traceId: number): ObservedLocks {
 }
 
 function traceSeconds(db: Db, traceId: number): number {
-  const r = db.prepare('SELECT first_ts_ns AS f, last_ts_ns AS l FROM traces WHERE trace_id = ?').get(traceId) as {f: number | null; l: number | null}
+  const r = db.prepare('SELECT first_ts_ns AS f, last_ts_ns AS l FROM traces WHERE trace_id = ?').get(traceId) as {
+    f: number | null
+    l: number | null
+  }
   return r.f === null || r.l === null ? 0 : (r.l - r.f) / 1e9
 }
 
-const emptyFamilies = (): Record<Family, number> => Object.fromEntries(FAMILIES.map((f) => [f, 0])) as Record<Family, number>
+const emptyFamilies = (): Record<Family, number> =>
+  Object.fromEntries(FAMILIES.map((f) => [f, 0])) as Record<Family, number>
 
 /** The user faults' reasons in a replay run, by event id. */
 export function runReasons(db: Db, runId: number): Map<number, {took: boolean; reason: string; waitNs: number}> {
@@ -157,7 +170,15 @@ export function realMetrics(db: Db, traceId: number, attributionRunId: number): 
     byFamily[r === undefined || !r.took ? 'other' : familyOf(r.reason)]++
   })
   const locks = observeLocks(db, traceId)
-  return {userFaults, tookMmapLock: took, byFamily, acquireRead: locks.acquireRead, acquireWrite: locks.acquireWrite, waits: waitStats(locks.contendedWaitsNs), traceSeconds: traceSeconds(db, traceId)}
+  return {
+    userFaults,
+    tookMmapLock: took,
+    byFamily,
+    acquireRead: locks.acquireRead,
+    acquireWrite: locks.acquireWrite,
+    waits: waitStats(locks.contendedWaitsNs),
+    traceSeconds: traceSeconds(db, traceId),
+  }
 }
 
 /** The predicted side: a replay run's user faults (fault_groups), run_counters acquisitions, lock_waits on mmap_lock. */
@@ -171,9 +192,22 @@ export function predictedMetrics(db: Db, traceId: number, runId: number): TraceM
     took++
     byFamily[familyOf(r.reason)]++
   }
-  const ctr = (name: string): number => (db.prepare('SELECT value FROM run_counters WHERE run_id = ? AND name = ?').pluck().get(runId, name) as number | undefined) ?? 0
-  const waits = db.prepare("SELECT wait_ns FROM lock_waits WHERE run_id = ? AND lock = 'mmap_lock' AND wait_ns > 0").pluck().all(runId) as number[]
-  return {userFaults, tookMmapLock: took, byFamily, acquireRead: ctr('mmap_lock.acquire.read'), acquireWrite: ctr('mmap_lock.acquire.write'), waits: waitStats(waits), traceSeconds: traceSeconds(db, traceId)}
+  const ctr = (name: string): number =>
+    (db.prepare('SELECT value FROM run_counters WHERE run_id = ? AND name = ?').pluck().get(runId, name) as
+      number | undefined) ?? 0
+  const waits = db
+    .prepare("SELECT wait_ns FROM lock_waits WHERE run_id = ? AND lock = 'mmap_lock' AND wait_ns > 0")
+    .pluck()
+    .all(runId) as number[]
+  return {
+    userFaults,
+    tookMmapLock: took,
+    byFamily,
+    acquireRead: ctr('mmap_lock.acquire.read'),
+    acquireWrite: ctr('mmap_lock.acquire.write'),
+    waits: waitStats(waits),
+    traceSeconds: traceSeconds(db, traceId),
+  }
 }
 
 /** The metric values compared, per trace (shares as fractions, waits in ns). */

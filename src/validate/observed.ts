@@ -49,7 +49,9 @@ export function observeFaults(db: Db, traceId: number, emit: (f: ObservedFault) 
     `SELECT event_id, kind, tid, a, b, ts_ns - (SELECT first_ts_ns FROM traces WHERE trace_id = @t) FROM events
      WHERE trace_id = @t AND kind IN (${[...FAULT_END, Kind.LockStart, Kind.LockAcquire, Kind.LockRelease].join(',')}) ORDER BY event_id`,
   )
-  for (const [eventId, kind, tid, a, b, t] of stmt.raw(true).iterate({t: traceId}) as Iterable<[number, number, number, number, number, number]>) {
+  for (const [eventId, kind, tid, a, b, t] of stmt.raw(true).iterate({t: traceId}) as Iterable<
+    [number, number, number, number, number, number]
+  >) {
     if (FAULT_END.has(kind)) {
       close(tid)
       if (kind === Kind.FaultUser) open.set(tid, {eventId, sig: [], took: false, holdNs: 0, heldSince: -1})

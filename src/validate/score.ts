@@ -56,7 +56,14 @@ export function scoreFrom(c: Confusion, byPattern: Score['byPattern'], disagreem
     agree,
     accuracy: ratio(agree, faults),
     baselineAccuracy: ratio(faults - observed, faults),
-    mmapLock: {observed, predicted, truePositives: c.truePositives, precision, recall, f1: ratio(2 * precision * recall, precision + recall)},
+    mmapLock: {
+      observed,
+      predicted,
+      truePositives: c.truePositives,
+      precision,
+      recall,
+      f1: ratio(2 * precision * recall, precision + recall),
+    },
     confusion: c,
     byPattern,
     disagreements,
@@ -65,12 +72,18 @@ export function scoreFrom(c: Confusion, byPattern: Score['byPattern'], disagreem
 
 /** True if the trace recorded mmap_lock events at all (otherwise there is nothing to validate against). */
 export function hasLockEvents(db: Db, traceId: number): boolean {
-  return db.prepare('SELECT 1 FROM events WHERE trace_id = ? AND kind = ? LIMIT 1').get(traceId, Kind.LockStart) !== undefined
+  return (
+    db.prepare('SELECT 1 FROM events WHERE trace_id = ? AND kind = ? LIMIT 1').get(traceId, Kind.LockStart) !==
+    undefined
+  )
 }
 
 /** Scores one run against its trace's observed fault paths; keeps the first `maxDisagreements` disagreements. */
 export function scoreRun(db: Db, traceId: number, runId: number, maxDisagreements: number): Score {
-  const predicted = new Map<number, {took: number; reason: string; inferred: number; vs: number | null; ve: number | null}>()
+  const predicted = new Map<
+    number,
+    {took: number; reason: string; inferred: number; vs: number | null; ve: number | null}
+  >()
   const rows = db
     .prepare(
       `SELECT r.event_id, g.took_mmap_lock, reasons.reason, g.inferred_vma, g.vma_start, g.vma_end
@@ -83,7 +96,15 @@ export function scoreRun(db: Db, traceId: number, runId: number, maxDisagreement
   for (const [id, took, reason, inferred, vs, ve] of rows) predicted.set(id, {took, reason, inferred, vs, ve})
   const c = emptyConfusion()
   const byPattern: Score['byPattern'] = {}
-  const wrong: {eventId: number; reason: string; took: boolean; pattern: ObservedPattern; signature: string; inferred: boolean; vma: string | null}[] = []
+  const wrong: {
+    eventId: number
+    reason: string
+    took: boolean
+    pattern: ObservedPattern
+    signature: string
+    inferred: boolean
+    vma: string | null
+  }[] = []
   observeFaults(db, traceId, (f) => {
     const p = predicted.get(f.eventId)
     if (p === undefined) return
@@ -98,11 +119,21 @@ export function scoreRun(db: Db, traceId: number, runId: number, maxDisagreement
     if (took === f.took) b.agree++
     else {
       const vma = p.vs === null ? null : `0x${p.vs.toString(16)}-0x${p.ve!.toString(16)}`
-      wrong.push({eventId: f.eventId, reason: p.reason, took, pattern: f.pattern, signature: f.signature, inferred: p.inferred === 1, vma})
+      wrong.push({
+        eventId: f.eventId,
+        reason: p.reason,
+        took,
+        pattern: f.pattern,
+        signature: f.signature,
+        inferred: p.inferred === 1,
+        vma,
+      })
     }
   })
   wrong.sort((a, b) => a.eventId - b.eventId)
-  const ev = db.prepare('SELECT line, tid, ts_ns, printf(\'0x%x\', a) AS address, c AS error_code FROM events WHERE event_id = ?')
+  const ev = db.prepare(
+    "SELECT line, tid, ts_ns, printf('0x%x', a) AS address, c AS error_code FROM events WHERE event_id = ?",
+  )
   ev.safeIntegers(true)
   const disagreements = wrong.slice(0, maxDisagreements).map((w) => {
     const e = ev.get(w.eventId) as {line: bigint; tid: bigint; ts_ns: bigint; address: string; error_code: bigint}
@@ -146,7 +177,10 @@ export function meetsBar(pooled: Score, perTrace: Score[]): string[] {
   if (pooled.accuracy < 0.995) failures.push(`pooled accuracy ${(pooled.accuracy * 100).toFixed(2)} % < 99.5 %`)
   if (pooled.mmapLock.f1 < 0.9) failures.push(`pooled F1 ${pooled.mmapLock.f1.toFixed(3)} < 0.9`)
   perTrace.forEach((s, i) => {
-    if (s.mmapLock.observed >= 50 && s.mmapLock.f1 < 0.7) failures.push(`trace #${i + 1}: F1 ${s.mmapLock.f1.toFixed(3)} < 0.7 with ${s.mmapLock.observed} mmap_lock faults`)
+    if (s.mmapLock.observed >= 50 && s.mmapLock.f1 < 0.7)
+      failures.push(
+        `trace #${i + 1}: F1 ${s.mmapLock.f1.toFixed(3)} < 0.7 with ${s.mmapLock.observed} mmap_lock faults`,
+      )
   })
   return failures
 }
@@ -158,7 +192,8 @@ export const PER_TRACE_BAR = {minObserved: 50, accuracy: 0.999, f1: 0.95} as con
 export function perTraceBar(s: Score): {applies: boolean; failures: string[]} {
   const applies = s.mmapLock.observed >= PER_TRACE_BAR.minObserved
   const failures: string[] = []
-  if (applies && s.accuracy < PER_TRACE_BAR.accuracy) failures.push(`accuracy ${(s.accuracy * 100).toFixed(3)} % < ${PER_TRACE_BAR.accuracy * 100} %`)
+  if (applies && s.accuracy < PER_TRACE_BAR.accuracy)
+    failures.push(`accuracy ${(s.accuracy * 100).toFixed(3)} % < ${PER_TRACE_BAR.accuracy * 100} %`)
   if (applies && s.mmapLock.f1 < PER_TRACE_BAR.f1) failures.push(`F1 ${s.mmapLock.f1.toFixed(3)} < ${PER_TRACE_BAR.f1}`)
   return {applies, failures}
 }

@@ -30,7 +30,10 @@ describe('vmareplay capture (CLI, fake tracefs)', () => {
   it('--help shows usage, examples and exit codes', () => {
     const r = cli(['--help'])
     assert.equal(r.code, 0)
-    assert.match(r.out.replace(/\s+/g, ' '), /capture \[--backend ftrace\|perf\] \[--out FILE\] \[--duration S\] \[--pid PID \| -- COMMAND ARGS\.\.\.\]/)
+    assert.match(
+      r.out.replace(/\s+/g, ' '),
+      /capture \[--backend ftrace\|perf\] \[--out FILE\] \[--duration S\] \[--pid PID \| -- COMMAND ARGS\.\.\.\]/,
+    )
     assert.match(r.out, /EXAMPLES/)
     assert.match(r.out, /Exit codes:/)
     assert.match(r.out, /10 {2}the trace was saved but/)
@@ -100,7 +103,12 @@ describe('vmareplay capture (CLI, fake tracefs)', () => {
     const child = spawnCli(['capture', ...fakeArgs(f), '--', 'sleep', '30'])
     let stderr = ''
     child.stderr!.on('data', (b) => (stderr += b))
-    await waitFor(() => fs.readFileSync(path.join(f.root, 'tracing_on'), 'utf8').trim() === '1' && fs.readFileSync(path.join(f.root, 'set_event_pid'), 'utf8').trim() !== '', 10_000)
+    await waitFor(
+      () =>
+        fs.readFileSync(path.join(f.root, 'tracing_on'), 'utf8').trim() === '1' &&
+        fs.readFileSync(path.join(f.root, 'set_event_pid'), 'utf8').trim() !== '',
+      10_000,
+    )
     const sleeper = Number(fs.readFileSync(path.join(f.root, 'set_event_pid'), 'utf8').trim())
     child.kill('SIGTERM')
     const code = await new Promise((r) => child.once('exit', r))
@@ -110,6 +118,11 @@ describe('vmareplay capture (CLI, fake tracefs)', () => {
     assert.ok(fs.existsSync(f.out))
     const meta = JSON.parse(fs.readFileSync(f.out.replace('.trace.txt', '.meta.json'), 'utf8'))
     assert.equal(meta.stop_reason, 'SIGTERM')
-    assert.equal(fs.existsSync(`/proc/${sleeper}/status`) && !/State:\s+Z/.test(fs.readFileSync(`/proc/${sleeper}/status`, 'utf8')), false, 'the traced command was terminated')
+    assert.equal(
+      fs.existsSync(`/proc/${sleeper}/status`) &&
+        !/State:\s+Z/.test(fs.readFileSync(`/proc/${sleeper}/status`, 'utf8')),
+      false,
+      'the traced command was terminated',
+    )
   })
 })

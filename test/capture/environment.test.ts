@@ -27,7 +27,7 @@ function auxv(pairs: Array<[number, number]>): Buffer {
 }
 
 describe('capture environment', () => {
-  it("a Debian 6.12 guest: THP always with mTHP sizes, HZ from /boot/config-RELEASE, NUMA balancing off, 4 KiB pages", () => {
+  it('a Debian 6.12 guest: THP always with mTHP sizes, HZ from /boot/config-RELEASE, NUMA balancing off, 4 KiB pages', () => {
     const root = path.join(tmp, 'deb612')
     const thp = 'sys/kernel/mm/transparent_hugepage'
     put(root, `${thp}/enabled`, '[always] madvise never\n')
@@ -38,9 +38,24 @@ describe('capture environment', () => {
     put(root, `${thp}/hugepages-64kB/enabled`, 'always inherit madvise [never]\n')
     put(root, 'boot/config-6.12.118+deb12-amd64', '# CONFIG_HZ_1000 is not set\nCONFIG_HZ_250=y\nCONFIG_HZ=250\n')
     put(root, 'proc/sys/kernel/numa_balancing', '0\n')
-    put(root, 'proc/self/auxv', auxv([[33, 0x7fff0000], [16, 0x178bfbff], [6, 4096], [17, 100]]))
+    put(
+      root,
+      'proc/self/auxv',
+      auxv([
+        [33, 0x7fff0000],
+        [16, 0x178bfbff],
+        [6, 4096],
+        [17, 100],
+      ]),
+    )
     assert.deepEqual(readEnvironment(root, '6.12.118+deb12-amd64'), {
-      thp: {enabled: 'always', defrag: 'madvise', shmem_enabled: 'never', use_zero_page: 1, sizes: {'64kB': 'never', '2048kB': 'inherit'}},
+      thp: {
+        enabled: 'always',
+        defrag: 'madvise',
+        shmem_enabled: 'never',
+        use_zero_page: 1,
+        sizes: {'64kB': 'never', '2048kB': 'inherit'},
+      },
       hz: 250,
       hz_source: path.join(root, 'boot/config-6.12.118+deb12-amd64'),
       numa_balancing: 0,

@@ -18,11 +18,23 @@ afterEach(() => {
   for (const d of tmpDirs.splice(0)) fs.rmSync(d, {recursive: true, force: true})
 })
 
-function setup(opts: {enabled?: string[]} = {}): {root: string; io: FakeIo; out: string; lock: string; before: Record<string, string>} {
+function setup(opts: {enabled?: string[]} = {}): {
+  root: string
+  io: FakeIo
+  out: string
+  lock: string
+  before: Record<string, string>
+} {
   const root = makeFakeTracefs(opts)
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmareplay-capout-'))
   tmpDirs.push(root, outDir)
-  return {root, io: new FakeIo(root), out: path.join(outDir, 'x.trace.txt'), lock: path.join(outDir, 'capture.lock'), before: snapshot(root)}
+  return {
+    root,
+    io: new FakeIo(root),
+    out: path.join(outDir, 'x.trace.txt'),
+    lock: path.join(outDir, 'capture.lock'),
+    before: snapshot(root),
+  }
 }
 
 function opts(s: ReturnType<typeof setup>, extra: Partial<FtraceOptions>): FtraceOptions {
@@ -56,9 +68,11 @@ async function rejectsWith(p: Promise<unknown>, code: number, re?: RegExp): Prom
   assert.fail('expected a CaptureError')
 }
 
-const ENABLED_EXPECTED = [...STD_EVENTS.map((e) => e.name), 'exceptions:page_fault_kernel', ...FAKE_EVENTS.filter((e) => /^(filemap|readahead):/.test(e))].filter(
-  (e) => e !== 'mmap:vm_unmapped_area',
-)
+const ENABLED_EXPECTED = [
+  ...STD_EVENTS.map((e) => e.name),
+  'exceptions:page_fault_kernel',
+  ...FAKE_EVENTS.filter((e) => /^(filemap|readahead):/.test(e)),
+].filter((e) => e !== 'mmap:vm_unmapped_area')
 
 describe('capture ftrace against a fake tracefs (global mode, --no-instance)', () => {
   it('writes the exact settings, follows the wrapper pid, saves trace+meta and restores everything', async () => {
@@ -216,7 +230,10 @@ describe('capture ftrace against a fake tracefs (global mode, --no-instance)', (
   it('repairs the state left by a killed capture (stale lock with journal), then restores to the repaired state', async () => {
     const s = setup()
     // a dead capture had set trace_clock=mono and record-tgid=1 and journaled the old values
-    fs.writeFileSync(path.join(s.root, 'trace_clock'), 'local global counter uptime perf [mono] mono_raw boot tai x86-tsc\n')
+    fs.writeFileSync(
+      path.join(s.root, 'trace_clock'),
+      'local global counter uptime perf [mono] mono_raw boot tai x86-tsc\n',
+    )
     fs.writeFileSync(path.join(s.root, 'options/record-tgid'), '1\n')
     const dead = spawn('true')
     await new Promise((r) => dead.once('exit', r))
@@ -241,7 +258,10 @@ describe('capture ftrace against a fake tracefs (global mode, --no-instance)', (
     assert.equal(meta.restore.complete, false)
     assert.match(fs.readFileSync(path.join(s.root, 'trace_clock'), 'utf8'), /\[mono\]/)
     const lock = JSON.parse(fs.readFileSync(s.lock, 'utf8'))
-    assert.deepEqual(lock.journal.find((e: {file: string}) => e.file === 'trace_clock'), {file: 'trace_clock', prev: 'local'})
+    assert.deepEqual(
+      lock.journal.find((e: {file: string}) => e.file === 'trace_clock'),
+      {file: 'trace_clock', prev: 'local'},
+    )
     // next capture: takes over the stale lock (same pid is not "another capture"), repairs, captures, restores
     await captureFtrace(opts(s, {command: ['/bin/true']}))
     assert.deepEqual(snapshot(s.root), s.before)
@@ -278,13 +298,18 @@ describe('capture ftrace against a fake tracefs: preflight errors change nothing
 
   it('not a tracefs', async () => {
     const s = setup()
-    await rejectsWith(captureFtrace(opts(s, {command: ['/bin/true'], tracefs: path.join(s.root, 'nope')})), ExitCode.NO_TRACEFS)
+    await rejectsWith(
+      captureFtrace(opts(s, {command: ['/bin/true'], tracefs: path.join(s.root, 'nope')})),
+      ExitCode.NO_TRACEFS,
+    )
   })
 
   it('not root and tracefs not mounted', async () => {
     const s = setup()
     await rejectsWith(
-      captureFtrace(opts(s, {command: ['/bin/true'], tracefs: path.join(s.root, 'nope'), mountIfMissing: true, isRoot: false})),
+      captureFtrace(
+        opts(s, {command: ['/bin/true'], tracefs: path.join(s.root, 'nope'), mountIfMissing: true, isRoot: false}),
+      ),
       ExitCode.PERMISSION,
       /root/,
     )
@@ -298,7 +323,11 @@ describe('capture ftrace against a fake tracefs: preflight errors change nothing
 
   it('output directory not writable', async () => {
     const s = setup()
-    await rejectsWith(captureFtrace(opts(s, {command: ['/bin/true'], out: '/nonexistent-dir/x.trace.txt'})), ExitCode.TRACE_FAILED, /--out/)
+    await rejectsWith(
+      captureFtrace(opts(s, {command: ['/bin/true'], out: '/nonexistent-dir/x.trace.txt'})),
+      ExitCode.TRACE_FAILED,
+      /--out/,
+    )
     assert.equal(s.io.writes.length, 0)
   })
 })
@@ -352,7 +381,12 @@ describe('capture ftrace against a fake tracefs (instance mode)', () => {
       const maps = fs.readFileSync(res.paths.maps, 'utf8')
       assert.match(maps, /\[stack\]/)
       assert.equal(res.paths.maps, s.out.replace('.trace.txt', '.maps'))
-      const attach = res.meta.attach as {tgid: number; tids_at_attach: number; maps_lines: number; maps_snapshot_mono: number[]}
+      const attach = res.meta.attach as {
+        tgid: number
+        tids_at_attach: number
+        maps_lines: number
+        maps_snapshot_mono: number[]
+      }
       assert.equal(attach.tgid, target.pid)
       assert.equal(attach.tids_at_attach, 1)
       assert.equal(attach.maps_lines, maps.trim().split('\n').length)

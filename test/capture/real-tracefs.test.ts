@@ -21,7 +21,8 @@ function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (tracefs is root-only)'
   if (!fs.existsSync(`${T}/tracing_on`)) {
     const r = spawnSync('mount', ['-t', 'tracefs', 'nodev', T], {encoding: 'utf8'})
-    if (r.status !== 0 || !fs.existsSync(`${T}/tracing_on`)) return `tracefs not mounted at ${T} and mount failed: ${(r.stderr || r.error?.message || '').trim()}`
+    if (r.status !== 0 || !fs.existsSync(`${T}/tracing_on`))
+      return `tracefs not mounted at ${T} and mount failed: ${(r.stderr || r.error?.message || '').trim()}`
   }
   try {
     fs.accessSync(`${T}/tracing_on`, fs.constants.W_OK)
@@ -45,7 +46,10 @@ function globalState(): Record<string, string> {
     set_event: r('set_event').split('\n').sort().join(','),
     set_event_pid: r('set_event_pid'),
     set_event_notrace_pid: r('set_event_notrace_pid'),
-    instances: fs.readdirSync(path.join(T, 'instances')).filter((i) => i.startsWith('vmareplay-')).join(','),
+    instances: fs
+      .readdirSync(path.join(T, 'instances'))
+      .filter((i) => i.startsWith('vmareplay-'))
+      .join(','),
   }
   for (const o of fs.readdirSync(path.join(T, 'options'))) s[`options/${o}`] = r(`options/${o}`)
   return s
@@ -56,7 +60,10 @@ function sameState(before: Record<string, string>, after: Record<string, string>
   // size: the kernel cannot un-expand it. Allow that rounding only.
   const b = {...before}
   const a = {...after}
-  assert.ok(Math.abs(Number(a.buffer_size_kb) - Number(b.buffer_size_kb)) <= 4, `buffer_size_kb ${b.buffer_size_kb} -> ${a.buffer_size_kb}`)
+  assert.ok(
+    Math.abs(Number(a.buffer_size_kb) - Number(b.buffer_size_kb)) <= 4,
+    `buffer_size_kb ${b.buffer_size_kb} -> ${a.buffer_size_kb}`,
+  )
   delete a.buffer_size_kb
   delete b.buffer_size_kb
   assert.deepEqual(a, b)
@@ -142,7 +149,10 @@ describe('capture with the real tracefs', {skip: SKIP}, () => {
     if (PY) assert.equal(r.stdout, 'ok\n')
     const text = fs.readFileSync(out, 'utf8')
     assert.match(text, /^# entries-in-buffer\/entries-written: (\d+)\/\1 /m)
-    assert.match(text, /\(\s*\d+\) \[\d{3}\] [.dDNhHsSbB0-9]{5} +\d+\.\d{6}: page_fault_user: address=0x[0-9a-f]+ ip=0x[0-9a-f]+ error_code=0x[0-9a-f]+$/m)
+    assert.match(
+      text,
+      /\(\s*\d+\) \[\d{3}\] [.dDNhHsSbB0-9]{5} +\d+\.\d{6}: page_fault_user: address=0x[0-9a-f]+ ip=0x[0-9a-f]+ error_code=0x[0-9a-f]+$/m,
+    )
     assert.match(text, /: mmap_lock_start_locking: mm=[0-9a-f]+ memcg_id=\d+ write=(true|false)$/m)
     assert.match(text, /: mmap_lock_acquire_returned: /)
     assert.match(text, /: mmap_lock_released: /)
@@ -162,38 +172,65 @@ describe('capture with the real tracefs', {skip: SKIP}, () => {
     assert.deepEqual(m.exit_status, {code: 0, signal: null})
     // trace_clock mono == CLOCK_MONOTONIC: events lie between the tracing_on and tracing_off times
     const [t0, t1] = span(text)
-    assert.ok(t0 >= m.times.tracing_on_mono[0] - 1e-6 && t1 <= m.times.tracing_off_mono[1] + 1e-6, `${t0}..${t1} vs ${JSON.stringify(m.times)}`)
+    assert.ok(
+      t0 >= m.times.tracing_on_mono[0] - 1e-6 && t1 <= m.times.tracing_off_mono[1] + 1e-6,
+      `${t0}..${t1} vs ${JSON.stringify(m.times)}`,
+    )
     sameState(state0, globalState())
   })
 
-  it('attach mode: tracing on, then /proc/PID/maps between markers; FILE.maps written', {skip: PY ? undefined : 'needs /usr/bin/python3'}, async () => {
-    const target = spawn(PY!, ['-S', '-c', 'import mmap, time\nwhile True:\n    m = mmap.mmap(-1, 1 << 20); m[0] = 1; m.close(); time.sleep(0.005)'], {stdio: 'ignore'})
-    try {
-      await waitFor(() => fs.existsSync(`/proc/${target.pid}/maps`) && fs.readFileSync(`/proc/${target.pid}/maps`, 'utf8').includes('python'))
-      const out = path.join(dir, 'attach.trace.txt')
-      const r = await cli(['--pid', String(target.pid), '--duration', '0.5', '--out', out, '--buffer-kb', '8192'])
-      assert.equal(r.code, 0, r.stderr)
-      const text = fs.readFileSync(out, 'utf8')
-      const begin = new RegExp(` (\\d+\\.\\d+): tracing_mark_write: maps_snapshot_begin pid=${target.pid}$`, 'm').exec(text)
-      const end = new RegExp(` (\\d+\\.\\d+): tracing_mark_write: maps_snapshot_end pid=${target.pid}$`, 'm').exec(text)
-      assert.ok(begin && end, 'both markers present')
-      assert.match(text, new RegExp(`\\(\\s*${target.pid}\\) .*: page_fault_user: `))
-      assert.match(text, new RegExp(`\\(\\s*${target.pid}\\) .*: sys_munmap\\(addr: `))
-      const maps = fs.readFileSync(path.join(dir, 'attach.maps'), 'utf8')
-      assert.match(maps, /python3/)
-      const m = meta(out)
-      assert.equal(m.mode, 'attach')
-      assert.equal(m.maps_file, 'attach.maps')
-      assert.equal(m.attach.maps_lines, maps.trim().split('\n').length)
-      // marker timestamps (trace clock) bracket the snapshot times taken with CLOCK_MONOTONIC
-      assert.ok(Number(begin![1]) <= m.attach.maps_snapshot_mono[0] + 1e-5 && Number(end![1]) >= m.attach.maps_snapshot_mono[1] - 1e-5)
-      assert.equal(m.stop_reason, 'duration')
-      assert.equal(m.loss.lost, false)
-    } finally {
-      target.kill('SIGKILL')
-    }
-    sameState(state0, globalState())
-  })
+  it(
+    'attach mode: tracing on, then /proc/PID/maps between markers; FILE.maps written',
+    {skip: PY ? undefined : 'needs /usr/bin/python3'},
+    async () => {
+      const target = spawn(
+        PY!,
+        [
+          '-S',
+          '-c',
+          'import mmap, time\nwhile True:\n    m = mmap.mmap(-1, 1 << 20); m[0] = 1; m.close(); time.sleep(0.005)',
+        ],
+        {stdio: 'ignore'},
+      )
+      try {
+        await waitFor(
+          () =>
+            fs.existsSync(`/proc/${target.pid}/maps`) &&
+            fs.readFileSync(`/proc/${target.pid}/maps`, 'utf8').includes('python'),
+        )
+        const out = path.join(dir, 'attach.trace.txt')
+        const r = await cli(['--pid', String(target.pid), '--duration', '0.5', '--out', out, '--buffer-kb', '8192'])
+        assert.equal(r.code, 0, r.stderr)
+        const text = fs.readFileSync(out, 'utf8')
+        const begin = new RegExp(
+          ` (\\d+\\.\\d+): tracing_mark_write: maps_snapshot_begin pid=${target.pid}$`,
+          'm',
+        ).exec(text)
+        const end = new RegExp(` (\\d+\\.\\d+): tracing_mark_write: maps_snapshot_end pid=${target.pid}$`, 'm').exec(
+          text,
+        )
+        assert.ok(begin && end, 'both markers present')
+        assert.match(text, new RegExp(`\\(\\s*${target.pid}\\) .*: page_fault_user: `))
+        assert.match(text, new RegExp(`\\(\\s*${target.pid}\\) .*: sys_munmap\\(addr: `))
+        const maps = fs.readFileSync(path.join(dir, 'attach.maps'), 'utf8')
+        assert.match(maps, /python3/)
+        const m = meta(out)
+        assert.equal(m.mode, 'attach')
+        assert.equal(m.maps_file, 'attach.maps')
+        assert.equal(m.attach.maps_lines, maps.trim().split('\n').length)
+        // marker timestamps (trace clock) bracket the snapshot times taken with CLOCK_MONOTONIC
+        assert.ok(
+          Number(begin![1]) <= m.attach.maps_snapshot_mono[0] + 1e-5 &&
+            Number(end![1]) >= m.attach.maps_snapshot_mono[1] - 1e-5,
+        )
+        assert.equal(m.stop_reason, 'duration')
+        assert.equal(m.loss.lost, false)
+      } finally {
+        target.kill('SIGKILL')
+      }
+      sameState(state0, globalState())
+    },
+  )
 
   it('--no-instance (top-level buffer): every changed setting is written back, the lock released', async () => {
     const out = path.join(dir, 'global.trace.txt')
@@ -255,21 +292,25 @@ describe('capture with the real tracefs', {skip: SKIP}, () => {
     sameState(state0, globalState())
   })
 
-  it('perf backend: perf record + perf script in one step', {skip: fs.existsSync('/usr/bin/perf') ? undefined : 'perf not installed'}, async () => {
-    const out = path.join(dir, 'p.perf.txt')
-    const r = await cli(['--backend', 'perf', '--out', out, '--buffer-kb', '4096', '--', ...cmd()])
-    assert.equal(r.code, 0, r.stderr)
-    const text = fs.readFileSync(out, 'utf8')
-    assert.match(text, /^\s+\S+ +\d+\/\d+ +\[\d{3}\] +\d+\.\d{6}: +exceptions:page_fault_user: address=0x/m)
-    assert.match(text, /mmap_lock:mmap_lock_start_locking: mm=0x/)
-    assert.match(text, /PERF_RECORD_MMAP2 \d+\/\d+: /)
-    assert.match(text, /PERF_RECORD_EXIT|PERF_RECORD_FORK/)
-    const m = meta(out)
-    assert.equal(m.backend, 'perf')
-    assert.equal(m.kernel.release, os.release())
-    assert.match(m.perf.version, /perf version/)
-    assert.ok(m.perf.record.includes('-d') && m.perf.record.includes('mono'))
-    assert.equal(m.loss.lost, false)
-    sameState(state0, globalState())
-  })
+  it(
+    'perf backend: perf record + perf script in one step',
+    {skip: fs.existsSync('/usr/bin/perf') ? undefined : 'perf not installed'},
+    async () => {
+      const out = path.join(dir, 'p.perf.txt')
+      const r = await cli(['--backend', 'perf', '--out', out, '--buffer-kb', '4096', '--', ...cmd()])
+      assert.equal(r.code, 0, r.stderr)
+      const text = fs.readFileSync(out, 'utf8')
+      assert.match(text, /^\s+\S+ +\d+\/\d+ +\[\d{3}\] +\d+\.\d{6}: +exceptions:page_fault_user: address=0x/m)
+      assert.match(text, /mmap_lock:mmap_lock_start_locking: mm=0x/)
+      assert.match(text, /PERF_RECORD_MMAP2 \d+\/\d+: /)
+      assert.match(text, /PERF_RECORD_EXIT|PERF_RECORD_FORK/)
+      const m = meta(out)
+      assert.equal(m.backend, 'perf')
+      assert.equal(m.kernel.release, os.release())
+      assert.match(m.perf.version, /perf version/)
+      assert.ok(m.perf.record.includes('-d') && m.perf.record.includes('mono'))
+      assert.equal(m.loss.lost, false)
+      sameState(state0, globalState())
+    },
+  )
 })

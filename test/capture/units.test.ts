@@ -3,7 +3,15 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {KFAULT_EVENTS, PAGECACHE_EVENTS, STD_EVENTS, parseAvailableEvents, requestedEvents, resolveEvents, splitEvent} from '../../src/capture/events.js'
+import {
+  KFAULT_EVENTS,
+  PAGECACHE_EVENTS,
+  STD_EVENTS,
+  parseAvailableEvents,
+  requestedEvents,
+  resolveEvents,
+  splitEvent,
+} from '../../src/capture/events.js'
 import {defaultBufferKb} from '../../src/capture/ftrace.js'
 import {normalize, writeValue} from '../../src/capture/journal.js'
 import {FtraceScanner, defaultOut, lossOf, outputPaths, parseCpuStats} from '../../src/capture/output.js'
@@ -35,13 +43,17 @@ describe('tracefs value parsing', () => {
 
 describe('loss accounting', () => {
   it('parses per-CPU stats', () => {
-    const s = parseCpuStats(1, 'entries: 46990\noverrun: 2\ncommit overrun: 1\nbytes: 3\noldest event ts:  2024.3\nnow ts:  2025.8\ndropped events: 7\nread events: 0\n')
+    const s = parseCpuStats(
+      1,
+      'entries: 46990\noverrun: 2\ncommit overrun: 1\nbytes: 3\noldest event ts:  2024.3\nnow ts:  2025.8\ndropped events: 7\nread events: 0\n',
+    )
     assert.deepEqual(s, {cpu: 1, entries: 46990, overrun: 2, commit_overrun: 1, dropped: 7})
   })
 
   it('scans header, LOST markers and buffer-started lines across chunk boundaries', () => {
     const sc = new FtraceScanner()
-    const text = '# tracer: nop\n#\n# entries-in-buffer/entries-written: 10/12   #P:2\n##### CPU 1 buffer started ####\n a-1 [000] x\nCPU:0 [LOST 5 EVENTS]\nCPU:1 [LOST EVENTS]\nlast line without newline'
+    const text =
+      '# tracer: nop\n#\n# entries-in-buffer/entries-written: 10/12   #P:2\n##### CPU 1 buffer started ####\n a-1 [000] x\nCPU:0 [LOST 5 EVENTS]\nCPU:1 [LOST EVENTS]\nlast line without newline'
     for (let i = 0; i < text.length; i += 7) sc.push(Buffer.from(text.slice(i, i + 7)))
     const r = sc.end()
     assert.equal(r.lines, 8)
@@ -59,13 +71,20 @@ describe('loss accounting', () => {
   it('no loss when the counters agree', () => {
     const sc = new FtraceScanner()
     sc.push(Buffer.from('# entries-in-buffer/entries-written: 94407/94407   #P:2\n'))
-    assert.deepEqual(lossOf(sc.end(), [{cpu: 0, entries: 1, overrun: 0, commit_overrun: 0, dropped: 0}]), {lost: false, reasons: []})
+    assert.deepEqual(lossOf(sc.end(), [{cpu: 0, entries: 1, overrun: 0, commit_overrun: 0, dropped: 0}]), {
+      lost: false,
+      reasons: [],
+    })
   })
 })
 
 describe('output names', () => {
   it('derives .meta.json and .maps like the corpus (node_attach.trace.txt + node_attach.maps)', () => {
-    assert.deepEqual(outputPaths('traces/a.trace.txt'), {trace: 'traces/a.trace.txt', meta: 'traces/a.meta.json', maps: 'traces/a.maps'})
+    assert.deepEqual(outputPaths('traces/a.trace.txt'), {
+      trace: 'traces/a.trace.txt',
+      meta: 'traces/a.meta.json',
+      maps: 'traces/a.maps',
+    })
     assert.deepEqual(outputPaths('x.perf.txt'), {trace: 'x.perf.txt', meta: 'x.meta.json', maps: 'x.maps'})
     assert.deepEqual(outputPaths('x.log'), {trace: 'x.log', meta: 'x.log.meta.json', maps: 'x.log.maps'})
     assert.equal(defaultOut('perf', new Date(2025, 0, 2, 3, 4, 5)), 'vmareplay-20250102-030405.perf.txt')
@@ -86,8 +105,14 @@ describe('events', () => {
   it('resolves against available_events', () => {
     const avail = parseAvailableEvents('exceptions:page_fault_user\nraw_syscalls:sys_enter\n')
     const r = resolveEvents(STD_EVENTS.slice(0, 3), avail)
-    assert.deepEqual(r.enabled.map((e) => e.name), ['exceptions:page_fault_user', 'raw_syscalls:sys_enter'])
-    assert.deepEqual(r.missing.map((e) => e.name), ['raw_syscalls:sys_exit'])
+    assert.deepEqual(
+      r.enabled.map((e) => e.name),
+      ['exceptions:page_fault_user', 'raw_syscalls:sys_enter'],
+    )
+    assert.deepEqual(
+      r.missing.map((e) => e.name),
+      ['raw_syscalls:sys_exit'],
+    )
   })
 
   it('splitEvent validates names', () => {
@@ -105,15 +130,45 @@ describe('perf arguments', () => {
 
   it('launch and attach command lines', () => {
     assert.deepEqual(perfRecordArgs(['a:b', 'c:d'], {bufferKb: 65536, data: '/t/p.data', command: ['xz', '-T2']}), [
-      'record', '-k', 'mono', '-e', 'a:b', '-e', 'c:d', '-d', '-m', '16384', '-o', '/t/p.data', '--', 'xz', '-T2',
+      'record',
+      '-k',
+      'mono',
+      '-e',
+      'a:b',
+      '-e',
+      'c:d',
+      '-d',
+      '-m',
+      '16384',
+      '-o',
+      '/t/p.data',
+      '--',
+      'xz',
+      '-T2',
     ])
     assert.deepEqual(perfRecordArgs(['a:b'], {bufferKb: 4096, data: 'd', pid: 42, ctl: ['c', 'k']}), [
-      'record', '-k', 'mono', '-e', 'a:b', '-d', '-m', '1024', '-o', 'd', '-p', '42', '-D', '-1', '--control', 'fifo:c,k',
+      'record',
+      '-k',
+      'mono',
+      '-e',
+      'a:b',
+      '-d',
+      '-m',
+      '1024',
+      '-o',
+      'd',
+      '-p',
+      '42',
+      '-D',
+      '-1',
+      '--control',
+      'fifo:c,k',
     ])
   })
 
   it('parses perf report --stats', () => {
-    const text = '\nAggregated stats:\n           TOTAL events:      14777\n            LOST events:          3  ( 0.0%)\n    LOST_SAMPLES events:          9\n'
+    const text =
+      '\nAggregated stats:\n           TOTAL events:      14777\n            LOST events:          3  ( 0.0%)\n    LOST_SAMPLES events:          9\n'
     assert.deepEqual(parsePerfStats(text), {total: 14777, lost: 3, lost_samples: 9})
     assert.deepEqual(parsePerfStats('TOTAL events: 5\n'), {total: 5, lost: 0, lost_samples: 0})
   })

@@ -36,7 +36,12 @@ function parseCsv(text: string): string[][] {
   return rows
 }
 
-async function csvOf(fx: Fixture, table: string, runId?: number, traceId?: number): Promise<{rows: string[][]; n: number}> {
+async function csvOf(
+  fx: Fixture,
+  table: string,
+  runId?: number,
+  traceId?: number,
+): Promise<{rows: string[][]; n: number}> {
   let text = ''
   const out = new Writable({write: (c: Buffer, _e, cb) => ((text += c.toString()), cb())})
   const sink = new Sink(out)
@@ -53,11 +58,29 @@ after(() => fx.db.close())
 test('a view exports with a header row, one record per row, and exact integers', async () => {
   const runId = fx.runIds['v6.18']!
   const {rows, n} = await csvOf(fx, 'fault_outcomes', runId)
-  assert.deepEqual(rows[0], ['run_id', 'policy', 'ts_ns', 'pid', 'tid', 'address', 'error_code', 'path', 'took_mmap_lock', 'reason', 'wait_ns', 'latency_ns', 'confidence'])
+  assert.deepEqual(rows[0], [
+    'run_id',
+    'policy',
+    'ts_ns',
+    'pid',
+    'tid',
+    'address',
+    'error_code',
+    'path',
+    'took_mmap_lock',
+    'reason',
+    'wait_ns',
+    'latency_ns',
+    'confidence',
+  ])
   const count = fx.db.prepare('SELECT count(*) FROM fault_outcomes WHERE run_id = ?').pluck().get(runId) as number
   assert.equal(n, count)
   assert.equal(rows.length, count + 1)
-  const first = fx.db.prepare('SELECT ts_ns FROM fault_outcomes WHERE run_id = ? LIMIT 1').safeIntegers(true).pluck().get(runId) as bigint
+  const first = fx.db
+    .prepare('SELECT ts_ns FROM fault_outcomes WHERE run_id = ? LIMIT 1')
+    .safeIntegers(true)
+    .pluck()
+    .get(runId) as bigint
   assert.equal(rows[1]![2], first.toString())
   assert.match(rows[1]![2]!, /^\d+$/, 'ns as integers, no decimals or exponents')
 })
@@ -71,7 +94,10 @@ test('fields with commas and quotes are quoted (warnings JSON of traces)', async
 
 test('unknown tables and filters a table does not have are usage errors', async () => {
   assert.ok(tableNames(fx.db).includes('lock_waits'))
-  await assert.rejects(csvOf(fx, 'no_such_table'), (e: Error) => e instanceof UserError && /no such table or view; one of: .*fault_results/.test(e.message))
+  await assert.rejects(
+    csvOf(fx, 'no_such_table'),
+    (e: Error) => e instanceof UserError && /no such table or view; one of: .*fault_results/.test(e.message),
+  )
   await assert.rejects(csvOf(fx, 'traces; DROP TABLE runs'), UserError)
   await assert.rejects(csvOf(fx, 'events', 1), /events has no run_id column/)
 })

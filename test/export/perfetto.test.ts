@@ -19,7 +19,10 @@ class Collect extends Writable {
   }
 }
 
-async function exportText(fx: Fixture, o: Partial<PerfettoOptions> & {runId: number}): Promise<{text: string; stats: Awaited<ReturnType<typeof exportPerfetto>>; writes: number}> {
+async function exportText(
+  fx: Fixture,
+  o: Partial<PerfettoOptions> & {runId: number},
+): Promise<{text: string; stats: Awaited<ReturnType<typeof exportPerfetto>>; writes: number}> {
   const out = new Collect()
   const sink = new Sink(out)
   const stats = await exportPerfetto(fx.db, sink, {faults: 'all', bucketNs: 1_000_000, ...o})
@@ -42,17 +45,28 @@ test('ts keeps ns as a three-digit fraction of µs', () => {
 })
 
 test('the checker itself rejects overlapping slices, unpaired flows and unnamed tracks', () => {
-  const meta = '{"name":"process_name","ph":"M","pid":1,"tid":1,"args":{"name":"p"}},{"name":"thread_name","ph":"M","pid":1,"tid":1,"args":{"name":"t"}}'
+  const meta =
+    '{"name":"process_name","ph":"M","pid":1,"tid":1,"args":{"name":"p"}},{"name":"thread_name","ph":"M","pid":1,"tid":1,"args":{"name":"t"}}'
   const doc = (evs: string): string => `{"traceEvents":[${meta}${evs === '' ? '' : ','}${evs}]}`
   const x = (ts: number, dur: number): string => `{"name":"a","ph":"X","ts":${ts},"dur":${dur},"pid":1,"tid":1}`
   assert.doesNotThrow(() => checkTrace(doc([x(0, 10), x(2, 3), x(5, 5), x(10, 1)].join(','))))
   assert.throws(() => checkTrace(doc([x(0, 10), x(5, 10)].join(','))), /overlaps its parent/)
   assert.throws(() => checkTrace(doc([x(5, 1), x(0, 1)].join(','))), /after/)
-  assert.throws(() => checkTrace(doc(`${x(0, 10)},{"name":"b","cat":"l","ph":"s","id":1,"ts":1,"pid":1,"tid":1}`)), /every flow start has an end/)
-  assert.throws(() => checkTrace(`{"traceEvents":[{"name":"a","ph":"X","ts":0,"dur":1,"pid":2,"tid":2}]}`), /no process_name/)
+  assert.throws(
+    () => checkTrace(doc(`${x(0, 10)},{"name":"b","cat":"l","ph":"s","id":1,"ts":1,"pid":1,"tid":1}`)),
+    /every flow start has an end/,
+  )
+  assert.throws(
+    () => checkTrace(`{"traceEvents":[{"name":"a","ph":"X","ts":0,"dur":1,"pid":2,"tid":2}]}`),
+    /no process_name/,
+  )
   // a flow start after a child ended binds to that (ended) child in Perfetto: rejected
-  const flowPair = (ts: number): string => `{"name":"b","cat":"l","ph":"s","id":1,"ts":${ts},"pid":1,"tid":1},{"name":"b","cat":"l","ph":"f","bp":"e","id":1,"ts":${ts},"pid":1,"tid":1}`
-  assert.throws(() => checkTrace(doc([x(0, 10), x(1, 2), flowPair(5)].join(','))), /would bind to no slice or an ended one/)
+  const flowPair = (ts: number): string =>
+    `{"name":"b","cat":"l","ph":"s","id":1,"ts":${ts},"pid":1,"tid":1},{"name":"b","cat":"l","ph":"f","bp":"e","id":1,"ts":${ts},"pid":1,"tid":1}`
+  assert.throws(
+    () => checkTrace(doc([x(0, 10), x(1, 2), flowPair(5)].join(','))),
+    /would bind to no slice or an ended one/,
+  )
   assert.doesNotThrow(() => checkTrace(doc([x(0, 10), x(1, 2), x(4, 3), flowPair(5)].join(','))))
 })
 
@@ -68,14 +82,20 @@ test('a run exports as well-formed Chrome JSON: tracks named, slices nested, flo
   const waits = fx.db.prepare('SELECT count(*) FROM lock_waits WHERE run_id = ?').pluck().get(runId) as number
   assert.equal(c.slices.filter((s) => s.cat === 'wait').length, waits)
   // every wait with a known holder gets its arrow in a full export
-  const held = fx.db.prepare('SELECT count(*) FROM lock_waits WHERE run_id = ? AND holder_event_id IS NOT NULL').pluck().get(runId) as number
+  const held = fx.db
+    .prepare('SELECT count(*) FROM lock_waits WHERE run_id = ? AND holder_event_id IS NOT NULL')
+    .pluck()
+    .get(runId) as number
   assert.equal(stats.flowsNoHolder, 0)
   assert.equal(stats.flows + stats.flowsNoOverlap, held)
   assert.ok(stats.flows >= held - 1)
   // arrows start at the holder's hold (or, for a queued holder, its own wait) and end at the wait they caused
   for (const [start, end] of c.boundTo.values()) {
     assert.match(end.name!, /^wait /)
-    assert.ok(start.cat === 'hold' || start.cat === 'wait' || start.cat === 'fault' || start.cat === 'syscall', start.name)
+    assert.ok(
+      start.cat === 'hold' || start.cat === 'wait' || start.cat === 'fault' || start.cat === 'syscall',
+      start.name,
+    )
   }
   assert.ok([...c.boundTo.values()].filter(([s]) => s.cat === 'hold').length >= c.flows / 2, 'mostly from a hold')
   assert.ok(c.counters.length > 0)
@@ -104,7 +124,9 @@ test('filters: only slow faults, a time window, a limit', async () => {
   const slow = await exportText(fx, {runId, faults: 'slow'})
   const c = checkTrace(slow.text)
   const expected = fx.db
-    .prepare('SELECT count(*) FROM fault_results JOIN fault_groups USING (run_id, group_id) WHERE run_id = ? AND (vma_lock = 0 OR took_mmap_lock = 1 OR wait_ns > 0)')
+    .prepare(
+      'SELECT count(*) FROM fault_results JOIN fault_groups USING (run_id, group_id) WHERE run_id = ? AND (vma_lock = 0 OR took_mmap_lock = 1 OR wait_ns > 0)',
+    )
     .pluck()
     .get(runId) as number
   assert.equal(c.slices.filter((s) => s.cat === 'fault').length, expected)
@@ -117,14 +139,18 @@ test('filters: only slow faults, a time window, a limit', async () => {
 })
 
 const realTrace = join(SHARED_REAL, 'py_threads_anon.trace.txt')
-test('the export of a real corpus trace (py_threads_anon, 83k faults) is well-formed', {skip: existsSync(realTrace) ? false : `${realTrace} not present`}, async () => {
-  const big = await smallDb(['mmap-lock'], realTrace)
-  try {
-    const {text, stats} = await exportText(big, {runId: big.runIds['mmap-lock']!})
-    const c = checkTrace(text)
-    assert.ok(stats.faultSlices > 80_000)
-    assert.ok(c.flows > 0)
-  } finally {
-    big.db.close()
-  }
-})
+test(
+  'the export of a real corpus trace (py_threads_anon, 83k faults) is well-formed',
+  {skip: existsSync(realTrace) ? false : `${realTrace} not present`},
+  async () => {
+    const big = await smallDb(['mmap-lock'], realTrace)
+    try {
+      const {text, stats} = await exportText(big, {runId: big.runIds['mmap-lock']!})
+      const c = checkTrace(text)
+      assert.ok(stats.faultSlices > 80_000)
+      assert.ok(c.flows > 0)
+    } finally {
+      big.db.close()
+    }
+  },
+)

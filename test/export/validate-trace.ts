@@ -46,19 +46,24 @@ export function checkTrace(text: string): Checked {
         else named.thread.add(`${e.pid}:${e.tid}`)
         break
       case 'X':
-        for (const k of ['name', 'ts', 'dur', 'pid', 'tid'] as const) assert.ok(e[k] !== undefined, `X without ${k}: ${JSON.stringify(e)}`)
+        for (const k of ['name', 'ts', 'dur', 'pid', 'tid'] as const)
+          assert.ok(e[k] !== undefined, `X without ${k}: ${JSON.stringify(e)}`)
         assert.ok(e.ts! >= 0 && e.dur! >= 0, JSON.stringify(e))
         slices.push(e)
         break
       case 'C':
-        assert.ok(typeof e.name === 'string' && typeof e.ts === 'number' && typeof e.pid === 'number', JSON.stringify(e))
+        assert.ok(
+          typeof e.name === 'string' && typeof e.ts === 'number' && typeof e.pid === 'number',
+          JSON.stringify(e),
+        )
         assert.ok(e.args !== undefined && Object.keys(e.args).length > 0)
         for (const v of Object.values(e.args)) assert.equal(typeof v, 'number')
         counters.push(e)
         break
       case 's':
       case 'f':
-        for (const k of ['name', 'cat', 'id', 'ts', 'pid', 'tid'] as const) assert.ok(e[k] !== undefined, `${e.ph} without ${k}`)
+        for (const k of ['name', 'cat', 'id', 'ts', 'pid', 'tid'] as const)
+          assert.ok(e[k] !== undefined, `${e.ph} without ${k}`)
         if (e.ph === 'f') assert.equal(e.bp, 'e', 'flow ends bind to the enclosing slice')
         assert.ok(!(e.ph === 's' ? starts : ends).has(e.id!), `flow id ${e.id} twice`)
         ;(e.ph === 's' ? starts : ends).set(e.id!, e)
@@ -85,7 +90,11 @@ export function checkTrace(text: string): Checked {
       prevTs = s.ts!
       while (stack.length > 0 && stack.at(-1)! <= s.ts! + EPS) stack.pop() // parents that ended before this slice
       const end = s.ts! + s.dur!
-      if (stack.length > 0) assert.ok(end <= stack.at(-1)! + EPS, `track ${k}: slice ${s.name} [${s.ts}, ${end}] overlaps its parent ending at ${stack.at(-1)}`)
+      if (stack.length > 0)
+        assert.ok(
+          end <= stack.at(-1)! + EPS,
+          `track ${k}: slice ${s.name} [${s.ts}, ${end}] overlaps its parent ending at ${stack.at(-1)}`,
+        )
       stack.push(end)
     }
   }

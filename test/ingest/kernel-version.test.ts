@@ -49,7 +49,10 @@ test('traces.format_variant keeps what the text showed of its kernel, even when 
     // a real 6.1 guest trace (its meta names 6.1.0-57-amd64) and a real 6.18 one (no meta)
     await loadTrace(db, 'traces/lab/py_threads_small-6.1.trace.txt.xz', {toolVersion: 'test'})
     await loadTrace(db, 'traces/py_threads_small.trace.txt', {toolVersion: 'test'})
-    const rows = db.prepare('SELECT kernel_version, format_variant FROM traces ORDER BY trace_id').all() as {kernel_version: string; format_variant: string}[]
+    const rows = db.prepare('SELECT kernel_version, format_variant FROM traces ORDER BY trace_id').all() as {
+      kernel_version: string
+      format_variant: string
+    }[]
     assert.equal(rows[0]!.kernel_version, '6.1.0-57-amd64')
     assert.match(rows[0]!.format_variant, /memcg_path/)
     assert.match(rows[0]!.format_variant, /bare hex/)

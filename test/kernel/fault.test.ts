@@ -40,7 +40,12 @@ const cases: Case[] = [
     setup: (w) => vma(w, 0, 16),
     req: {off: 1, err: 0x6},
     // 6.4–6.9: lock_vma_under_rcu rejects the anon VMA without anon_vma; 6.10+: __vmf_anon_prepare trylock.
-    expect: (g) => (!pvl(g) ? mmapLock('policy_mmap_lock') : ge(g, '6.10') ? ['vma_lock', 'anon_vma_trylock', true] : mmapLock('no_anon_vma')),
+    expect: (g) =>
+      !pvl(g)
+        ? mmapLock('policy_mmap_lock')
+        : ge(g, '6.10')
+          ? ['vma_lock', 'anon_vma_trylock', true]
+          : mmapLock('no_anon_vma'),
   },
   {
     name: 'first read of a fresh anonymous VMA (zero page, no anon_vma needed)',
@@ -64,7 +69,12 @@ const cases: Case[] = [
     name: 'write to the zero page of an anon VMA without anon_vma (protection fault that COWs)',
     setup: (w) => vma(w, 0, 16),
     req: {off: 1, err: 0x7},
-    expect: (g) => (!pvl(g) ? mmapLock('policy_mmap_lock') : ge(g, '6.10') ? ['vma_lock', 'anon_vma_trylock', true] : mmapLock('no_anon_vma')),
+    expect: (g) =>
+      !pvl(g)
+        ? mmapLock('policy_mmap_lock')
+        : ge(g, '6.10')
+          ? ['vma_lock', 'anon_vma_trylock', true]
+          : mmapLock('no_anon_vma'),
   },
   {
     name: 'file read fault, page cached, VMA has ->map_pages (fault-around)',
@@ -77,14 +87,26 @@ const cases: Case[] = [
     setup: (w) => vma(w, 0, 16, {prot: 1, file: driver}),
     req: {off: 1, err: 0x4},
     expect: (g) =>
-      !pvl(g) ? mmapLock('policy_mmap_lock') : ge(g, '6.7') ? mmapLock('file_no_map_pages') : ge(g, '6.6') ? mmapLock('file_fault') : mmapLock('not_anonymous'),
+      !pvl(g)
+        ? mmapLock('policy_mmap_lock')
+        : ge(g, '6.7')
+          ? mmapLock('file_no_map_pages')
+          : ge(g, '6.6')
+            ? mmapLock('file_fault')
+            : mmapLock('not_anonymous'),
   },
   {
     name: 'file read fault needing page-cache I/O (filemap drops the lock: RETRY)',
     setup: (w) => vma(w, 0, 16, {prot: 1, file}),
     req: {off: 1, err: 0x4, io: true},
     expect: (g) =>
-      !pvl(g) ? mmapLock('policy_mmap_lock') : ge(g, '6.7') ? mmapLock('io_retry') : ge(g, '6.6') ? mmapLock('file_fault') : mmapLock('not_anonymous'),
+      !pvl(g)
+        ? mmapLock('policy_mmap_lock')
+        : ge(g, '6.7')
+          ? mmapLock('io_retry')
+          : ge(g, '6.6')
+            ? mmapLock('file_fault')
+            : mmapLock('not_anonymous'),
   },
   {
     name: 'first write to a MAP_PRIVATE file VMA (do_cow_fault needs anon_vma)',
@@ -118,7 +140,14 @@ const cases: Case[] = [
     name: 'write fault to a shared file mapping (do_shared_fault)',
     setup: (w) => vma(w, 0, 16, {prot: 3, shared: true, file}),
     req: {off: 1, err: 0x6},
-    expect: (g) => (!pvl(g) ? mmapLock('policy_mmap_lock') : ge(g, '6.7') ? VMA_OK : ge(g, '6.6') ? mmapLock('file_fault') : mmapLock('not_anonymous')),
+    expect: (g) =>
+      !pvl(g)
+        ? mmapLock('policy_mmap_lock')
+        : ge(g, '6.7')
+          ? VMA_OK
+          : ge(g, '6.6')
+            ? mmapLock('file_fault')
+            : mmapLock('not_anonymous'),
   },
   {
     name: 'swap-in with I/O (do_swap_page)',
@@ -136,7 +165,14 @@ const cases: Case[] = [
     name: 'hugetlb fault',
     setup: (w) => vma(w, 0, 512, {flags: VM_HUGETLB, file: {id: 'hugetlbfs', mapPages: false}, shared: true}),
     req: {off: 1, err: 0x6},
-    expect: (g) => (!pvl(g) ? mmapLock('policy_mmap_lock') : ge(g, '6.10') ? VMA_OK : ge(g, '6.6') ? mmapLock('hugetlb') : mmapLock('not_anonymous')),
+    expect: (g) =>
+      !pvl(g)
+        ? mmapLock('policy_mmap_lock')
+        : ge(g, '6.10')
+          ? VMA_OK
+          : ge(g, '6.6')
+            ? mmapLock('hugetlb')
+            : mmapLock('not_anonymous'),
   },
   {
     name: 'private hugetlb fault needs an anon_vma (hugetlb_no_page → __vmf_anon_prepare, 6.12)',
@@ -161,7 +197,12 @@ const cases: Case[] = [
     name: 'access error: write to a read-only VMA',
     setup: (w) => vma(w, 0, 16, {prot: 1, anonVma: true}),
     req: {off: 1, err: 0x6},
-    expect: (g) => (!pvl(g) ? mmapLock('policy_mmap_lock') : ge(g, '6.10') ? ['vma_lock', 'access_error', false] : mmapLock('access_error')),
+    expect: (g) =>
+      !pvl(g)
+        ? mmapLock('policy_mmap_lock')
+        : ge(g, '6.10')
+          ? ['vma_lock', 'access_error', false]
+          : mmapLock('access_error'),
   },
   {
     name: 'kernel-mode (uaccess) fault always takes mmap_lock',
@@ -179,7 +220,12 @@ const cases: Case[] = [
     name: 'THP-eligible (MADV_HUGEPAGE) read needs anon_vma too (do_huge_pmd_anonymous_page)',
     setup: (w) => vma(w, 0, 1024, {flags: VM_HUGEPAGE}),
     req: {off: 1, err: 0x4},
-    expect: (g) => (!pvl(g) ? mmapLock('policy_mmap_lock') : ge(g, '6.10') ? ['vma_lock', 'anon_vma_trylock', true] : mmapLock('no_anon_vma')),
+    expect: (g) =>
+      !pvl(g)
+        ? mmapLock('policy_mmap_lock')
+        : ge(g, '6.10')
+          ? ['vma_lock', 'anon_vma_trylock', true]
+          : mmapLock('no_anon_vma'),
   },
 ]
 
@@ -188,7 +234,13 @@ for (const c of cases) {
     for (const g of GENERATION_NAMES) {
       const w = world(g)
       c.setup(w)
-      const o = faultNow(w, w.t[0]!, {address: BASE + c.req.off * PAGE + 8, errorCode: c.req.err, kernelMode: c.req.kernelMode, io: c.req.io, swap: c.req.swap})
+      const o = faultNow(w, w.t[0]!, {
+        address: BASE + c.req.off * PAGE + 8,
+        errorCode: c.req.err,
+        kernelMode: c.req.kernelMode,
+        io: c.req.io,
+        swap: c.req.swap,
+      })
       assert.deepEqual([o.path, o.reason, o.tookMmapLock], c.expect(g), `generation ${g}`)
       assertQuiescent(w.k, w.t)
     }
@@ -279,7 +331,10 @@ test('anon_vma trylock fails while a writer holds mmap_lock: RETRY, fallback wai
   const h = fault(w, t0!, {address: BASE + 8, errorCode: 0x6})
   w.k.sched.run()
   const o = h.out!
-  assert.deepEqual([o.path, o.reason, o.tookMmapLock, o.trylockFailed], ['mmap_lock', 'anon_vma_trylock_failed', true, true])
+  assert.deepEqual(
+    [o.path, o.reason, o.tookMmapLock, o.trylockFailed],
+    ['mmap_lock', 'anon_vma_trylock_failed', true, true],
+  )
   assert.equal(sig(w.events, t0!.tid), 'Sr Ar! Sr Ar! Sr Ar Rr')
   assert.equal(o.waitedFor?.op, 'mprotect')
 })
@@ -301,7 +356,11 @@ test('stack growth below VM_GROWSDOWN: 6.1 (StackRot backport) and 6.5+ drop rea
 test('failing stack growth still takes the write lock (6.1, 6.5+): the guard gap, then RLIMIT_STACK after vma_start_write; a failure unlocks without downgrading', () => {
   // lock_mm_and_find_vma → upgrade_mmap_lock_carefully → expand_stack_locked → expand_downwards (6.12.118 mm/mmap.c):
   // stack_guard_gap (256 pages) to an accessible non-stack prev, anon_vma_prepare, vma_start_write, acct_stack_growth
-  const grow = (g: (typeof GENERATION_NAMES)[number], setup: (w: ReturnType<typeof world>) => void, opts = {}): [boolean, string, number] => {
+  const grow = (
+    g: (typeof GENERATION_NAMES)[number],
+    setup: (w: ReturnType<typeof world>) => void,
+    opts = {},
+  ): [boolean, string, number] => {
     const w = world(g, 3, opts)
     setup(w)
     const stack = vma(w, 1000, 32, {flags: VM_GROWSDOWN, anonVma: true})
@@ -313,14 +372,22 @@ test('failing stack growth still takes the write lock (6.1, 6.5+): the guard gap
   for (const g of GENERATION_NAMES) {
     const write = g !== '6.4'
     // an accessible VMA 100 pages below: inside the guard gap → -ENOMEM, SIGSEGV
-    assert.deepEqual(grow(g, (w) => vma(w, 800, 99)), [true, write ? 'Sr Ar Rr Sw Aw Rw' : 'Sr Ar Rr', kept], g)
+    assert.deepEqual(
+      grow(g, (w) => vma(w, 800, 99)),
+      [true, write ? 'Sr Ar Rr Sw Aw Rw' : 'Sr Ar Rr', kept],
+      g,
+    )
     // ... unless it is PROT_NONE (vma_is_accessible) or a stack itself
     assert.deepEqual(grow(g, (w) => vma(w, 800, 99, {prot: 0}))[2], grown, g)
     assert.deepEqual(grow(g, (w) => vma(w, 800, 99, {flags: VM_GROWSDOWN}))[2], grown, g)
     // 256 pages of gap is enough
     assert.deepEqual(grow(g, (w) => vma(w, 700, 43))[2], grown, g)
     // RLIMIT_STACK of 32 pages: the 33rd is refused, after the write lock was taken
-    assert.deepEqual(grow(g, () => undefined, {stackRlimit: 32 * PAGE}), [true, write ? 'Sr Ar Rr Sw Aw Rw' : 'Sr Ar Rr', kept], g)
+    assert.deepEqual(
+      grow(g, () => undefined, {stackRlimit: 32 * PAGE}),
+      [true, write ? 'Sr Ar Rr Sw Aw Rw' : 'Sr Ar Rr', kept],
+      g,
+    )
   }
 })
 

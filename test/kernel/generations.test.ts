@@ -20,7 +20,10 @@ test('lock_vma_under_rcu (rwsem form): 6.12 checks detached before the range, so
   // munmap [8, 16) of [0, 16): vms_gather_munmap_vmas splits with new_below, so the found object becomes [8, 16) and is
   // detached, while a new VMA holds [0, 8). A fault at page 2 that found the old object and locks it after the munmap:
   // 6.12 (detached first) walks again and completes under the VMA lock; the 6.4 order aborts on the range.
-  for (const [g, reason, misses] of [['6.10', 'ok', 1], ['6.7', 'range_changed', 0]] as const) {
+  for (const [g, reason, misses] of [
+    ['6.10', 'ok', 1],
+    ['6.7', 'range_changed', 0],
+  ] as const) {
     const w = world(g, 3, {costs: {vmaLookupNs: 1_000_000}})
     vma(w, 0, 16, {anonVma: true})
     const h = fault(w, w.t[0]!, {address: BASE + 2 * PAGE, errorCode: 0x6})

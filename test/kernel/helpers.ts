@@ -57,13 +57,25 @@ export function faultNow(w: World, t: Task, req: FaultRequest): FaultOutcome {
   return h.out
 }
 
-export function op<A, T>(w: World, t: Task, label: string, fn: (k: Kernel, t: Task, a: A) => Step<T>, a: A): {rec?: OpRecord<T>} {
+export function op<A, T>(
+  w: World,
+  t: Task,
+  label: string,
+  fn: (k: Kernel, t: Task, a: A) => Step<T>,
+  a: A,
+): {rec?: OpRecord<T>} {
   const h: {rec?: OpRecord<T>} = {}
   w.k.run(t, label, fn, a, (r) => (h.rec = r))
   return h
 }
 
-export function opNow<A, T>(w: World, t: Task, label: string, fn: (k: Kernel, t: Task, a: A) => Step<T>, a: A): OpRecord<T> {
+export function opNow<A, T>(
+  w: World,
+  t: Task,
+  label: string,
+  fn: (k: Kernel, t: Task, a: A) => Step<T>,
+  a: A,
+): OpRecord<T> {
   const h = op(w, t, label, fn, a)
   w.k.sched.run()
   assert.ok(h.rec, `${label} did not complete`)
@@ -74,7 +86,12 @@ export function opNow<A, T>(w: World, t: Task, label: string, fn: (k: Kernel, t:
 export function sig(events: LockTraceEvent[], tid?: number): string {
   return events
     .filter((e) => tid === undefined || e.tid === tid)
-    .map((e) => (e.kind === 'start_locking' ? 'S' : e.kind === 'acquire_returned' ? 'A' : 'R') + (e.write ? 'w' : 'r') + (e.success ? '' : '!'))
+    .map(
+      (e) =>
+        (e.kind === 'start_locking' ? 'S' : e.kind === 'acquire_returned' ? 'A' : 'R') +
+        (e.write ? 'w' : 'r') +
+        (e.success ? '' : '!'),
+    )
     .join(' ')
 }
 

@@ -50,24 +50,59 @@ type Step =
 const page = fc.nat(WIN - 1)
 const pages = fc.integer({min: 1, max: 12})
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  {weight: 3, arbitrary: fc.record({k: fc.constant('mmap' as const), page, pages, prot: fc.nat(3), shared: fc.boolean()})},
+  {
+    weight: 3,
+    arbitrary: fc.record({k: fc.constant('mmap' as const), page, pages, prot: fc.nat(3), shared: fc.boolean()}),
+  },
   {weight: 2, arbitrary: fc.record({k: fc.constant('munmap' as const), page, pages})},
   {weight: 2, arbitrary: fc.record({k: fc.constant('mprotect' as const), page, pages, prot: fc.nat(3)})},
   {
     weight: 1,
-    arbitrary: fc.record({k: fc.constant('mremap' as const), page, oldPages: pages, newPages: pages, to: fc.option(page, {nil: null})}),
+    arbitrary: fc.record({
+      k: fc.constant('mremap' as const),
+      page,
+      oldPages: pages,
+      newPages: pages,
+      to: fc.option(page, {nil: null}),
+    }),
   },
   {weight: 1, arbitrary: fc.record({k: fc.constant('brk' as const), pages: fc.nat(40)})},
-  {weight: 1, arbitrary: fc.record({k: fc.constant('madvise' as const), page, pages, advice: fc.constantFrom(MADV.DONTNEED, MADV.HUGEPAGE, MADV.NOHUGEPAGE)})},
-  {weight: 6, arbitrary: fc.record({k: fc.constant('fault' as const), page, err: fc.constantFrom(0x4, 0x6, 0x7), kernelMode: fc.constantFrom(false, false, false, true)})},
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('madvise' as const),
+      page,
+      pages,
+      advice: fc.constantFrom(MADV.DONTNEED, MADV.HUGEPAGE, MADV.NOHUGEPAGE),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      k: fc.constant('fault' as const),
+      page,
+      err: fc.constantFrom(0x4, 0x6, 0x7),
+      kernelMode: fc.constantFrom(false, false, false, true),
+    }),
+  },
   {weight: 1, arbitrary: fc.record({k: fc.constant('fork' as const)})},
 )
 // Mostly dense steps (races); sometimes a pause long enough for a fault to run to completion at once.
-const scheduled = fc.record({step: stepArb, thread: fc.nat(3), delay: fc.oneof({weight: 4, arbitrary: fc.nat(1500)}, {weight: 1, arbitrary: fc.nat(60_000)})})
+const scheduled = fc.record({
+  step: stepArb,
+  thread: fc.nat(3),
+  delay: fc.oneof({weight: 4, arbitrary: fc.nat(1500)}, {weight: 1, arbitrary: fc.nat(60_000)}),
+})
 const scenario = fc.record({
   gen: fc.constantFrom(...GENERATION_NAMES),
   // Mostly the generation's own policy; sometimes the SPF or the ideal policy's knobs on top.
-  knobs: fc.constantFrom<Partial<FaultPolicy>>({}, {}, {}, {fastPath: 'speculative'}, {anonVmaPrepare: 'unlocked', fileFaults: 'any', kernelFaultsFast: true, waitsDropVmaLock: false}),
+  knobs: fc.constantFrom<Partial<FaultPolicy>>(
+    {},
+    {},
+    {},
+    {fastPath: 'speculative'},
+    {anonVmaPrepare: 'unlocked', fileFaults: 'any', kernelFaultsFast: true, waitsDropVmaLock: false},
+  ),
   lookupNs: fc.constantFrom(100, 2000, 8000),
   steps: fc.array(scheduled, {minLength: 1, maxLength: 60, size: 'medium'}),
 })
@@ -109,7 +144,13 @@ interface Scenario {
 }
 
 function runScenario(s: Scenario, noInline: boolean, stats: Stats): string[] {
-  const k = new Kernel({generation: s.gen, knobs: s.knobs, costs: {vmaLookupNs: s.lookupNs}, sched: new Scheduler({noInline}), rcuGracePeriodNs: 20_000})
+  const k = new Kernel({
+    generation: s.gen,
+    knobs: s.knobs,
+    costs: {vmaLookupNs: s.lookupNs},
+    sched: new Scheduler({noInline}),
+    rcuGracePeriodNs: 20_000,
+  })
   const mm1 = k.createMm()
   const mm2 = k.createMm()
   const tasks: Task[] = [k.createTask(1, mm1), k.createTask(2, mm1), k.createTask(3, mm1), k.createTask(4, mm2)]
@@ -140,13 +181,20 @@ function runScenario(s: Scenario, noInline: boolean, stats: Stats): string[] {
     const t = tasks[thread]!
     const mm = t.mm!
     const ref = refs.get(mm)!
-    const note = (what: string) => (r: {result: unknown}) => log.push(`${i} ${what} ${String(r.result)} @${k.sched.now}`)
+    const note = (what: string) => (r: {result: unknown}) =>
+      log.push(`${i} ${what} ${String(r.result)} @${k.sched.now}`)
     switch (step.k) {
       case 'mmap':
-        k.run(t, 'mmap', sysMmap, {addr: a(step.page), len: step.pages * PAGE, prot: step.prot, flags: (step.shared ? 0x01 : 0x02) | 0x30}, (r) => {
-          ref.set(step.page, step.pages, step.prot | (step.shared ? 8 : 0))
-          note('mmap')(r)
-        })
+        k.run(
+          t,
+          'mmap',
+          sysMmap,
+          {addr: a(step.page), len: step.pages * PAGE, prot: step.prot, flags: (step.shared ? 0x01 : 0x02) | 0x30},
+          (r) => {
+            ref.set(step.page, step.pages, step.prot | (step.shared ? 8 : 0))
+            note('mmap')(r)
+          },
+        )
         break
       case 'munmap':
         k.run(t, 'munmap', sysMunmap, {addr: a(step.page), len: step.pages * PAGE}, (r) => {
@@ -156,15 +204,27 @@ function runScenario(s: Scenario, noInline: boolean, stats: Stats): string[] {
         break
       case 'mprotect':
         k.run(t, 'mprotect', sysMprotect, {addr: a(step.page), len: step.pages * PAGE, prot: step.prot}, (r) => {
-          for (let p = step.page; p < step.page + step.pages; p++) if (ref.get(p) >= 0) ref.pages[p] = (ref.get(p) & 8) | step.prot
+          for (let p = step.page; p < step.page + step.pages; p++)
+            if (ref.get(p) >= 0) ref.pages[p] = (ref.get(p) & 8) | step.prot
           note('mprotect')(r)
         })
         break
       case 'mremap': {
         const moving = step.to !== null
         const args = moving
-          ? {addr: a(step.page), oldLen: step.oldPages * PAGE, newLen: step.newPages * PAGE, flags: MREMAP_MAYMOVE | MREMAP_FIXED, newAddr: a(step.to!)}
-          : {addr: a(step.page), oldLen: step.oldPages * PAGE, newLen: Math.min(step.newPages, step.oldPages) * PAGE, flags: 0}
+          ? {
+              addr: a(step.page),
+              oldLen: step.oldPages * PAGE,
+              newLen: step.newPages * PAGE,
+              flags: MREMAP_MAYMOVE | MREMAP_FIXED,
+              newAddr: a(step.to!),
+            }
+          : {
+              addr: a(step.page),
+              oldLen: step.oldPages * PAGE,
+              newLen: Math.min(step.newPages, step.oldPages) * PAGE,
+              flags: 0,
+            }
         k.run(t, 'mremap', sysMremap, args, (r) => {
           if (r.result >= 0) {
             const v = ref.get(step.page)
@@ -187,7 +247,13 @@ function runScenario(s: Scenario, noInline: boolean, stats: Stats): string[] {
         break
       }
       case 'madvise':
-        k.run(t, 'madvise', sysMadvise, {addr: a(step.page), len: step.pages * PAGE, advice: step.advice}, note('madvise'))
+        k.run(
+          t,
+          'madvise',
+          sysMadvise,
+          {addr: a(step.page), len: step.pages * PAGE, advice: step.advice},
+          note('madvise'),
+        )
         break
       case 'fault': {
         let submitting = true
@@ -197,7 +263,9 @@ function runScenario(s: Scenario, noInline: boolean, stats: Stats): string[] {
           if (o.reason === 'vma_reused') stats.reused++
           if (o.reason === 'range_changed') stats.rangeChanged++
           if (o.reason === 'vma_write_locked') stats.writeLocked++
-          log.push(`${i} fault ${o.path} ${o.reason} ${o.kind} ${o.tookMmapLock} ${o.segv} ${o.latencyNs} ${o.waitNs} ${o.holdNs} ${o.acquisitions} ${o.vma?.id}`)
+          log.push(
+            `${i} fault ${o.path} ${o.reason} ${o.kind} ${o.tookMmapLock} ${o.segv} ${o.latencyNs} ${o.waitNs} ${o.holdNs} ${o.acquisitions} ${o.vma?.id}`,
+          )
         })
         submitting = false
         break
@@ -220,10 +288,12 @@ function runScenario(s: Scenario, noInline: boolean, stats: Stats): string[] {
       const got = v === null ? -1 : (v.flags & 7) | (v.flags & VM_SHARED ? 8 : 0)
       assert.equal(got, ref.get(p), `mm ${mm.id} page ${p}`)
     }
-    for (let p = 0; p < 64; p++) assert.equal(mm.vmaLookup(HEAP + p * PAGE) === null ? -1 : 3, ref.heap[p], `mm ${mm.id} heap page ${p}`)
+    for (let p = 0; p < 64; p++)
+      assert.equal(mm.vmaLookup(HEAP + p * PAGE) === null ? -1 : 3, ref.heap[p], `mm ${mm.id} heap page ${p}`)
   }
   const snap = snapshot as {root: TreeNode<Vma>; entries: Entry<Vma>[]} | null
-  if (snap !== null) for (const e of snap.entries) assert.equal(walk(snap.root, e.start), e.value, 'old root reads the old tree')
+  if (snap !== null)
+    for (const e of snap.entries) assert.equal(walk(snap.root, e.start), e.value, 'old root reads the old tree')
   log.push(JSON.stringify(k.stats), JSON.stringify(k.rcu.stats))
   return log
 }

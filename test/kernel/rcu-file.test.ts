@@ -4,7 +4,18 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import {FileTable, RcuClock, Scheduler, Task, VMA_BYTES, exitMm, nearestRank, sysMunmap, type FileRef, type Step} from './api.js'
+import {
+  FileTable,
+  RcuClock,
+  Scheduler,
+  Task,
+  VMA_BYTES,
+  exitMm,
+  nearestRank,
+  sysMunmap,
+  type FileRef,
+  type Step,
+} from './api.js'
 import {Timer} from '../../src/sim/scheduler.js'
 import {BASE, PAGE, opNow, vma, world} from './helpers.js'
 
@@ -32,7 +43,18 @@ test('munmap while another thread is inside an RCU read section: the fput waits 
   at(sched, 200, () => files.closeFd('fd:1:3', 1)) // close(3): without deferral ->release would run here
   sched.run()
   assert.deepEqual(files.delays, [4900])
-  assert.deepEqual(files.releases, [{id: 'fd:1:3', path: '/data/db', tgid: 1, fd: 'close', closedNs: 200, undeferredNs: 200, releasedNs: 5000, deferredFputs: 1}])
+  assert.deepEqual(files.releases, [
+    {
+      id: 'fd:1:3',
+      path: '/data/db',
+      tgid: 1,
+      fd: 'close',
+      closedNs: 200,
+      undeferredNs: 200,
+      releasedNs: 5000,
+      deferredFputs: 1,
+    },
+  ])
   assert.equal(files.stats.filesWaiting, 0)
   assert.equal(files.stats.bytesWaiting, 0)
 
@@ -62,12 +84,21 @@ test('a burst of munmaps inside one grace period: the later ones wait for the ne
   files.closeFd('fd:1:3', 1) // both fds closed at 0: the VMAs hold the files
   files.closeFd('fd:1:4', 1)
   // 100 starts GP 1 (ends 1100); 300, 500, 700 queue behind it for GP 2 (1100 → 2100)
-  for (const [t, ref] of [[100, f], [300, f], [500, f], [700, g]] as const) at(sched, t, () => files.vmaPut(ref, 1))
+  for (const [t, ref] of [
+    [100, f],
+    [300, f],
+    [500, f],
+    [700, g],
+  ] as const)
+    at(sched, t, () => files.vmaPut(ref, 1))
   sched.run()
   assert.deepEqual(files.delays, [1000, 1800, 1600, 1400])
   assert.deepEqual(
     files.releases.map((r) => [r.id, r.undeferredNs, r.releasedNs, r.deferredFputs]),
-    [['fd:1:3', 500, 2100, 3], ['fd:1:4', 700, 2100, 1]],
+    [
+      ['fd:1:3', 500, 2100, 3],
+      ['fd:1:4', 700, 2100, 1],
+    ],
   )
   assert.equal(files.stats.peakFilesWaiting, 2) // at 700: f (300, 500) and g
   assert.equal(files.stats.peakBytesWaiting, 4 * VMA_BYTES) // at 700: four fputs, the first still in GP 1
@@ -118,7 +149,10 @@ test('the kernel: munmap of a file VMA defers its fput only under rcuDeferredFpu
   opNow(w, w.t[0]!, 'munmap', sysMunmap, {addr: BASE + 8 * PAGE, len: 4 * PAGE})
   assert.equal(w.k.files.releases.length, 1)
   const r = w.k.files.releases[0]!
-  assert.ok(r.releasedNs - r.undeferredNs >= 1_000_000, `released ${r.releasedNs - r.undeferredNs} ns late, less than a grace period`)
+  assert.ok(
+    r.releasedNs - r.undeferredNs >= 1_000_000,
+    `released ${r.releasedNs - r.undeferredNs} ns late, less than a grace period`,
+  )
   assert.equal(world('6.18', 1).k.files, null, 'v6.18 keeps no file table')
 })
 
@@ -138,34 +172,48 @@ test('process exit: exit_mmap defers the VMA fputs, exit_files then drops the fd
   assert.equal(r2.undeferredNs, exitedNs)
   assert.equal(r2.closedNs, exitedNs)
   assert.ok(r2.releasedNs > exitedNs, '->release after exit, in the RCU callback')
-  assert.ok(r2.releasedNs - w2.k.files!.delays[0]! <= exitedNs, 'the fput was issued inside exit_mmap, not after exit_files')
+  assert.ok(
+    r2.releasedNs - w2.k.files!.delays[0]! <= exitedNs,
+    'the fput was issued inside exit_mmap, not after exit_files',
+  )
 })
 
 test('property: no file is released before every reader inside when one of its VMAs went has left', () => {
   const section = fc.record({start: fc.integer({min: 0, max: 500}), len: fc.integer({min: 1, max: 3000})})
   const put = fc.record({file: fc.integer({min: 0, max: 2}), t: fc.integer({min: 0, max: 1500})})
   fc.assert(
-    fc.property(fc.array(section, {maxLength: 6}), fc.array(put, {minLength: 1, maxLength: 9}), fc.integer({min: 1, max: 2000}), fc.integer({min: 0, max: 20_000}), (secs, puts, gp, lazyNs) => {
-      const sched = new Scheduler()
-      const rcu = new RcuClock(sched, gp, lazyNs)
-      const files = new FileTable(sched, rcu, true)
-      const refs: FileRef[] = [0, 1, 2].map((i) => ({id: `f${i}`, mapPages: true}))
-      for (const p of puts) files.vmaGet(refs[p.file]!, 1)
-      // readers enter at even times, VMAs go at odd times: "inside when it went" is never a tie
-      secs.forEach((s, i) => {
-        const t = new Task(sched, 10 + i, null)
-        t.submit(readSection(rcu, t, 2 * s.start, 2 * s.len))
-      })
-      for (const p of puts) at(sched, 2 * p.t + 1, () => files.vmaPut(refs[p.file]!, 1))
-      sched.run()
-      assert.equal(files.releases.length, new Set(puts.map((p) => p.file)).size)
-      for (const r of files.releases)
-        for (const p of puts.filter((x) => `f${x.file}` === r.id)) {
-          const tp = 2 * p.t + 1
-          for (const s of secs) if (2 * s.start < tp && tp < 2 * (s.start + s.len)) assert.ok(r.releasedNs >= 2 * (s.start + s.len), `${r.id} released at ${r.releasedNs}, reader inside until ${2 * (s.start + s.len)}`)
-          assert.ok(r.releasedNs >= tp + gp, 'released before a minimum grace period after its VMA went')
-        }
-    }),
+    fc.property(
+      fc.array(section, {maxLength: 6}),
+      fc.array(put, {minLength: 1, maxLength: 9}),
+      fc.integer({min: 1, max: 2000}),
+      fc.integer({min: 0, max: 20_000}),
+      (secs, puts, gp, lazyNs) => {
+        const sched = new Scheduler()
+        const rcu = new RcuClock(sched, gp, lazyNs)
+        const files = new FileTable(sched, rcu, true)
+        const refs: FileRef[] = [0, 1, 2].map((i) => ({id: `f${i}`, mapPages: true}))
+        for (const p of puts) files.vmaGet(refs[p.file]!, 1)
+        // readers enter at even times, VMAs go at odd times: "inside when it went" is never a tie
+        secs.forEach((s, i) => {
+          const t = new Task(sched, 10 + i, null)
+          t.submit(readSection(rcu, t, 2 * s.start, 2 * s.len))
+        })
+        for (const p of puts) at(sched, 2 * p.t + 1, () => files.vmaPut(refs[p.file]!, 1))
+        sched.run()
+        assert.equal(files.releases.length, new Set(puts.map((p) => p.file)).size)
+        for (const r of files.releases)
+          for (const p of puts.filter((x) => `f${x.file}` === r.id)) {
+            const tp = 2 * p.t + 1
+            for (const s of secs)
+              if (2 * s.start < tp && tp < 2 * (s.start + s.len))
+                assert.ok(
+                  r.releasedNs >= 2 * (s.start + s.len),
+                  `${r.id} released at ${r.releasedNs}, reader inside until ${2 * (s.start + s.len)}`,
+                )
+            assert.ok(r.releasedNs >= tp + gp, 'released before a minimum grace period after its VMA went')
+          }
+      },
+    ),
     {seed: 16, numRuns: 300},
   )
 })

@@ -56,7 +56,9 @@ test('callbacks queued during a grace period wait for the next one', () => {
 test('property: no callback runs while a reader that was inside when it was queued is still inside', () => {
   fc.assert(
     fc.property(
-      fc.array(fc.record({start: fc.nat(20_000), len: fc.integer({min: 1, max: 8000}), task: fc.nat(3)}), {maxLength: 20}),
+      fc.array(fc.record({start: fc.nat(20_000), len: fc.integer({min: 1, max: 8000}), task: fc.nat(3)}), {
+        maxLength: 20,
+      }),
       fc.array(fc.nat(25_000), {maxLength: 12}),
       fc.integer({min: 1, max: 3000}),
       (readers, cbs, minGp) => {
@@ -90,7 +92,8 @@ test('property: no callback runs while a reader that was inside when it was queu
         assert.equal(results.length, cbs.length)
         for (const [queued, ran] of results) {
           assert.ok(ran >= queued + minGp, 'ran before the minimum grace period')
-          for (const [a, b] of intervals) if (a <= queued && b > queued) assert.ok(ran >= b, `ran at ${ran} inside reader [${a}, ${b})`)
+          for (const [a, b] of intervals)
+            if (a <= queued && b > queued) assert.ok(ran >= b, `ran at ${ran} inside reader [${a}, ${b})`)
         }
         assert.equal(rcu.stats.pendingObjects, 0)
         assert.equal(rcu.activeReaders, 0)

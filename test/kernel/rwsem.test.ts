@@ -65,7 +65,7 @@ test('writers are granted FIFO', () => {
   assert.deepEqual(log, ['w1@0', `w2@${1000 + W}`, `w3@${1100 + 2 * W}`])
 })
 
-test('a reader steals the free lock in a woken writer\'s window; after the handoff timeout it cannot', () => {
+test("a reader steals the free lock in a woken writer's window; after the handoff timeout it cannot", () => {
   const {sched, sem, log, tasks, at} = setup(1_000)
   at(0, tasks[0]!, true, 100, 'w1')
   at(10, tasks[1]!, true, 100, 'w2') // woken at 100, runs at 100+W

@@ -31,7 +31,10 @@ test('munmap of the middle of a VMA: split both edges, detach, downgrade (Sw Aw 
   const w = world('6.18')
   const v = vma(w, 0, 30, {anonVma: true})
   opNow(w, w.t[0]!, 'munmap', sysMunmap, {addr: BASE + 10 * PAGE, len: 10 * PAGE})
-  assert.deepEqual(ranges(w), [[0, 10], [20, 30]])
+  assert.deepEqual(ranges(w), [
+    [0, 10],
+    [20, 30],
+  ])
   assert.equal(sig(w.events), 'Sw Aw Ar Rr')
   const [a, b] = w.mm.vmasIn(0, 2 ** 53)
   assert.equal(a!.anonVma, v.anonVma)
@@ -52,7 +55,11 @@ test('mprotect splits then merges back (vma_modify, vma_merge_existing_range)', 
   const w = world('6.18')
   vma(w, 0, 30, {anonVma: true})
   opNow(w, w.t[0]!, 'mprotect', sysMprotect, {addr: BASE + 10 * PAGE, len: 10 * PAGE, prot: 1})
-  assert.deepEqual(ranges(w), [[0, 10], [10, 20], [20, 30]])
+  assert.deepEqual(ranges(w), [
+    [0, 10],
+    [10, 20],
+    [20, 30],
+  ])
   opNow(w, w.t[0]!, 'mprotect', sysMprotect, {addr: BASE + 10 * PAGE, len: 10 * PAGE, prot: 3})
   assert.deepEqual(ranges(w), [[0, 30]])
   assert.equal(sig(w.events), 'Sw Aw Rw Sw Aw Rw')
@@ -68,7 +75,14 @@ test('mmap without MAP_FIXED: top-down gap search below mmap_base; MAP_FIXED rep
   assert.equal(getUnmappedArea(w.mm, PAGE), b - PAGE)
   opNow(w, w.t[0]!, 'mmap', sysMmap, {addr: b + 4 * PAGE, len: 8 * PAGE, prot: 3, flags: 0x32})
   const got = w.mm.vmasIn(0, 2 ** 53).map((v) => [v.start - b, v.end - b])
-  assert.deepEqual(got, [[0, 4 * PAGE], [4 * PAGE, 16 * PAGE]], 'the fixed map replaced the overlap and merged with the rw VMA above')
+  assert.deepEqual(
+    got,
+    [
+      [0, 4 * PAGE],
+      [4 * PAGE, 16 * PAGE],
+    ],
+    'the fixed map replaced the overlap and merged with the rw VMA above',
+  )
 })
 
 test('mremap: shrink downgrades, grow in place expands, move keeps the anon_vma, DONTUNMAP leaves the source empty', () => {
@@ -79,15 +93,34 @@ test('mremap: shrink downgrades, grow in place expands, move keeps the anon_vma,
   assert.equal(sig(w.events), 'Sw Aw Ar Rr')
   opNow(w, w.t[0]!, 'mremap', sysMremap, {addr: BASE, oldLen: 8 * PAGE, newLen: 12 * PAGE, flags: 0})
   assert.deepEqual(ranges(w), [[0, 12]])
-  assert.equal(w.mm.vmaLookup(BASE)!.anonVma, v.anonVma, 'the shrink kept the lower part as a new object (__split_vma new_below)')
-  const r = opNow(w, w.t[0]!, 'mremap', sysMremap, {addr: BASE, oldLen: 12 * PAGE, newLen: 12 * PAGE, flags: MREMAP_MAYMOVE | MREMAP_FIXED, newAddr: BASE + 100 * PAGE})
+  assert.equal(
+    w.mm.vmaLookup(BASE)!.anonVma,
+    v.anonVma,
+    'the shrink kept the lower part as a new object (__split_vma new_below)',
+  )
+  const r = opNow(w, w.t[0]!, 'mremap', sysMremap, {
+    addr: BASE,
+    oldLen: 12 * PAGE,
+    newLen: 12 * PAGE,
+    flags: MREMAP_MAYMOVE | MREMAP_FIXED,
+    newAddr: BASE + 100 * PAGE,
+  })
   assert.equal(r.result, BASE + 100 * PAGE)
   assert.deepEqual(ranges(w), [[100, 112]])
   assert.equal(w.mm.vmaLookup(BASE + 100 * PAGE)!.anonVma, v.anonVma)
   // Moved memory is not new memory: a write there needs no anon_vma.
   assert.equal(faultNow(w, w.t[0]!, {address: BASE + 101 * PAGE, errorCode: 0x6}).reason, 'ok')
-  opNow(w, w.t[0]!, 'mremap', sysMremap, {addr: BASE + 100 * PAGE, oldLen: 12 * PAGE, newLen: 12 * PAGE, flags: MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, newAddr: BASE + 200 * PAGE})
-  assert.deepEqual(ranges(w), [[100, 112], [200, 212]])
+  opNow(w, w.t[0]!, 'mremap', sysMremap, {
+    addr: BASE + 100 * PAGE,
+    oldLen: 12 * PAGE,
+    newLen: 12 * PAGE,
+    flags: MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+    newAddr: BASE + 200 * PAGE,
+  })
+  assert.deepEqual(ranges(w), [
+    [100, 112],
+    [200, 212],
+  ])
   assert.equal(w.mm.vmaLookup(BASE + 100 * PAGE)!.anonVma, null)
   assertQuiescent(w.k, w.t)
 })
@@ -117,7 +150,11 @@ test('madvise lock modes: DONTNEED read (≤6.16), HUGEPAGE write + split, HWPOI
   opNow(w, w.t[0]!, 'madvise', sysMadvise, {addr: BASE + 10 * PAGE, len: 10 * PAGE, advice: MADV.HUGEPAGE})
   opNow(w, w.t[0]!, 'madvise', sysMadvise, {addr: BASE, len: PAGE, advice: MADV.HWPOISON})
   assert.equal(sig(w.events), 'Sr Ar Rr Sw Aw Rw')
-  assert.deepEqual(ranges(w), [[0, 10], [10, 20], [20, 30]])
+  assert.deepEqual(ranges(w), [
+    [0, 10],
+    [10, 20],
+    [20, 30],
+  ])
 })
 
 test('MADV_MERGEABLE write-locks the VMAs it changes (ksm_madvise + madvise_update_vma): a fault during it falls back; UNMERGEABLE clears the flag', () => {
@@ -129,7 +166,11 @@ test('MADV_MERGEABLE write-locks the VMAs it changes (ksm_madvise + madvise_upda
   w.k.sched.run()
   assert.ok(m.rec)
   assert.equal(h.out!.reason, 'vma_write_locked')
-  assert.deepEqual(ranges(w), [[0, 10], [10, 20], [20, 30]])
+  assert.deepEqual(ranges(w), [
+    [0, 10],
+    [10, 20],
+    [20, 30],
+  ])
   assert.ok(w.mm.vmaLookup(BASE + 12 * PAGE)!.flags & VM_MERGEABLE)
   assert.equal(w.mm.vmaLookup(BASE + 22 * PAGE)!.flags & VM_MERGEABLE, 0)
   opNow(w, w.t[0]!, 'madvise', sysMadvise, {addr: BASE + 10 * PAGE, len: 10 * PAGE, advice: MADV.UNMERGEABLE})
@@ -152,7 +193,13 @@ test('calls that fail the argument checks made before locking take no mmap_lock 
     opNow(w, t, 'mprotect', sysMprotect, {addr: BASE, len: 0, prot: 1}).result,
     opNow(w, t, 'mprotect', sysMprotect, {addr: BASE, len: PAGE, prot: 0x40}).result,
     opNow(w, t, 'mremap', sysMremap, {addr: BASE, oldLen: PAGE, newLen: 0, flags: 0}).result,
-    opNow(w, t, 'mremap', sysMremap, {addr: BASE, oldLen: PAGE, newLen: 2 * PAGE, flags: MREMAP_FIXED, newAddr: BASE + 100 * PAGE}).result,
+    opNow(w, t, 'mremap', sysMremap, {
+      addr: BASE,
+      oldLen: PAGE,
+      newLen: 2 * PAGE,
+      flags: MREMAP_FIXED,
+      newAddr: BASE + 100 * PAGE,
+    }).result,
     opNow(w, t, 'mmap', sysMmap, {len: PAGE, prot: 3, flags: 0x22, offset: 100}).result,
   ]
   assert.deepEqual(r, [-22, 0, -22, -22, -22, 0, -22, -22, -22, -22])
@@ -244,13 +291,22 @@ test('exec: load_elf_binary write-locks the new mm once per ELF mapping step, as
   const mm = opNow(w, w.t[0]!, 'exec', execMmap, {}).result
   const mine = w.events.filter((e) => e.mm === mm.id)
   assert.equal(sig(mine), Array(14).fill('Sw Aw Rw').join(' '))
-  assert.equal(sig(w.events.filter((e) => e.mm === old.id)).split(' ').filter((s) => s === 'Aw').length, 1, 'exit_mmap of the old mm')
+  assert.equal(
+    sig(w.events.filter((e) => e.mm === old.id))
+      .split(' ')
+      .filter((s) => s === 'Aw').length,
+    1,
+    'exit_mmap of the old mm',
+  )
 })
 
 test('pthread stack: MAP_STACK sets VM_NOHUGEPAGE (6.7+), so the stack does not merge with the written region above and its first write trylocks for an anon_vma', () => {
   // glibc allocate_stack: mmap(PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_STACK) right below a written region, then
   // mprotect(guard end .. top, RW). Seen in py_threads_anon: Sr Ar Rr on the stack's first write.
-  for (const [gen, merged] of [['6.18', false], ['6.6', true]] as const) {
+  for (const [gen, merged] of [
+    ['6.18', false],
+    ['6.6', true],
+  ] as const) {
     const w = world(gen)
     const t = w.t[0]!
     const above = BASE + 100 * PAGE

@@ -160,8 +160,22 @@ test('store builds the same nodes with and without the single-leaf shortcut; fin
   // many small stores of distinct values and some wide erases: trees three levels deep, underfull leaves, stores
   // that span leaves and whole subtrees
   const wide = fc.oneof(
-    {weight: 9, arbitrary: fc.record({start: fc.integer({min: 0, max: 5000}), len: fc.integer({min: 1, max: 4}), value: fc.integer({min: 1, max: 100000})})},
-    {weight: 1, arbitrary: fc.record({start: fc.integer({min: 0, max: 5000}), len: fc.integer({min: 1, max: 400}), value: fc.constant(null)})},
+    {
+      weight: 9,
+      arbitrary: fc.record({
+        start: fc.integer({min: 0, max: 5000}),
+        len: fc.integer({min: 1, max: 4}),
+        value: fc.integer({min: 1, max: 100000}),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        start: fc.integer({min: 0, max: 5000}),
+        len: fc.integer({min: 1, max: 400}),
+        value: fc.constant(null),
+      }),
+    },
   )
   fc.assert(
     fc.property(fc.array(wide, {minLength: 300, maxLength: 1500}), (ops) => {
@@ -173,8 +187,12 @@ test('store builds the same nodes with and without the single-leaf shortcut; fin
         fast.store(s, s + o.len * PAGE, o.value)
         general.store(s, s + o.len * PAGE, o.value)
         // around the stored range, and 32 MiB above (the same find-cache entry, another block)
-        for (const x of [s - 1, s, s + o.len * PAGE - 1, s + o.len * PAGE, s + 2 ** 25]) assert.equal(fast.find(x), walk(fast.root, x))
-        assert.deepEqual([fast.depth, fast.allocated, fast.retired], [general.depth, general.allocated, general.retired])
+        for (const x of [s - 1, s, s + o.len * PAGE - 1, s + o.len * PAGE, s + 2 ** 25])
+          assert.equal(fast.find(x), walk(fast.root, x))
+        assert.deepEqual(
+          [fast.depth, fast.allocated, fast.retired],
+          [general.depth, general.allocated, general.retired],
+        )
       }
       assert.deepEqual(shape(fast.root), shape(general.root))
       fast.check()

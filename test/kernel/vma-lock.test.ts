@@ -37,7 +37,8 @@ function setup(gen: GenerationName) {
       if (x !== null) vmaEndRead(x)
     })(),
   )
-  const run = <A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, a: A) => Step<T>, a: A): void => k.run(t, label, fn, a)
+  const run = <A, T>(t: Task, label: string, fn: (k: Kernel, t: Task, a: A) => Step<T>, a: A): void =>
+    k.run(t, label, fn, a)
   return {k, mm, other, reader, writer, foreign, v, res, got: () => got, run}
 }
 
@@ -133,4 +134,3 @@ test('vma_start_write waits for readers; vma_end_write_all releases every VMA lo
   assert.equal(w.acct.vmaWaitNs, 500)
   assert.equal(vmaStartRead(k, mm, b), 'ok')
 })
-

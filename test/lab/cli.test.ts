@@ -12,7 +12,8 @@ const tmp = tmpDir('cli')
 after(() => fs.rmSync(tmp, {recursive: true, force: true}))
 const lab = path.join(tmp, 'lab')
 
-const cli = (args: string[], env: NodeJS.ProcessEnv = {}): CliResult => cliWith({env: {VMAREPLAY_LAB_DIR: lab, ...env}, timeout: 30_000}, ...args)
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}): CliResult =>
+  cliWith({env: {VMAREPLAY_LAB_DIR: lab, ...env}, timeout: 30_000}, ...args)
 
 describe('vmareplay lab (CLI)', () => {
   for (const cmd of ['run', 'suite', 'fetch', 'kernels']) {
@@ -26,7 +27,8 @@ describe('vmareplay lab (CLI)', () => {
 
   it('lab suite --help lists the workloads', () => {
     const r = cli(['lab', 'suite', '--help'])
-    for (const w of ['anon_threads', 'file_mmap_scan', 'fork_exec', 'mmap_stress', 'node_gc']) assert.match(r.out, new RegExp(w))
+    for (const w of ['anon_threads', 'file_mmap_scan', 'fork_exec', 'mmap_stress', 'node_gc'])
+      assert.match(r.out, new RegExp(w))
   })
 
   it('lab kernels on an empty lab directory: says how to install one; --json is empty', () => {
@@ -49,9 +51,14 @@ describe('vmareplay lab (CLI)', () => {
   })
 
   it('lab run without QEMU on PATH: exit 6 and how to install it', () => {
-    const r = cli(['lab', 'run', '--kernel', path.join(tmp, 'k'), '--out', path.join(tmp, 'o'), '--', '/bin/true'], {PATH: path.join(tmp, 'empty')})
+    const r = cli(['lab', 'run', '--kernel', path.join(tmp, 'k'), '--out', path.join(tmp, 'o'), '--', '/bin/true'], {
+      PATH: path.join(tmp, 'empty'),
+    })
     assert.equal(r.code, 6, r.err)
-    assert.match(r.err.replace(/\s+›?\s*/g, ' '), /qemu-system-x86_64 not found on PATH .*apt-get install qemu-system-x86/)
+    assert.match(
+      r.err.replace(/\s+›?\s*/g, ' '),
+      /qemu-system-x86_64 not found on PATH .*apt-get install qemu-system-x86/,
+    )
     assert.equal(fs.existsSync(path.join(tmp, 'o')), false, 'nothing written')
   })
 

@@ -77,7 +77,14 @@ export function fakeKernel(dir: string): Kernel {
     source: {kind: 'user', bzimage: 'vmlinuz', modules: null, config: null},
     files: {vmlinuz: 'vmlinuz', config: null, system_map: null},
     modules: {load: [], builtin: []},
-    config: {hz: 250, per_vma_lock: true, per_vma_lock_stats: false, thp_default: 'always', preempt: 'dynamic', module_compression: 'none'},
+    config: {
+      hz: 250,
+      per_vma_lock: true,
+      per_vma_lock_stats: false,
+      thp_default: 'always',
+      preempt: 'dynamic',
+      module_compression: 'none',
+    },
   } as Kernel['info']
   fs.writeFileSync(path.join(dir, 'kernel.json'), JSON.stringify(info))
   return {dir, info}

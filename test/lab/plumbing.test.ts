@@ -16,19 +16,57 @@ after(() => fs.rmSync(tmp, {recursive: true, force: true}))
 
 describe('QEMU command line', () => {
   it('TCG, qemu64, 2 CPUs, 2 GiB, no network, the host root read-only and a writable results share over 9p', () => {
-    const args = qemuArgs({accel: 'tcg', cpu: 'qemu64', smp: 2, memoryMb: 2048, vmlinuz: '/k/vmlinuz', initrd: '/k/i.cpio.gz', resultsDir: '/out/.run-1'})
+    const args = qemuArgs({
+      accel: 'tcg',
+      cpu: 'qemu64',
+      smp: 2,
+      memoryMb: 2048,
+      vmlinuz: '/k/vmlinuz',
+      initrd: '/k/i.cpio.gz',
+      resultsDir: '/out/.run-1',
+    })
     assert.deepEqual(args, [
-      '-accel', 'tcg,thread=multi', '-cpu', 'qemu64', '-smp', '2', '-m', '2048', '-nographic', '-no-reboot', '-nic', 'none',
-      '-kernel', '/k/vmlinuz', '-initrd', '/k/i.cpio.gz', '-append', 'console=ttyS0 panic=-1 loglevel=4 edd=off rdinit=/init',
-      '-fsdev', 'local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap',
-      '-device', 'virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot',
-      '-fsdev', 'local,id=results,path=/out/.run-1,security_model=none,multidevs=remap',
-      '-device', 'virtio-9p-pci,fsdev=results,mount_tag=results',
+      '-accel',
+      'tcg,thread=multi',
+      '-cpu',
+      'qemu64',
+      '-smp',
+      '2',
+      '-m',
+      '2048',
+      '-nographic',
+      '-no-reboot',
+      '-nic',
+      'none',
+      '-kernel',
+      '/k/vmlinuz',
+      '-initrd',
+      '/k/i.cpio.gz',
+      '-append',
+      'console=ttyS0 panic=-1 loglevel=4 edd=off rdinit=/init',
+      '-fsdev',
+      'local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap',
+      '-device',
+      'virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot',
+      '-fsdev',
+      'local,id=results,path=/out/.run-1,security_model=none,multidevs=remap',
+      '-device',
+      'virtio-9p-pci,fsdev=results,mount_tag=results',
     ])
   })
 
   it('KVM and the other knobs go where QEMU expects them', () => {
-    const args = qemuArgs({accel: 'kvm', cpu: 'host', smp: 4, memoryMb: 4096, vmlinuz: 'v', initrd: 'i', resultsDir: 'r', append: 'mitigations=off', hostRoot: '/srv/root'})
+    const args = qemuArgs({
+      accel: 'kvm',
+      cpu: 'host',
+      smp: 4,
+      memoryMb: 4096,
+      vmlinuz: 'v',
+      initrd: 'i',
+      resultsDir: 'r',
+      append: 'mitigations=off',
+      hostRoot: '/srv/root',
+    })
     const after = (flag: string): string[] => args.flatMap((a, i) => (a === flag ? [args[i + 1]!] : []))
     assert.deepEqual(after('-accel'), ['kvm'])
     assert.deepEqual(after('-cpu'), ['host'])
@@ -74,14 +112,33 @@ describe('guest job script', () => {
     fs.writeFileSync(path.join(res, 'guest.env'), '')
     // a stand-in for node: prints its arguments one per line and exits 3
     const fakeNode = path.join(tmp, 'node')
-    fs.writeFileSync(fakeNode, '#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\necho to-stderr >&2\nexit 3\n', {mode: 0o755})
+    fs.writeFileSync(fakeNode, '#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\necho to-stderr >&2\nexit 3\n', {
+      mode: 0o755,
+    })
     const command = ['python3', '-c', `print("it's $HOME")`, '--out', 'x y']
-    const script = jobScript({node: fakeNode, runJs: '/repo/bin/run.js', cwd: tmp, command, env: {HOME: '/tmp', ODD: "a'b c"}, bufferKb: 4096, captureArgs: ['--no-pagecache'], results: res})
+    const script = jobScript({
+      node: fakeNode,
+      runJs: '/repo/bin/run.js',
+      cwd: tmp,
+      command,
+      env: {HOME: '/tmp', ODD: "a'b c"},
+      bufferKb: 4096,
+      captureArgs: ['--no-pagecache'],
+      results: res,
+    })
     fs.writeFileSync(path.join(res, 'job.sh'), script)
     const r = spawnSync('/bin/sh', [path.join(res, 'job.sh')], {encoding: 'utf8', env: {PATH: '/usr/bin:/bin'}})
     assert.equal(r.status, 0, r.stderr)
     assert.deepEqual(fs.readFileSync(path.join(res, 'stdout.txt'), 'utf8').split('\n').slice(0, -1), [
-      '/repo/bin/run.js', 'capture', '--out', `${res}/trace.txt`, '--buffer-kb', '4096', '--no-pagecache', '--', ...command,
+      '/repo/bin/run.js',
+      'capture',
+      '--out',
+      `${res}/trace.txt`,
+      '--buffer-kb',
+      '4096',
+      '--no-pagecache',
+      '--',
+      ...command,
     ])
     assert.equal(fs.readFileSync(path.join(res, 'stderr.txt'), 'utf8'), 'to-stderr\n')
     const env = parseGuestEnv(fs.readFileSync(path.join(res, 'guest.env'), 'utf8'))
@@ -103,13 +160,23 @@ describe('console and guest.env protocol', () => {
   it('reads stage markers, guest errors, stalls, panics and KVM failures from console lines', () => {
     assert.deepEqual(consoleEvent('vmareplay-lab: ready uptime=4.72\r'), {kind: 'stage', stage: 'ready', uptime: 4.72})
     // the firmware's escape sequences can precede the first marker on the same line
-    assert.deepEqual(consoleEvent('\x1bc\x1b[?7l\x1b[2Jvmareplay-lab: init uptime=5.17'), {kind: 'stage', stage: 'init', uptime: 5.17})
+    assert.deepEqual(consoleEvent('\x1bc\x1b[?7l\x1b[2Jvmareplay-lab: init uptime=5.17'), {
+      kind: 'stage',
+      stage: 'init',
+      uptime: 5.17,
+    })
     assert.deepEqual(consoleEvent('vmareplay-lab: error: insmod 9p failed'), {kind: 'error', text: 'insmod 9p failed'})
     // kernel/rcu/tree_stall.h and kernel/watchdog.c
     assert.equal(consoleEvent('[   61.2] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:')?.kind, 'stall')
     assert.equal(consoleEvent('[   61.2] rcu: INFO: rcu_sched self-detected stall on CPU')?.kind, 'stall')
-    assert.equal(consoleEvent('[   88.0] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [python3:201]')?.kind, 'stall')
-    assert.equal(consoleEvent('[    2.0] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100')?.kind, 'panic')
+    assert.equal(
+      consoleEvent('[   88.0] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [python3:201]')?.kind,
+      'stall',
+    )
+    assert.equal(
+      consoleEvent('[    2.0] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100')?.kind,
+      'panic',
+    )
     assert.equal(consoleEvent('KVM internal error. Suberror: 1')?.kind, 'kvm')
     assert.equal(consoleEvent('[    0.0] Linux version 6.12.118+deb12-amd64'), undefined)
     assert.equal(consoleEvent('vmareplay-lab: something else'), undefined)

@@ -27,7 +27,19 @@ function setup(mode: string, then?: string): {opts: LabRunOptions; state: string
   process.env.FAKE_QEMU_MODE = mode
   process.env.FAKE_QEMU_THEN = then ?? ''
   const logs: string[] = []
-  const opts: LabRunOptions = {lab: path.join(tmp, 'lab'), kernel, command: ['/bin/true'], out: path.join(tmp, `out${n}`), runs: 1, timeoutS: 2, retries: 1, bufferKb: 4096, qemu: FAKE_QEMU, initrd, log: (m) => logs.push(m)}
+  const opts: LabRunOptions = {
+    lab: path.join(tmp, 'lab'),
+    kernel,
+    command: ['/bin/true'],
+    out: path.join(tmp, `out${n}`),
+    runs: 1,
+    timeoutS: 2,
+    retries: 1,
+    bufferKb: 4096,
+    qemu: FAKE_QEMU,
+    initrd,
+    log: (m) => logs.push(m),
+  }
   return {opts, state, logs}
 }
 
@@ -42,20 +54,32 @@ describe('lab run (fake QEMU)', () => {
     assert.deepEqual(files(r!.dir), ['console.log', 'guest.env', 'job.sh', 'lab.json', 'trace.meta.json', 'trace.txt'])
     const info = JSON.parse(fs.readFileSync(path.join(r!.dir, 'lab.json'), 'utf8'))
     assert.equal(info.format, 'vmareplay-lab-run/1')
-    assert.deepEqual({run: info.run, attempt: info.attempt, capture_exit: info.capture_exit}, {run: 1, attempt: 1, capture_exit: 0})
+    assert.deepEqual(
+      {run: info.run, attempt: info.attempt, capture_exit: info.capture_exit},
+      {run: 1, attempt: 1, capture_exit: 0},
+    )
     assert.deepEqual(info.exit_status, {code: 0, signal: null})
     assert.deepEqual({boot: info.times.boot_s, guest: info.times.guest_run_s}, {boot: 1.2, guest: 2.5})
     assert.equal(typeof info.times.host_boot_s, 'number')
     assert.equal(info.kernel.release, '6.12.0-test')
     assert.equal(info.qemu.version, '7.2.99 (fake)')
     assert.match(fs.readFileSync(path.join(r!.dir, 'console.log'), 'utf8'), /vmareplay-lab: done uptime=3\.90/)
-    assert.deepEqual({accel: info.qemu.accel, cpu: info.qemu.cpu, smp: info.qemu.smp, mem: info.qemu.memory_mb}, {accel: 'tcg', cpu: 'qemu64', smp: 2, mem: 2048})
+    assert.deepEqual(
+      {accel: info.qemu.accel, cpu: info.qemu.cpu, smp: info.qemu.smp, mem: info.qemu.memory_mb},
+      {accel: 'tcg', cpu: 'qemu64', smp: 2, mem: 2048},
+    )
     // the arguments QEMU really got, with the results share named by the final directory in lab.json
     const given = fs.readFileSync(path.join(state, 'args'), 'utf8').trim().split('\n')
     assert.equal(given.length, info.qemu.args.length)
     assert.ok(info.qemu.args.includes(`local,id=results,path=${r!.dir},security_model=none,multidevs=remap`))
-    assert.ok(given.some((a) => /path=.*\.run-1\.attempt-1\.tmp-\d+,/.test(a)), 'QEMU wrote into a temporary directory')
-    assert.match(fs.readFileSync(path.join(r!.dir, 'job.sh'), 'utf8'), /capture --out \/run\/vmareplay-lab\/trace\.txt --buffer-kb 4096 -- \/bin\/true/)
+    assert.ok(
+      given.some((a) => /path=.*\.run-1\.attempt-1\.tmp-\d+,/.test(a)),
+      'QEMU wrote into a temporary directory',
+    )
+    assert.match(
+      fs.readFileSync(path.join(r!.dir, 'job.sh'), 'utf8'),
+      /capture --out \/run\/vmareplay-lab\/trace\.txt --buffer-kb 4096 -- \/bin\/true/,
+    )
     assert.deepEqual(files(opts.out), ['run-1', 'series.json'])
     const [r2, r3] = await runLab({...opts, runs: 2})
     assert.deepEqual([r2!.info.run, r3!.info.run], [2, 3])
@@ -65,13 +89,22 @@ describe('lab run (fake QEMU)', () => {
   it('refuses to add runs of other settings to a series', async () => {
     const {opts} = setup('ok')
     await runLab(opts)
-    await assert.rejects(runLab({...opts, command: ['/bin/false']}), (e: LabError) => e.exitCode === LabExit.USAGE && /holds runs with other settings \(command differ/.test(e.message))
+    await assert.rejects(
+      runLab({...opts, command: ['/bin/false']}),
+      (e: LabError) =>
+        e.exitCode === LabExit.USAGE && /holds runs with other settings \(command differ/.test(e.message),
+    )
   })
 
   it('a guest that does not come back: killed with its process group at the timeout, retried once, then exit 9 and no trace', async () => {
     const {opts, state, logs} = setup('sleep')
     const t0 = Date.now()
-    await assert.rejects(runLab(opts), (e: LabError) => e.exitCode === LabExit.TIMEOUT && /run 1 \(attempt 2\): no result within the timeout \(last stage: init\)/.test(e.message))
+    await assert.rejects(
+      runLab(opts),
+      (e: LabError) =>
+        e.exitCode === LabExit.TIMEOUT &&
+        /run 1 \(attempt 2\): no result within the timeout \(last stage: init\)/.test(e.message),
+    )
     assert.ok(Date.now() - t0 < 15_000)
     assert.equal(fs.readFileSync(path.join(state, 'count'), 'utf8').trim(), '2', 'one automatic retry')
     const child = Number(fs.readFileSync(path.join(state, 'child'), 'utf8'))
@@ -89,7 +122,10 @@ describe('lab run (fake QEMU)', () => {
     const [r] = await runLab({...opts, timeoutS: 60})
     assert.ok(Date.now() - t0 < 15_000, 'not waiting for the timeout')
     assert.equal(r!.info.attempt, 2)
-    assert.deepEqual(r!.info.attempts.map((a) => a.outcome), ['stall', 'ok'])
+    assert.deepEqual(
+      r!.info.attempts.map((a) => a.outcome),
+      ['stall', 'ok'],
+    )
     assert.match(r!.info.attempts[0]!.detail!, /rcu: INFO: rcu_preempt detected stalls/)
   })
 
@@ -101,7 +137,12 @@ describe('lab run (fake QEMU)', () => {
 
   it('the capture failing in the guest: exit 11 with its stderr; the half-written trace is not kept', async () => {
     const {opts, state} = setup('capture-fail')
-    await assert.rejects(runLab(opts), (e: LabError) => e.exitCode === LabExit.CAPTURE_FAILED && /capture exited with 3 in the guest:\n.*not root: tracefs needs root/.test(e.message))
+    await assert.rejects(
+      runLab(opts),
+      (e: LabError) =>
+        e.exitCode === LabExit.CAPTURE_FAILED &&
+        /capture exited with 3 in the guest:\n.*not root: tracefs needs root/.test(e.message),
+    )
     assert.equal(fs.readFileSync(path.join(state, 'count'), 'utf8').trim(), '1', 'not retried')
     assert.deepEqual(files(opts.out), ['failed', 'series.json'])
     assert.ok(!files(path.join(opts.out, 'failed', 'run-1.attempt-1')).includes('trace.txt'))
@@ -116,7 +157,10 @@ describe('lab run (fake QEMU)', () => {
   for (const [mode, re] of guestFailures) {
     it(`a guest that fails (${mode}): exit 10 with the reason, not retried`, async () => {
       const {opts, state} = setup(mode)
-      await assert.rejects(runLab({...opts, timeoutS: 30}), (e: LabError) => e.exitCode === LabExit.GUEST_FAILED && re.test(e.message))
+      await assert.rejects(
+        runLab({...opts, timeoutS: 30}),
+        (e: LabError) => e.exitCode === LabExit.GUEST_FAILED && re.test(e.message),
+      )
       assert.equal(fs.readFileSync(path.join(state, 'count'), 'utf8').trim(), '1')
       assert.ok(!files(opts.out).some((f) => f.startsWith('run-') || f.startsWith('.run-')))
     })
@@ -124,7 +168,10 @@ describe('lab run (fake QEMU)', () => {
 
   it('no QEMU: exit 6, saying what to install', async () => {
     const {opts} = setup('ok')
-    await assert.rejects(runLab({...opts, qemu: path.join(tmp, 'no-such-qemu')}), (e: LabError) => e.exitCode === LabExit.NO_TOOL && /apt-get install qemu-system-x86/.test(e.message))
+    await assert.rejects(
+      runLab({...opts, qemu: path.join(tmp, 'no-such-qemu')}),
+      (e: LabError) => e.exitCode === LabExit.NO_TOOL && /apt-get install qemu-system-x86/.test(e.message),
+    )
   })
 
   it('an aborted run (Ctrl-C) kills the VM at once', async () => {
@@ -157,20 +204,53 @@ describe('lab suite (fake QEMU)', () => {
     const index = await runSuite(suite)
     assert.deepEqual(
       logs.filter((l) => l.startsWith('suite: ') && !l.includes('failed')),
-      [1, 2].flatMap((r) => ['fake fork_exec', 'fake node_gc', 'fake2 fork_exec', 'fake2 node_gc'].map((x) => `suite: ${x} run ${r}/2`)),
+      [1, 2].flatMap((r) =>
+        ['fake fork_exec', 'fake node_gc', 'fake2 fork_exec', 'fake2 node_gc'].map((x) => `suite: ${x} run ${r}/2`),
+      ),
     )
     // the very first run's capture failed: listed, and that series has one run less
     assert.equal(index.failures.length, 1)
-    assert.deepEqual({k: index.failures[0]!.kernel, w: index.failures[0]!.workload, run: index.failures[0]!.run, code: index.failures[0]!.exit_code}, {k: 'fake', w: 'fork_exec', run: 1, code: LabExit.CAPTURE_FAILED})
+    assert.deepEqual(
+      {
+        k: index.failures[0]!.kernel,
+        w: index.failures[0]!.workload,
+        run: index.failures[0]!.run,
+        code: index.failures[0]!.exit_code,
+      },
+      {k: 'fake', w: 'fork_exec', run: 1, code: LabExit.CAPTURE_FAILED},
+    )
     assert.equal(index.runs.length, 7)
     const onDisk = JSON.parse(fs.readFileSync(path.join(opts.out, 'index.json'), 'utf8'))
     assert.deepEqual(onDisk, JSON.parse(JSON.stringify(index)))
     assert.equal(onDisk.format, 'vmareplay-lab-suite/1')
-    assert.deepEqual(onDisk.kernels.map((k: {name: string}) => k.name), ['fake', 'fake2'])
-    assert.deepEqual(onDisk.workloads.map((w: {name: string}) => w.name), ['fork_exec', 'node_gc'])
+    assert.deepEqual(
+      onDisk.kernels.map((k: {name: string}) => k.name),
+      ['fake', 'fake2'],
+    )
+    assert.deepEqual(
+      onDisk.workloads.map((w: {name: string}) => w.name),
+      ['fork_exec', 'node_gc'],
+    )
     assert.match(onDisk.workloads[1].command.join(' '), /node_gc\.cjs$/)
     const first = onDisk.runs[0]
-    assert.deepEqual({kernel: first.kernel, workload: first.workload, run: first.run, trace: first.trace, meta: first.meta, lab: first.lab}, {kernel: 'fake', workload: 'fork_exec', run: 1, trace: 'fake/fork_exec/run-1/trace.txt', meta: 'fake/fork_exec/run-1/trace.meta.json', lab: 'fake/fork_exec/run-1/lab.json'})
+    assert.deepEqual(
+      {
+        kernel: first.kernel,
+        workload: first.workload,
+        run: first.run,
+        trace: first.trace,
+        meta: first.meta,
+        lab: first.lab,
+      },
+      {
+        kernel: 'fake',
+        workload: 'fork_exec',
+        run: 1,
+        trace: 'fake/fork_exec/run-1/trace.txt',
+        meta: 'fake/fork_exec/run-1/trace.meta.json',
+        lab: 'fake/fork_exec/run-1/lab.json',
+      },
+    )
     for (const r of onDisk.runs) assert.ok(fs.existsSync(path.join(opts.out, r.trace)), r.trace)
     // resuming with more runs: only the missing ones run (fake fork_exec needs two, every other series one)
     logs.length = 0

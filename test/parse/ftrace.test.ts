@@ -15,10 +15,28 @@ const HEADER = [
 ]
 
 test('standard layout: every field of a user fault, header facts into meta', () => {
-  const s = ftrace([...HEADER, '         python3-8505    (   8502) [000] d....   748.347969: page_fault_user: address=0x7fcf8d8e8000 ip=0x7fcfa79df345 error_code=0x6'])
+  const s = ftrace([
+    ...HEADER,
+    '         python3-8505    (   8502) [000] d....   748.347969: page_fault_user: address=0x7fcf8d8e8000 ip=0x7fcfa79df345 error_code=0x6',
+  ])
   assert.deepEqual(s.problems, [])
   assert.deepEqual(s.events, [
-    {kind: Kind.FaultUser, line: 7, ts: 748347969000, tid: 8505, tgid: 8502, cpu: 0, comm: 'python3', a: 0x7fcf8d8e8000, b: 0x7fcfa79df345, c: 6, d: null, e: null, f: null, text: null},
+    {
+      kind: Kind.FaultUser,
+      line: 7,
+      ts: 748347969000,
+      tid: 8505,
+      tgid: 8502,
+      cpu: 0,
+      comm: 'python3',
+      a: 0x7fcf8d8e8000,
+      b: 0x7fcfa79df345,
+      c: 6,
+      d: null,
+      e: null,
+      f: null,
+      text: null,
+    },
   ])
   assert.equal(s.metas.get('tracer'), 'nop')
   assert.equal(s.metas.get('entries_written'), '5')
@@ -27,7 +45,9 @@ test('standard layout: every field of a user fault, header facts into meta', () 
 })
 
 test('kernel fault with a symbolised ip keeps the symbol in text and b = null', () => {
-  const [e] = ftrace(['         python3-13697   (  13697) [001] d....  2024.397298: page_fault_kernel: address=0xa84278 ip=elf_load error_code=0x2']).events
+  const [e] = ftrace([
+    '         python3-13697   (  13697) [001] d....  2024.397298: page_fault_kernel: address=0xa84278 ip=elf_load error_code=0x2',
+  ]).events
   assert.equal(e!.kind, Kind.FaultKernel)
   assert.equal(e!.a, 0xa84278)
   assert.equal(e!.b, null)
@@ -43,7 +63,16 @@ test('no TGID column: TGID comes from task_newtask (CLONE_THREAD) or is the TID 
     '            bash-7       [000] d....     1.000005: page_fault_user: address=0x1000 ip=0x2000 error_code=0x6',
   ])
   assert.deepEqual(s.problems, [])
-  assert.deepEqual(s.events.map((e) => [e.tid, e.tgid]), [[100, 100], [100, 100], [101, 100], [102, 102], [7, 7]])
+  assert.deepEqual(
+    s.events.map((e) => [e.tid, e.tgid]),
+    [
+      [100, 100],
+      [100, 100],
+      [101, 100],
+      [102, 102],
+      [7, 7],
+    ],
+  )
   assert.equal(s.metas.get('tgid_source'), 'inferred')
 })
 
@@ -64,11 +93,14 @@ test('no irq-flags column, with and without TGID; 4-char flags of older kernels'
     '         python3-13697   [001] d...  2024.398185: sys_exit: NR 9 = 4096',
   ])
   assert.deepEqual(s.problems, [])
-  assert.deepEqual(s.events.map((e) => [e.ts, e.tid, e.tgid, e.cpu, e.b]), [
-    [2024398183000, 13697, 13697, 1, 4096],
-    [2024398184000, 13697, 13697, 1, 4096],
-    [2024398185000, 13697, 13697, 1, 4096],
-  ])
+  assert.deepEqual(
+    s.events.map((e) => [e.ts, e.tid, e.tgid, e.cpu, e.b]),
+    [
+      [2024398183000, 13697, 13697, 1, 4096],
+      [2024398184000, 13697, 13697, 1, 4096],
+      [2024398185000, 13697, 13697, 1, 4096],
+    ],
+  )
 })
 
 test('trace-cmd report layout: preamble, padded event names, format-file syscall args', () => {
@@ -83,11 +115,14 @@ test('trace-cmd report layout: preamble, padded event names, format-file syscall
   assert.deepEqual(s.problems, [])
   assert.equal(s.metas.get('cpus'), '2')
   assert.equal(s.metas.get('trace_cmd_version'), '6')
-  assert.deepEqual(s.events.map((e) => [e.kind, e.a, e.b, e.c, e.text]), [
-    [Kind.SysExit, 257, 3, null, null],
-    [Kind.SysArgs, 9, 0, 0x2000, 'mmap'],
-    [Kind.SysRet, 9, 0x7f12f7b6a000, null, 'mmap'],
-  ])
+  assert.deepEqual(
+    s.events.map((e) => [e.kind, e.a, e.b, e.c, e.text]),
+    [
+      [Kind.SysExit, 257, 3, null, null],
+      [Kind.SysArgs, 9, 0, 0x2000, 'mmap'],
+      [Kind.SysRet, 9, 0x7f12f7b6a000, null, 'mmap'],
+    ],
+  )
   assert.equal(s.events[1]!.f, 0xffffffff)
   assert.equal(s.metas.get('kernel_hint')?.includes('6.17') ?? false, false) // format-file rendering is no hint
 })
@@ -103,15 +138,18 @@ test('comm with spaces, dashes, slashes, # and <...>; a line starting with # tha
     '(weird) [1]-6 (      6) [000] .....     1.000007: sys_exit: NR 0 = 0',
   ])
   assert.deepEqual(s.problems, [])
-  assert.deepEqual(s.events.map((e) => [e.comm, e.tid, e.tgid]), [
-    ['my prog-x-2', 1234, 1234],
-    ['kworker/0:1', 55, 55],
-    ['stress-ng-mmap', 14285, 14285],
-    ['#1 thread#', 99, 98],
-    ['<...>', 7, 7],
-    ['#hash', 5, 5],
-    ['(weird) [1]', 6, 6],
-  ])
+  assert.deepEqual(
+    s.events.map((e) => [e.comm, e.tid, e.tgid]),
+    [
+      ['my prog-x-2', 1234, 1234],
+      ['kworker/0:1', 55, 55],
+      ['stress-ng-mmap', 14285, 14285],
+      ['#1 thread#', 99, 98],
+      ['<...>', 7, 7],
+      ['#hash', 5, 5],
+      ['(weird) [1]', 6, 6],
+    ],
+  )
 })
 
 test('comm is re-read when it changes at the same width', () => {
@@ -120,7 +158,10 @@ test('comm is re-read when it changes at the same width', () => {
     '         my node-2  (      2) [000] .....     1.000002: sys_exit: NR 0 = 0',
     '            nodf-3  (      3) [000] .....     1.000003: sys_exit: NR 0 = 0',
   ])
-  assert.deepEqual(s.events.map((e) => e.comm), ['node', 'my node', 'nodf'])
+  assert.deepEqual(
+    s.events.map((e) => e.comm),
+    ['node', 'my node', 'nodf'],
+  )
 })
 
 test('LOST markers (with and without a count), buffer-started and overwritten entries become lost windows', () => {
@@ -141,19 +182,29 @@ test('LOST markers (with and without a count), buffer-started and overwritten en
     {line: 6, cpu: 1, count: null, ts: 5000002000},
     {line: 7, cpu: 1, count: 7, ts: 5000002000},
   ])
-  assert.deepEqual(s.problems.map((p) => [p.line, p.reason]), [[8, 'malformed lost-events marker']])
+  assert.deepEqual(
+    s.problems.map((p) => [p.line, p.reason]),
+    [[8, 'malformed lost-events marker']],
+  )
   assert.equal(s.metas.get('buffer_started.cpu1'), '6')
 })
 
 test('syscall args: <= 6.17 bare hex and 6.18 style give the same values, and the kernel hint says which', () => {
-  const old = ftrace(['            a-1 (  1) [000] .....  1.000001: sys_mmap(addr: 0, len: 2000, prot: 3, flags: 22, fd: ffffffff, off: 0)'])
-  const neu = ftrace(['            a-1 (  1) [000] .....  1.000001: sys_mmap(addr: 0, len: 0x2000, prot: 3, flags: 0x22, fd: 0xffffffff, off: 0)'])
+  const old = ftrace([
+    '            a-1 (  1) [000] .....  1.000001: sys_mmap(addr: 0, len: 2000, prot: 3, flags: 22, fd: ffffffff, off: 0)',
+  ])
+  const neu = ftrace([
+    '            a-1 (  1) [000] .....  1.000001: sys_mmap(addr: 0, len: 0x2000, prot: 3, flags: 0x22, fd: 0xffffffff, off: 0)',
+  ])
   for (const s of [old, neu]) {
     assert.deepEqual(s.problems, [])
-    assert.deepEqual(s.events.map((e) => [e.kind, e.a, e.b, e.c, e.d, e.e, e.f]), [
-      [Kind.SysEnter, 9, 0, 0x2000, 3, 0x22, 0xffffffff], // no raw_syscalls in these traces: the named enter opens it
-      [Kind.SysArgs, 9, 0, 0x2000, 3, 0x22, 0xffffffff],
-    ])
+    assert.deepEqual(
+      s.events.map((e) => [e.kind, e.a, e.b, e.c, e.d, e.e, e.f]),
+      [
+        [Kind.SysEnter, 9, 0, 0x2000, 3, 0x22, 0xffffffff], // no raw_syscalls in these traces: the named enter opens it
+        [Kind.SysArgs, 9, 0, 0x2000, 3, 0x22, 0xffffffff],
+      ],
+    )
   }
   assert.match(old.metas.get('kernel_hint')!, /<= 6\.17/)
   assert.match(neu.metas.get('kernel_hint')!, />= 6\.18/)
@@ -162,7 +213,10 @@ test('syscall args: <= 6.17 bare hex and 6.18 style give the same values, and th
   assert.equal(ten.events[1]!.c, 16)
   assert.equal(ten.events[1]!.b, 0x7f0000000000)
   // single digits read the same in both styles, so they are no hint; a lone a-f digit is bare hex
-  assert.equal(ftrace(['            a-1 (  1) [000] .....  1.000001: sys_brk(brk: 0)']).metas.get('kernel_hint'), undefined)
+  assert.equal(
+    ftrace(['            a-1 (  1) [000] .....  1.000001: sys_brk(brk: 0)']).metas.get('kernel_hint'),
+    undefined,
+  )
   const a = ftrace(['            a-1 (  1) [000] .....  1.000001: sys_madvise(start: 0, len_in: 0, behavior: a)'])
   assert.equal(a.events[1]!.d, 10)
   assert.match(a.metas.get('kernel_hint')!, /<= 6\.17/)
@@ -178,7 +232,10 @@ test('mremap has five args in declaration order; a syscall-specific line takes i
   assert.deepEqual(s.problems, [])
   const [enter, args, ret, exit] = s.events
   assert.deepEqual([enter!.kind, enter!.a, enter!.text], [Kind.SysEnter, 25, '7f53d5b70000, 41000, 81000, 1, 0, 0'])
-  assert.deepEqual([args!.kind, args!.a, args!.b, args!.c, args!.d, args!.e, args!.f, args!.text], [Kind.SysArgs, 25, 0x7f53d5b70000, 0x41000, 0x81000, 1, 0, 'mremap'])
+  assert.deepEqual(
+    [args!.kind, args!.a, args!.b, args!.c, args!.d, args!.e, args!.f, args!.text],
+    [Kind.SysArgs, 25, 0x7f53d5b70000, 0x41000, 0x81000, 1, 0, 'mremap'],
+  )
   assert.deepEqual([ret!.kind, ret!.a, ret!.b], [Kind.SysRet, 25, 0x7f53cf77f000])
   assert.deepEqual([exit!.kind, exit!.a, exit!.b], [Kind.SysExit, 25, 139997939314688])
 })
@@ -217,11 +274,14 @@ test('mmap_lock events: mm kept as printed, write/success flags, memcg_id', () =
     '         python3-8505    (   8502) [000] .....   748.347975: mmap_lock_released: mm=00000000ff572df2 memcg_id=1 write=true',
   ])
   assert.deepEqual(s.problems, [])
-  assert.deepEqual(s.events.map((e) => [e.kind, e.a, e.b, e.c, e.d, e.text]), [
-    [Kind.LockStart, 0, null, 5414, null, '00000000ff572df2'],
-    [Kind.LockAcquire, 0, 0, 5414, null, '00000000ff572df2'],
-    [Kind.LockRelease, 1, null, 1, null, '00000000ff572df2'],
-  ])
+  assert.deepEqual(
+    s.events.map((e) => [e.kind, e.a, e.b, e.c, e.d, e.text]),
+    [
+      [Kind.LockStart, 0, null, 5414, null, '00000000ff572df2'],
+      [Kind.LockAcquire, 0, 0, 5414, null, '00000000ff572df2'],
+      [Kind.LockRelease, 1, null, 1, null, '00000000ff572df2'],
+    ],
+  )
   assert.match(s.metas.get('kernel_hint')!, />= 6\.14/)
 })
 
@@ -232,7 +292,14 @@ test('memcg_path form (<= 6.13): c = null, d numbers the path, meta names it', (
     '               a-1 (      1) [000] .....     1.000003: mmap_lock_released: mm=00000000ff572df2 memcg_path= write=true',
   ])
   assert.deepEqual(s.problems, [])
-  assert.deepEqual(s.events.map((e) => [e.a, e.b, e.c, e.d]), [[1, null, null, 1], [1, 1, null, 1], [1, null, null, 2]])
+  assert.deepEqual(
+    s.events.map((e) => [e.a, e.b, e.c, e.d]),
+    [
+      [1, null, null, 1],
+      [1, 1, null, 1],
+      [1, null, null, 2],
+    ],
+  )
   assert.equal(s.metas.get('memcg_path.1'), '/user.slice/user-0.slice/session 1.scope')
   assert.equal(s.metas.get('memcg_path.2'), '')
   assert.match(s.metas.get('kernel_hint')!, /<= 6\.13/)
@@ -252,18 +319,21 @@ test('vm_unmapped_area, exit_mmap, sched_*, task_newtask (comm with spaces), ma_
     '         python3-10842   (  10842) [000] ...1.  1217.294874: print: tracing_mark_write: hello: world',
   ])
   assert.deepEqual(s.problems, [])
-  assert.deepEqual(s.events.map((e) => [e.kind, e.a, e.b, e.c, e.d, e.e, e.f, e.text]), [
-    [Kind.UnmappedArea, 0x7f2b9dafe000, 0, 0x35000, 1, 0x1000, 0x7f2b9db33000, null],
-    [Kind.ExitMmap, null, null, null, null, null, null, '000000002e680eb9'],
-    [Kind.Fork, 13697, 13702, null, null, null, null, 'my app'],
-    [Kind.Exec, 14355, 14356, null, null, null, null, '/opt/my tools/gcc'],
-    [Kind.Exit, 14360, 1, null, null, null, null, null],
-    [Kind.Exit, 14360, null, null, null, null, null, null],
-    [Kind.NewTask, 13702, 0x3d0f00, null, null, null, null, 'my thread'],
-    [Kind.MapleWrite, 140560001884160, 2n ** 64n - 1n, null, null, null, null, 'mas_store_prealloc'],
-    [Kind.Marker, null, null, null, null, null, null, 'maps_snapshot_begin pid=10812'],
-    [Kind.Marker, null, null, null, null, null, null, 'hello: world'],
-  ])
+  assert.deepEqual(
+    s.events.map((e) => [e.kind, e.a, e.b, e.c, e.d, e.e, e.f, e.text]),
+    [
+      [Kind.UnmappedArea, 0x7f2b9dafe000, 0, 0x35000, 1, 0x1000, 0x7f2b9db33000, null],
+      [Kind.ExitMmap, null, null, null, null, null, null, '000000002e680eb9'],
+      [Kind.Fork, 13697, 13702, null, null, null, null, 'my app'],
+      [Kind.Exec, 14355, 14356, null, null, null, null, '/opt/my tools/gcc'],
+      [Kind.Exit, 14360, 1, null, null, null, null, null],
+      [Kind.Exit, 14360, null, null, null, null, null, null],
+      [Kind.NewTask, 13702, 0x3d0f00, null, null, null, null, 'my thread'],
+      [Kind.MapleWrite, 140560001884160, 2n ** 64n - 1n, null, null, null, null, 'mas_store_prealloc'],
+      [Kind.Marker, null, null, null, null, null, null, 'maps_snapshot_begin pid=10812'],
+      [Kind.Marker, null, null, null, null, null, null, 'hello: world'],
+    ],
+  )
 })
 
 test('other events are counted by name; stack traces and function-tracer lines are unknown, not problems', () => {
@@ -283,7 +353,10 @@ test('other events are counted by name; stack traces and function-tracer lines a
     {name: '<stack frame>', line: 4},
     {name: 'function', line: 5},
   ])
-  assert.deepEqual([s.events[1]!.kind, s.events[1]!.a, s.events[1]!.b, s.events[1]!.c, s.events[1]!.d], [Kind.SysArgs, 257, 0xffffff9c, 0x7ffd3c226f80, 0x80000])
+  assert.deepEqual(
+    [s.events[1]!.kind, s.events[1]!.a, s.events[1]!.b, s.events[1]!.c, s.events[1]!.d],
+    [Kind.SysArgs, 257, 0xffffff9c, 0x7ffd3c226f80, 0x80000],
+  )
 })
 
 test('garbage between good lines: problems with line numbers and excerpts, good lines still parsed', () => {
@@ -295,13 +368,19 @@ test('garbage between good lines: problems with line numbers and excerpts, good 
     '         python3-1       (      1) [000] .....     1.000004: sys_enter: NR 9 (0, 10000000000000000, 0, 0, 0, 0)',
     '         python3-1       (      1) [000] .....     1.000005: sys_exit: NR 0 = 0',
   ])
-  assert.deepEqual(s.events.map((e) => e.line), [1, 6])
-  assert.deepEqual(s.problems.map((p) => [p.line, p.reason]), [
-    [2, 'not an ftrace event line (expected COMM-TID [(TGID)] [CPU] [FLAGS] TIMESTAMP: EVENT: ...)'],
-    [3, 'bad syscall return value'],
-    [4, 'page fault without ip='],
-    [5, 'bad syscall argument 1'],
-  ])
+  assert.deepEqual(
+    s.events.map((e) => e.line),
+    [1, 6],
+  )
+  assert.deepEqual(
+    s.problems.map((p) => [p.line, p.reason]),
+    [
+      [2, 'not an ftrace event line (expected COMM-TID [(TGID)] [CPU] [FLAGS] TIMESTAMP: EVENT: ...)'],
+      [3, 'bad syscall return value'],
+      [4, 'page fault without ip='],
+      [5, 'bad syscall argument 1'],
+    ],
+  )
   assert.equal(s.problems[0]!.excerpt, 'this is not a trace line')
 })
 
@@ -314,7 +393,10 @@ test('NUL bytes, invalid UTF-8 replacement chars and a 10 MB line become problem
     big,
     '   [001] [' + '['.repeat(1000),
   ])
-  assert.deepEqual(s.problems.map((p) => p.line), [1, 2, 4, 5])
+  assert.deepEqual(
+    s.problems.map((p) => p.line),
+    [1, 2, 4, 5],
+  )
   assert.equal(s.problems[0]!.excerpt, '\\x00\\x00\\x00garbage\\x00')
   assert.ok(s.problems[2]!.excerpt.length <= 201)
   assert.deepEqual([s.events[0]!.comm, s.events[0]!.tid], ['\ufffd\ufffd', 1]) // a non-ASCII comm is decoded, not mangled

@@ -40,7 +40,13 @@ test('plain text: lines without newline or \\r, numbered from 1, byte progress u
   const {lines, numbers, stats, progress} = await collect(path)
   assert.deepEqual(lines, ['first line', 'second', '', 'fourth, after an empty one'])
   assert.deepEqual(numbers, [1, 2, 3, 4])
-  assert.deepEqual(stats, {lines: 4, bytes: TEXT.length, fileBytes: TEXT.length, compression: 'none', unterminatedLastLine: false})
+  assert.deepEqual(stats, {
+    lines: 4,
+    bytes: TEXT.length,
+    fileBytes: TEXT.length,
+    compression: 'none',
+    unterminatedLastLine: false,
+  })
   assert.deepEqual(progress.at(-1), [TEXT.length, TEXT.length])
 })
 
@@ -70,29 +76,52 @@ test('xz is decompressed by magic bytes through `xz -dc`', {skip: hasXz() ? fals
   }
 })
 
-test('a missing xz program is a clear InputError telling to install xz-utils', {skip: hasXz() ? false : 'xz not installed'}, async () => {
-  const plain = tmpFile('y.txt', TEXT)
-  execFileSync('xz', ['-kf', plain])
-  const saved = process.env.PATH
-  process.env.PATH = '/nonexistent'
-  try {
-    await assert.rejects(collect(plain + '.xz'), (e: unknown) => e instanceof InputError && e.code === 'NO_XZ' && /xz-utils/.test(e.message))
-  } finally {
-    process.env.PATH = saved
-  }
-})
+test(
+  'a missing xz program is a clear InputError telling to install xz-utils',
+  {skip: hasXz() ? false : 'xz not installed'},
+  async () => {
+    const plain = tmpFile('y.txt', TEXT)
+    execFileSync('xz', ['-kf', plain])
+    const saved = process.env.PATH
+    process.env.PATH = '/nonexistent'
+    try {
+      await assert.rejects(
+        collect(plain + '.xz'),
+        (e: unknown) => e instanceof InputError && e.code === 'NO_XZ' && /xz-utils/.test(e.message),
+      )
+    } finally {
+      process.env.PATH = saved
+    }
+  },
+)
 
 test('corrupt gzip and xz data are DECOMPRESS errors', async () => {
   const gz = gzipSync('a'.repeat(100000))
-  await assert.rejects(collect(tmpFile('cut.gz', gz.subarray(0, gz.length - 20))), (e: unknown) => e instanceof InputError && e.code === 'DECOMPRESS')
+  await assert.rejects(
+    collect(tmpFile('cut.gz', gz.subarray(0, gz.length - 20))),
+    (e: unknown) => e instanceof InputError && e.code === 'DECOMPRESS',
+  )
   const badXz = Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), Buffer.alloc(100, 7)])
-  if (hasXz()) await assert.rejects(collect(tmpFile('bad.xz', badXz)), (e: unknown) => e instanceof InputError && e.code === 'DECOMPRESS' && /xz -dc failed/.test(e.message))
+  if (hasXz())
+    await assert.rejects(
+      collect(tmpFile('bad.xz', badXz)),
+      (e: unknown) => e instanceof InputError && e.code === 'DECOMPRESS' && /xz -dc failed/.test(e.message),
+    )
 })
 
 test('binary inputs we cannot read get a message saying how to convert them', async () => {
-  await assert.rejects(collect(tmpFile('perf.data', Buffer.from('PERFILE2\0\0\0\0'))), (e: unknown) => e instanceof InputError && /perf script/.test(e.message))
-  await assert.rejects(collect(tmpFile('trace.dat', Buffer.from('\x17\x08\x44tracing6\0', 'latin1'))), (e: unknown) => e instanceof InputError && /trace-cmd report/.test(e.message))
-  await assert.rejects(collect(tmpFile('t.zst', Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0]))), (e: unknown) => e instanceof InputError && /zstd -d/.test(e.message))
+  await assert.rejects(
+    collect(tmpFile('perf.data', Buffer.from('PERFILE2\0\0\0\0'))),
+    (e: unknown) => e instanceof InputError && /perf script/.test(e.message),
+  )
+  await assert.rejects(
+    collect(tmpFile('trace.dat', Buffer.from('\x17\x08\x44tracing6\0', 'latin1'))),
+    (e: unknown) => e instanceof InputError && /trace-cmd report/.test(e.message),
+  )
+  await assert.rejects(
+    collect(tmpFile('t.zst', Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0]))),
+    (e: unknown) => e instanceof InputError && /zstd -d/.test(e.message),
+  )
 })
 
 test('a truncated last line is delivered and flagged', async () => {
@@ -108,7 +137,11 @@ test('empty file: no lines', async () => {
 })
 
 test('NUL bytes survive; invalid UTF-8 becomes U+FFFD; valid UTF-8 is decoded', async () => {
-  const data = Buffer.concat([Buffer.from('a\0b\n'), Buffer.from([0x66, 0xff, 0xfe, 0x67, 0x0a]), Buffer.from('naïve thread\n')])
+  const data = Buffer.concat([
+    Buffer.from('a\0b\n'),
+    Buffer.from([0x66, 0xff, 0xfe, 0x67, 0x0a]),
+    Buffer.from('naïve thread\n'),
+  ])
   const {lines} = await collect(tmpFile('bytes.txt', data))
   assert.deepEqual(lines, ['a\0b', 'f\ufffd\ufffdg', 'naïve thread'])
 })
@@ -131,14 +164,20 @@ test('lines spanning read chunks are joined; a line longer than MAX_LINE_BYTES g
 })
 
 test('missing file, directory and unreadable file are InputErrors that say what to do', async () => {
-  await assert.rejects(collect('/nonexistent/trace.txt'), (e: unknown) => e instanceof InputError && e.code === 'NOT_FOUND' && /no such file/.test(e.message))
+  await assert.rejects(
+    collect('/nonexistent/trace.txt'),
+    (e: unknown) => e instanceof InputError && e.code === 'NOT_FOUND' && /no such file/.test(e.message),
+  )
   const dir = tmpFile('adir-placeholder', '') + '-dir'
   mkdirSync(dir)
   await assert.rejects(collect(dir), (e: unknown) => e instanceof InputError && e.code === 'IS_DIRECTORY')
   if (process.getuid?.() !== 0) {
     const locked = tmpFile('locked.txt', 'x\n')
     chmodSync(locked, 0)
-    await assert.rejects(collect(locked), (e: unknown) => e instanceof InputError && e.code === 'NOT_READABLE' && /permission denied/.test(e.message))
+    await assert.rejects(
+      collect(locked),
+      (e: unknown) => e instanceof InputError && e.code === 'NOT_READABLE' && /permission denied/.test(e.message),
+    )
   }
 })
 

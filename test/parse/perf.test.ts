@@ -13,9 +13,54 @@ test('default fields (no PID column): fields, %5d/%7d TID widths, comm with spac
   ])
   assert.deepEqual(s.problems, [])
   assert.deepEqual(s.events, [
-    {kind: Kind.LockStart, line: 1, ts: 910445405000, tid: 9481, tgid: 9481, cpu: 1, comm: 'xz', a: 1, b: null, c: 5414, d: null, e: null, f: null, text: '0xffff888104313200'},
-    {kind: Kind.FaultUser, line: 2, ts: 910445406000, tid: 1234567, tgid: 1234567, cpu: 0, comm: 'python3', a: 0x7f8f429f7b70, b: 0x7f8f429f7b70, c: 0x14, d: null, e: null, f: null, text: null},
-    {kind: Kind.SysExit, line: 3, ts: 910445407000, tid: 77, tgid: 77, cpu: 1, comm: 'V8 Worker 2', a: 12, b: 94082241511424, c: null, d: null, e: null, f: null, text: null},
+    {
+      kind: Kind.LockStart,
+      line: 1,
+      ts: 910445405000,
+      tid: 9481,
+      tgid: 9481,
+      cpu: 1,
+      comm: 'xz',
+      a: 1,
+      b: null,
+      c: 5414,
+      d: null,
+      e: null,
+      f: null,
+      text: '0xffff888104313200',
+    },
+    {
+      kind: Kind.FaultUser,
+      line: 2,
+      ts: 910445406000,
+      tid: 1234567,
+      tgid: 1234567,
+      cpu: 0,
+      comm: 'python3',
+      a: 0x7f8f429f7b70,
+      b: 0x7f8f429f7b70,
+      c: 0x14,
+      d: null,
+      e: null,
+      f: null,
+      text: null,
+    },
+    {
+      kind: Kind.SysExit,
+      line: 3,
+      ts: 910445407000,
+      tid: 77,
+      tgid: 77,
+      cpu: 1,
+      comm: 'V8 Worker 2',
+      a: 12,
+      b: 94082241511424,
+      c: null,
+      d: null,
+      e: null,
+      f: null,
+      text: null,
+    },
   ])
   assert.equal(s.metas.get('tgid_source'), 'inferred')
 })
@@ -34,7 +79,16 @@ test('without -F +pid the TGID is inferred from task_newtask and PERF_RECORD pid
   ])
   assert.deepEqual(s.problems, [])
   const faults = s.events.filter((e) => e.kind === Kind.FaultUser)
-  assert.deepEqual(faults.map((e) => [e.tid, e.tgid]), [[9483, 9481], [9490, 9490], [9600, 9500], [9701, 9700], [9702, 9702]])
+  assert.deepEqual(
+    faults.map((e) => [e.tid, e.tgid]),
+    [
+      [9483, 9481],
+      [9490, 9490],
+      [9600, 9500],
+      [9701, 9700],
+      [9702, 9702],
+    ],
+  )
 })
 
 test('with -F +pid the printed PID is the TGID', () => {
@@ -43,11 +97,14 @@ test('with -F +pid the printed PID is the TGID', () => {
     '         swapper     0/0     [000]     0.000000:             sched:sched_process_exit: comm=swapper pid=0 prio=120 group_dead=false',
   ])
   assert.deepEqual(s.problems, [])
-  assert.deepEqual(s.events.map((e) => [e.kind, e.tid, e.tgid, e.comm]), [
-    [Kind.SysEnter, 11165, 11163, 'python3'],
-    [Kind.SysArgs, 11165, 11163, 'python3'],
-    [Kind.Exit, 0, 0, 'swapper'],
-  ])
+  assert.deepEqual(
+    s.events.map((e) => [e.kind, e.tid, e.tgid, e.comm]),
+    [
+      [Kind.SysEnter, 11165, 11163, 'python3'],
+      [Kind.SysArgs, 11165, 11163, 'python3'],
+      [Kind.Exit, 0, 0, 'swapper'],
+    ],
+  )
   assert.equal(s.metas.get('tgid_source'), 'printed')
 })
 
@@ -60,13 +117,16 @@ test('zero-padded format-file syscall args and sys_exit_X returns', () => {
     '         python3 11163/11163 [001]  1244.765153:           syscalls:sys_exit_munmap: 0xffffffffffffffea',
   ])
   assert.deepEqual(s.problems, [])
-  assert.deepEqual(s.events.map((e) => [e.kind, e.a, e.b, e.c, e.d, e.e, e.f, e.text]), [
-    [Kind.SysEnter, 9, 0, 0x2000, 3, 0x22, 0xffffffff, '0, 2000, 3, 22, ffffffff, 0'],
-    [Kind.SysArgs, 9, 0, 0x2000, 3, 0x22, 0xffffffff, 'mmap'],
-    [Kind.SysRet, 9, 0x7fedca1db000, null, null, null, null, 'mmap'],
-    [Kind.SysExit, 9, 140659274919936, null, null, null, null, null],
-    [Kind.SysRet, 11, -22, null, null, null, null, 'munmap'],
-  ])
+  assert.deepEqual(
+    s.events.map((e) => [e.kind, e.a, e.b, e.c, e.d, e.e, e.f, e.text]),
+    [
+      [Kind.SysEnter, 9, 0, 0x2000, 3, 0x22, 0xffffffff, '0, 2000, 3, 22, ffffffff, 0'],
+      [Kind.SysArgs, 9, 0, 0x2000, 3, 0x22, 0xffffffff, 'mmap'],
+      [Kind.SysRet, 9, 0x7fedca1db000, null, null, null, null, 'mmap'],
+      [Kind.SysExit, 9, 140659274919936, null, null, null, null, null],
+      [Kind.SysRet, 11, -22, null, null, null, null, 'munmap'],
+    ],
+  )
   assert.equal(s.metas.get('kernel_hint'), undefined) // perf's format-file rendering says nothing about the kernel
 })
 
@@ -79,11 +139,14 @@ test('PERF_RECORD_MMAP2: dev/inode and build-id variants; PERF_RECORD_MMAP (kern
   ])
   assert.deepEqual(s.problems, [])
   assert.deepEqual(s.unknowns, [{name: 'PERF_RECORD_MMAP', line: 1}])
-  assert.deepEqual(s.events.map((e) => [e.kind, e.tid, e.tgid, e.a, e.b, e.c, e.d, e.e, e.f, e.text]), [
-    [Kind.Mmap2, 11163, 11163, 0x400000, 0x1f000, 0, 260811, 1, 2, 'r--p /usr/bin/python3.11'],
-    [Kind.Mmap2, 11164, 11163, 0x7f0000000000, 0x2000, 0x1f000, null, 5, 1, 'r-xs /home/user/my lib.so (deleted)'],
-    [Kind.Mmap2, 11163, 11163, 0x7fff98ad7000, 0x21000, 0x7ffffffde000, 0, 3, 2, 'rw-p [stack]'],
-  ])
+  assert.deepEqual(
+    s.events.map((e) => [e.kind, e.tid, e.tgid, e.a, e.b, e.c, e.d, e.e, e.f, e.text]),
+    [
+      [Kind.Mmap2, 11163, 11163, 0x400000, 0x1f000, 0, 260811, 1, 2, 'r--p /usr/bin/python3.11'],
+      [Kind.Mmap2, 11164, 11163, 0x7f0000000000, 0x2000, 0x1f000, null, 5, 1, 'r-xs /home/user/my lib.so (deleted)'],
+      [Kind.Mmap2, 11163, 11163, 0x7fff98ad7000, 0x21000, 0x7ffffffde000, 0, 3, 2, 'rw-p [stack]'],
+    ],
+  )
 })
 
 test('PERF_RECORD_COMM renames become Comm events; COMM exec, FORK and EXIT only count (tracepoints carry them)', () => {
@@ -96,12 +159,21 @@ test('PERF_RECORD_COMM renames become Comm events; COMM exec, FORK and EXIT only
     '         python3 11163/11165 [001]  1246.127239: PERF_RECORD_SWITCH_CPU_WIDE OUT',
     '         python3 11163/11165 [001]  1246.127240: PERF_RECORD_FORK(garbage)',
   ])
-  assert.deepEqual(s.events.map((e) => [e.kind, e.tid, e.tgid, e.a, e.comm, e.text]), [
-    [Kind.Comm, 11163, 11163, 11163, 'perf-exec', 'perf-exec'],
-    [Kind.Comm, 11165, 11163, 11163, 'worker: 1', 'worker: 1'],
-  ])
-  assert.deepEqual(s.unknowns.map((u) => u.name), ['PERF_RECORD_COMM exec', 'PERF_RECORD_FORK', 'PERF_RECORD_EXIT', 'PERF_RECORD_SWITCH_CPU_WIDE'])
-  assert.deepEqual(s.problems.map((p) => [p.line, p.reason]), [[7, 'malformed PERF_RECORD_FORK']])
+  assert.deepEqual(
+    s.events.map((e) => [e.kind, e.tid, e.tgid, e.a, e.comm, e.text]),
+    [
+      [Kind.Comm, 11163, 11163, 11163, 'perf-exec', 'perf-exec'],
+      [Kind.Comm, 11165, 11163, 11163, 'worker: 1', 'worker: 1'],
+    ],
+  )
+  assert.deepEqual(
+    s.unknowns.map((u) => u.name),
+    ['PERF_RECORD_COMM exec', 'PERF_RECORD_FORK', 'PERF_RECORD_EXIT', 'PERF_RECORD_SWITCH_CPU_WIDE'],
+  )
+  assert.deepEqual(
+    s.problems.map((p) => [p.line, p.reason]),
+    [[7, 'malformed PERF_RECORD_FORK']],
+  )
 })
 
 test('perf lost records, ns timestamps, non-tracepoint samples, call chains, headers and garbage', () => {
@@ -117,21 +189,39 @@ test('perf lost records, ns timestamps, non-tracepoint samples, call chains, hea
   ])
   assert.equal(s.events[0]!.ts, 1244123456789)
   assert.deepEqual(s.losts, [{line: 5, cpu: 1, count: 17, ts: 1244123456790}])
-  assert.deepEqual(s.unknowns.map((u) => u.name), ['cpu-clock:u', '<callchain>'])
-  assert.deepEqual(s.problems.map((p) => p.line), [8])
+  assert.deepEqual(
+    s.unknowns.map((u) => u.name),
+    ['cpu-clock:u', '<callchain>'],
+  )
+  assert.deepEqual(
+    s.problems.map((p) => p.line),
+    [8],
+  )
 })
 
 test('perf without the CPU column still parses', () => {
-  const s = perf(['         python3 11163/11165  1244.825123:           exceptions:page_fault_user: address=0x1000 ip=0x2000 error_code=0x6'])
+  const s = perf([
+    '         python3 11163/11165  1244.825123:           exceptions:page_fault_user: address=0x1000 ip=0x2000 error_code=0x6',
+  ])
   assert.deepEqual(s.problems, [])
-  assert.deepEqual([s.events[0]!.tid, s.events[0]!.tgid, s.events[0]!.cpu, s.events[0]!.comm, s.events[0]!.a], [11165, 11163, null, 'python3', 0x1000])
+  assert.deepEqual(
+    [s.events[0]!.tid, s.events[0]!.tgid, s.events[0]!.cpu, s.events[0]!.comm, s.events[0]!.a],
+    [11165, 11163, null, 'python3', 0x1000],
+  )
 })
 
 test('long pathological lines are rejected in linear time (no regex backtracking blow-up)', () => {
-  const lines = ['x' + ' '.repeat(300000) + 'y', '1 [0] '.repeat(60000), 'x 1 [000] 1.0: PERF_RECORD_LOST ' + '1'.repeat(300000) + 'x']
+  const lines = [
+    'x' + ' '.repeat(300000) + 'y',
+    '1 [0] '.repeat(60000),
+    'x 1 [000] 1.0: PERF_RECORD_LOST ' + '1'.repeat(300000) + 'x',
+  ]
   const t0 = performance.now()
   const s = perf(lines)
   assert.ok(performance.now() - t0 < 3000, `took ${performance.now() - t0} ms`)
-  assert.deepEqual(s.problems.map((p) => p.line), [1, 2])
+  assert.deepEqual(
+    s.problems.map((p) => p.line),
+    [1, 2],
+  )
   assert.equal(s.losts.length, 1)
 })

@@ -11,7 +11,8 @@ import {Kind, type ImportSink, type LostWindow, type ParseProblem, type TraceEve
 import {parseTrace} from '../../src/parse/detect.js'
 import {readMapsFile} from '../../src/parse/maps.js'
 
-const DIR = process.env.VMAREPLAY_REAL_TRACES ?? fileURLToPath(new URL('../../../../shared/traces/real/', import.meta.url))
+const DIR =
+  process.env.VMAREPLAY_REAL_TRACES ?? fileURLToPath(new URL('../../../../shared/traces/real/', import.meta.url))
 const skip = existsSync(join(DIR, 'figures')) ? false : `real traces not found at ${DIR} (set VMAREPLAY_REAL_TRACES)`
 
 /** Figure names (subsystem:event) of the kinds whose name does not depend on the event's text. */
@@ -52,7 +53,12 @@ class FigureSink implements ImportSink {
   event(e: TraceEvent): void {
     if (e.kind === Kind.Mmap2) return this.add(this.perfRecords, 'PERF_RECORD_MMAP2')
     if (e.kind === Kind.Comm) return this.add(this.perfRecords, 'PERF_RECORD_COMM')
-    const name = e.kind === Kind.SysArgs ? `syscalls:sys_enter_${e.text}` : e.kind === Kind.SysRet ? `syscalls:sys_exit_${e.text}` : FIGURE_NAME[e.kind]!
+    const name =
+      e.kind === Kind.SysArgs
+        ? `syscalls:sys_enter_${e.text}`
+        : e.kind === Kind.SysRet
+          ? `syscalls:sys_exit_${e.text}`
+          : FIGURE_NAME[e.kind]!
     this.add(this.counts, name)
     if (e.kind === Kind.Marker) return
     this.tids.add(e.tid)
@@ -67,7 +73,10 @@ class FigureSink implements ImportSink {
     this.problems.push(p)
   }
   unknown(name: string): void {
-    this.add(name.startsWith('PERF_RECORD_') ? this.perfRecords : this.unknowns, name === 'PERF_RECORD_COMM exec' ? 'PERF_RECORD_COMM' : name)
+    this.add(
+      name.startsWith('PERF_RECORD_') ? this.perfRecords : this.unknowns,
+      name === 'PERF_RECORD_COMM exec' ? 'PERF_RECORD_COMM' : name,
+    )
   }
   meta(key: string, value: string): void {
     this.metas.set(key, value)
@@ -87,7 +96,12 @@ interface Figures {
   ftrace_header_entries_in_buffer_written: [number, number] | null
 }
 
-const figureNames = skip ? [] : readdirSync(join(DIR, 'figures')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort()
+const figureNames = skip
+  ? []
+  : readdirSync(join(DIR, 'figures'))
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => f.slice(0, -5))
+      .sort()
 
 for (const name of skip ? ['(corpus)'] : figureNames) {
   test(`real trace ${name} imports with exactly the figures' counts`, {skip}, async () => {
@@ -99,7 +113,10 @@ for (const name of skip ? ['(corpus)'] : figureNames) {
     assert.equal(stats.lines, fig.total_lines)
     assert.deepEqual(sink.problems, [])
     assert.deepEqual(Object.fromEntries([...sink.counts].sort()), fig.event_counts)
-    assert.deepEqual(Object.fromEntries([...sink.perfRecords].sort()), Object.fromEntries(Object.entries(fig.perf_records).sort()))
+    assert.deepEqual(
+      Object.fromEntries([...sink.perfRecords].sort()),
+      Object.fromEntries(Object.entries(fig.perf_records).sort()),
+    )
     assert.deepEqual(Object.fromEntries(sink.unknowns), {})
     assert.equal(sink.losts.length, fig.lost_marker_count)
     assert.equal(sink.tids.size, fig.distinct_tids)
@@ -107,25 +124,35 @@ for (const name of skip ? ['(corpus)'] : figureNames) {
     assert.equal(sink.first, Math.round(fig.first_ts * 1e6) * 1000)
     assert.equal(sink.last, Math.round(fig.last_ts * 1e6) * 1000)
     if (fig.ftrace_header_entries_in_buffer_written !== null)
-      assert.deepEqual([sink.metas.get('entries_in_buffer'), sink.metas.get('entries_written')], fig.ftrace_header_entries_in_buffer_written.map(String))
-    assert.match(sink.metas.get('kernel_hint')!, fig.format === 'ftrace' ? />= 6\.18.*>= 6\.14|>= 6\.14.*>= 6\.18/ : /^>= 6\.14/)
+      assert.deepEqual(
+        [sink.metas.get('entries_in_buffer'), sink.metas.get('entries_written')],
+        fig.ftrace_header_entries_in_buffer_written.map(String),
+      )
+    assert.match(
+      sink.metas.get('kernel_hint')!,
+      fig.format === 'ftrace' ? />= 6\.18.*>= 6\.14|>= 6\.14.*>= 6\.18/ : /^>= 6\.14/,
+    )
   })
 }
 
-test('supplementary stack-trace captures parse: stack lines are counted as unknown, never problems', {skip}, async () => {
-  for (const file of ['stacks_py_threads.trace.txt', 'stacks_sqlite_scans.trace.txt']) {
-    const path = join(DIR, 'supplementary', file)
-    const text = readFileSync(path, 'utf8').split('\n')
-    const sink = new FigureSink()
-    await parseTrace(path, sink)
-    assert.deepEqual(sink.problems, [])
-    assert.deepEqual(Object.fromEntries(sink.unknowns), {
-      '<stack trace>': text.filter((l) => l.endsWith(': <stack trace>')).length,
-      '<stack frame>': text.filter((l) => l.startsWith(' => ')).length,
-    })
-    assert.equal(sink.counts.get('mmap_lock:mmap_lock_start_locking'), sink.unknowns.get('<stack trace>'))
-  }
-})
+test(
+  'supplementary stack-trace captures parse: stack lines are counted as unknown, never problems',
+  {skip},
+  async () => {
+    for (const file of ['stacks_py_threads.trace.txt', 'stacks_sqlite_scans.trace.txt']) {
+      const path = join(DIR, 'supplementary', file)
+      const text = readFileSync(path, 'utf8').split('\n')
+      const sink = new FigureSink()
+      await parseTrace(path, sink)
+      assert.deepEqual(sink.problems, [])
+      assert.deepEqual(Object.fromEntries(sink.unknowns), {
+        '<stack trace>': text.filter((l) => l.endsWith(': <stack trace>')).length,
+        '<stack frame>': text.filter((l) => l.startsWith(' => ')).length,
+      })
+      assert.equal(sink.counts.get('mmap_lock:mmap_lock_start_locking'), sink.unknowns.get('<stack trace>'))
+    }
+  },
+)
 
 test('the attach-mode maps snapshot parses completely', {skip}, async () => {
   const {entries, problems} = await readMapsFile(join(DIR, 'node_attach.maps'))

@@ -50,7 +50,11 @@ test('query through the CLI refuses every write, attach, pragma and extension at
   // run a few at a time (each is a process)
   const results: {sql: string; code: number | null; err: string}[] = []
   for (let i = 0; i < attempts.length; i += 4)
-    results.push(...(await Promise.all(attempts.slice(i, i + 4).map(async (sql) => ({sql, ...(await cliAsync('query', '--db', path, sql))})))))
+    results.push(
+      ...(await Promise.all(
+        attempts.slice(i, i + 4).map(async (sql) => ({sql, ...(await cliAsync('query', '--db', path, sql))})),
+      )),
+    )
   for (const r of results) {
     assertHandled({code: r.code, signal: null, out: '', err: r.err}, `query ${JSON.stringify(r.sql)}`, [2])
     assert.match(r.err, /read-only|returns no rows|more than one statement/, `${r.sql}: ${r.err}`)

@@ -5,7 +5,18 @@ import assert from 'node:assert/strict'
 import {join} from 'node:path'
 import {openDb} from '../../src/store/db.js'
 import {loadTrace} from '../../src/ingest/load.js'
-import {assertHandled, assertNoStack, BIG, integrity, needsReal, PY_SMALL, sleep, tmp, totals, XZ_SMALL} from './helpers.js'
+import {
+  assertHandled,
+  assertNoStack,
+  BIG,
+  integrity,
+  needsReal,
+  PY_SMALL,
+  sleep,
+  tmp,
+  totals,
+  XZ_SMALL,
+} from './helpers.js'
 import {cli, cliAsync, exited, spawnCli} from '../cli.js'
 
 const dir = tmp('concurrency')
@@ -19,14 +30,19 @@ test('query while an ingest writes returns a consistent snapshot every time', ne
   writer.stdout!.resume()
   writer.stderr!.resume()
   const seen: number[] = []
-  const sql = 'SELECT (SELECT count(*) FROM traces) AS traces, (SELECT count(*) FROM events) AS events, (SELECT coalesce(sum(events), 0) FROM traces) AS declared'
+  const sql =
+    'SELECT (SELECT count(*) FROM traces) AS traces, (SELECT count(*) FROM events) AS events, (SELECT coalesce(sum(events), 0) FROM traces) AS declared'
   let running = true
   void exited(writer).then(() => (running = false))
   for (let i = 0; i < 8 && (running || i < 2); i++) {
     const r = await cliAsync('query', '--db', path, '--json', sql)
     assertHandled(r, 'query during ingest', [0])
     const [row] = JSON.parse(r.out) as {traces: number; events: number; declared: number}[]
-    assert.equal(row!.events, row!.declared, 'events rows match the traces they belong to: no half-written trace is visible')
+    assert.equal(
+      row!.events,
+      row!.declared,
+      'events rows match the traces they belong to: no half-written trace is visible',
+    )
     seen.push(Number(row!.traces))
   }
   const w = await exited(writer)
@@ -40,7 +56,10 @@ test('query while an ingest writes returns a consistent snapshot every time', ne
 test('two ingests into one new database at the same time: both succeed, or one fails with a clear busy error (exit 3)', async () => {
   for (let round = 0; round < 3; round++) {
     const path = join(dir, `two-${round}.db`)
-    const [a, b] = await Promise.all([cliAsync('ingest', PY_SMALL, '--db', path), cliAsync('ingest', XZ_SMALL, '--db', path)])
+    const [a, b] = await Promise.all([
+      cliAsync('ingest', PY_SMALL, '--db', path),
+      cliAsync('ingest', XZ_SMALL, '--db', path),
+    ])
     for (const r of [a, b]) {
       assertNoStack(r.err, 'concurrent ingest')
       assert.ok(r.code === 0 || (r.code === 3 && /busy|locked/i.test(r.err)), `exit ${r.code}: ${r.err}`)
@@ -50,14 +69,21 @@ test('two ingests into one new database at the same time: both succeed, or one f
   }
 })
 
-test('two ingests of large traces into one existing database: both succeed, never corruption', needsReal(), async () => {
-  const path = join(dir, 'two-big.db')
-  openDb(path).close()
-  const [a, b] = await Promise.all([cliAsync('ingest', BIG, '--db', path), (async () => (await sleep(100), cliAsync('ingest', PY_SMALL, '--db', path)))()])
-  for (const r of [a, b]) assertHandled(r, 'concurrent ingest', [0, 3])
-  assert.equal(integrity(path), 'ok')
-  assert.equal(totals(path).traces, [a, b].filter((r) => r.code === 0).length)
-})
+test(
+  'two ingests of large traces into one existing database: both succeed, never corruption',
+  needsReal(),
+  async () => {
+    const path = join(dir, 'two-big.db')
+    openDb(path).close()
+    const [a, b] = await Promise.all([
+      cliAsync('ingest', BIG, '--db', path),
+      (async () => (await sleep(100), cliAsync('ingest', PY_SMALL, '--db', path)))(),
+    ])
+    for (const r of [a, b]) assertHandled(r, 'concurrent ingest', [0, 3])
+    assert.equal(integrity(path), 'ok')
+    assert.equal(totals(path).traces, [a, b].filter((r) => r.code === 0).length)
+  },
+)
 
 test('a writer blocked past the busy timeout exits 3 with a clear message, no stack trace', async () => {
   const path = join(dir, 'busy.db')

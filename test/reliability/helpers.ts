@@ -17,18 +17,24 @@ export const needsReal = (file = BIG): {skip?: string} => (existsSync(file) ? {}
 
 export const tmp = (tag = 'rel'): string => mkdtempSync(join(tmpdir(), `vmareplay-${tag}-`))
 
-
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** A JavaScript stack trace printed to the terminal ("    at fn (file:1:2)"). */
 export function assertNoStack(text: string, what: string): void {
-  assert.doesNotMatch(text, /^\s+at .+(\(.*:\d+:\d+\)|:\d+:\d+)$/m, `${what} printed a stack trace:\n${text.slice(0, 2000)}`)
+  assert.doesNotMatch(
+    text,
+    /^\s+at .+(\(.*:\d+:\d+\)|:\d+:\d+)$/m,
+    `${what} printed a stack trace:\n${text.slice(0, 2000)}`,
+  )
 }
 
 /** Exit codes a hostile-input command may end with: 0 (counted problems) or 2 (unreadable input); never 1 (internal). */
 export function assertHandled(r: CliResult, what: string, allowed = [0, 2]): void {
   assertNoStack(r.err + r.out, what)
-  assert.ok(r.code !== null && allowed.includes(r.code), `${what}: exit ${r.code} (signal ${r.signal}), expected one of ${allowed}\n${r.err.slice(0, 2000)}`)
+  assert.ok(
+    r.code !== null && allowed.includes(r.code),
+    `${what}: exit ${r.code} (signal ${r.signal}), expected one of ${allowed}\n${r.err.slice(0, 2000)}`,
+  )
 }
 
 export function integrity(dbPath: string): string {
@@ -40,7 +46,17 @@ export function integrity(dbPath: string): string {
   }
 }
 
-const TRACE_TABLES = ['events', 'event_counts', 'threads', 'processes', 'mms', 'syscalls', 'initial_maps', 'lost_windows', 'parse_problems']
+const TRACE_TABLES = [
+  'events',
+  'event_counts',
+  'threads',
+  'processes',
+  'mms',
+  'syscalls',
+  'initial_maps',
+  'lost_windows',
+  'parse_problems',
+]
 const RUN_TABLES = ['fault_groups', 'fault_results', 'lock_waits', 'op_lock_holds', 'run_counters', 'thread_results']
 
 export interface Fingerprint {
@@ -57,8 +73,15 @@ export function fingerprint(dbPath: string, traceId: number): Fingerprint {
     const counts: Record<string, number> = {}
     const feed = (name: string, sql: string, ...params: unknown[]): void => {
       const rows: string[] = []
-      for (const row of db.prepare(sql).raw(true).iterate(...params) as Iterable<unknown[]>)
-        rows.push(JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : Buffer.isBuffer(v) ? v.toString('hex') : v)))
+      for (const row of db
+        .prepare(sql)
+        .raw(true)
+        .iterate(...params) as Iterable<unknown[]>)
+        rows.push(
+          JSON.stringify(row, (_k, v: unknown) =>
+            typeof v === 'bigint' ? v.toString() : Buffer.isBuffer(v) ? v.toString('hex') : v,
+          ),
+        )
       rows.sort() // WITHOUT ROWID tables have no rowid order: hash the sorted rows
       hash.update(`${name}\n${rows.join('\n')}\n`)
       counts[name] = rows.length
@@ -66,7 +89,8 @@ export function fingerprint(dbPath: string, traceId: number): Fingerprint {
     feed('traces', 'SELECT * FROM traces WHERE trace_id = ?', traceId)
     for (const t of TRACE_TABLES) feed(t, `SELECT * FROM ${t} WHERE trace_id = ?`, traceId)
     feed('runs', 'SELECT * FROM runs WHERE trace_id = ? ORDER BY run_id', traceId)
-    for (const t of RUN_TABLES) feed(t, `SELECT * FROM ${t} WHERE run_id IN (SELECT run_id FROM runs WHERE trace_id = ?) `, traceId)
+    for (const t of RUN_TABLES)
+      feed(t, `SELECT * FROM ${t} WHERE run_id IN (SELECT run_id FROM runs WHERE trace_id = ?) `, traceId)
     return {counts, sha256: hash.digest('hex')}
   } finally {
     db.close()
@@ -78,7 +102,8 @@ export function totals(dbPath: string): Record<string, number> {
   const db = new Database(dbPath, {readonly: true})
   try {
     const out: Record<string, number> = {}
-    for (const t of ['traces', 'runs', ...TRACE_TABLES, ...RUN_TABLES]) out[t] = db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number
+    for (const t of ['traces', 'runs', ...TRACE_TABLES, ...RUN_TABLES])
+      out[t] = db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number
     return out
   } finally {
     db.close()

@@ -31,7 +31,11 @@ before(async () => {
   db.close()
 })
 
-async function killAfter(args: string[], ms: number, signal: NodeJS.Signals): Promise<{code: number | null; signal: NodeJS.Signals | null; err: string}> {
+async function killAfter(
+  args: string[],
+  ms: number,
+  signal: NodeJS.Signals,
+): Promise<{code: number | null; signal: NodeJS.Signals | null; err: string}> {
   const c = spawnCli(args)
   let err = ''
   c.stderr!.on('data', (d: Buffer) => (err += d.toString()))
@@ -67,34 +71,42 @@ for (const ms of [...DELAYS, 2000])
     assert.deepEqual(totals(replayDb), before)
   })
 
-test('ingest interrupted with SIGINT exits non-zero (or finishes), prints no stack trace, leaves the database consistent', needsReal(), async () => {
-  const db = await ingestDb()
-  const before = totals(db)
-  const r = await killAfter(['ingest', BIG, '--db', db], 300, 'SIGINT')
-  assertNoStack(r.err, 'ingest after SIGINT')
-  assert.equal(integrity(db), 'ok')
-  const after = totals(db)
-  if (r.code === 0) assert.equal(after.traces, before.traces + 1)
-  else {
-    assert.ok(r.signal === 'SIGINT' || (r.code !== null && r.code !== 0), `code ${r.code} signal ${r.signal}`)
-    assert.deepEqual(after, before)
-  }
-})
+test(
+  'ingest interrupted with SIGINT exits non-zero (or finishes), prints no stack trace, leaves the database consistent',
+  needsReal(),
+  async () => {
+    const db = await ingestDb()
+    const before = totals(db)
+    const r = await killAfter(['ingest', BIG, '--db', db], 300, 'SIGINT')
+    assertNoStack(r.err, 'ingest after SIGINT')
+    assert.equal(integrity(db), 'ok')
+    const after = totals(db)
+    if (r.code === 0) assert.equal(after.traces, before.traces + 1)
+    else {
+      assert.ok(r.signal === 'SIGINT' || (r.code !== null && r.code !== 0), `code ${r.code} signal ${r.signal}`)
+      assert.deepEqual(after, before)
+    }
+  },
+)
 
-test('after an interruption the same trace ingests and replays completely (no stale lock or half-row blocks it)', needsReal(), async () => {
-  const db = await ingestDb()
-  const k = await killAfter(['ingest', BIG, '--db', db], 100, 'SIGKILL')
-  assert.equal(k.signal, 'SIGKILL', 'the kill landed during the ingest')
-  const before = totals(db)
-  const r = cli('ingest', BIG, '--db', db, '--json')
-  assert.equal(r.code, 0, r.err)
-  const s = JSON.parse(r.out) as {status: string; events: number}
-  assert.equal(s.status, 'ingested')
-  const after = totals(db)
-  assert.equal(after.traces, before.traces + 1)
-  assert.equal(after.events, before.events + s.events)
-  const rp = cli('replay', '--db', replayDb, '--policy', 'v6.18', '--json')
-  assert.equal(rp.code, 0, rp.err)
-  assert.equal(integrity(db), 'ok')
-  assert.equal(integrity(replayDb), 'ok')
-})
+test(
+  'after an interruption the same trace ingests and replays completely (no stale lock or half-row blocks it)',
+  needsReal(),
+  async () => {
+    const db = await ingestDb()
+    const k = await killAfter(['ingest', BIG, '--db', db], 100, 'SIGKILL')
+    assert.equal(k.signal, 'SIGKILL', 'the kill landed during the ingest')
+    const before = totals(db)
+    const r = cli('ingest', BIG, '--db', db, '--json')
+    assert.equal(r.code, 0, r.err)
+    const s = JSON.parse(r.out) as {status: string; events: number}
+    assert.equal(s.status, 'ingested')
+    const after = totals(db)
+    assert.equal(after.traces, before.traces + 1)
+    assert.equal(after.events, before.events + s.events)
+    const rp = cli('replay', '--db', replayDb, '--policy', 'v6.18', '--json')
+    assert.equal(rp.code, 0, rp.err)
+    assert.equal(integrity(db), 'ok')
+    assert.equal(integrity(replayDb), 'ok')
+  },
+)

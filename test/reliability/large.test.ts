@@ -24,8 +24,14 @@ test(`a ${EVENTS.toLocaleString('en-US')}-event trace ingests and replays in und
     const rp = await runMeasured(['replay', '--db', db, '--policy', 'v6.18', '--json'])
     assert.equal(rp.code, 0, rp.err)
     const [run] = JSON.parse(rp.out) as {faults: number; ops: number}[]
-    console.log(`large trace: ${EVENTS} lines (${(t.bytes / 2 ** 20).toFixed(0)} MB, ${t.copies} copies): ingest peak RSS ${ing.peakRssMb.toFixed(0)} MB, replay peak RSS ${rp.peakRssMb.toFixed(0)} MB, ${run!.faults} faults replayed`)
-    assert.equal(s.events + Object.values(s.unknownEvents).reduce((a, b) => a + b, 0), EVENTS, 'every line is an event (used or unknown)')
+    console.log(
+      `large trace: ${EVENTS} lines (${(t.bytes / 2 ** 20).toFixed(0)} MB, ${t.copies} copies): ingest peak RSS ${ing.peakRssMb.toFixed(0)} MB, replay peak RSS ${rp.peakRssMb.toFixed(0)} MB, ${run!.faults} faults replayed`,
+    )
+    assert.equal(
+      s.events + Object.values(s.unknownEvents).reduce((a, b) => a + b, 0),
+      EVENTS,
+      'every line is an event (used or unknown)',
+    )
     assert.equal(s.malformedLines, 0)
     assert.ok(run!.faults > 300_000, `faults ${run!.faults}`)
     assert.ok(ing.peakRssMb > 0 && ing.peakRssMb < RSS_LIMIT_MB, `ingest peak RSS ${ing.peakRssMb} MB`)

@@ -9,7 +9,9 @@ import {join} from 'node:path'
 function digests(policy: string, mode = 'faithful'): Record<string, string> {
   const db = join(mkdtempSync(join(tmpdir(), 'vmareplay-det-')), 'd.db')
   execFileSync('node', ['bin/run.js', 'ingest', 'traces/py_threads_small.trace.txt', '--db', db])
-  const runs = JSON.parse(execFileSync('node', ['bin/run.js', 'replay', '--db', db, '--policy', policy, '--mode', mode, '--json']).toString()) as {policy: string; digest: string}[]
+  const runs = JSON.parse(
+    execFileSync('node', ['bin/run.js', 'replay', '--db', db, '--policy', policy, '--mode', mode, '--json']).toString(),
+  ) as {policy: string; digest: string}[]
   return Object.fromEntries(runs.map((r) => [r.policy, r.digest]))
 }
 

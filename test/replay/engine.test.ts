@@ -14,20 +14,98 @@ const MAP_ANONYMOUS = 0x20
 const PROT_RW = 3
 const PROT_R = 1
 let id = 0
-const mmap = (t: number, tid: number, addr: number, len: number, prot: number, flags: number, fd = -1, durNs = 2000): Op =>
-  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 9, name: 'mmap', args: [0, len, prot, flags, fd, 0], ret: addr, cloneFlags: null, lockHoldNs: null})
+const mmap = (
+  t: number,
+  tid: number,
+  addr: number,
+  len: number,
+  prot: number,
+  flags: number,
+  fd = -1,
+  durNs = 2000,
+): Op => ({
+  type: 'syscall',
+  eventId: ++id,
+  t,
+  tEnd: t + durNs,
+  tid,
+  tgid: PID,
+  nr: 9,
+  name: 'mmap',
+  args: [0, len, prot, flags, fd, 0],
+  ret: addr,
+  cloneFlags: null,
+  lockHoldNs: null,
+})
 /** `holdNs`: the mmap_lock hold the trace's lock events measured inside the call (syscalls.lock_hold_ns). */
-const munmap = (t: number, tid: number, addr: number, len: number, durNs: number, holdNs: number | null = null): Op =>
-  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 11, name: 'munmap', args: [addr, len, 0, 0, 0, 0], ret: 0, cloneFlags: null, lockHoldNs: holdNs})
-const mprotect = (t: number, tid: number, addr: number, len: number, prot: number, durNs: number, holdNs: number | null = null): Op =>
-  ({type: 'syscall', eventId: ++id, t, tEnd: t + durNs, tid, tgid: PID, nr: 10, name: 'mprotect', args: [addr, len, prot, 0, 0, 0], ret: 0, cloneFlags: null, lockHoldNs: holdNs})
-const fault = (t: number, tid: number, address: number, errorCode: number): Op =>
-  ({type: 'fault', eventId: ++id, t, tid, tgid: PID, address, errorCode, user: true, io: false})
+const munmap = (
+  t: number,
+  tid: number,
+  addr: number,
+  len: number,
+  durNs: number,
+  holdNs: number | null = null,
+): Op => ({
+  type: 'syscall',
+  eventId: ++id,
+  t,
+  tEnd: t + durNs,
+  tid,
+  tgid: PID,
+  nr: 11,
+  name: 'munmap',
+  args: [addr, len, 0, 0, 0, 0],
+  ret: 0,
+  cloneFlags: null,
+  lockHoldNs: holdNs,
+})
+const mprotect = (
+  t: number,
+  tid: number,
+  addr: number,
+  len: number,
+  prot: number,
+  durNs: number,
+  holdNs: number | null = null,
+): Op => ({
+  type: 'syscall',
+  eventId: ++id,
+  t,
+  tEnd: t + durNs,
+  tid,
+  tgid: PID,
+  nr: 10,
+  name: 'mprotect',
+  args: [addr, len, prot, 0, 0, 0],
+  ret: 0,
+  cloneFlags: null,
+  lockHoldNs: holdNs,
+})
+const fault = (t: number, tid: number, address: number, errorCode: number): Op => ({
+  type: 'fault',
+  eventId: ++id,
+  t,
+  tid,
+  tgid: PID,
+  address,
+  errorCode,
+  user: true,
+  io: false,
+})
 
-function replay(policy: string, ops: Op[], mode: 'faithful' | 'what-if' = 'faithful', calibrateHolds = true): {faults: Map<number, FaultOutcome>; end: number} {
+function replay(
+  policy: string,
+  ops: Op[],
+  mode: 'faithful' | 'what-if' = 'faithful',
+  calibrateHolds = true,
+): {faults: Map<number, FaultOutcome>; end: number} {
   const faults = new Map<number, FaultOutcome>()
   const rec: Recorder = {fault: (op, out) => faults.set(op.eventId, {...out}), op: () => {}}
-  const r = new Replayer(policyByName(policy), {mode, costs: {}, initialMaps: new Map(), attached: false, calibrateHolds}, rec)
+  const r = new Replayer(
+    policyByName(policy),
+    {mode, costs: {}, initialMaps: new Map(), attached: false, calibrateHolds},
+    rec,
+  )
   for (const op of ops) r.apply(op)
   return {faults, end: r.finish()}
 }
@@ -74,7 +152,7 @@ test('a fault on a VMA another thread is mprotecting (a real change of flags) wa
   assert.equal(o.waitedFor?.ref, mp.eventId)
 })
 
-test('what-if mode pushes a thread\'s later operations by the waits its policy adds', () => {
+test("what-if mode pushes a thread's later operations by the waits its policy adds", () => {
   const T2 = PID + 1
   const ops = [
     mmap(0, PID, BASE, 0x100000, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS),
@@ -95,7 +173,7 @@ test('what-if mode pushes a thread\'s later operations by the waits its policy a
   assert.equal(ideal.faults.get(last)!.startNs, replay('ideal', ops, 'faithful').faults.get(last)!.startNs)
 })
 
-test('a traced syscall holds mmap_lock for its measured hold when calibrating, else for the cost table\'s, never longer than it took', () => {
+test("a traced syscall holds mmap_lock for its measured hold when calibrating, else for the cost table's, never longer than it took", () => {
   const T2 = PID + 1
   const setup = [mmap(0, PID, BASE, 0x100000, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS), fault(1_000, PID, BASE, 0x6)]
   // a fault 1 µs into another thread's mprotect (write lock, no downgrade) waits for the rest of its hold
@@ -117,7 +195,19 @@ test('a traced syscall holds mmap_lock for its measured hold when calibrating, e
 
 test('perf exec: the PERF_RECORD_MMAP2 records and vm_unmapped_area before sched_process_exec describe the new mm (vDSO/vvar RETRY, bss trylocks, padzero-written data does not)', () => {
   // perf starts recording inside the execve (no sys_enter): load_elf_binary maps into the mm begin_new_exec installed
-  const mmap2 = (start: number, len: number, perms: string, path: string, inode = 0): Op => ({type: 'mmap2', eventId: ++id, t: 100, tid: PID, tgid: PID, start, len, pgoff: 0, inode, perms, path})
+  const mmap2 = (start: number, len: number, perms: string, path: string, inode = 0): Op => ({
+    type: 'mmap2',
+    eventId: ++id,
+    t: 100,
+    tid: PID,
+    tgid: PID,
+    start,
+    len,
+    pgoff: 0,
+    inode,
+    perms,
+    path,
+  })
   const data = 0x945000
   const bss = 0xa85000
   const vdso = BASE + 0x6000
@@ -136,7 +226,8 @@ test('perf exec: the PERF_RECORD_MMAP2 records and vm_unmapped_area before sched
   const out = replay('v6.18', [...ops, fData, fBss, fVvar, fVdso]).faults
   assert.equal(out.get(fData.eventId)!.tookMmapLock, false, 'padzero gave the data segment its anon_vma')
   assert.equal(out.get(fBss.eventId)!.reason, 'anon_vma_trylock', 'the bss (vm_brk_flags) has none')
-  for (const f of [fVvar, fVdso]) assert.equal(out.get(f.eventId)!.reason, 'file_no_map_pages', 'special mappings have no ->map_pages')
+  for (const f of [fVvar, fVdso])
+    assert.equal(out.get(f.eventId)!.reason, 'file_no_map_pages', 'special mappings have no ->map_pages')
 })
 
 test('exec stack: the argument pages begin above the first user stack fault, so the stack reaches 128 KiB below them, not below the fault', () => {
@@ -153,11 +244,34 @@ test('exec stack: the argument pages begin above the first user stack fault, so 
   assert.equal(out.get(below.eventId)!.reason, 'stack_growth')
 })
 
-test('exec with page_fault_kernel: elf_load\'s padzero write marks the last file page of the data segment; the bss above it has no anon_vma until its first write', () => {
+test("exec with page_fault_kernel: elf_load's padzero write marks the last file page of the data segment; the bss above it has no anon_vma until its first write", () => {
   // py_threads_anon: page_fault_kernel ip=elf_load at 0xa84278 inside the execve, later the first user write to
   // 0xac4854 (bss) takes the anon_vma trylock while writes to the data segment below do not.
-  const kfault = (t: number, address: number, errorCode: number): Op => ({type: 'fault', eventId: ++id, t, tid: PID, tgid: PID, address, errorCode, user: false, io: false})
-  const execve: Op = {type: 'syscall', eventId: ++id, t: 10, tEnd: 500, tid: PID, tgid: PID, nr: 59, name: 'execve', args: [0, 0, 0, 0, 0, 0], ret: 0, cloneFlags: null, lockHoldNs: null}
+  const kfault = (t: number, address: number, errorCode: number): Op => ({
+    type: 'fault',
+    eventId: ++id,
+    t,
+    tid: PID,
+    tgid: PID,
+    address,
+    errorCode,
+    user: false,
+    io: false,
+  })
+  const execve: Op = {
+    type: 'syscall',
+    eventId: ++id,
+    t: 10,
+    tEnd: 500,
+    tid: PID,
+    tgid: PID,
+    nr: 59,
+    name: 'execve',
+    args: [0, 0, 0, 0, 0, 0],
+    ret: 0,
+    cloneFlags: null,
+    lockHoldNs: null,
+  }
   const ops: Op[] = [
     execve,
     kfault(100, 0xa84278, 0x2), // padzero
@@ -170,7 +284,7 @@ test('exec with page_fault_kernel: elf_load\'s padzero write marks the last file
   const bss = fault(20_000, PID, 0xac4854, 0x6)
   const bssAgain = fault(30_000, PID, 0xac5000, 0x6)
   const out = replay('v6.18', [...ops, data, bss, bssAgain]).faults
-  assert.equal(out.get(data.eventId)!.tookMmapLock, false, 'the data segment has padzero\'s anon_vma')
+  assert.equal(out.get(data.eventId)!.tookMmapLock, false, "the data segment has padzero's anon_vma")
   assert.equal(out.get(bss.eventId)!.reason, 'anon_vma_trylock', 'the bss (vm_brk_flags) has none')
   assert.equal(out.get(bssAgain.eventId)!.tookMmapLock, false, 'then it has one')
 })

@@ -11,10 +11,19 @@ import type {FaultOutcome} from '../../src/kernel/index.js'
 test('an inferred VMA grows in place while another thread handles a fault in it under the VMA lock', () => {
   const outcomes: {eventId: number; reason: string; vma: [number, number] | null}[] = []
   const rec: Recorder = {
-    fault: (op, out: FaultOutcome) => outcomes.push({eventId: op.eventId, reason: out.reason, vma: out.vma === null ? null : [out.vma.start, out.vma.end]}),
+    fault: (op, out: FaultOutcome) =>
+      outcomes.push({
+        eventId: op.eventId,
+        reason: out.reason,
+        vma: out.vma === null ? null : [out.vma.start, out.vma.end],
+      }),
     op: () => {},
   }
-  const engine = new Replayer(policyByName('v6.18'), {mode: 'what-if', costs: {anonFaultNs: 1_000_000}, initialMaps: new Map(), attached: true}, rec)
+  const engine = new Replayer(
+    policyByName('v6.18'),
+    {mode: 'what-if', costs: {anonFaultNs: 1_000_000}, initialMaps: new Map(), attached: true},
+    rec,
+  )
   const base = 0x7f00_0000_0000
   const fault = (eventId: number, t: number, tid: number, address: number) =>
     engine.apply({type: 'fault', eventId, t, tid, tgid: 100, address, errorCode: 0x6, user: true, io: false})

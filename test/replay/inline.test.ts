@@ -26,12 +26,22 @@ async function opsOf(path: string): Promise<Op[]> {
 }
 
 /** Every outcome the recorder sees, as text, in the order it sees them. */
-function outcomes(ops: Op[], policy: ReturnType<typeof builtinPolicies>[number], mode: Mode, noInline: boolean): string[] {
+function outcomes(
+  ops: Op[],
+  policy: ReturnType<typeof builtinPolicies>[number],
+  mode: Mode,
+  noInline: boolean,
+): string[] {
   const out: string[] = []
   const rec: Recorder = {
     fault: (op, o, inferred) =>
-      out.push(`F ${op.eventId} ${o.path} ${o.reason} ${o.tookMmapLock} ${o.waitNs} ${o.waitStartNs} ${o.latencyNs} ${o.startNs} ${o.endNs} ${o.holdNs} ${o.acquisitions} ${o.writeAcquisitions} ${o.vma?.start}-${o.vma?.end} ${o.waitedFor?.tid}/${o.waitedFor?.op} ${inferred}`),
-    op: (op, label, r) => out.push(`O ${op.eventId} ${label} ${r.startNs} ${r.endNs} ${r.acct.waitNs} ${r.acct.holdNs} ${r.acct.writeHoldNs} ${r.acct.vmaWaitNs} ${r.acct.waitedFor?.tid}`),
+      out.push(
+        `F ${op.eventId} ${o.path} ${o.reason} ${o.tookMmapLock} ${o.waitNs} ${o.waitStartNs} ${o.latencyNs} ${o.startNs} ${o.endNs} ${o.holdNs} ${o.acquisitions} ${o.writeAcquisitions} ${o.vma?.start}-${o.vma?.end} ${o.waitedFor?.tid}/${o.waitedFor?.op} ${inferred}`,
+      ),
+    op: (op, label, r) =>
+      out.push(
+        `O ${op.eventId} ${label} ${r.startNs} ${r.endNs} ${r.acct.waitNs} ${r.acct.holdNs} ${r.acct.writeHoldNs} ${r.acct.vmaWaitNs} ${r.acct.waitedFor?.tid}`,
+      ),
   }
   const r = new Replayer(policy, {mode, costs: {}, initialMaps: new Map(), attached: false, scheduler: {noInline}}, rec)
   for (const op of ops) r.apply(op)

@@ -18,7 +18,8 @@ const dir = mkdtempSync(join(tmpdir(), 'vmareplay-stream-'))
 /** ftrace timestamps with 9 decimals (as perf --ns and some clocks print): exact ns past 2^53, as BigInt */
 const line = (ns: bigint, body: string): string =>
   `           synth-100     (    100) [000] d....  ${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}: ${body}`
-const fault = (ns: bigint, i: number): string => line(ns, `page_fault_user: address=0x${(0x7f0000000000 + i * 4096).toString(16)} ip=0x401000 error_code=0x6`)
+const fault = (ns: bigint, i: number): string =>
+  line(ns, `page_fault_user: address=0x${(0x7f0000000000 + i * 4096).toString(16)} ip=0x401000 error_code=0x6`)
 
 /**
  * ~3 pages of faults, 7 per timestamp (ties straddle page ends), and syscalls between them, at epoch-scale
@@ -78,7 +79,8 @@ for (const backwards of [false, true]) {
 }
 
 /** Faults the trace's fault_pages hold. */
-const pagedFaults = (db: Db, traceId: number): number => db.prepare('SELECT total(faults) FROM fault_pages WHERE trace_id = ?').pluck().get(traceId) as number
+const pagedFaults = (db: Db, traceId: number): number =>
+  db.prepare('SELECT total(faults) FROM fault_pages WHERE trace_id = ?').pluck().get(traceId) as number
 
 /** readOps' whole output, hashed (a long trace has millions of ops). */
 function opsDigest(db: Db, traceId: number): {ops: number; faults: number; sha: string} {
@@ -104,31 +106,40 @@ function opsDigestBySql(db: Db, traceId: number): ReturnType<typeof opsDigest> {
   }
 }
 
-const REAL = process.env.VMAREPLAY_REAL_TRACES ?? fileURLToPath(new URL('../../../../shared/traces/real/', import.meta.url))
+const REAL =
+  process.env.VMAREPLAY_REAL_TRACES ?? fileURLToPath(new URL('../../../../shared/traces/real/', import.meta.url))
 const REPO_TRACES = fileURLToPath(new URL('../../../traces/', import.meta.url))
 const traceFiles = (dir: string): string[] =>
-  existsSync(dir) ? readdirSync(dir).filter((f) => /\.(trace\.txt|perf\.txt)(\.xz)?$/.test(f)).map((f) => join(dir, f)) : []
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => /\.(trace\.txt|perf\.txt)(\.xz)?$/.test(f))
+        .map((f) => join(dir, f))
+    : []
 
-test('faults read from fault_pages are the ops the SQL scan gives, on every real trace (one database)', {timeout: 900_000}, async () => {
-  const files = [...traceFiles(REPO_TRACES), ...traceFiles(REAL)]
-  assert.ok(files.length >= 4)
-  const db = openDb(join(dir, 'real.db'))
-  let paged = 0
-  for (const file of files) {
-    const r = await loadTrace(db, file, {toolVersion: 'test'})
-    assert.equal(r.status, 'ingested', file)
-    if (r.status !== 'ingested') continue
-    const {traceId, monotonic, faults, kernelFaults} = r.summary
-    assert.equal(pagedFaults(db, traceId), monotonic ? faults + kernelFaults : 0, file)
-    if (!monotonic) continue
-    paged++
-    const pages = opsDigest(db, traceId)
-    assert.equal(pages.faults, faults + kernelFaults, file)
-    assert.deepEqual(pages, opsDigestBySql(db, traceId), file)
-  }
-  assert.ok(paged >= 4, `${paged} traces had pages`)
-  db.close()
-})
+test(
+  'faults read from fault_pages are the ops the SQL scan gives, on every real trace (one database)',
+  {timeout: 900_000},
+  async () => {
+    const files = [...traceFiles(REPO_TRACES), ...traceFiles(REAL)]
+    assert.ok(files.length >= 4)
+    const db = openDb(join(dir, 'real.db'))
+    let paged = 0
+    for (const file of files) {
+      const r = await loadTrace(db, file, {toolVersion: 'test'})
+      assert.equal(r.status, 'ingested', file)
+      if (r.status !== 'ingested') continue
+      const {traceId, monotonic, faults, kernelFaults} = r.summary
+      assert.equal(pagedFaults(db, traceId), monotonic ? faults + kernelFaults : 0, file)
+      if (!monotonic) continue
+      paged++
+      const pages = opsDigest(db, traceId)
+      assert.equal(pages.faults, faults + kernelFaults, file)
+      assert.deepEqual(pages, opsDigestBySql(db, traceId), file)
+    }
+    assert.ok(paged >= 4, `${paged} traces had pages`)
+    db.close()
+  },
+)
 
 test('a trace without fault_pages (ingested before they existed) replays as one with them', async () => {
   const path = join(dir, 'nopages.db')
@@ -137,7 +148,9 @@ test('a trace without fault_pages (ingested before they existed) replays as one 
   assert.ok(pagedFaults(db, 1) > 0)
   const policies = ['mmap-lock', 'v6.18'].map(policyByName)
   const replay = (): string[] =>
-    (['faithful', 'what-if'] as const).flatMap((mode) => replayTrace(path, db, 1, policies, {mode, costs: {}, toolVersion: 'test'}).map((r) => r.digest))
+    (['faithful', 'what-if'] as const).flatMap((mode) =>
+      replayTrace(path, db, 1, policies, {mode, costs: {}, toolVersion: 'test'}).map((r) => r.digest),
+    )
   const withPages = replay()
   db.prepare('DELETE FROM fault_pages').run()
   assert.deepEqual(replay(), withPages)

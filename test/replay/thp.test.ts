@@ -14,21 +14,36 @@ import {replayTrace} from '../../src/replay/run.js'
 
 const line = (ts: string, body: string): string => `         python3-200     (    200) [001] .....   ${ts}: ${body}`
 // a fresh 8 MiB anonymous mapping at a 2 MiB-aligned address, then a read of its second 2 MiB block
-const TRACE = [
-  line('10.000001', 'sys_mmap(addr: 0, len: 0x800000, prot: 3, flags: 0x22, fd: 0xffffffff, off: 0)'),
-  line('10.000005', 'sys_mmap -> 0x7f0000000000'),
-  line('10.000100', 'page_fault_user: address=0x7f0000200010 ip=0x401000 error_code=0x4'),
-].join('\n') + '\n'
+const TRACE =
+  [
+    line('10.000001', 'sys_mmap(addr: 0, len: 0x800000, prot: 3, flags: 0x22, fd: 0xffffffff, off: 0)'),
+    line('10.000005', 'sys_mmap -> 0x7f0000000000'),
+    line('10.000100', 'page_fault_user: address=0x7f0000200010 ip=0x401000 error_code=0x4'),
+  ].join('\n') + '\n'
 
-async function reasons(thpLine: string | null, override?: 'always' | 'madvise'): Promise<{env: unknown; reason: string}> {
+async function reasons(
+  thpLine: string | null,
+  override?: 'always' | 'madvise',
+): Promise<{env: unknown; reason: string}> {
   const dir = mkdtempSync(join(tmpdir(), 'vmareplay-thp-'))
   writeFileSync(join(dir, 'app.trace.txt'), TRACE)
-  if (thpLine !== null) writeFileSync(join(dir, 'app.meta.json'), JSON.stringify({kernel: {release: '6.12.115+deb12-amd64'}, environment: {thp: {enabled: thpLine}}}))
+  if (thpLine !== null)
+    writeFileSync(
+      join(dir, 'app.meta.json'),
+      JSON.stringify({kernel: {release: '6.12.115+deb12-amd64'}, environment: {thp: {enabled: thpLine}}}),
+    )
   const dbPath = join(dir, 'a.db')
   const db = openDb(dbPath)
   try {
-    const {summary} = (await loadTrace(db, join(dir, 'app.trace.txt'), {toolVersion: 'test'})) as {summary: {traceId: number}}
-    const [run] = replayTrace(dbPath, db, summary.traceId, [policyByName('v6.10')], {mode: 'faithful', costs: {}, toolVersion: 'test', thp: override})
+    const {summary} = (await loadTrace(db, join(dir, 'app.trace.txt'), {toolVersion: 'test'})) as {
+      summary: {traceId: number}
+    }
+    const [run] = replayTrace(dbPath, db, summary.traceId, [policyByName('v6.10')], {
+      mode: 'faithful',
+      costs: {},
+      toolVersion: 'test',
+      thp: override,
+    })
     const env = db.prepare('SELECT environment FROM traces').pluck().get()
     const reason = db.prepare('SELECT reason FROM fault_outcomes WHERE run_id = ?').pluck().get(run!.runId) as string
     return {env, reason}

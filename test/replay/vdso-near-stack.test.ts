@@ -32,9 +32,21 @@ test('a 6.1 trace: no stack growth the kernel did not do; under v6.10 the vDSO r
     if (f.pattern === 'stack_growth') realStackGrowth++
   })
   assert.equal(realStackGrowth, 0, 'the real 6.1 run took no write lock inside a fault')
-  const runs = replayTrace(dbPath, db, traceId, [policyByName('mmap-lock'), policyByName('v6.10')], {mode: 'what-if', costs: {}, toolVersion: 'test'})
+  const runs = replayTrace(dbPath, db, traceId, [policyByName('mmap-lock'), policyByName('v6.10')], {
+    mode: 'what-if',
+    costs: {},
+    toolVersion: 'test',
+  })
   const reasons = (runId: number): Record<string, number> =>
-    Object.fromEntries((db.prepare("SELECT substr(name, 15) AS r, value FROM run_counters WHERE run_id = ? AND name LIKE 'faults.reason.%'").all(runId) as {r: string; value: number}[]).map((x) => [x.r, x.value]))
+    Object.fromEntries(
+      (
+        db
+          .prepare(
+            "SELECT substr(name, 15) AS r, value FROM run_counters WHERE run_id = ? AND name LIKE 'faults.reason.%'",
+          )
+          .all(runId) as {r: string; value: number}[]
+      ).map((x) => [x.r, x.value]),
+    )
   const [old, v610] = runs.map((x) => reasons(x.runId))
   assert.equal(old!['stack_growth'] ?? 0, 0, JSON.stringify(old))
   assert.equal(v610!['stack_growth'] ?? 0, 0, JSON.stringify(v610))

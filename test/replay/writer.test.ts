@@ -22,10 +22,14 @@ before(async () => {
   for (let i = 0; i < FAULTS; i++) {
     const ts = (1000 + i / 1e3).toFixed(6) // 1 ms apart: each fault done before the next
     const addr = (0x7f0000000000 + (i % 512) * 4096).toString(16)
-    lines.push(`           synth-100     (    100) [000] d....  ${ts}: page_fault_user: address=0x${addr} ip=0x401000 error_code=0x6`)
+    lines.push(
+      `           synth-100     (    100) [000] d....  ${ts}: page_fault_user: address=0x${addr} ip=0x401000 error_code=0x6`,
+    )
   }
   // a syscall after the faults keeps the syscall scan open while they replay
-  lines.push('           synth-100     (    100) [000] .....  1070.001000: sys_enter: NR 9 (0, 2000, 3, 22, ffffffff, 0)')
+  lines.push(
+    '           synth-100     (    100) [000] .....  1070.001000: sys_enter: NR 9 (0, 2000, 3, 22, ffffffff, 0)',
+  )
   lines.push('           synth-100     (    100) [000] .....  1070.001002: sys_exit: NR 9 = 139586437120000')
   const trace = join(dir, 'synth.trace.txt')
   writeFileSync(trace, lines.join('\n') + '\n')
@@ -40,7 +44,16 @@ const count = (table: string): number => db.prepare(`SELECT count(*) FROM ${tabl
 
 /** Nothing of a replay stored, and no one holds the write lock (a writer would fail at once, not wait). */
 function untouched(): void {
-  for (const t of ['runs', 'fault_groups', 'fault_results', 'lock_waits', 'lock_holds', 'run_counters', 'thread_results']) assert.equal(count(t), 0, t)
+  for (const t of [
+    'runs',
+    'fault_groups',
+    'fault_results',
+    'lock_waits',
+    'lock_holds',
+    'run_counters',
+    'thread_results',
+  ])
+    assert.equal(count(t), 0, t)
   const other = new Database(dbPath, {timeout: 0})
   try {
     other.exec('BEGIN IMMEDIATE')
@@ -51,7 +64,9 @@ function untouched(): void {
 }
 
 test('an insert failing on the writer thread fails the replay with its error and stores nothing', () => {
-  db.exec(`CREATE TRIGGER late_boom BEFORE INSERT ON fault_results WHEN NEW.event_id > ${FAULTS - 1000} BEGIN SELECT RAISE(ABORT, 'boom at the end'); END`)
+  db.exec(
+    `CREATE TRIGGER late_boom BEFORE INSERT ON fault_results WHEN NEW.event_id > ${FAULTS - 1000} BEGIN SELECT RAISE(ABORT, 'boom at the end'); END`,
+  )
   try {
     assert.throws(() => replayTrace(dbPath, db, 1, policies, opts), /boom at the end/)
   } finally {
@@ -74,9 +89,15 @@ test('an error on the simulating thread rolls the writer back before it is rethr
 
 test('after a failed replay the same replay stores every run', () => {
   const runs = replayTrace(dbPath, db, 1, policies, opts)
-  assert.deepEqual(runs.map((r) => r.faults), [FAULTS, FAULTS])
+  assert.deepEqual(
+    runs.map((r) => r.faults),
+    [FAULTS, FAULTS],
+  )
   assert.equal(count('runs'), 2)
   assert.equal(count('fault_results'), 2 * FAULTS)
   const stored = db.prepare('SELECT digest FROM runs ORDER BY run_id').pluck().all()
-  assert.deepEqual(stored, runs.map((r) => r.digest))
+  assert.deepEqual(
+    stored,
+    runs.map((r) => r.digest),
+  )
 })

@@ -9,7 +9,6 @@ import {SMALL_TRACE, smallDb, type Fixture} from './fixture.js'
 import {checkTrace} from '../export/validate-trace.js'
 import {cli} from '../cli.js'
 
-
 let fx: Fixture
 const dir = mkdtempSync(join(tmpdir(), 'vmareplay-cli-'))
 before(async () => {
@@ -59,9 +58,18 @@ test('report contention and compare print tables with units, JSON and CSV; no co
   assert.equal(t.code, 0, t.err)
   assert.match(t.out, /p99 \(µs\)/)
   assert.ok(!t.out.includes('\x1b['))
-  const j = JSON.parse(cli('report', 'contention', '--db', fx.path, '--json').out) as {runs: unknown[]; blockers: unknown[]; vmas: unknown[]; threads: unknown[]; processes: unknown[]; waits: unknown[]; paths: unknown[]}
+  const j = JSON.parse(cli('report', 'contention', '--db', fx.path, '--json').out) as {
+    runs: unknown[]
+    blockers: unknown[]
+    vmas: unknown[]
+    threads: unknown[]
+    processes: unknown[]
+    waits: unknown[]
+    paths: unknown[]
+  }
   assert.equal(j.runs.length, 2)
-  for (const k of ['paths', 'waits', 'blockers', 'vmas', 'threads', 'processes'] as const) assert.ok(Array.isArray(j[k]), k)
+  for (const k of ['paths', 'waits', 'blockers', 'vmas', 'threads', 'processes'] as const)
+    assert.ok(Array.isArray(j[k]), k)
   const csv = cli('report', 'contention', '--db', fx.path, '--csv', 'blockers').out
   assert.match(csv.split('\r\n')[0]!, /^run_id,policy,rank,holder_event_id/)
   const c = cli('compare', '--db', fx.path, '--baseline', 'v6.18')

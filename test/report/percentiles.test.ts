@@ -17,16 +17,22 @@ function syntheticRun(waits: number[], writerWaits: number[] = []): {db: Db; run
        lost_events, lost_windows, first_ts_ns, last_ts_ns, monotonic, warnings, ingested_by)
      VALUES (1, '/synthetic', 'ftrace', 'x', 0, 0, 0, ?, 0, 0, 0, 0, 0, 0, 1000000, 1, '[]', 'test')`,
   ).run(waits.length)
-  db.prepare(`INSERT INTO runs (run_id, trace_id, policy, policy_json, mode, options_json, tool_version, faults, ops, sim_end_ns, digest)
-              VALUES (1, 1, 'synthetic', '{}', 'faithful', '{}', 'test', ?, 0, 1000000, '')`).run(waits.length)
+  db.prepare(
+    `INSERT INTO runs (run_id, trace_id, policy, policy_json, mode, options_json, tool_version, faults, ops, sim_end_ns, digest)
+              VALUES (1, 1, 'synthetic', '{}', 'faithful', '{}', 'test', ?, 0, 1000000, '')`,
+  ).run(waits.length)
   db.prepare(`INSERT INTO reasons (reason_id, reason) VALUES (1, 'ok'), (2, 'vma_write_locked')`).run()
   // group 0: completed under the VMA lock; group 1: fell back (the faults that waited)
   db.prepare(
     `INSERT INTO fault_groups (run_id, group_id, tgid, vma_start, vma_end, vma_lock, took_mmap_lock, reason_id, low_confidence, inferred_vma)
      VALUES (1, 0, 1, 4096, 8192, 1, 0, 1, 0, 0), (1, 1, 1, 4096, 8192, 0, 1, 2, 0, 0)`,
   ).run()
-  const e = db.prepare(`INSERT INTO events (event_id, trace_id, line, ts_ns, tid, tgid, kind, a, c) VALUES (?, 1, ?, ?, 1, 1, ${Kind.FaultUser}, 4096, 6)`)
-  const f = db.prepare('INSERT INTO fault_results (run_id, event_id, group_id, wait_ns, latency_ns, start_delay_ns, hold_ns) VALUES (1, ?, ?, ?, ?, 0, 0)')
+  const e = db.prepare(
+    `INSERT INTO events (event_id, trace_id, line, ts_ns, tid, tgid, kind, a, c) VALUES (?, 1, ?, ?, 1, 1, ${Kind.FaultUser}, 4096, 6)`,
+  )
+  const f = db.prepare(
+    'INSERT INTO fault_results (run_id, event_id, group_id, wait_ns, latency_ns, start_delay_ns, hold_ns) VALUES (1, ?, ?, ?, ?, 0, 0)',
+  )
   const w = db.prepare(
     `INSERT INTO lock_waits (run_id, lock, mode, tgid, waiter_tid, waiter_op, waiter_event_id, start_ns, end_ns, wait_ns, holder_tid, holder_op, holder_event_id)
      VALUES (1, 'mmap_lock', ?, 1, ?, ?, ?, ?, ?, ?, 2, 'munmap', 999)`,
@@ -83,14 +89,18 @@ test('percentiles agree with a JS nearest-rank on random populations (zeros coun
   db.exec('CREATE TEMP TABLE vals (v INTEGER NOT NULL)')
   const ins = db.prepare('INSERT INTO vals (v) VALUES (?)')
   fc.assert(
-    fc.property(fc.array(fc.oneof(fc.constant(0), fc.integer({min: 1, max: 5_000_000})), {maxLength: 300}), fc.constantFrom(1, 25, 50, 90, 99, 99.9, 100), (values, p) => {
-      db.exec('DELETE FROM vals')
-      for (const v of values) ins.run(v)
-      const d = exactPercentiles(db, 'SELECT v FROM vals', {}, [p])
-      assert.equal(d.values[0], nearestRank(values, p))
-      assert.equal(d.n, values.length)
-      assert.equal(d.maxNs, values.length === 0 ? 0 : Math.max(...values))
-    }),
+    fc.property(
+      fc.array(fc.oneof(fc.constant(0), fc.integer({min: 1, max: 5_000_000})), {maxLength: 300}),
+      fc.constantFrom(1, 25, 50, 90, 99, 99.9, 100),
+      (values, p) => {
+        db.exec('DELETE FROM vals')
+        for (const v of values) ins.run(v)
+        const d = exactPercentiles(db, 'SELECT v FROM vals', {}, [p])
+        assert.equal(d.values[0], nearestRank(values, p))
+        assert.equal(d.n, values.length)
+        assert.equal(d.maxNs, values.length === 0 ? 0 : Math.max(...values))
+      },
+    ),
     {numRuns: 150},
   )
   db.close()
@@ -104,7 +114,10 @@ test('the fault-wait histogram puts each wait in its log bucket', () => {
   assert.equal(h.buckets[1], 2) // [1, 3) µs
   assert.equal(h.buckets[2], 1) // [3, 10) µs
   assert.equal(h.buckets.at(-1), 1) // ≥ 100 ms
-  assert.equal(h.buckets.reduce((s, x) => s + x, 0), 5)
+  assert.equal(
+    h.buckets.reduce((s, x) => s + x, 0),
+    5,
+  )
   db.close()
 })
 
@@ -112,7 +125,10 @@ test('lock occupancy spreads waits over buckets and counts faults and fallbacks 
   // one writer wait of 2.5 ms from t=0 with 1 ms buckets: 1, 1, 0.5 waiting writers
   const {db, runId} = syntheticRun([0, 5000], [2_500_000])
   const occ = lockOccupancy(db, runId, 1_000_000).get(1)!
-  assert.deepEqual([0, 1, 2].map((k) => occ.get(k)!.waitingWriters), [1, 1, 0.5])
+  assert.deepEqual(
+    [0, 1, 2].map((k) => occ.get(k)!.waitingWriters),
+    [1, 1, 0.5],
+  )
   assert.equal(occ.get(0)!.faults, 2)
   assert.equal(occ.get(0)!.fallbacks, 1)
   // a fault whose thread was still busy starts after its recorded time, and counts where it started

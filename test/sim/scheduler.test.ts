@@ -69,7 +69,12 @@ test('inline stepping equals the heap order, and work submitted from outside nev
   assert.deepEqual(run(false), run(true))
   const s = new Scheduler()
   const t = new SimThread(s, 1)
-  t.submit((function* (): Step<void> { yield 50; yield 80 })())
+  t.submit(
+    (function* (): Step<void> {
+      yield 50
+      yield 80
+    })(),
+  )
   assert.equal(s.now, 0, 'a submit does not advance the clock')
   s.runUntil(100)
   assert.equal(s.pending, 1, 'inlined up to the runUntil target, not past it')
@@ -94,7 +99,11 @@ test('a thread that is never idle does not keep the operations it has run', () =
   t.submit(op(1))
   s.run()
   assert.equal(new Set(order).size, N, 'every operation ran once')
-  assert.deepEqual(order.slice(0, 5), [0, 2, 1, 4, 3], 'in submission order (op 0 starts at once and queues op 2 first)')
+  assert.deepEqual(
+    order.slice(0, 5),
+    [0, 2, 1, 4, 3],
+    'in submission order (op 0 starts at once and queues op 2 first)',
+  )
   assert.ok(longest < 4 * 1024, `the backlog array grew to ${longest} entries`)
 })
 

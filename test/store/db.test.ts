@@ -16,8 +16,22 @@ test('a new database gets the schema, WAL mode and the schema version', () => {
   const db = openDb(path)
   assert.equal(db.pragma('journal_mode', {simple: true}), 'wal')
   assert.equal(db.pragma('user_version', {simple: true}), SCHEMA_VERSION)
-  const names = (db.prepare(`SELECT name FROM sqlite_master WHERE type IN ('table','view')`).all() as {name: string}[]).map((r) => r.name)
-  for (const t of ['traces', 'events', 'threads', 'processes', 'mms', 'syscalls', 'initial_maps', 'lost_windows', 'parse_problems', 'ev_fault_user', 'ev_lock_acquire'])
+  const names = (
+    db.prepare(`SELECT name FROM sqlite_master WHERE type IN ('table','view')`).all() as {name: string}[]
+  ).map((r) => r.name)
+  for (const t of [
+    'traces',
+    'events',
+    'threads',
+    'processes',
+    'mms',
+    'syscalls',
+    'initial_maps',
+    'lost_windows',
+    'parse_problems',
+    'ev_fault_user',
+    'ev_lock_acquire',
+  ])
     assert.ok(names.includes(t), `missing ${t}`)
   db.close()
   openDb(path).close() // reopening an up-to-date database is fine
@@ -29,7 +43,10 @@ test('a database from a newer vmareplay is refused with a clear error', () => {
   raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`)
   raw.exec('CREATE TABLE x (y)')
   raw.close()
-  assert.throws(() => openDb(path), (e: Error) => e instanceof StoreError && /newer than this vmareplay/.test(e.message))
+  assert.throws(
+    () => openDb(path),
+    (e: Error) => e instanceof StoreError && /newer than this vmareplay/.test(e.message),
+  )
   assert.throws(() => openDbReadOnly(path), /newer than this vmareplay/)
 })
 

@@ -25,11 +25,31 @@ interface Fault {
 const u64 = (v: bigint): U64 => (v < 2n ** 53n ? Number(v) : v)
 
 const event = (f: Fault): TraceEvent => ({
-  kind: f.kernel ? Kind.FaultKernel : Kind.FaultUser, line: 1, ts: u64(f.ts), tid: f.tid, tgid: f.tgid, cpu: 0, comm: 'x',
-  a: f.a === null ? null : u64(f.a), b: null, c: f.c, d: null, e: null, f: null, text: null,
+  kind: f.kernel ? Kind.FaultKernel : Kind.FaultUser,
+  line: 1,
+  ts: u64(f.ts),
+  tid: f.tid,
+  tgid: f.tgid,
+  cpu: 0,
+  comm: 'x',
+  a: f.a === null ? null : u64(f.a),
+  b: null,
+  c: f.c,
+  d: null,
+  e: null,
+  f: null,
+  text: null,
 })
 
-type Decoded = {eventId: number; t: number; tid: number; tgid: number; address: number; errorCode: number; kernel: boolean}
+type Decoded = {
+  eventId: number
+  t: number
+  tid: number
+  tgid: number
+  address: number
+  errorCode: number
+  kernel: boolean
+}
 
 function encode(faults: Fault[], first: bigint): {pages: [number, number, Uint8Array][]; count: number | null} {
   const pages: [number, number, Uint8Array][] = []
@@ -43,7 +63,16 @@ function decode(pages: [number, number, Uint8Array][]): Decoded[] {
   const r = new FaultPageReader()
   for (const [, n, data] of pages) {
     r.load(data, n)
-    while (r.next()) out.push({eventId: r.eventId, t: r.t, tid: r.tid, tgid: r.tgid, address: r.address, errorCode: r.errorCode, kernel: r.kernel})
+    while (r.next())
+      out.push({
+        eventId: r.eventId,
+        t: r.t,
+        tid: r.tid,
+        tgid: r.tgid,
+        address: r.address,
+        errorCode: r.errorCode,
+        kernel: r.kernel,
+      })
   }
   return out
 }
@@ -52,15 +81,28 @@ function decode(pages: [number, number, Uint8Array][]): Decoded[] {
  * first timestamp bound as a BigInt, as traceInfo reads it, so SQLite subtracts in 64-bit integers). */
 function viaSql(faults: Fault[], first: bigint): Decoded[] {
   const db = new Database(':memory:')
-  db.exec('CREATE TABLE e (id INTEGER PRIMARY KEY, ts INTEGER, tid INTEGER, tgid INTEGER, kind INTEGER, a INTEGER, c INTEGER)')
+  db.exec(
+    'CREATE TABLE e (id INTEGER PRIMARY KEY, ts INTEGER, tid INTEGER, tgid INTEGER, kind INTEGER, a INTEGER, c INTEGER)',
+  )
   const ins = db.prepare('INSERT INTO e VALUES (?,?,?,?,?,?,?)')
   for (const f of faults) {
     const e = event(f)
     ins.run(f.id, toSql(e.ts), e.tid, e.tgid, e.kind, toSql(e.a), toSql(e.c))
   }
-  const rows = db.prepare('SELECT id, ts - ?, tid, coalesce(tgid, tid), a, c, kind FROM e ORDER BY id').raw(true).all(first) as [number, number, number, number, number | null, number | null, Kind][]
+  const rows = db
+    .prepare('SELECT id, ts - ?, tid, coalesce(tgid, tid), a, c, kind FROM e ORDER BY id')
+    .raw(true)
+    .all(first) as [number, number, number, number, number | null, number | null, Kind][]
   db.close()
-  return rows.map(([eventId, t, tid, tgid, a, c, kind]) => ({eventId, t, tid, tgid, address: a ?? -1, errorCode: c ?? 0, kernel: kind === Kind.FaultKernel}))
+  return rows.map(([eventId, t, tid, tgid, a, c, kind]) => ({
+    eventId,
+    t,
+    tid,
+    tgid,
+    address: a ?? -1,
+    errorCode: c ?? 0,
+    kernel: kind === Kind.FaultKernel,
+  }))
 }
 
 const TWO64 = 2n ** 64n
@@ -74,7 +116,10 @@ const arbAddress = fc.oneof(
 const arbFaults = fc
   .record({
     firstTs: fc.oneof(fc.bigInt({min: 0n, max: 2n ** 40n}), fc.bigInt({min: 2n ** 53n - 2n ** 20n, max: 2n ** 62n})),
-    threads: fc.array(fc.record({tid: fc.integer({min: 0, max: 2 ** 31 - 1}), tgid: fc.option(fc.integer({min: 0, max: 2 ** 31 - 1}))}), {minLength: 1, maxLength: 90}),
+    threads: fc.array(
+      fc.record({tid: fc.integer({min: 0, max: 2 ** 31 - 1}), tgid: fc.option(fc.integer({min: 0, max: 2 ** 31 - 1}))}),
+      {minLength: 1, maxLength: 90},
+    ),
     steps: fc.array(
       fc.record({
         idGap: fc.oneof(fc.integer({min: 1, max: 3}), fc.integer({min: 1, max: 2 ** 40})),
@@ -112,12 +157,24 @@ test('decode(encode(faults)) is what the SQL scan reads, for random faults with 
 
 test('pages hold PAGE_FAULTS faults each and decode on their own', () => {
   const faults: Fault[] = Array.from({length: 2 * PAGE_FAULTS + 5}, (_, i) => ({
-    id: 10 + 2 * i, ts: 5n + BigInt(i) * 1000n, tid: 100 + (i % 70), tgid: i % 3 === 0 ? null : 100, kernel: i % 11 === 0,
-    a: i % 13 === 0 ? TWO64 - 4096n * BigInt(i) : 0x7f0000000000n + BigInt((i * 7919) % 100_000) * 4096n, c: i % 5,
+    id: 10 + 2 * i,
+    ts: 5n + BigInt(i) * 1000n,
+    tid: 100 + (i % 70),
+    tgid: i % 3 === 0 ? null : 100,
+    kernel: i % 11 === 0,
+    a: i % 13 === 0 ? TWO64 - 4096n * BigInt(i) : 0x7f0000000000n + BigInt((i * 7919) % 100_000) * 4096n,
+    c: i % 5,
   }))
   const {pages, count} = encode(faults, 5n)
   assert.equal(count, 3)
-  assert.deepEqual(pages.map(([no, n]) => [no, n]), [[0, PAGE_FAULTS], [1, PAGE_FAULTS], [2, 5]])
+  assert.deepEqual(
+    pages.map(([no, n]) => [no, n]),
+    [
+      [0, PAGE_FAULTS],
+      [1, PAGE_FAULTS],
+      [2, 5],
+    ],
+  )
   const want = viaSql(faults, 5n)
   assert.deepEqual(decode(pages.slice(1, 2)), want.slice(PAGE_FAULTS, 2 * PAGE_FAULTS))
   assert.deepEqual(decode(pages), want)

@@ -44,15 +44,35 @@ RunWriter.prototype.fault = function (op, out, inferred) {
   let list = reported.get(this.runId)
   if (list === undefined) reported.set(this.runId, (list = []))
   const {path, tookMmapLock: took, reason, waitNs, latencyNs, startNs, endNs, holdNs} = out
-  list.push({eventId: op.eventId, tid: op.tid, tgid: op.tgid, path, took, reason, waitNs, latencyNs, startNs, endNs, holdNs, vma: out.vma && [out.vma.start, out.vma.end], inferred})
+  list.push({
+    eventId: op.eventId,
+    tid: op.tid,
+    tgid: op.tgid,
+    path,
+    took,
+    reason,
+    waitNs,
+    latencyNs,
+    startNs,
+    endNs,
+    holdNs,
+    vma: out.vma && [out.vma.start, out.vma.end],
+    inferred,
+  })
   fault.call(this, op, out, inferred)
 }
 const policies = [policyByName('mmap-lock'), policyByName('v6.18')]
-const runs = ['faithful', 'what-if'].flatMap((mode) => replayTrace(dbPath, db, 1, policies, {mode: mode as 'faithful' | 'what-if', costs: {}, toolVersion: 'test'}))
+const runs = ['faithful', 'what-if'].flatMap((mode) =>
+  replayTrace(dbPath, db, 1, policies, {mode: mode as 'faithful' | 'what-if', costs: {}, toolVersion: 'test'}),
+)
 RunWriter.prototype.fault = fault
 
 const events = new Map(
-  (db.prepare(`SELECT event_id, ts_ns, tid, printf('0x%x', a) AS address, c FROM events WHERE kind IN (1, 2)`).all() as {event_id: number; ts_ns: number; tid: number; address: string; c: number}[]).map((e) => [e.event_id, e]),
+  (
+    db
+      .prepare(`SELECT event_id, ts_ns, tid, printf('0x%x', a) AS address, c FROM events WHERE kind IN (1, 2)`)
+      .all() as {event_id: number; ts_ns: number; tid: number; address: string; c: number}[]
+  ).map((e) => [e.event_id, e]),
 )
 const firstTs = db.prepare('SELECT first_ts_ns FROM traces').pluck().get() as number
 const lost = db.prepare('SELECT start_ts_ns AS s, end_ts_ns AS e FROM lost_windows').all() as {s: number; e: number}[]
@@ -68,7 +88,21 @@ test('fault_outcomes: one row per fault per run, with what the engine reported',
       const e = events.get(f.eventId)!
       const confidence = lost.some((w) => e.ts_ns >= w.s && e.ts_ns <= w.e) ? 'low' : f.inferred ? 'inferred' : 'high'
       if (confidence === 'low') low++
-      return [run.runId, run.policy, e.ts_ns, f.tgid, e.tid, e.address, e.c, f.path, f.took ? 1 : 0, f.reason, f.waitNs, f.latencyNs, confidence]
+      return [
+        run.runId,
+        run.policy,
+        e.ts_ns,
+        f.tgid,
+        e.tid,
+        e.address,
+        e.c,
+        f.path,
+        f.took ? 1 : 0,
+        f.reason,
+        f.waitNs,
+        f.latencyNs,
+        confidence,
+      ]
     })
     const rows = db.prepare('SELECT * FROM fault_outcomes WHERE run_id = ?').raw(true).all(run.runId)
     const key = (r: unknown): string => JSON.stringify(r)
@@ -87,21 +121,38 @@ test('fault_results and fault_groups: start, VMA and flags of every fault exact'
             `SELECT f.event_id, e.ts_ns - ? + f.start_delay_ns AS start_ns, f.start_delay_ns, g.tgid, g.vma_start, g.vma_end, g.inferred_vma
              FROM fault_results f JOIN fault_groups g USING (run_id, group_id) JOIN events e USING (event_id) WHERE f.run_id = ?`,
           )
-          .all(firstTs, run.runId) as {event_id: number; start_ns: number; start_delay_ns: number; tgid: number; vma_start: number | null; vma_end: number | null; inferred_vma: number}[]
+          .all(firstTs, run.runId) as {
+          event_id: number
+          start_ns: number
+          start_delay_ns: number
+          tgid: number
+          vma_start: number | null
+          vma_end: number | null
+          inferred_vma: number
+        }[]
       ).map((r) => [r.event_id, r]),
     )
     for (const f of reported.get(run.runId)!) {
       const r = stored.get(f.eventId)!
-      assert.deepEqual([r.start_ns, r.tgid, r.vma_start, r.vma_end, r.inferred_vma], [f.startNs, f.tgid, f.vma?.[0] ?? null, f.vma?.[1] ?? null, f.inferred ? 1 : 0], `event ${f.eventId}`)
+      assert.deepEqual(
+        [r.start_ns, r.tgid, r.vma_start, r.vma_end, r.inferred_vma],
+        [f.startNs, f.tgid, f.vma?.[0] ?? null, f.vma?.[1] ?? null, f.inferred ? 1 : 0],
+        `event ${f.eventId}`,
+      )
       if (r.start_delay_ns !== 0) delayed++
     }
   }
   assert.ok(delayed > 0, 'what-if starts some faults after their recorded time')
   // groups are numbered per run from 0 and every one is used
   for (const run of runs) {
-    const g = db.prepare('SELECT count(*) AS n, max(group_id) AS top FROM fault_groups WHERE run_id = ?').get(run.runId) as {n: number; top: number}
+    const g = db
+      .prepare('SELECT count(*) AS n, max(group_id) AS top FROM fault_groups WHERE run_id = ?')
+      .get(run.runId) as {n: number; top: number}
     assert.equal(g.top, g.n - 1)
-    assert.equal(db.prepare('SELECT count(DISTINCT group_id) FROM fault_results WHERE run_id = ?').pluck().get(run.runId), g.n)
+    assert.equal(
+      db.prepare('SELECT count(DISTINCT group_id) FROM fault_results WHERE run_id = ?').pluck().get(run.runId),
+      g.n,
+    )
   }
 })
 
@@ -118,7 +169,10 @@ test('lock_holds: every operation hold, and every fault read hold from its fault
     assert.deepEqual(rows.map(key).sort(), expected.map(key).sort(), `${run.policy} ${run.mode}`)
     const ops = db.prepare('SELECT count(*) FROM op_lock_holds WHERE run_id = ?').pluck().get(run.runId) as number
     assert.ok(ops > 0)
-    assert.equal(db.prepare(`SELECT count(*) FROM lock_holds WHERE run_id = ? AND op <> 'fault'`).pluck().get(run.runId), ops)
+    assert.equal(
+      db.prepare(`SELECT count(*) FROM lock_holds WHERE run_id = ? AND op <> 'fault'`).pluck().get(run.runId),
+      ops,
+    )
   }
   assert.ok(faultHolds > 0, 'mmap-lock faults hold mmap_lock for read')
 })

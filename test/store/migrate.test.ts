@@ -50,9 +50,17 @@ test('a schema-1 database is migrated on open, and its fault outcomes and lock h
   // the migrated trace has no fault pages: its faults are replayed through the SQL scan
   assert.equal(read(path, 'SELECT count(*) FROM fault_pages')[0]![0], 0)
   // nor measured lock times: its syscalls keep every other column, with the new ones NULL
-  assert.deepEqual(read(path, 'SELECT count(*), count(lock_wait_ns), count(lock_hold_ns), count(enter_ts_ns) > 0 FROM syscalls')[0]!.slice(1), [0, 0, 1])
+  assert.deepEqual(
+    read(
+      path,
+      'SELECT count(*), count(lock_wait_ns), count(lock_hold_ns), count(enter_ts_ns) > 0 FROM syscalls',
+    )[0]!.slice(1),
+    [0, 0, 1],
+  )
   // and the index the replay reads a trace's syscalls by, in entry order
-  assert.deepEqual(read(path, "SELECT sql FROM sqlite_master WHERE name = 'syscalls_trace_enter'"), [['CREATE INDEX syscalls_trace_enter ON syscalls(trace_id, enter_event_id)']])
+  assert.deepEqual(read(path, "SELECT sql FROM sqlite_master WHERE name = 'syscalls_trace_enter'"), [
+    ['CREATE INDEX syscalls_trace_enter ON syscalls(trace_id, enter_event_id)'],
+  ])
 })
 
 test('a read-only command on a schema-1 database migrates it first, then reads the new schema', () => {

@@ -28,17 +28,26 @@ interface Result {
   traces: {path: string; policy: string; score: {mmapLock: {observed: number; f1: number}} | null}[]
 }
 
-test('validate meets the bar on the shared real traces', {skip: existsSync(REAL) ? false : `no ${REAL}`, timeout: 600_000}, () => {
-  const out = execFileSync('node', ['bin/run.js', 'validate', ...TRACES.map((t) => resolve(REAL, t)), '--json', '--disagreements', '0'], {maxBuffer: 64 << 20}).toString()
-  const r = JSON.parse(out) as Result
-  assert.ok(r.faults > 500_000, `compared ${r.faults} faults`)
-  assert.ok(r.accuracy >= 0.995, `accuracy ${r.accuracy}`)
-  assert.ok(r.accuracy > r.baselineAccuracy, 'the model beats answering "never"')
-  assert.ok(r.mmapLock.f1 >= 0.9, `pooled F1 ${r.mmapLock.f1}`)
-  for (const t of r.traces) {
-    assert.notEqual(t.score, null, `${t.path} has mmap_lock events`)
-    assert.equal(t.policy, 'v6.18', `${t.path} was recorded on 6.18`)
-    if (t.score!.mmapLock.observed >= 50) assert.ok(t.score!.mmapLock.f1 >= 0.7, `${t.path}: F1 ${t.score!.mmapLock.f1}`)
-  }
-  assert.deepEqual(r.bar, {met: true, failures: []})
-})
+test(
+  'validate meets the bar on the shared real traces',
+  {skip: existsSync(REAL) ? false : `no ${REAL}`, timeout: 600_000},
+  () => {
+    const out = execFileSync(
+      'node',
+      ['bin/run.js', 'validate', ...TRACES.map((t) => resolve(REAL, t)), '--json', '--disagreements', '0'],
+      {maxBuffer: 64 << 20},
+    ).toString()
+    const r = JSON.parse(out) as Result
+    assert.ok(r.faults > 500_000, `compared ${r.faults} faults`)
+    assert.ok(r.accuracy >= 0.995, `accuracy ${r.accuracy}`)
+    assert.ok(r.accuracy > r.baselineAccuracy, 'the model beats answering "never"')
+    assert.ok(r.mmapLock.f1 >= 0.9, `pooled F1 ${r.mmapLock.f1}`)
+    for (const t of r.traces) {
+      assert.notEqual(t.score, null, `${t.path} has mmap_lock events`)
+      assert.equal(t.policy, 'v6.18', `${t.path} was recorded on 6.18`)
+      if (t.score!.mmapLock.observed >= 50)
+        assert.ok(t.score!.mmapLock.f1 >= 0.7, `${t.path}: F1 ${t.score!.mmapLock.f1}`)
+    }
+    assert.deepEqual(r.bar, {met: true, failures: []})
+  },
+)

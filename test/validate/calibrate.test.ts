@@ -52,13 +52,26 @@ test('6.1: with the calibrated table the model holds mmap_lock per fault as long
   const cal = calibrateCosts(dbPath, db, traceId)
   assert.equal(cal.policy, 'mmap-lock')
   const measured = cal.fields.filter((f) => f.source === 'measured').map((f) => f.field)
-  for (const f of ['anonFaultNs', 'zeroPageFaultNs', 'cowFaultNs', 'mmapNs', 'mprotectNs'] as const) assert.ok(measured.includes(f), `${f} measured`)
+  for (const f of ['anonFaultNs', 'zeroPageFaultNs', 'cowFaultNs', 'mmapNs', 'mprotectNs'] as const)
+    assert.ok(measured.includes(f), `${f} measured`)
   const replay = (costs: Partial<CostTable>): number =>
-    median(modelFaultHolds(db, replayTrace(dbPath, db, traceId, [policyByName('mmap-lock')], {mode: 'faithful', costs, toolVersion: 'test'})[0]!.runId))
+    median(
+      modelFaultHolds(
+        db,
+        replayTrace(dbPath, db, traceId, [policyByName('mmap-lock')], {
+          mode: 'faithful',
+          costs,
+          toolVersion: 'test',
+        })[0]!.runId,
+      ),
+    )
   const calibrated = replay(cal.costs)
   const defaults = replay({})
   // the trace's clock prints µs: one tick is the resolution
-  assert.ok(Math.abs(calibrated - traced) <= 1000, `calibrated model median hold ${calibrated} ns vs traced ${traced} ns`)
+  assert.ok(
+    Math.abs(calibrated - traced) <= 1000,
+    `calibrated model median hold ${calibrated} ns vs traced ${traced} ns`,
+  )
   assert.ok(traced - defaults > 3000, `defaults ${defaults} ns vs traced ${traced} ns: the test must be able to fail`)
   db.close()
 })
@@ -67,11 +80,18 @@ test('6.12: fault kinds unseen are scaled by the fault-path factor of the anon_v
   const {dbPath, db, traceId} = await ingest(T612)
   const cal = calibrateCosts(dbPath, db, traceId)
   assert.equal(cal.policy, 'v6.10')
-  const mmapHolds = db.prepare("SELECT lock_hold_ns FROM syscalls WHERE trace_id = ? AND name = 'mmap' AND lock_hold_ns IS NOT NULL").pluck().all(traceId) as number[]
+  const mmapHolds = db
+    .prepare("SELECT lock_hold_ns FROM syscalls WHERE trace_id = ? AND name = 'mmap' AND lock_hold_ns IS NOT NULL")
+    .pluck()
+    .all(traceId) as number[]
   assert.ok(mmapHolds.length >= MIN_SAMPLES)
   assert.equal(cal.costs.mmapNs, median(mmapHolds))
   const byField = new Map(cal.fields.map((f) => [f.field, f]))
-  assert.equal(byField.get('anonFaultNs')!.source, 'scaled', 'no fault kind is measurable on 6.12 here: faults run under the VMA lock')
+  assert.equal(
+    byField.get('anonFaultNs')!.source,
+    'scaled',
+    'no fault kind is measurable on 6.12 here: faults run under the VMA lock',
+  )
   // only __vmf_anon_prepare's trylock sections (a fresh VMA's first write) measure the fault path
   assert.equal(byField.get('anonVmaPrepareNs')!.source, 'measured')
   assert.ok(Math.abs(cal.speedFactor.faultPath - cal.costs.anonVmaPrepareNs / DEFAULT_COSTS.anonVmaPrepareNs) < 1e-9)
@@ -90,7 +110,13 @@ test('calibrate CLI: -o writes what --costs takes; a trace without mmap_lock eve
   const printed = JSON.parse(r.out) as {costs: CostTable}
   assert.deepEqual(loadCosts(out), printed.costs)
   const noLocks = join(dir, 'nolocks.trace.txt')
-  writeFileSync(noLocks, readFileSync(PY_SMALL, 'utf8').split('\n').filter((l) => !l.includes('mmap_lock_')).join('\n'))
+  writeFileSync(
+    noLocks,
+    readFileSync(PY_SMALL, 'utf8')
+      .split('\n')
+      .filter((l) => !l.includes('mmap_lock_'))
+      .join('\n'),
+  )
   r = cli('calibrate', noLocks)
   assert.equal(r.code, 2)
   assert.match(r.err, /no mmap_lock events/)

@@ -18,10 +18,16 @@ test('faults that started readahead are predicted to fall back, and the kernel a
   const r = await loadTrace(db, 'traces/py_mmap_cold.trace.txt.xz', {toolVersion: 'test'})
   assert.equal(r.status, 'ingested')
   const traceId = r.status === 'ingested' ? r.summary.traceId : 0
-  const [run] = replayTrace(dbPath, db, traceId, [policyByName('v6.18')], {mode: 'faithful', costs: {}, toolVersion: 'test'})
+  const [run] = replayTrace(dbPath, db, traceId, [policyByName('v6.18')], {
+    mode: 'faithful',
+    costs: {},
+    toolVersion: 'test',
+  })
   const io = new Set(
     db
-      .prepare(`SELECT event_id FROM fault_results JOIN fault_groups USING (run_id, group_id) JOIN reasons USING (reason_id) WHERE run_id = ? AND reason = 'io_retry'`)
+      .prepare(
+        `SELECT event_id FROM fault_results JOIN fault_groups USING (run_id, group_id) JOIN reasons USING (reason_id) WHERE run_id = ? AND reason = 'io_retry'`,
+      )
       .pluck()
       .all(run!.runId) as number[],
   )

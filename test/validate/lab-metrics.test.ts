@@ -13,34 +13,48 @@ import {policyByName} from '../../src/replay/policies.js'
 import {familyOf, metricValues, observeLocks, percentile, realMetrics} from '../../src/validate/lab-metrics.js'
 
 const MM = 'mm=0000000000000aaa memcg_path=/'
-const line = (tid: number, ts: string, body: string): string => `          python-${tid}     (     10) [000] .....     ${ts}: ${body}`
-const start = (tid: number, ts: string, write: boolean): string => line(tid, ts, `mmap_lock_start_locking: ${MM} write=${write}`)
-const acq = (tid: number, ts: string, write: boolean, ok = true): string => line(tid, ts, `mmap_lock_acquire_returned: ${MM} write=${write} success=${ok}`)
-const rel = (tid: number, ts: string, write: boolean): string => line(tid, ts, `mmap_lock_released: ${MM} write=${write}`)
-const fault = (tid: number, ts: string, addr: string, ec: string): string => line(tid, ts, `page_fault_user: address=${addr} ip=0x401000 error_code=${ec}`)
+const line = (tid: number, ts: string, body: string): string =>
+  `          python-${tid}     (     10) [000] .....     ${ts}: ${body}`
+const start = (tid: number, ts: string, write: boolean): string =>
+  line(tid, ts, `mmap_lock_start_locking: ${MM} write=${write}`)
+const acq = (tid: number, ts: string, write: boolean, ok = true): string =>
+  line(tid, ts, `mmap_lock_acquire_returned: ${MM} write=${write} success=${ok}`)
+const rel = (tid: number, ts: string, write: boolean): string =>
+  line(tid, ts, `mmap_lock_released: ${MM} write=${write}`)
+const fault = (tid: number, ts: string, addr: string, ec: string): string =>
+  line(tid, ts, `page_fault_user: address=${addr} ip=0x401000 error_code=${ec}`)
 
 const TRACE = [
   '# tracer: nop',
   fault(10, '1.000000', '0x7f0000001000', '0x6'),
-  start(10, '1.000001', false), acq(10, '1.000002', false), // uncontended read
+  start(10, '1.000001', false),
+  acq(10, '1.000002', false), // uncontended read
   start(11, '1.000010', true), // a reader holds: contended write
   rel(10, '1.000020', false),
   acq(11, '1.000030', true), // waited 20 µs
   fault(12, '1.000040', '0x7f0000002000', '0x6'),
-  start(12, '1.000041', false), acq(12, '1.000042', false, false), // the writer holds: trylock fails (no acquisition)
+  start(12, '1.000041', false),
+  acq(12, '1.000042', false, false), // the writer holds: trylock fails (no acquisition)
   start(12, '1.000043', false), // after a failed trylock: contended
   rel(11, '1.000050', true),
-  acq(12, '1.000060', false), rel(12, '1.000070', false), // waited 17 µs
-  start(11, '1.000080', true), acq(11, '1.000081', true), // uncontended write
+  acq(12, '1.000060', false),
+  rel(12, '1.000070', false), // waited 17 µs
+  start(11, '1.000080', true),
+  acq(11, '1.000081', true), // uncontended write
   acq(11, '1.000090', false), // mmap_write_downgrade: not an acquisition, the writer now reads
-  start(10, '1.000091', false), acq(10, '1.000092', false), rel(10, '1.000093', false), // beside a reader: uncontended
+  start(10, '1.000091', false),
+  acq(10, '1.000092', false),
+  rel(10, '1.000093', false), // beside a reader: uncontended
   rel(11, '1.000095', false),
-  start(12, '1.000100', false), acq(12, '1.000101', false), // uncontended read
+  start(12, '1.000100', false),
+  acq(12, '1.000101', false), // uncontended read
   start(11, '1.000102', true), // a reader holds: contended write
   start(10, '1.000103', false), // readers queue behind the waiting writer: contended
   rel(12, '1.000110', false),
-  acq(11, '1.000115', true), rel(11, '1.000116', true), // waited 13 µs
-  acq(10, '1.000120', false), rel(10, '1.000121', false), // waited 17 µs
+  acq(11, '1.000115', true),
+  rel(11, '1.000116', true), // waited 13 µs
+  acq(10, '1.000120', false),
+  rel(10, '1.000121', false), // waited 17 µs
   fault(13, '1.000130', '0x7f0000003000', '0x4'), // no mmap_lock at all
   '',
 ].join('\n')
@@ -57,7 +71,7 @@ async function ingest(): Promise<{db: ReturnType<typeof openDb>; dbPath: string;
   return {db, dbPath, traceId: r.summary.traceId}
 }
 
-test('acquisitions and contended waits from the trace\'s own mmap_lock events', async () => {
+test("acquisitions and contended waits from the trace's own mmap_lock events", async () => {
   const {db, traceId} = await ingest()
   const o = observeLocks(db, traceId)
   assert.equal(o.acquireRead, 5, 'read acquisitions: the downgrade and the failed trylock do not count')
@@ -71,7 +85,11 @@ test('wait statistics: nearest-rank percentiles, total per second of trace', asy
   assert.equal(percentile([13, 17, 17, 20], 0.99), 20)
   assert.equal(percentile([], 0.5), 0)
   const {db, dbPath, traceId} = await ingest()
-  const [run] = replayTrace(dbPath, db, traceId, [policyByName('mmap-lock')], {mode: 'faithful', costs: {}, toolVersion: 'test'})
+  const [run] = replayTrace(dbPath, db, traceId, [policyByName('mmap-lock')], {
+    mode: 'faithful',
+    costs: {},
+    toolVersion: 'test',
+  })
   const v = metricValues(realMetrics(db, traceId, run!.runId))
   assert.equal(v['took_mmap_lock'], 2 / 3, 'two of the three user faults took mmap_lock')
   assert.equal(v['acquire_read_per_1k'], (1000 * 5) / 3)

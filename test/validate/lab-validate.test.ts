@@ -37,7 +37,11 @@ describe('verdicts', () => {
     assert.equal(judge('contended', spread([170]), r).verdict, 'outside')
     assert.equal(judge('wait_p99_ns', spread([50]), r).verdict, 'outside')
     assert.equal(judge('wait_p99_ns', spread([79]), r).verdict, 'within ×1.5')
-    assert.deepEqual(judge('contended', spread([0]), spread([0, 0])), {error: 1, unit: 'ratio', verdict: 'within spread'})
+    assert.deepEqual(judge('contended', spread([0]), spread([0, 0])), {
+      error: 1,
+      unit: 'ratio',
+      verdict: 'within spread',
+    })
     assert.equal(judge('contended', spread([3]), spread([0, 0])).error, null)
   })
   it('spread: mean, min and max of the runs', () => {
@@ -97,12 +101,28 @@ function makeSuite(name: string): string {
     const src = path.join(repoRoot(), 'traces', 'lab', `py_threads_small-${k.name}`)
     fs.copyFileSync(`${src}.trace.txt.xz`, path.join(dir, rel, 'trace.txt.xz'))
     fs.copyFileSync(`${src}.meta.json`, path.join(dir, rel, 'trace.meta.json'))
-    return {kernel: k.name, release: k.release, workload: 'py_threads_small', run: 1, dir: rel, trace: path.join(rel, 'trace.txt.xz'), meta: path.join(rel, 'trace.meta.json'), lab: path.join(rel, 'lab.json'), attempt: 1, boot_s: null, guest_run_s: null}
+    return {
+      kernel: k.name,
+      release: k.release,
+      workload: 'py_threads_small',
+      run: 1,
+      dir: rel,
+      trace: path.join(rel, 'trace.txt.xz'),
+      meta: path.join(rel, 'trace.meta.json'),
+      lab: path.join(rel, 'lab.json'),
+      attempt: 1,
+      boot_s: null,
+      guest_run_s: null,
+    }
   })
   const index = {
     format: 'vmareplay-lab-suite/1',
     runs_per_kernel: 1,
-    kernels: kernels.map((k) => ({name: k.name, release: k.release, source: {kind: 'debian', package: `linux-image-${k.release}-unsigned`, version: k.version}})),
+    kernels: kernels.map((k) => ({
+      name: k.name,
+      release: k.release,
+      source: {kind: 'debian', package: `linux-image-${k.release}-unsigned`, version: k.version},
+    })),
     workloads: [{name: 'py_threads_small', description: 'traces/lab', command: ['python3']}],
     vm: {accel: 'tcg', cpu: 'qemu64', smp: 2, memory_mb: 2048, buffer_kb: 32768},
     runs,
@@ -113,7 +133,7 @@ function makeSuite(name: string): string {
 }
 
 describe('lab validate on the real small lab traces', () => {
-  it('replays 6.1 → 6.12 and 6.12 → 6.1 end to end, with the kernels\' policies, and writes the doc section', () => {
+  it("replays 6.1 → 6.12 and 6.12 → 6.1 end to end, with the kernels' policies, and writes the doc section", () => {
     const suite = makeSuite('small')
     const doc = path.join(tmp, 'validation.md')
     fs.writeFileSync(doc, `# V\n${DOC_BEGIN}\n${DOC_END}\n`)
@@ -121,10 +141,24 @@ describe('lab validate on the real small lab traces', () => {
     const r = cli(['lab', 'validate', suite, '--json', '--write-doc', doc, '--raw', raw])
     assert.equal(r.code, 0, r.err)
     const v = JSON.parse(r.out)
-    assert.deepEqual(v.suite.kernels.map((k: {name: string; policy: string}) => [k.name, k.policy]), [['6.1', 'mmap-lock'], ['6.12', 'v6.10']])
-    assert.equal(v.suite.recorded, JSON.parse(fs.readFileSync(path.join(repoRoot(), 'traces/lab/py_threads_small-6.1.meta.json'), 'utf8')).created.slice(0, 10))
+    assert.deepEqual(
+      v.suite.kernels.map((k: {name: string; policy: string}) => [k.name, k.policy]),
+      [
+        ['6.1', 'mmap-lock'],
+        ['6.12', 'v6.10'],
+      ],
+    )
+    assert.equal(
+      v.suite.recorded,
+      JSON.parse(
+        fs.readFileSync(path.join(repoRoot(), 'traces/lab/py_threads_small-6.1.meta.json'), 'utf8'),
+      ).created.slice(0, 10),
+    )
     const cell = (source: string, target: string, metric: string): {predicted: {mean: number}; real: {mean: number}} =>
-      v.comparisons.find((c: {source: string; target: string; mode: string; metric: string}) => c.source === source && c.target === target && c.mode === 'what-if' && c.metric === metric)
+      v.comparisons.find(
+        (c: {source: string; target: string; mode: string; metric: string}) =>
+          c.source === source && c.target === target && c.mode === 'what-if' && c.metric === metric,
+      )
     // 6.1 has no per-VMA path: every user fault takes mmap_lock, really and as predicted from the 6.12 trace
     assert.equal(cell('6.12', '6.1', 'took_mmap_lock').real.mean, 1)
     assert.equal(cell('6.12', '6.1', 'took_mmap_lock').predicted.mean, 1)
@@ -146,7 +180,10 @@ describe('lab validate on the real small lab traces', () => {
     // CSV keeps every digit of the raw numbers
     const rows = cli(['lab', 'validate', suite, '--csv']).out.trim().split('\r\n')
     assert.equal(rows.length, 1 + v.comparisons.length)
-    const cross = v.comparisons.findIndex((c: {source: string; target: string; metric: string}) => c.source === '6.1' && c.target === '6.12' && c.metric === 'took_mmap_lock')
+    const cross = v.comparisons.findIndex(
+      (c: {source: string; target: string; metric: string}) =>
+        c.source === '6.1' && c.target === '6.12' && c.metric === 'took_mmap_lock',
+    )
     assert.equal(Number(rows[1 + cross]!.split(',')[6]), v.comparisons[cross].predicted.mean)
   })
 })

@@ -9,12 +9,14 @@ import {mkdtempSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-const HEADER = '# tracer: nop\n#\n#           TASK-PID       TGID    CPU#  |||||  TIMESTAMP  FUNCTION\n#              | |           |       |   |||||     |         |\n'
+const HEADER =
+  '# tracer: nop\n#\n#           TASK-PID       TGID    CPU#  |||||  TIMESTAMP  FUNCTION\n#              | |           |       |   |||||     |         |\n'
 const BASE = 0x7f00_0000_0000
 
 function trace(vmas: number, unexplained: boolean): string {
   let us = 1_000_000
-  const line = (flags: string, body: string): string => `         python3-100     (    100) [000] ${flags}  ${Math.floor(us / 1e6)}.${String(us++ % 1e6).padStart(6, '0')}: ${body}\n`
+  const line = (flags: string, body: string): string =>
+    `         python3-100     (    100) [000] ${flags}  ${Math.floor(us / 1e6)}.${String(us++ % 1e6).padStart(6, '0')}: ${body}\n`
   const lock = (): string =>
     line('.....', 'mmap_lock_start_locking: mm=00000000ff572df2 memcg_id=1 write=false') +
     line('.....', 'mmap_lock_acquire_returned: mm=00000000ff572df2 memcg_id=1 write=false success=true') +
@@ -38,30 +40,43 @@ interface Result {
   traces: {path: string; perTraceBar: {applies: boolean; failures: string[]}}[]
 }
 
-test('validate --bar-per-trace fails on the trace below the per-trace bar and names it; --json and the summary lines say why', {timeout: 120_000}, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vmareplay-per-trace-'))
-  const good = join(dir, 'good.trace.txt')
-  const bad = join(dir, 'bad.trace.txt')
-  const few = join(dir, 'few.trace.txt')
-  writeFileSync(good, trace(60, false))
-  writeFileSync(bad, trace(60, true))
-  writeFileSync(few, trace(10, true)) // below the bar too, but with < 50 mmap_lock faults it does not count
-  const run = (...args: string[]) => spawnSync('node', ['bin/run.js', 'validate', ...args], {encoding: 'utf8'})
+test(
+  'validate --bar-per-trace fails on the trace below the per-trace bar and names it; --json and the summary lines say why',
+  {timeout: 120_000},
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmareplay-per-trace-'))
+    const good = join(dir, 'good.trace.txt')
+    const bad = join(dir, 'bad.trace.txt')
+    const few = join(dir, 'few.trace.txt')
+    writeFileSync(good, trace(60, false))
+    writeFileSync(bad, trace(60, true))
+    writeFileSync(few, trace(10, true)) // below the bar too, but with < 50 mmap_lock faults it does not count
+    const run = (...args: string[]) => spawnSync('node', ['bin/run.js', 'validate', ...args], {encoding: 'utf8'})
 
-  const ok = run(good, few, '--bar-per-trace')
-  assert.equal(ok.status, 0, ok.stderr)
-  assert.match(ok.stdout, /good\.trace\.txt \[v6\.18\]: 120 faults, 60 took mmap_lock, accuracy 100\.000 %, F1 1\.000 \(FP 0, FN 0\): per-trace bar met/)
-  assert.match(ok.stdout, /few\.trace\.txt \[v6\.18\]: .*per-trace bar n\/a \(< 50 mmap_lock faults\)/)
+    const ok = run(good, few, '--bar-per-trace')
+    assert.equal(ok.status, 0, ok.stderr)
+    assert.match(
+      ok.stdout,
+      /good\.trace\.txt \[v6\.18\]: 120 faults, 60 took mmap_lock, accuracy 100\.000 %, F1 1\.000 \(FP 0, FN 0\): per-trace bar met/,
+    )
+    assert.match(ok.stdout, /few\.trace\.txt \[v6\.18\]: .*per-trace bar n\/a \(< 50 mmap_lock faults\)/)
 
-  const ko = run(good, bad, few, '--bar-per-trace')
-  assert.equal(ko.status, 5)
-  const err = ko.stderr.replace(/\s*›\s*/g, ' ').replace(/\s+/g, ' ') // oclif wraps the message
-  assert.match(err, /below the per-trace bar: bad\.trace\.txt: accuracy 50\.000 % < 99\.9 %, F1 0\.667 < 0\.95/)
-  assert.doesNotMatch(err, /good\.trace\.txt|few\.trace\.txt/)
-  assert.equal(run(good, bad).status, 0, 'without the flag the per-trace bar only reports')
+    const ko = run(good, bad, few, '--bar-per-trace')
+    assert.equal(ko.status, 5)
+    const err = ko.stderr.replace(/\s*›\s*/g, ' ').replace(/\s+/g, ' ') // oclif wraps the message
+    assert.match(err, /below the per-trace bar: bad\.trace\.txt: accuracy 50\.000 % < 99\.9 %, F1 0\.667 < 0\.95/)
+    assert.doesNotMatch(err, /good\.trace\.txt|few\.trace\.txt/)
+    assert.equal(run(good, bad).status, 0, 'without the flag the per-trace bar only reports')
 
-  const r = JSON.parse(run(good, bad, '--json').stdout) as Result
-  assert.equal(r.barPerTrace.met, false)
-  assert.deepEqual(r.barPerTrace.failures, ['bad.trace.txt: accuracy 50.000 % < 99.9 %, F1 0.667 < 0.95'])
-  assert.deepEqual(r.traces.map((t) => t.perTraceBar), [{applies: true, failures: []}, {applies: true, failures: ['accuracy 50.000 % < 99.9 %', 'F1 0.667 < 0.95']}])
-})
+    const r = JSON.parse(run(good, bad, '--json').stdout) as Result
+    assert.equal(r.barPerTrace.met, false)
+    assert.deepEqual(r.barPerTrace.failures, ['bad.trace.txt: accuracy 50.000 % < 99.9 %, F1 0.667 < 0.95'])
+    assert.deepEqual(
+      r.traces.map((t) => t.perTraceBar),
+      [
+        {applies: true, failures: []},
+        {applies: true, failures: ['accuracy 50.000 % < 99.9 %', 'F1 0.667 < 0.95']},
+      ],
+    )
+  },
+)

@@ -18,12 +18,22 @@ export default class LabFetch extends BaseCommand {
     exitCodeHelp(),
   ].join('\n\n')
 
-  static override usage = ['lab fetch 6.1|6.12 [--package PKG] [--force]', 'lab fetch --bzimage FILE [--modules DIR] [--config FILE] --name NAME']
+  static override usage = [
+    'lab fetch 6.1|6.12 [--package PKG] [--force]',
+    'lab fetch --bzimage FILE [--modules DIR] [--config FILE] --name NAME',
+  ]
 
   static override examples = [
     {description: "Debian's newest 6.12 kernel", command: '<%= config.bin %> <%= command.id %> 6.12'},
-    {description: 'A pinned 6.1 package', command: '<%= config.bin %> <%= command.id %> 6.1 --package linux-image-6.1.0-57-amd64-unsigned'},
-    {description: 'Your own build', command: '<%= config.bin %> <%= command.id %> --bzimage arch/x86/boot/bzImage --modules /lib/modules/6.18.0 --config .config --name mine'},
+    {
+      description: 'A pinned 6.1 package',
+      command: '<%= config.bin %> <%= command.id %> 6.1 --package linux-image-6.1.0-57-amd64-unsigned',
+    },
+    {
+      description: 'Your own build',
+      command:
+        '<%= config.bin %> <%= command.id %> --bzimage arch/x86/boot/bzImage --modules /lib/modules/6.18.0 --config .config --name mine',
+    },
   ]
 
   static override args = {
@@ -33,12 +43,36 @@ export default class LabFetch extends BaseCommand {
   static override flags = {
     package: Flags.string({helpValue: 'PKG', description: 'exact Debian package instead of the newest'}),
     force: Flags.boolean({description: 'reinstall even when the same package version is installed'}),
-    bzimage: Flags.string({helpValue: 'FILE', description: 'your own kernel image (x86 bzImage)', exclusive: ['package']}),
-    modules: Flags.string({helpValue: 'DIR', description: 'with --bzimage: its modules directory (/lib/modules/RELEASE)', dependsOn: ['bzimage']}),
-    config: Flags.string({helpValue: 'FILE', description: 'with --bzimage: its .config (HZ, THP default, … go into kernel.json)', dependsOn: ['bzimage']}),
-    'system-map': Flags.string({helpValue: 'FILE', description: 'with --bzimage: its System.map', dependsOn: ['bzimage']}),
-    name: Flags.string({helpValue: 'NAME', description: 'with --bzimage: the name to give it (used as --kernel NAME)', dependsOn: ['bzimage']}),
-    'install-tools': Flags.boolean({default: true, allowNo: true, description: 'install missing host tools with apt-get (root)'}),
+    bzimage: Flags.string({
+      helpValue: 'FILE',
+      description: 'your own kernel image (x86 bzImage)',
+      exclusive: ['package'],
+    }),
+    modules: Flags.string({
+      helpValue: 'DIR',
+      description: 'with --bzimage: its modules directory (/lib/modules/RELEASE)',
+      dependsOn: ['bzimage'],
+    }),
+    config: Flags.string({
+      helpValue: 'FILE',
+      description: 'with --bzimage: its .config (HZ, THP default, … go into kernel.json)',
+      dependsOn: ['bzimage'],
+    }),
+    'system-map': Flags.string({
+      helpValue: 'FILE',
+      description: 'with --bzimage: its System.map',
+      dependsOn: ['bzimage'],
+    }),
+    name: Flags.string({
+      helpValue: 'NAME',
+      description: 'with --bzimage: the name to give it (used as --kernel NAME)',
+      dependsOn: ['bzimage'],
+    }),
+    'install-tools': Flags.boolean({
+      default: true,
+      allowNo: true,
+      description: 'install missing host tools with apt-get (root)',
+    }),
     'lab-dir': labDirFlag,
     json: jsonFlag,
   }
@@ -53,8 +87,10 @@ export default class LabFetch extends BaseCommand {
     let kernel: Kernel
     let installed = true
     if (flags.bzimage !== undefined) {
-      if (args.version !== undefined) throw new LabError(LabExit.USAGE, 'give either a Debian version (6.1, 6.12) or --bzimage, not both')
-      if (flags.name === undefined) throw new LabError(LabExit.USAGE, '--bzimage needs --name NAME (how `lab run --kernel` will call it)')
+      if (args.version !== undefined)
+        throw new LabError(LabExit.USAGE, 'give either a Debian version (6.1, 6.12) or --bzimage, not both')
+      if (flags.name === undefined)
+        throw new LabError(LabExit.USAGE, '--bzimage needs --name NAME (how `lab run --kernel` will call it)')
       kernel = installKernel(
         lab,
         {
@@ -68,9 +104,19 @@ export default class LabFetch extends BaseCommand {
         log,
       )
     } else {
-      if (args.version === undefined) throw new LabError(LabExit.USAGE, 'which kernel? vmareplay lab fetch 6.1|6.12, or --bzimage FILE --name NAME')
-      if (!isDebianAlias(args.version)) throw new LabError(LabExit.USAGE, `lab fetch knows Debian's 6.1 and 6.12, not ${args.version}; for another kernel use --bzimage FILE --modules DIR --name NAME`)
-      ;({kernel, installed} = fetchDebianKernel(lab, {alias: args.version, package: flags.package, force: flags.force, log}))
+      if (args.version === undefined)
+        throw new LabError(LabExit.USAGE, 'which kernel? vmareplay lab fetch 6.1|6.12, or --bzimage FILE --name NAME')
+      if (!isDebianAlias(args.version))
+        throw new LabError(
+          LabExit.USAGE,
+          `lab fetch knows Debian's 6.1 and 6.12, not ${args.version}; for another kernel use --bzimage FILE --modules DIR --name NAME`,
+        )
+      ;({kernel, installed} = fetchDebianKernel(lab, {
+        alias: args.version,
+        package: flags.package,
+        force: flags.force,
+        log,
+      }))
     }
     if (flags.json) {
       this.log(JSON.stringify({installed, dir: kernel.dir, ...kernel.info}, null, 2))
@@ -78,7 +124,11 @@ export default class LabFetch extends BaseCommand {
     }
     const k = kernel.info
     this.log(`${installed ? 'installed' : 'already installed'}: ${k.name} = ${k.release} in ${kernel.dir}`)
-    this.log(`  modules loaded by the guest: ${k.modules.load.join(' ') || 'none'}${k.modules.builtin.length > 0 ? `; built in: ${k.modules.builtin.join(' ')}` : ''}`)
-    this.log(`  HZ ${k.config.hz ?? '?'}, THP default ${k.config.thp_default ?? '?'}, per-VMA locks ${k.config.per_vma_lock ?? '?'}`)
+    this.log(
+      `  modules loaded by the guest: ${k.modules.load.join(' ') || 'none'}${k.modules.builtin.length > 0 ? `; built in: ${k.modules.builtin.join(' ')}` : ''}`,
+    )
+    this.log(
+      `  HZ ${k.config.hz ?? '?'}, THP default ${k.config.thp_default ?? '?'}, per-VMA locks ${k.config.per_vma_lock ?? '?'}`,
+    )
   }
 }

@@ -9,14 +9,19 @@ import {csv, table} from '../../report/output.js'
 export default class LabKernels extends BaseCommand {
   static override summary = 'List the kernels installed for the lab.'
 
-  static override description = 'Each kernel is a directory in LAB/kernels/NAME with kernel.json (release, package, modules, config summary). Install more with vmareplay lab fetch. See docs/lab.md.'
+  static override description =
+    'Each kernel is a directory in LAB/kernels/NAME with kernel.json (release, package, modules, config summary). Install more with vmareplay lab fetch. See docs/lab.md.'
 
   static override examples = [
     {description: 'As a table', command: '<%= config.bin %> <%= command.id %>'},
     {description: 'Everything, as JSON', command: '<%= config.bin %> <%= command.id %> --json'},
   ]
 
-  static override flags = {'lab-dir': labDirFlag, json: jsonFlag, csv: Flags.boolean({description: 'print CSV', exclusive: ['json']})}
+  static override flags = {
+    'lab-dir': labDirFlag,
+    json: jsonFlag,
+    csv: Flags.boolean({description: 'print CSV', exclusive: ['json']}),
+  }
 
   public async run(): Promise<void> {
     const {flags} = await this.parse(LabKernels)

@@ -19,21 +19,43 @@ export default class LabRun extends BaseCommand {
     exitCodeHelp(),
   ].join('\n\n')
 
-  static override usage = ['lab run --kernel 6.1|6.12|NAME|PATH [--runs N] [--out DIR] [--timeout S] -- COMMAND ARGS...']
+  static override usage = [
+    'lab run --kernel 6.1|6.12|NAME|PATH [--runs N] [--out DIR] [--timeout S] -- COMMAND ARGS...',
+  ]
 
   static override examples = [
-    {description: 'Three captures of a Python program on Debian 6.12', command: '<%= config.bin %> <%= command.id %> --kernel 6.12 --runs 3 --out lab/py612 -- python3 traces/recipes/py_threads_small.py'},
-    {description: 'The same on 6.1, watching the guest console', command: '<%= config.bin %> <%= command.id %> --kernel 6.1 -v --out lab/py61 -- python3 traces/recipes/py_threads_small.py'},
-    {description: 'With KVM, where it works', command: '<%= config.bin %> <%= command.id %> --kernel 6.12 --accel kvm -- /bin/ls /'},
+    {
+      description: 'Three captures of a Python program on Debian 6.12',
+      command:
+        '<%= config.bin %> <%= command.id %> --kernel 6.12 --runs 3 --out lab/py612 -- python3 traces/recipes/py_threads_small.py',
+    },
+    {
+      description: 'The same on 6.1, watching the guest console',
+      command:
+        '<%= config.bin %> <%= command.id %> --kernel 6.1 -v --out lab/py61 -- python3 traces/recipes/py_threads_small.py',
+    },
+    {
+      description: 'With KVM, where it works',
+      command: '<%= config.bin %> <%= command.id %> --kernel 6.12 --accel kvm -- /bin/ls /',
+    },
   ]
 
   static override strict = false
 
   static override flags = {
-    kernel: Flags.string({char: 'k', required: true, helpValue: '6.1|6.12|NAME|PATH', description: 'installed kernel (vmareplay lab kernels), a kernel directory, or a bzImage with 9p built in'}),
+    kernel: Flags.string({
+      char: 'k',
+      required: true,
+      helpValue: '6.1|6.12|NAME|PATH',
+      description: 'installed kernel (vmareplay lab kernels), a kernel directory, or a bzImage with 9p built in',
+    }),
     runs: Flags.integer({char: 'n', min: 1, default: 1, description: 'number of runs (each a fresh boot)'}),
     out: Flags.string({char: 'o', helpValue: 'DIR', description: 'output directory (default lab-KERNEL-COMMAND)'}),
-    env: Flags.string({multiple: true, helpValue: 'NAME=VALUE', description: "environment variable for the command in the guest (repeatable)"}),
+    env: Flags.string({
+      multiple: true,
+      helpValue: 'NAME=VALUE',
+      description: 'environment variable for the command in the guest (repeatable)',
+    }),
     ...vmFlags,
     'lab-dir': labDirFlag,
     json: jsonFlag,
@@ -44,7 +66,11 @@ export default class LabRun extends BaseCommand {
     const dd = this.argv.indexOf('--')
     const command = dd === -1 ? [] : this.argv.slice(dd + 1)
     const {argv, flags} = await this.parse(LabRun, dd === -1 ? this.argv : this.argv.slice(0, dd))
-    if (argv.length > 0) throw new LabError(LabExit.USAGE, `unexpected argument(s) ${argv.join(' ')}: put -- before the command (vmareplay lab run --kernel K -- COMMAND ARGS...)`)
+    if (argv.length > 0)
+      throw new LabError(
+        LabExit.USAGE,
+        `unexpected argument(s) ${argv.join(' ')}: put -- before the command (vmareplay lab run --kernel K -- COMMAND ARGS...)`,
+      )
     if (command.length === 0) throw new LabError(LabExit.USAGE, 'nothing to run: give -- COMMAND ARGS...')
     const lab = labDir(flags['lab-dir'])
     const kernel = findKernel(lab, flags.kernel)
@@ -64,7 +90,11 @@ export default class LabRun extends BaseCommand {
         log,
       })
       if (flags.json) this.log(JSON.stringify({out, runs: results.map((r) => ({dir: r.dir, ...r.info}))}, null, 2))
-      else for (const r of results) this.log(`${r.dir}\t${r.info.kernel.release}\tboot ${r.info.times.boot_s} s\tguest run ${r.info.times.guest_run_s} s\tattempt ${r.info.attempt}`)
+      else
+        for (const r of results)
+          this.log(
+            `${r.dir}\t${r.info.kernel.release}\tboot ${r.info.times.boot_s} s\tguest run ${r.info.times.guest_run_s} s\tattempt ${r.info.attempt}`,
+          )
     } finally {
       intr.dispose()
     }

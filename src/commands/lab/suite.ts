@@ -21,15 +21,30 @@ export default class LabSuite extends BaseCommand {
   static override usage = ['lab suite [--kernel LIST] [--runs N] [--out DIR] [--workload LIST]']
 
   static override examples = [
-    {description: 'Five runs of every workload on 6.1 and 6.12', command: '<%= config.bin %> <%= command.id %> --kernel 6.1,6.12 --runs 5 --out lab/suite'},
-    {description: 'One workload, once, on 6.12', command: '<%= config.bin %> <%= command.id %> --kernel 6.12 --workload node_gc --out lab/try'},
+    {
+      description: 'Five runs of every workload on 6.1 and 6.12',
+      command: '<%= config.bin %> <%= command.id %> --kernel 6.1,6.12 --runs 5 --out lab/suite',
+    },
+    {
+      description: 'One workload, once, on 6.12',
+      command: '<%= config.bin %> <%= command.id %> --kernel 6.12 --workload node_gc --out lab/try',
+    },
   ]
 
   static override flags = {
-    kernel: Flags.string({char: 'k', default: '6.1,6.12', helpValue: 'LIST', description: 'comma-separated kernels (names, directories or bzImages)'}),
+    kernel: Flags.string({
+      char: 'k',
+      default: '6.1,6.12',
+      helpValue: 'LIST',
+      description: 'comma-separated kernels (names, directories or bzImages)',
+    }),
     runs: Flags.integer({char: 'n', min: 1, default: 5, description: 'runs of each workload on each kernel'}),
     out: Flags.string({char: 'o', helpValue: 'DIR', default: 'lab-suite', description: 'output directory'}),
-    workload: Flags.string({char: 'w', helpValue: 'LIST', description: `comma-separated subset of: ${WORKLOADS.map((w) => w.name).join(', ')}`}),
+    workload: Flags.string({
+      char: 'w',
+      helpValue: 'LIST',
+      description: `comma-separated subset of: ${WORKLOADS.map((w) => w.name).join(', ')}`,
+    }),
     ...vmFlags,
     'lab-dir': labDirFlag,
     json: jsonFlag,
@@ -37,7 +52,11 @@ export default class LabSuite extends BaseCommand {
 
   public async run(): Promise<void> {
     const {flags} = await this.parse(LabSuite)
-    const split = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter(Boolean)
+    const split = (s: string | undefined): string[] | undefined =>
+      s
+        ?.split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
     const out = path.resolve(flags.out)
     const log = (m: string): void => this.logToStderr(`vmareplay lab: ${m}`)
     const intr = interruptSignal((sig) => log(`${sig}: killing the VM and stopping the suite`))
@@ -54,11 +73,18 @@ export default class LabSuite extends BaseCommand {
       })
       if (flags.json) this.log(JSON.stringify(index, null, 2))
       else {
-        for (const r of index.runs) this.log(`${r.kernel}\t${r.workload}\trun-${r.run}\tboot ${r.boot_s} s\tguest run ${r.guest_run_s} s\t${r.trace}`)
+        for (const r of index.runs)
+          this.log(
+            `${r.kernel}\t${r.workload}\trun-${r.run}\tboot ${r.boot_s} s\tguest run ${r.guest_run_s} s\t${r.trace}`,
+          )
         this.log(`${index.runs.length} runs, ${index.failures.length} failed; index: ${path.join(out, INDEX_FILE)}`)
       }
       const last = index.failures.at(-1)
-      if (last !== undefined) throw new LabError(last.exit_code as LabError['exitCode'], `${index.failures.length} run(s) failed, the last: ${last.error}`)
+      if (last !== undefined)
+        throw new LabError(
+          last.exit_code as LabError['exitCode'],
+          `${index.failures.length} run(s) failed, the last: ${last.error}`,
+        )
     } finally {
       intr.dispose()
     }

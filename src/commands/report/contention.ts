@@ -26,26 +26,57 @@ For each run: faults by completion path and reason; lock contention as perf lock
     db: dbFlag,
     run: Flags.integer({description: 'one run id (see `vmareplay query "SELECT * FROM runs"`)', exclusive: ['trace']}),
     trace: Flags.integer({description: 'every run of this trace (default: the most recent trace with runs)'}),
-    top: Flags.integer({char: 'E', aliases: ['entries'], description: 'rows per run in the lock, blocker, VMA, thread and process tables (perf: -E/--entries)', default: 10, min: 1}),
-    key: Flags.string({char: 'k', description: 'sort the lock and blocker tables by (perf lock contention\'s keys)', options: [...SORT_KEYS], default: 'wait_total'}),
+    top: Flags.integer({
+      char: 'E',
+      aliases: ['entries'],
+      description: 'rows per run in the lock, blocker, VMA, thread and process tables (perf: -E/--entries)',
+      default: 10,
+      min: 1,
+    }),
+    key: Flags.string({
+      char: 'k',
+      description: "sort the lock and blocker tables by (perf lock contention's keys)",
+      options: [...SORT_KEYS],
+      default: 'wait_total',
+    }),
     pid: Flags.integer({description: 'only waits of this process (and, in lock_stat, its holds)'}),
     tid: Flags.integer({description: 'only waits of this thread (and, in lock_stat, its holds)'}),
     read: Flags.boolean({description: 'only read waits (mmap_lock read, rwsem:R)', exclusive: ['write']}),
-    write: Flags.boolean({description: 'only write waits (mmap_lock write and VMA write locks, rwsem:W)', exclusive: ['read']}),
+    write: Flags.boolean({
+      description: 'only write waits (mmap_lock write and VMA write locks, rwsem:W)',
+      exclusive: ['read'],
+    }),
     json: jsonFlag,
-    csv: Flags.string({description: 'print one section as RFC 4180 CSV (raw ns)', options: [...SECTIONS], exclusive: ['json', 'field-separator']}),
-    'field-separator': Flags.string({char: 'x', description: 'print the lock contention table with SEP between fields (perf lock contention -x), raw ns', exclusive: ['json', 'csv']}),
+    csv: Flags.string({
+      description: 'print one section as RFC 4180 CSV (raw ns)',
+      options: [...SECTIONS],
+      exclusive: ['json', 'field-separator'],
+    }),
+    'field-separator': Flags.string({
+      char: 'x',
+      description: 'print the lock contention table with SEP between fields (perf lock contention -x), raw ns',
+      exclusive: ['json', 'csv'],
+    }),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(ReportContention)
     const db = openDbReadOnly(flags.db)
     try {
-      const runs = selectRuns(db, flags.db, flags.run !== undefined ? {runs: [flags.run]} : {traces: flags.trace === undefined ? undefined : [flags.trace]})
-      const filter = {pid: flags.pid, tid: flags.tid, mode: flags.read ? ('read' as const) : flags.write ? ('write' as const) : undefined}
+      const runs = selectRuns(
+        db,
+        flags.db,
+        flags.run !== undefined ? {runs: [flags.run]} : {traces: flags.trace === undefined ? undefined : [flags.trace]},
+      )
+      const filter = {
+        pid: flags.pid,
+        tid: flags.tid,
+        mode: flags.read ? ('read' as const) : flags.write ? ('write' as const) : undefined,
+      }
       const report = contentionReport(db, runs, flags.top, {key: flags.key as SortKey, filter})
       if (flags.csv !== undefined) process.stdout.write(contentionCsv(report, flags.csv as Section))
-      else if (flags['field-separator'] !== undefined) process.stdout.write(lockContentionSeparated(report, flags['field-separator']))
+      else if (flags['field-separator'] !== undefined)
+        process.stdout.write(lockContentionSeparated(report, flags['field-separator']))
       else this.log(flags.json ? json(report) : renderContention(report, flags.top))
     } finally {
       db.close()

@@ -23,7 +23,9 @@ Headline numbers per run, a timeline of mmap_lock holds, waits and fallbacks, a 
     runs: Flags.string({description: 'comma-separated run ids', exclusive: ['policies', 'trace']}),
     policies: Flags.string({description: 'comma-separated policy names: the latest run of each'}),
     trace: Flags.string({description: 'trace id(s) (default: the most recent trace with runs)'}),
-    baseline: Flags.string({description: 'the run deltas are computed against (label, policy or run id; default: the first)'}),
+    baseline: Flags.string({
+      description: 'the run deltas are computed against (label, policy or run id; default: the first)',
+    }),
     out: Flags.string({description: 'the HTML file to write', required: true}),
     top: Flags.integer({description: 'rows in the blocker, VMA and changed-operation tables', default: 10, min: 1}),
     buckets: Flags.integer({description: 'timeline buckets across the run', default: 600, min: 10, max: 5000}),
@@ -36,9 +38,21 @@ Headline numbers per run, a timeline of mmap_lock holds, waits and fallbacks, a 
     let html: string
     let n: number
     try {
-      const runs = selectRuns(db, flags.db, {runs: idList('runs', flags.runs), policies: nameList(flags.policies), traces: idList('trace', flags.trace)})
+      const runs = selectRuns(db, flags.db, {
+        runs: idList('runs', flags.runs),
+        policies: nameList(flags.policies),
+        traces: idList('trace', flags.trace),
+      })
       n = runs.length
-      html = renderHtml(buildPage(db, runs, {top: flags.top, buckets: flags.buckets, title: flags.title, baseline: flags.baseline, toolVersion: TOOL_VERSION}))
+      html = renderHtml(
+        buildPage(db, runs, {
+          top: flags.top,
+          buckets: flags.buckets,
+          title: flags.title,
+          baseline: flags.baseline,
+          toolVersion: TOOL_VERSION,
+        }),
+      )
     } finally {
       db.close()
     }
