@@ -287,6 +287,75 @@ async function perfScript(
   return {scriptArgs, scriptErr}
 }
 
+interface PerfRecorded {
+  target?: PerfTarget
+  mapsInfo?: MapsInfo
+  paths: ReturnType<typeof outputPaths>
+  times: Times
+  stopReason: string
+  status: ExitStatus
+  perfVersion?: string
+  recordArgs: string[]
+  scriptArgs: string[]
+  data: string
+  stats: ReturnType<typeof parsePerfStats>
+  stderrTail: string[]
+  enabled: EventSpec[]
+  missing: EventSpec[]
+  lost: boolean
+  lines: number
+  bytes: number
+  warnings: string[]
+}
+
+function perfMeta(o: PerfOptions, r: PerfRecorded): Record<string, unknown> {
+  return {
+    format: 'vmareplay-capture-meta/1',
+    tool: {name: 'vmareplay capture', version: o.toolVersion},
+    backend: 'perf',
+    mode: r.target ? 'attach' : 'launch',
+    command: o.command ?? null,
+    attach: r.target
+      ? {
+          pid: o.pid,
+          tgid: r.target.tgid,
+          comm: r.target.comm,
+          maps_lines: r.mapsInfo?.lines ?? null,
+          maps_snapshot_mono: r.mapsInfo?.snapshot_mono ?? null,
+        }
+      : null,
+    trace_file: path.basename(r.paths.trace),
+    maps_file: r.mapsInfo ? path.basename(r.paths.maps) : null,
+    kernel: {release: os.release(), version: os.version(), machine: os.machine()},
+    environment: readEnvironment(),
+    cpus: os.cpus().length,
+    created: new Date().toISOString(),
+    clock: 'mono',
+    times: r.times,
+    stop_reason: r.stopReason,
+    // perf record exits with the launched command's exit code (and re-raises its fatal signal)
+    exit_status: r.target ? null : r.status,
+    perf: {
+      exit_status: r.status,
+      version: r.perfVersion,
+      record: ['perf', ...r.recordArgs],
+      script: ['perf', ...r.scriptArgs],
+      data_file: o.keepData ? path.basename(r.data) : null,
+      stats: r.stats,
+      record_messages: r.stderrTail.filter((l) => l.startsWith('[ perf record')),
+    },
+    events: {
+      enabled: r.enabled.map((e) => e.name),
+      missing: r.missing.map((e) => e.name),
+      groups: {kfault: o.events.kfault, pagecache: o.events.pagecache, extra: o.events.extra},
+    },
+    loss: {lost: r.lost, perf_lost: r.stats.lost, perf_lost_samples: r.stats.lost_samples},
+    output: {lines: r.lines, bytes: r.bytes},
+    warnings: r.warnings,
+    restore: {complete: true, failures: [], method: 'perf changes no tracing state'},
+  }
+}
+
 export async function capturePerf(o: PerfOptions): Promise<CaptureResult> {
   const warnings: string[] = []
   const warn = (m: string): void => {
@@ -346,51 +415,26 @@ export async function capturePerf(o: PerfOptions): Promise<CaptureResult> {
       warn(`perf record ended with ${describeStatus(status)} (usually the traced command's own status)`)
     }
     const {lines, bytes} = countLines(paths.trace)
-    const meta: Record<string, unknown> = {
-      format: 'vmareplay-capture-meta/1',
-      tool: {name: 'vmareplay capture', version: o.toolVersion},
-      backend: 'perf',
-      mode: target ? 'attach' : 'launch',
-      command: o.command ?? null,
-      attach: target
-        ? {
-            pid: o.pid,
-            tgid: target.tgid,
-            comm: target.comm,
-            maps_lines: mapsInfo?.lines ?? null,
-            maps_snapshot_mono: mapsInfo?.snapshot_mono ?? null,
-          }
-        : null,
-      trace_file: path.basename(paths.trace),
-      maps_file: mapsInfo ? path.basename(paths.maps) : null,
-      kernel: {release: os.release(), version: os.version(), machine: os.machine()},
-      environment: readEnvironment(),
-      cpus: os.cpus().length,
-      created: new Date().toISOString(),
-      clock: 'mono',
+    const meta = perfMeta(o, {
+      target,
+      mapsInfo,
+      paths,
       times,
-      stop_reason: stopReason,
-      // perf record exits with the launched command's exit code (and re-raises its fatal signal)
-      exit_status: target ? null : status,
-      perf: {
-        exit_status: status,
-        version: perfVersion,
-        record: ['perf', ...recordArgs],
-        script: ['perf', ...scriptArgs],
-        data_file: o.keepData ? path.basename(data) : null,
-        stats,
-        record_messages: s.stderrTail.filter((l) => l.startsWith('[ perf record')),
-      },
-      events: {
-        enabled: enabled.map((e) => e.name),
-        missing: missing.map((e) => e.name),
-        groups: {kfault: o.events.kfault, pagecache: o.events.pagecache, extra: o.events.extra},
-      },
-      loss: {lost, perf_lost: stats.lost, perf_lost_samples: stats.lost_samples},
-      output: {lines, bytes},
+      stopReason,
+      status,
+      perfVersion,
+      recordArgs,
+      scriptArgs,
+      data,
+      stats,
+      stderrTail: s.stderrTail,
+      enabled,
+      missing,
+      lost,
+      lines,
+      bytes,
       warnings,
-      restore: {complete: true, failures: [], method: 'perf changes no tracing state'},
-    }
+    })
     writeJson(paths.meta, meta)
     return {paths, meta, lost, warnings}
   } finally {
