@@ -7,7 +7,7 @@ import * as path from 'node:path'
 
 import {readEnvironment} from './environment.js'
 import {CaptureError, ExitCode, errnoOf} from './errors.js'
-import {type EventSpec, parseAvailableEvents, requestedEvents, splitEvent} from './events.js'
+import {type EventSpec, splitEvent} from './events.js'
 import {Journal, type RestoreFailure, restoreEntries} from './journal.js'
 import {type BlockedWrapper, type ExitStatus, describeStatus, startBlockedWrapper, stopCommand} from './launch.js'
 import {type Lock, acquireLock, pidAlive} from './lock.js'
@@ -15,15 +15,15 @@ import {
   type CpuStats,
   FtraceScanner,
   type TraceScan,
-  checkWritable,
   copyFile,
   lossOf,
   outputPaths,
   readCpuStats,
   writeJson,
 } from './output.js'
-import {listTids, monoNow, processRunning, readStatus, resolveCommand} from './proc.js'
+import {listTids, monoNow, processRunning} from './proc.js'
 import {sleep} from './stop.js'
+import {type CaptureTarget, checkArguments, requestEvents, resolveTarget} from './target.js'
 import {DEFAULT_TRACEFS, FsIo, type TracefsIo, ensureTracefs} from './tracefs.js'
 import type {CaptureResult, CommonOptions} from './types.js'
 
@@ -107,12 +107,6 @@ interface AttachInfo {
 
 type Warn = (message: string) => void
 
-interface FtraceTarget {
-  pid: number
-  tgid: number
-  comm: string
-}
-
 /**
  * Everything the capture changed, undone in one place: the tracefs settings (instance removed, or
  * the journal written back newest first), then the global-mode lock, then the launch wrapper.
@@ -183,34 +177,12 @@ function preflight(
   io: TracefsIo,
   root: string,
   warn: Warn,
-): {target?: FtraceTarget; requested: EventSpec[]; available?: Set<string>; cpus: number} {
-  if ((o.command === undefined || o.command.length === 0) === (o.pid === undefined)) {
-    throw new CaptureError(ExitCode.USAGE, 'give either --pid PID (attach) or -- COMMAND ARGS... (launch), not both')
-  }
-  checkWritable(outputPaths(o.out).trace)
+): {target?: CaptureTarget; requested: EventSpec[]; available?: Set<string>; cpus: number} {
+  checkArguments(o)
   const isRoot = o.isRoot ?? process.getuid?.() === 0
   ensureTracefs(root, io, {mountIfMissing: o.mountIfMissing ?? root === DEFAULT_TRACEFS, isRoot})
-
-  let target: FtraceTarget | undefined
-  if (o.pid !== undefined) {
-    const st = readStatus(o.pid)
-    if (st === undefined || st.state.startsWith('Z') || st.state.startsWith('X')) {
-      throw new CaptureError(ExitCode.UNKNOWN_PID, `no running process with pid ${o.pid} (check with: ps -p ${o.pid})`)
-    }
-    target = {pid: o.pid, tgid: st.tgid, comm: st.name}
-    if (st.tgid !== o.pid)
-      o.log.info(`pid ${o.pid} is a thread of process ${st.tgid}; attaching to the whole process ${st.tgid}`)
-  } else if (resolveCommand(o.command![0]) === undefined) {
-    throw new CaptureError(
-      ExitCode.COMMAND_NOT_FOUND,
-      `command not found or not executable: ${o.command![0]} (give a path or check $PATH)`,
-    )
-  }
-
-  const requested = requestedEvents(o.events)
-  for (const e of requested) splitEvent(e.name)
-  const availFile = path.join(root, 'available_events')
-  const available = io.exists(availFile) ? parseAvailableEvents(io.read(availFile)) : undefined
+  const target = resolveTarget(o)
+  const {requested, available} = requestEvents(o, io, root)
 
   const avail = memAvailableKb()
   const cpus = os.cpus().length || 1
@@ -419,7 +391,7 @@ async function recordLaunch(
 async function recordAttach(
   o: FtraceOptions,
   j: Journal,
-  target: FtraceTarget,
+  target: CaptureTarget,
   times: Times,
   warn: Warn,
 ): Promise<{attachInfo: AttachInfo; stopReason: string}> {
@@ -514,7 +486,7 @@ function failureText(failures: readonly RestoreFailure[]): string {
 }
 
 interface Recorded {
-  target?: FtraceTarget
+  target?: CaptureTarget
   cpus: number
   enabled: EventSpec[]
   missing: EventSpec[]

@@ -8,11 +8,12 @@ import * as path from 'node:path'
 
 import {readEnvironment} from './environment.js'
 import {CaptureError, ExitCode} from './errors.js'
-import {type EventSpec, parseAvailableEvents, requestedEvents, resolveEvents, splitEvent} from './events.js'
+import {type EventSpec, resolveEvents} from './events.js'
 import {type ExitStatus, describeStatus} from './launch.js'
-import {checkWritable, outputPaths, writeJson} from './output.js'
-import {monoNow, processRunning, readStatus, resolveCommand} from './proc.js'
+import {outputPaths, writeJson} from './output.js'
+import {monoNow, processRunning, resolveCommand} from './proc.js'
 import {sleep, within} from './stop.js'
+import {type CaptureTarget, checkArguments, requestEvents, resolveTarget} from './target.js'
 import {DEFAULT_TRACEFS, FsIo, ensureTracefs} from './tracefs.js'
 import type {CaptureResult, CommonOptions} from './types.js'
 
@@ -70,20 +71,12 @@ function exitOf(child: ChildProcess): Promise<ExitStatus> {
 
 type Warn = (message: string) => void
 
-interface PerfTarget {
-  tgid: number
-  comm: string
-}
-
 /** Checks before anything starts: arguments, output file, perf, root, the target, the events. */
 function preflight(
   o: PerfOptions,
   warn: Warn,
-): {perf: string; target?: PerfTarget; enabled: EventSpec[]; missing: EventSpec[]} {
-  if ((o.command === undefined || o.command.length === 0) === (o.pid === undefined)) {
-    throw new CaptureError(ExitCode.USAGE, 'give either --pid PID (attach) or -- COMMAND ARGS... (launch), not both')
-  }
-  checkWritable(outputPaths(o.out).trace)
+): {perf: string; target?: CaptureTarget; enabled: EventSpec[]; missing: EventSpec[]} {
+  checkArguments(o)
   const perf = resolveCommand(o.perf ?? 'perf')
   if (perf === undefined) {
     throw new CaptureError(
@@ -101,25 +94,9 @@ function preflight(
   const root = o.tracefs ?? DEFAULT_TRACEFS
   const io = new FsIo()
   ensureTracefs(root, io, {mountIfMissing: root === DEFAULT_TRACEFS, isRoot})
-  let target: PerfTarget | undefined
-  if (o.pid !== undefined) {
-    const st = readStatus(o.pid)
-    if (st === undefined || st.state.startsWith('Z')) {
-      throw new CaptureError(ExitCode.UNKNOWN_PID, `no running process with pid ${o.pid} (check with: ps -p ${o.pid})`)
-    }
-    target = {tgid: st.tgid, comm: st.name}
-  } else if (resolveCommand(o.command![0]) === undefined) {
-    throw new CaptureError(
-      ExitCode.COMMAND_NOT_FOUND,
-      `command not found or not executable: ${o.command![0]} (give a path or check $PATH)`,
-    )
-  }
-  const requested = requestedEvents(o.events)
-  for (const e of requested) splitEvent(e.name)
-  const availFile = path.join(root, 'available_events')
-  const {enabled, missing} = io.exists(availFile)
-    ? resolveEvents(requested, parseAvailableEvents(io.read(availFile)))
-    : {enabled: requested, missing: []}
+  const target = resolveTarget(o)
+  const {requested, available} = requestEvents(o, io, root)
+  const {enabled, missing} = available ? resolveEvents(requested, available) : {enabled: requested, missing: []}
   if (missing.length > 0)
     warn(`event(s) not available on this kernel, recording without them: ${missing.map((e) => e.name).join(', ')}`)
   if (enabled.length === 0)
@@ -163,7 +140,7 @@ function startRecord(
   perf: string,
   o: PerfOptions,
   s: PerfSession,
-  target: PerfTarget | undefined,
+  target: CaptureTarget | undefined,
   events: readonly string[],
   data: string,
   times: Times,
@@ -288,7 +265,7 @@ async function perfScript(
 }
 
 interface PerfRecorded {
-  target?: PerfTarget
+  target?: CaptureTarget
   mapsInfo?: MapsInfo
   paths: ReturnType<typeof outputPaths>
   times: Times

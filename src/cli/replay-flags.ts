@@ -1,11 +1,15 @@
 // Flags and parsing shared by the commands that replay (replay, analyze, validate).
 import {Flags} from '@oclif/core'
 import {readFileSync} from 'node:fs'
-import {DEFAULT_COSTS, type CostTable} from '../kernel/index.js'
+import {DEFAULT_COSTS, type CostTable, type ThpMode} from '../kernel/index.js'
+import type {Mode} from '../replay/engine.js'
 import {loadPolicyFile, policyByName, PolicyError, type Policy} from '../replay/policies.js'
+import {replayTrace, type RunSummary} from '../replay/run.js'
 import {hasTracedHolds} from '../replay/stream.js'
 import type {Db} from '../store/db.js'
 import {UserError} from './base.js'
+import {progressBar} from './progress.js'
+import {TOOL_VERSION} from './version.js'
 
 export const replayFlags = {
   mode: Flags.string({
@@ -30,10 +34,44 @@ export const replayFlags = {
   }),
 }
 
-/** The warning for --calibrate-holds on a trace with nothing to calibrate from, or null. */
-export function calibrationWarning(db: Db, traceId: number, calibrate: boolean): string | null {
-  if (!calibrate || hasTracedHolds(db, traceId)) return null
-  return `--calibrate-holds: trace ${traceId} has no mmap_lock events inside its syscalls (recorded without the mmap_lock tracepoints, or ingested by a vmareplay before schema 3: ingest it into a new --db); its holds come from the cost table`
+/** The values of replayFlags after parsing. */
+export interface ReplayFlagValues {
+  mode: string
+  thp?: string
+  'calibrate-holds': boolean
+}
+
+/**
+ * Replays one trace as the flags say, with a progress bar; warns first when --calibrate-holds has nothing to
+ * calibrate from.
+ */
+export function replayWithFlags(
+  warn: (message: string) => void,
+  target: {dbPath: string; db: Db; traceId: number},
+  policies: Policy[],
+  flags: ReplayFlagValues,
+  costs: Partial<CostTable>,
+  label: string,
+): RunSummary[] {
+  const {dbPath, db, traceId} = target
+  if (flags['calibrate-holds'] && !hasTracedHolds(db, traceId)) {
+    warn(
+      `--calibrate-holds: trace ${traceId} has no mmap_lock events inside its syscalls (recorded without the mmap_lock tracepoints, or ingested by a vmareplay before schema 3: ingest it into a new --db); its holds come from the cost table`,
+    )
+  }
+  const bar = progressBar(label)
+  try {
+    return replayTrace(dbPath, db, traceId, policies, {
+      mode: flags.mode as Mode,
+      costs,
+      calibrateHolds: flags['calibrate-holds'],
+      thp: flags.thp as ThpMode | undefined,
+      toolVersion: TOOL_VERSION,
+      onProgress: (d, t) => bar.update(d, t),
+    })
+  } finally {
+    bar.stop()
+  }
 }
 
 export function resolvePolicies(list: string | undefined, files: string[] | undefined, fallback: string): Policy[] {

@@ -1,13 +1,11 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, jsonFlag} from '../cli/base.js'
 import {progressBar} from '../cli/progress.js'
-import {calibrationWarning, loadCosts, replayFlags, resolvePolicies} from '../cli/replay-flags.js'
+import {loadCosts, replayFlags, replayWithFlags, resolvePolicies} from '../cli/replay-flags.js'
 import {TOOL_VERSION} from '../cli/version.js'
 import {openDb, openDbReadOnly} from '../store/db.js'
 import {loadTrace} from '../ingest/load.js'
-import {replayTrace, type RunSummary} from '../replay/run.js'
-import type {Mode} from '../replay/engine.js'
-import type {ThpMode} from '../kernel/index.js'
+import type {RunSummary} from '../replay/run.js'
 import {selectRuns} from '../report/runs.js'
 import {contentionReport} from '../report/contention.js'
 import {renderContention} from '../report/text.js'
@@ -92,23 +90,16 @@ query it afterwards with \`vmareplay query\`, \`report contention\`, \`compare\`
           bar.stop()
         }
         const traceId = loaded.status === 'duplicate' ? loaded.traceId : loaded.summary.traceId
-        const uncalibrated = calibrationWarning(db, traceId, flags['calibrate-holds'])
-        if (uncalibrated !== null) this.warn(uncalibrated)
-        const rbar = progressBar(`replay ${policies.map((p) => p.name).join(',')}`)
-        try {
-          runs.push(
-            ...replayTrace(dbPath, db, traceId, policies, {
-              mode: flags.mode as Mode,
-              costs,
-              calibrateHolds: flags['calibrate-holds'],
-              thp: flags.thp as ThpMode | undefined,
-              toolVersion: TOOL_VERSION,
-              onProgress: (d, t) => rbar.update(d, t),
-            }),
-          )
-        } finally {
-          rbar.stop()
-        }
+        runs.push(
+          ...replayWithFlags(
+            (m) => this.warn(m),
+            {dbPath, db, traceId},
+            policies,
+            flags,
+            costs,
+            `replay ${policies.map((p) => p.name).join(',')}`,
+          ),
+        )
       }
     } finally {
       db.close()

@@ -1,13 +1,9 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand, dbFlag, jsonFlag, UserError} from '../cli/base.js'
-import {progressBar} from '../cli/progress.js'
-import {calibrationWarning, loadCosts, replayFlags, resolvePolicies} from '../cli/replay-flags.js'
-import {TOOL_VERSION} from '../cli/version.js'
+import {loadCosts, replayFlags, replayWithFlags, resolvePolicies} from '../cli/replay-flags.js'
 import {openDb} from '../store/db.js'
 import {policyForKernel} from '../replay/detect-policy.js'
-import {replayTrace, type RunSummary} from '../replay/run.js'
-import type {Mode} from '../replay/engine.js'
-import type {ThpMode} from '../kernel/index.js'
+import type {RunSummary} from '../replay/run.js'
 import {json, table} from '../report/output.js'
 
 export default class Replay extends BaseCommand {
@@ -46,21 +42,7 @@ otherwise come from the cost table, bounded by each call's traced duration (docs
       const kernel = db.prepare('SELECT kernel_version FROM traces WHERE trace_id = ?').pluck().get(traceId) as
         string | null | undefined
       const policies = resolvePolicies(flags.policy, flags['policy-file'], policyForKernel(kernel ?? null).name)
-      const uncalibrated = calibrationWarning(db, traceId, flags['calibrate-holds'])
-      if (uncalibrated !== null) this.warn(uncalibrated)
-      const bar = progressBar('replay')
-      try {
-        runs = replayTrace(flags.db, db, traceId, policies, {
-          mode: flags.mode as Mode,
-          costs,
-          calibrateHolds: flags['calibrate-holds'],
-          thp: flags.thp as ThpMode | undefined,
-          toolVersion: TOOL_VERSION,
-          onProgress: (d, t) => bar.update(d, t),
-        })
-      } finally {
-        bar.stop()
-      }
+      runs = replayWithFlags((m) => this.warn(m), {dbPath: flags.db, db, traceId}, policies, flags, costs, 'replay')
     } finally {
       db.close()
     }

@@ -10,8 +10,7 @@
 // Times are the replay's: ns since the trace's first event (JSON: µs with the ns in the fraction, "ts": 1234.567).
 import type {Db} from '../store/db.js'
 import {UserError} from '../base/errors.js'
-import {describeOp} from '../report/describe.js'
-import {FAULT_EVENT_JOIN, FAULT_START_NS, lockOccupancy, type OccupancyCell} from '../report/metrics.js'
+import {FAULT_EVENT_JOIN, FAULT_START_NS, lockOccupancy, type OccupancyCell, opFactsReader} from '../report/metrics.js'
 import {hex} from '../report/units.js'
 import {JsonTraceOut} from './perfetto-json.js'
 import {ProtoTraceOut} from './perfetto-proto.js'
@@ -60,6 +59,27 @@ interface WaitRec {
   holderTid: number | null
   holderOp: string | null
   holderEvent: number | null
+}
+
+/** The lock_waits columns a wait slice shows. */
+interface WaitRow {
+  lock: string
+  mode: string
+  wait_ns: number
+  holder_tid: number | null
+  holder_op: string | null
+  holder_event_id: number | null
+}
+
+function waitRec(w: WaitRow): WaitRec {
+  return {
+    lock: w.lock,
+    mode: w.mode,
+    waitNs: w.wait_ns,
+    holderTid: w.holder_tid,
+    holderOp: w.holder_op,
+    holderEvent: w.holder_event_id,
+  }
 }
 
 interface OpSlice {
@@ -111,48 +131,25 @@ function runRow(
 function loadOps(db: Db, runId: number, from: number, to: number): OpSlice[] {
   const ops = new Map<string, OpSlice>()
   const key = (tid: number, ev: number | null, start: number): string => `${tid}:${ev ?? `t${start}`}`
-  const facts = db.prepare(
-    `SELECT e.kind, e.a, e.b, e.text, e.line, s.name, s.arg0, s.arg1, s.arg2, s.arg3, s.arg4, s.arg5, s.ret
-     FROM events e LEFT JOIN syscalls s ON s.enter_event_id = e.event_id WHERE e.event_id = ?`,
-  )
+  const facts = opFactsReader(db)
   const get = (tid: number, tgid: number, op: string, ev: number | null, start: number, end: number): OpSlice => {
     const k = key(tid, ev, start)
     let o = ops.get(k)
     if (o === undefined) {
-      let detail = op
-      let traceLine: number | null = null
-      if (ev !== null) {
-        const f = facts.get(ev) as
-          | {
-              kind: number
-              a: number | null
-              b: number | null
-              text: string | null
-              line: number
-              name: string | null
-              arg0: number | null
-              arg1: number | null
-              arg2: number | null
-              arg3: number | null
-              arg4: number | null
-              arg5: number | null
-              ret: number | null
-            }
-          | undefined
-        if (f !== undefined) {
-          detail = describeOp(op, {
-            kind: f.kind,
-            a: f.a,
-            b: f.b,
-            text: f.text,
-            name: f.name,
-            args: [f.arg0, f.arg1, f.arg2, f.arg3, f.arg4, f.arg5],
-            ret: f.ret,
-          })
-          traceLine = f.line
-        }
+      const f = ev !== null ? facts(ev, op) : undefined
+      o = {
+        tid,
+        tgid,
+        op,
+        eventId: ev,
+        start,
+        end,
+        holdNs: 0,
+        holdMode: null,
+        detail: f?.detail ?? op,
+        traceLine: f?.trace_line ?? null,
+        waits: [],
       }
-      o = {tid, tgid, op, eventId: ev, start, end, holdNs: 0, holdMode: null, detail, traceLine, waits: []}
       ops.set(k, o)
     }
     o.start = Math.min(o.start, start)
@@ -184,29 +181,16 @@ function loadOps(db: Db, runId: number, from: number, to: number): OpSlice[] {
       `SELECT waiter_tid, tgid, waiter_op, waiter_event_id, start_ns, end_ns, wait_ns, lock, mode, holder_tid, holder_op, holder_event_id
        FROM lock_waits WHERE run_id = @run AND waiter_op <> 'fault' ${win} ORDER BY rowid`,
     )
-    .all({run: runId, from, to}) as {
+    .all({run: runId, from, to}) as (WaitRow & {
     waiter_tid: number
     tgid: number
     waiter_op: string
     waiter_event_id: number | null
     start_ns: number
     end_ns: number
-    wait_ns: number
-    lock: string
-    mode: string
-    holder_tid: number | null
-    holder_op: string | null
-    holder_event_id: number | null
-  }[]
+  })[]
   for (const w of waits)
-    get(w.waiter_tid, w.tgid, w.waiter_op, w.waiter_event_id, w.start_ns, w.end_ns).waits.push({
-      lock: w.lock,
-      mode: w.mode,
-      waitNs: w.wait_ns,
-      holderTid: w.holder_tid,
-      holderOp: w.holder_op,
-      holderEvent: w.holder_event_id,
-    })
+    get(w.waiter_tid, w.tgid, w.waiter_op, w.waiter_event_id, w.start_ns, w.end_ns).waits.push(waitRec(w))
   return [...ops.values()].sort((a, b) => a.start - b.start || a.tid - b.tid)
 }
 
@@ -277,24 +261,8 @@ function loadFaultWaits(db: Db, runId: number, from: number, to: number): Map<nu
     `SELECT waiter_event_id, lock, mode, wait_ns, holder_tid, holder_op, holder_event_id FROM lock_waits
      WHERE run_id = @run AND waiter_op = 'fault' AND end_ns >= @from AND start_ns <= @to`,
   )
-  for (const w of fw.iterate({run: runId, from, to}) as Iterable<{
-    waiter_event_id: number
-    lock: string
-    mode: string
-    wait_ns: number
-    holder_tid: number | null
-    holder_op: string | null
-    holder_event_id: number | null
-  }>)
-    if (!faultWaits.has(w.waiter_event_id))
-      faultWaits.set(w.waiter_event_id, {
-        lock: w.lock,
-        mode: w.mode,
-        waitNs: w.wait_ns,
-        holderTid: w.holder_tid,
-        holderOp: w.holder_op,
-        holderEvent: w.holder_event_id,
-      })
+  for (const w of fw.iterate({run: runId, from, to}) as Iterable<WaitRow & {waiter_event_id: number}>)
+    if (!faultWaits.has(w.waiter_event_id)) faultWaits.set(w.waiter_event_id, waitRec(w))
   return faultWaits
 }
 

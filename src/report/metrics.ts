@@ -137,40 +137,41 @@ export interface OpFacts {
   detail: string
 }
 
-/** Looks up traced facts (syscall name and arguments, thread name, line) for a few event ids. */
-export function opFacts(db: Db, eventIds: number[], opNames: Map<number, string> = new Map()): Map<number, OpFacts> {
+interface OpFactsRow {
+  kind: number
+  tid: number
+  line: number
+  trace_ns: number
+  a: number | null
+  b: number | null
+  text: string | null
+  name: string | null
+  arg0: number | null
+  arg1: number | null
+  arg2: number | null
+  arg3: number | null
+  arg4: number | null
+  arg5: number | null
+  ret: number | null
+  comm: string | null
+}
+
+/**
+ * A reader of traced facts (syscall name and arguments, thread name, line) by event id; `opName` names the
+ * operation when the event is not a syscall's own (default: the syscall's name).
+ */
+export function opFactsReader(db: Db): (eventId: number, opName?: string) => OpFacts | undefined {
   const stmt = db.prepare(
-    `SELECT e.event_id, e.kind, e.tid, e.line, e.ts_ns - coalesce(t.first_ts_ns, 0) AS trace_ns, e.a, e.b, e.text,
+    `SELECT e.kind, e.tid, e.line, e.ts_ns - coalesce(t.first_ts_ns, 0) AS trace_ns, e.a, e.b, e.text,
        s.name, s.arg0, s.arg1, s.arg2, s.arg3, s.arg4, s.arg5, s.ret, th.comm
      FROM events e JOIN traces t USING (trace_id)
      LEFT JOIN syscalls s ON s.enter_event_id = e.event_id
      LEFT JOIN threads th ON th.trace_id = e.trace_id AND th.tid = e.tid
      WHERE e.event_id = ?`,
   )
-  const out = new Map<number, OpFacts>()
-  for (const id of eventIds) {
-    const r = stmt.get(id) as
-      | {
-          event_id: number
-          kind: number
-          tid: number
-          line: number
-          trace_ns: number
-          a: number | null
-          b: number | null
-          text: string | null
-          name: string | null
-          arg0: number | null
-          arg1: number | null
-          arg2: number | null
-          arg3: number | null
-          arg4: number | null
-          arg5: number | null
-          ret: number | null
-          comm: string | null
-        }
-      | undefined
-    if (r === undefined) continue
+  return (id, opName) => {
+    const r = stmt.get(id) as OpFactsRow | undefined
+    if (r === undefined) return undefined
     const facts: EventFacts = {
       kind: r.kind,
       a: r.a,
@@ -180,14 +181,24 @@ export function opFacts(db: Db, eventIds: number[], opNames: Map<number, string>
       args: [r.arg0, r.arg1, r.arg2, r.arg3, r.arg4, r.arg5],
       ret: r.ret,
     }
-    out.set(id, {
+    return {
       event_id: id,
       tid: r.tid,
       comm: r.comm,
       trace_line: r.line,
       trace_ns: r.trace_ns,
-      detail: describeOp(opNames.get(id) ?? r.name ?? '', facts),
-    })
+      detail: describeOp(opName ?? r.name ?? '', facts),
+    }
+  }
+}
+
+/** Traced facts for a few event ids (see opFactsReader). */
+export function opFacts(db: Db, eventIds: number[], opNames: Map<number, string> = new Map()): Map<number, OpFacts> {
+  const read = opFactsReader(db)
+  const out = new Map<number, OpFacts>()
+  for (const id of eventIds) {
+    const f = read(id, opNames.get(id))
+    if (f !== undefined) out.set(id, f)
   }
   return out
 }
