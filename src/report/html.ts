@@ -3,16 +3,8 @@
 import {basename} from 'node:path'
 import type {PageData} from './page.js'
 import {betterWhen, type Comparison} from './compare.js'
-import {
-  blockerRows,
-  changedOpRows,
-  displayValue,
-  headlines,
-  RCU_FILE_TITLES,
-  rcuFileRows,
-  stallText,
-  vmaRows,
-} from './text.js'
+import {blockerRows, vmaRows} from './sections.js'
+import {changedOpRows, displayValue, headlines, RCU_FILE_TITLES, rcuFileRows, stallText} from './text.js'
 import {replayKind} from './runs.js'
 import {esc, groupedBarsSvg, timelineSvg, type TimelineLane} from './svg.js'
 import type {Row} from './output.js'

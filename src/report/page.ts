@@ -2,7 +2,8 @@
 // histograms and mmap_lock timelines per run. html.ts renders it.
 import type {Db} from '../store/db.js'
 import type {RunRef} from './runs.js'
-import {contentionReport, type ContentionReport} from './contention.js'
+import {contentionReport} from './contention.js'
+import type {ContentionReport} from './sections.js'
 import {compareRuns, type Comparison} from './compare.js'
 import {faultWaitHistogram, lockTimeline, WAIT_EDGES_NS, type Histogram, type LockTimeline} from './metrics.js'
 

@@ -1,11 +1,11 @@
 // Terminal and CSV renderings of the contention report and the comparison. Formatting only: every number comes
 // from contention.ts / compare.ts; units are in the column headers.
 import {basename} from 'node:path'
-import type {ContentionReport, Section} from './contention.js'
+import {type ContentionReport, type CsvSection, SECTIONS} from './sections.js'
 import type {ChangedOp, Comparison, CompareRow} from './compare.js'
 import type {StallRow} from './metrics.js'
 import {csv, csvLine, table, type Row} from './output.js'
-import {bytes, count, dur, hex, ms, pct, signed, us} from './units.js'
+import {bytes, count, dur, ms, pct, signed, us} from './units.js'
 import {replayKind} from './runs.js'
 
 const title = (s: string): string => `\n${s}\n`
@@ -67,154 +67,6 @@ export function headlines(r: ContentionReport): string[] {
   })
 }
 
-function pathMatrix(r: ContentionReport): string {
-  const keys: string[] = []
-  const cells = new Map<string, string>()
-  for (const p of r.paths) {
-    const k = `${p.path}\u0000${p.reason}`
-    if (!keys.includes(k)) keys.push(k)
-    cells.set(`${k}\u0000${p.run_id}`, `${count(p.faults)} (${(100 * p.share).toFixed(1)}%)`)
-  }
-  keys.sort((a, b) => (a.startsWith('vma_lock') === b.startsWith('vma_lock') ? 0 : a.startsWith('vma_lock') ? -1 : 1))
-  const cols = ['path', 'reason', ...r.runs.map((x) => `${x.label} faults (%)`)]
-  const rows = keys.map((k) => {
-    const [path, reason] = k.split('\u0000') as [string, string]
-    const row: Row = {path: path === 'mmap_lock' ? 'mmap_lock (fallback)' : path, reason}
-    r.runs.forEach((x, i) => (row[cols[i + 2]!] = cells.get(`${k}\u0000${x.run_id}`) ?? '0'))
-    return row
-  })
-  return table(rows, cols)
-}
-
-function waitTable(r: ContentionReport): string {
-  const rows = r.waits
-    .filter((w) => w.count > 0 || w.group === 'all faults')
-    .map((w) => ({
-      policy: w.policy,
-      population: w.group,
-      count: count(w.count),
-      waited: count(w.waited),
-      'total (ms)': ms(w.total_wait_ns),
-      'p50 (µs)': us(w.p50_ns),
-      'p90 (µs)': us(w.p90_ns),
-      'p99 (µs)': us(w.p99_ns),
-      'max (µs)': us(w.max_ns),
-    }))
-  return table(rows)
-}
-
-export function blockerRows(r: ContentionReport, runId: number): Row[] {
-  return r.blockers
-    .filter((b) => b.run_id === runId)
-    .map((b) => ({
-      '#': b.rank,
-      operation: b.detail,
-      thread: `${b.comm ?? '?'}/${b.holder_tid ?? '?'}`,
-      'trace line': b.trace_line ?? '',
-      'at (ms)': ms(b.start_ns),
-      'hold (µs)': b.hold_ns === null ? '' : us(b.hold_ns),
-      'faults delayed': count(b.faults_delayed),
-      'syscalls delayed': count(b.ops_delayed),
-      'total delay (µs)': us(b.total_wait_ns),
-      'max delay (µs)': us(b.max_wait_ns),
-    }))
-}
-
-export function vmaRows(r: ContentionReport, runId: number): Row[] {
-  return r.vmas
-    .filter((v) => v.run_id === runId)
-    .map((v) => ({
-      '#': v.rank,
-      pid: v.tgid,
-      range: `${hex(v.vma_start)}-${hex(v.vma_end)}`,
-      size: bytes(v.vma_end - v.vma_start),
-      maps: v.kind,
-      faults: count(v.faults),
-      fallbacks: count(v.fallbacks),
-      'top fallback reason': v.top_reason,
-      'took mmap_lock': count(v.took_mmap_lock),
-      waited: count(v.waited),
-      'total wait (µs)': us(v.total_wait_ns),
-      'max wait (µs)': us(v.max_wait_ns),
-    }))
-}
-
-function threadTable(r: ContentionReport, top: number, which: 'threads' | 'processes'): string {
-  const out: Row[] = []
-  let hidden = 0
-  for (const run of r.runs) {
-    const rows = (r[which] as (ContentionReport['threads'][number] | ContentionReport['processes'][number])[]).filter(
-      (t) => t.run_id === run.run_id,
-    )
-    hidden += Math.max(0, rows.length - top)
-    for (const t of rows.slice(0, top)) {
-      out.push({
-        policy: run.label,
-        ...('tid' in t ? {tid: t.tid, pid: t.tgid} : {pid: t.tgid, threads: t.threads}),
-        comm: t.comm,
-        faults: count(t.faults),
-        fallbacks: count(t.fallbacks),
-        'faults waited': count(t.waited_faults),
-        'fault wait (µs)': us(t.fault_wait_ns),
-        'max fault wait (µs)': us(t.max_fault_wait_ns),
-        'all waits (µs)': us(t.wait_ns),
-        syscalls: count(t.ops),
-      })
-    }
-  }
-  return (
-    table(out) + (hidden > 0 ? `\n(${hidden} more ${which} with less waiting; --json or --csv ${which} for all)` : '')
-  )
-}
-
-/** `perf lock contention`'s table: waits by lock, mode and the class that waited, in `sort_key` order. */
-function lockRows(r: ContentionReport): Row[] {
-  return r.locks.map((l) => ({
-    policy: l.policy,
-    contended: count(l.contended),
-    'total wait (µs)': us(l.wait_total_ns),
-    'max wait (µs)': us(l.wait_max_ns),
-    'avg wait (µs)': us(l.avg_wait_ns),
-    type: l.type,
-    lock: l.lock,
-    caller: l.caller,
-  }))
-}
-
-const opt = (v: number | null, f: (n: number) => string): string => (v === null ? '' : f(v))
-
-/** /proc/lock_stat's columns per lock class (`-R`: read acquisitions and waits). */
-function lockStatRows(r: ContentionReport): Row[] {
-  return r.lockstat.map((l) => ({
-    policy: l.policy,
-    class: l.class,
-    contentions: count(l.contentions),
-    'waittime-min (µs)': us(l.waittime_min_ns),
-    'waittime-max (µs)': us(l.waittime_max_ns),
-    'waittime-total (µs)': us(l.waittime_total_ns),
-    'waittime-avg (µs)': us(l.waittime_avg_ns),
-    acquisitions: opt(l.acquisitions, count),
-    'holdtime-min (µs)': opt(l.holdtime_min_ns, us),
-    'holdtime-max (µs)': opt(l.holdtime_max_ns, us),
-    'holdtime-total (µs)': opt(l.holdtime_total_ns, us),
-    'holdtime-avg (µs)': opt(l.holdtime_avg_ns, us),
-  }))
-}
-
-function lockStatClassRows(r: ContentionReport): Row[] {
-  return r.lockstat_classes.map((c) => ({
-    policy: c.policy,
-    class: c.class,
-    '#': c.rank,
-    'waiting class': c.waiter_class ?? '',
-    waits: opt(c.waiter_waits, count),
-    'waited (µs)': opt(c.waiter_wait_ns, us),
-    'holding class': c.holder_class ?? '',
-    'waits caused': opt(c.holder_waits, count),
-    'delay caused (µs)': opt(c.holder_wait_ns, us),
-  }))
-}
-
 /** What --pid/--tid/--read/--write kept, for the report's first line. */
 export function filterText(r: ContentionReport): string | null {
   const f = r.filter
@@ -258,38 +110,7 @@ export function renderContention(r: ContentionReport, top: number): string {
           : ''),
     )
   parts.push(title('Summary'), headlines(r).join('\n\n'))
-  parts.push(title("Faults by completion path and reason (count, share of the run's faults)"), pathMatrix(r))
-  parts.push(
-    title('Lock waits (exact percentiles, nearest rank; "all faults" counts faults that did not wait as 0)'),
-    waitTable(r),
-  )
-  parts.push(
-    title(`Lock contention (as perf lock contention; by ${r.sort_key}, top ${top} per run)`),
-    r.locks.length === 0 ? '(no waits)' : table(lockRows(r)),
-  )
-  parts.push(
-    title('lock_stat (as /proc/lock_stat: -R read, -W write; waits and holds of the replay)'),
-    r.lockstat.length === 0 ? '(no locks taken)' : table(lockStatRows(r)),
-  )
-  if (r.lockstat_classes.length > 0)
-    parts.push(
-      title(`lock_stat contention points (top ${top} per class): who waited, and who held the lock meanwhile`),
-      table(lockStatClassRows(r)),
-    )
-  for (const run of r.runs) {
-    const rows = blockerRows(r, run.run_id)
-    parts.push(
-      title(`Top blocking operations — ${run.label} (run ${run.run_id}): who held mmap_lock while others waited`),
-      rows.length === 0 ? '(no thread waited on another)' : table(rows),
-    )
-  }
-  for (const run of r.runs)
-    parts.push(
-      title(`Hottest VMAs — ${run.label} (run ${run.run_id}): by fallbacks, then delay, then faults`),
-      table(vmaRows(r, run.run_id)),
-    )
-  parts.push(title(`Threads (top ${top} per run by time spent waiting)`), threadTable(r, top, 'threads'))
-  parts.push(title(`Processes (top ${top} per run)`), threadTable(r, top, 'processes'))
+  for (const s of Object.values(SECTIONS)) parts.push(...s.text(r, top))
   if (r.rcu_file !== undefined) parts.push(...rcuFileText(r.rcu_file))
   return parts.join('\n')
 }
@@ -365,7 +186,7 @@ export function rcuFileText(f: NonNullable<ContentionReport['rcu_file']>): strin
 }
 
 /** One section as RFC 4180 CSV, raw integers (ns, bytes). */
-export function contentionCsv(r: ContentionReport, section: Section): string {
+export function contentionCsv(r: ContentionReport, section: CsvSection): string {
   return csv(r[section] as unknown as Row[])
 }
 

@@ -3,7 +3,8 @@ import {BaseCommand, dbFlag, jsonFlag} from '../../cli/base.js'
 import {openDbReadOnly} from '../../store/db.js'
 import {json} from '../../report/output.js'
 import {selectRuns} from '../../report/runs.js'
-import {contentionReport, SECTIONS, type Section} from '../../report/contention.js'
+import {contentionReport} from '../../report/contention.js'
+import {CSV_SECTIONS, type CsvSection} from '../../report/sections.js'
 import {SORT_KEYS, type SortKey} from '../../report/lockstat.js'
 import {contentionCsv, lockContentionSeparated, renderContention} from '../../report/text.js'
 
@@ -49,7 +50,7 @@ For each run: faults by completion path and reason; lock contention as perf lock
     json: jsonFlag,
     csv: Flags.string({
       description: 'print one section as RFC 4180 CSV (raw ns)',
-      options: [...SECTIONS],
+      options: [...CSV_SECTIONS],
       exclusive: ['json', 'field-separator'],
     }),
     'field-separator': Flags.string({
@@ -74,7 +75,7 @@ For each run: faults by completion path and reason; lock contention as perf lock
         mode: flags.read ? ('read' as const) : flags.write ? ('write' as const) : undefined,
       }
       const report = contentionReport(db, runs, flags.top, {key: flags.key as SortKey, filter})
-      if (flags.csv !== undefined) process.stdout.write(contentionCsv(report, flags.csv as Section))
+      if (flags.csv !== undefined) process.stdout.write(contentionCsv(report, flags.csv as CsvSection))
       else if (flags['field-separator'] !== undefined)
         process.stdout.write(lockContentionSeparated(report, flags['field-separator']))
       else this.log(flags.json ? json(report) : renderContention(report, flags.top))
