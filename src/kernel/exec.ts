@@ -17,7 +17,7 @@ export interface ExecArgs extends Traced {
 
 /**
  * execve's mm switch: bprm_mm_init builds the new mm with its stack VMA under the new mm's write lock;
- * exec_mmap read-locks the old mm, switches, and mmput()s it (exit_mmap if it was the last user). ELF mappings
+ * the arguments are copied onto it (copyStringsLocks); exec_mmap read-locks the old mm, switches, and mmput()s it (exit_mmap if it was the last user). ELF mappings
  * are left to the caller (replay them as mmaps, or install them).
  */
 export function* execMmap(k: Kernel, t: Task, a: ExecArgs = {}): Step<Mm> {
@@ -34,6 +34,7 @@ export function* execMmap(k: Kernel, t: Task, a: ExecArgs = {}): Step<Mm> {
   })
   anonVmaPrepare(k, stack) // argv/envp are copied into it
   mmapWriteUnlock(k, t, mm)
+  yield* copyStringsLocks(k, t, mm)
   const old = t.mm
   if (old !== null) {
     yield* mmapReadLock(k, t, old)
@@ -45,6 +46,22 @@ export function* execMmap(k: Kernel, t: Task, a: ExecArgs = {}): Step<Mm> {
   yield* loadElfLocks(k, t, mm)
   yield holdOf(a, k.costs.execNs)
   return mm
+}
+
+/**
+ * The read-lock sections of copying the filename, envp and argv onto the new stack (fs/exec.c
+ * do_execveat_common, 6.1–6.18): copy_string_kernel(bprm->filename), copy_strings(envc), copy_strings(argc) (or
+ * copy_string_kernel("") when argv is empty) each call get_arg_page for the first page they touch, and
+ * get_arg_page takes mmap_read_lock(bprm->mm) around get_user_pages_remote. A trace does not show the strings'
+ * sizes, so each counts as one page, as for an environment under 4 KiB; real 6.1 and 6.12 execs show these three.
+ */
+export const ARG_PAGE_READ_LOCKS = 3
+
+function* copyStringsLocks(k: Kernel, t: Task, mm: Mm): Step<void> {
+  for (let i = 0; i < ARG_PAGE_READ_LOCKS; i++) {
+    yield* mmapReadLock(k, t, mm)
+    mmapReadUnlock(k, t, mm)
+  }
 }
 
 /**

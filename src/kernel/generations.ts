@@ -65,6 +65,12 @@ export interface Generation {
   readonly madviseGuardRegions: boolean
   /** calc_vm_flag_bits maps MAP_STACK to VM_NOHUGEPAGE (6.7+, CONFIG_TRANSPARENT_HUGEPAGE), so a thread stack does not merge with its plain anonymous neighbours. */
   readonly mapStackNoHugepage: boolean
+  /**
+   * exit_mmap of an mm with no VMA still takes the write lock (`goto destroy`, read in 6.12's mm/mmap.c; it came with
+   * the XA_ZERO_ENTRY handling of "fork: use __mt_dup() to duplicate maple tree in dup_mmap()", 6.8); 6.1 returns
+   * after the read section.
+   */
+  readonly exitMmapEmptyWriteLocks: boolean
   /** Minimum RCU grace period, ns. */
   readonly rcuGracePeriodNs: number
 }
@@ -92,6 +98,7 @@ const base: Generation = {
   madviseFreeVmaLock: false,
   madviseGuardRegions: false,
   mapStackNoHugepage: false,
+  exitMmapEmptyWriteLocks: false,
   rcuGracePeriodNs: DEFAULT_RCU_GRACE_PERIOD_NS,
 }
 
@@ -125,7 +132,8 @@ const g66 = derive(g65, '6.6', {
 // 6.7: ->fault / COW / shared / page_mkwrite under the VMA lock; vmf_anon_prepare RETRYs without anon_vma;
 // MAP_STACK → VM_NOHUGEPAGE (c4608d1bf7c6).
 const g67 = derive(g66, '6.7', {fileFaults: 'fault', mapStackNoHugepage: true})
-// 6.10: lookup stops checking anon_vma; vmf_anon_prepare trylocks mmap_lock; hugetlb and access errors handled.
+// 6.10: lookup stops checking anon_vma; vmf_anon_prepare trylocks mmap_lock; hugetlb and access errors handled;
+// exit_mmap write-locks an empty mm too (6.8).
 // The detached-before-range order is the one read in 6.12's lock_vma_under_rcu (when it changed after 6.4 is not
 // pinned down; 6.6–6.9 keep the 6.4 order here).
 const g610 = derive(g67, '6.10', {
@@ -134,6 +142,7 @@ const g610 = derive(g67, '6.10', {
   anonVmaPrepare: 'trylock',
   hugetlbUnderVmaLock: true,
   accessErrorUnderVmaLock: true,
+  exitMmapEmptyWriteLocks: true,
 })
 const g614 = derive(g610, '6.14', {mmLockSeqcount: true, madviseGuardRegions: true})
 // 6.15: vm_refcnt + SLAB_TYPESAFE_BY_RCU.

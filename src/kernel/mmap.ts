@@ -234,6 +234,10 @@ export function* exitMmap(k: Kernel, t: Task, mm: Mm): Step<void> {
   const vmas = mm.vmasIn(0, TASK_SIZE)
   yield k.costs.exitPerVmaNs * vmas.length
   mmapReadUnlock(k, t, mm)
+  if (vmas.length === 0 && !k.gen.exitMmapEmptyWriteLocks) {
+    mm.dead = true
+    return
+  }
   yield* mmapWriteLock(k, t, mm)
   yield k.costs.exitWriteNs
   mm.tree.replaceAll([])

@@ -269,6 +269,19 @@ test('exit: exit_mm read section; the last user runs exit_mmap (read, then write
   for (const v of vmas) assert.equal(v.state, 'freed')
 })
 
+test('exit_mmap of an mm with no VMA: 6.1 returns after the read section, 6.12 still takes the write lock', () => {
+  // mm/mmap.c exit_mmap: 6.1 `if (!vma) { mmap_read_unlock(mm); return; }`; 6.12 `mmap_write_lock(mm); goto destroy;`
+  for (const [gen, expected] of [
+    ['6.1', 'Sr Ar Rr Sr Ar Rr'],
+    ['6.10', 'Sr Ar Rr Sr Ar Rr Sw Aw Rw'],
+  ] as const) {
+    const w = world(gen, 1)
+    opNow(w, w.t[0]!, 'exit', exitMm, undefined)
+    assert.equal(sig(w.events), expected, gen)
+    assert.equal(w.mm.dead, true, gen)
+  }
+})
+
 test('exec: a new mm with its stack VMA; the old mm is read-locked, then torn down', () => {
   const w = world('6.18', 1)
   vma(w, 0, 8, {anonVma: true})
@@ -282,7 +295,7 @@ test('exec: a new mm with its stack VMA; the old mm is read-locked, then torn do
   assert.equal(o.reason, 'stack_growth')
 })
 
-test('exec: load_elf_binary write-locks the new mm once per ELF mapping step, as real 6.1 and 6.12 execs do', () => {
+test('exec: get_arg_page read-locks the new mm per argument string set, load_elf_binary write-locks it once per ELF mapping step, as real 6.1 and 6.12 execs do', () => {
   // lab suite, fork_exec: every execve of /bin/true or /bin/sh took 14–15 mmap write locks on 6.1.192 and
   // 6.12.118 (bprm_mm_init, setup_arg_pages, 2 × (4 PT_LOAD vm_mmaps + the first one's tail vm_munmap), the bss
   // brk, map_vdso); the model took only bprm_mm_init's
@@ -290,7 +303,11 @@ test('exec: load_elf_binary write-locks the new mm once per ELF mapping step, as
   const old = w.mm
   const mm = opNow(w, w.t[0]!, 'exec', execMmap, {}).result
   const mine = w.events.filter((e) => e.mm === mm.id)
-  assert.equal(sig(mine), Array(14).fill('Sw Aw Rw').join(' '))
+  // real 6.12.118 execve of /bin/sh (lab fork_exec run 1): on the new mm W, R R R (get_arg_page for the filename,
+  // envp and argv), then the old mm's R, R W (exec_mmap, exit_mmap), then the ELF loader's write locks
+  assert.equal(sig(mine), ['Sw Aw Rw', ...Array(3).fill('Sr Ar Rr'), ...Array(13).fill('Sw Aw Rw')].join(' '))
+  const order = w.events.filter((e) => e.kind === 'acquire_returned').map((e) => (e.mm === mm.id ? 'new' : 'old'))
+  assert.deepEqual(order.slice(0, 7), ['new', 'new', 'new', 'new', 'old', 'old', 'old'])
   assert.equal(
     sig(w.events.filter((e) => e.mm === old.id))
       .split(' ')
