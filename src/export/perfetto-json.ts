@@ -2,7 +2,7 @@
 // names, `X` slices, `s`/`f` flows bound to the enclosing slice, `C` counters, `otherData` for the export's facts.
 // Times are µs with the ns as a three-digit fraction.
 import type {Sink} from './sink.js'
-import type {FlowPoint, TraceOut} from './trace-out.js'
+import type {FlowPoint, Slice, TraceOut} from './trace-out.js'
 
 /** ns → JSON µs with the ns as a 3-digit fraction, exact for any non-negative integer. */
 export function usTs(ns: number): string {
@@ -33,15 +33,7 @@ export class JsonTraceOut implements TraceOut {
     return this.emit(JSON.stringify({name: 'thread_name', ph: 'M', pid, tid, args: {name}}))
   }
 
-  slice(
-    pid: number,
-    tid: number,
-    name: string,
-    cat: string,
-    start: number,
-    end: number,
-    args: Record<string, unknown>,
-  ): Promise<void> {
+  slice({pid, tid, name, cat, start, end, args}: Slice): Promise<void> {
     return this.emit(
       `{"name":${JSON.stringify(name)},"cat":"${cat}","ph":"X","ts":${usTs(start)},"dur":${usTs(end - start)},"pid":${pid},"tid":${tid},"args":${JSON.stringify(args)}}`,
     )

@@ -7,7 +7,7 @@
 import {fileURLToPath} from 'node:url'
 import protobuf from 'protobufjs'
 import type {Sink} from './sink.js'
-import type {FlowPoint, TraceOut} from './trace-out.js'
+import type {FlowPoint, Slice, TraceOut} from './trace-out.js'
 
 const VENDOR = fileURLToPath(new URL('../../../vendor/perfetto/', import.meta.url))
 
@@ -85,15 +85,7 @@ export class ProtoTraceOut implements TraceOut {
     }
   }
 
-  async slice(
-    _pid: number,
-    tid: number,
-    name: string,
-    cat: string,
-    start: number,
-    end: number,
-    args: Record<string, unknown>,
-  ): Promise<void> {
+  async slice({tid, name, cat, start, end, args}: Slice): Promise<void> {
     await this.close(tid, start)
     const uuid = threadUuid(tid)
     await this.event(start, {

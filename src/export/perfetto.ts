@@ -303,7 +303,7 @@ class SliceWriter {
     }
     end = Math.max(start, end)
     this.lastEnd.set(tid, end)
-    await this.out.slice(this.tgidOf.get(tid) ?? tid, tid, name, cat, start, end, args)
+    await this.out.slice({pid: this.tgidOf.get(tid) ?? tid, tid, name, cat, start, end, args})
     this.stats.events++
     return {start, end}
   }
@@ -337,8 +337,14 @@ class SliceWriter {
     mode: string,
   ): Promise<[number, number] | null> {
     if (!this.holders.has(eventId) || end - start < 1) return null
-    await this.out.slice(this.tgidOf.get(tid) ?? tid, tid, `hold mmap_lock ${mode}`, 'hold', start, end, {
-      hold_ns: end - start,
+    await this.out.slice({
+      pid: this.tgidOf.get(tid) ?? tid,
+      tid,
+      name: `hold mmap_lock ${mode}`,
+      cat: 'hold',
+      start,
+      end,
+      args: {hold_ns: end - start},
     })
     this.stats.events++
     this.stats.holdSlices++
@@ -361,10 +367,14 @@ class SliceWriter {
     const e = Math.min(parentEnd, s + w.waitNs)
     const holderDesc = w.holderOp === null ? 'VMA readers' : `${w.holderOp} tid ${w.holderTid ?? '?'}`
     this.stats.waitSlices++
-    await this.out.slice(this.tgidOf.get(tid) ?? tid, tid, `wait ${w.lock} ${w.mode}`, 'wait', s, e, {
-      wait_ns: w.waitNs,
-      holder: holderDesc,
-      holder_event_id: w.holderEvent,
+    await this.out.slice({
+      pid: this.tgidOf.get(tid) ?? tid,
+      tid,
+      name: `wait ${w.lock} ${w.mode}`,
+      cat: 'wait',
+      start: s,
+      end: e,
+      args: {wait_ns: w.waitNs, holder: holderDesc, holder_event_id: w.holderEvent},
     })
     this.stats.events++
     if (w.holderEvent !== null) {

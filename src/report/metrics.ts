@@ -451,18 +451,8 @@ export function threadRows(db: Db, runId: number, traceId: number): ThreadRow[] 
     .all({run: runId, trace: traceId}) as ThreadRow[]
 }
 
-export interface ProcessRow {
-  tgid: number
-  comm: string
-  threads: number
-  ops: number
-  faults: number
-  fallbacks: number
-  waited_faults: number
-  fault_wait_ns: number
-  max_fault_wait_ns: number
-  wait_ns: number
-}
+/** A thread's totals summed over a process's threads. */
+export type ProcessRow = Omit<ThreadRow, 'tid' | 'end_ns'> & {threads: number}
 
 export function processRows(db: Db, traceId: number, threads: ThreadRow[]): ProcessRow[] {
   const names = new Map(

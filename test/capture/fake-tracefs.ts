@@ -5,6 +5,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
+import {MM_SYSCALLS} from '../../src/capture/events.js'
 import {normalize} from '../../src/capture/journal.js'
 import {FsIo, type WriteRecord} from '../../src/capture/tracefs.js'
 
@@ -23,20 +24,7 @@ export const FAKE_EVENTS = [
   'sched:sched_process_exit',
   'sched:sched_switch',
   'task:task_newtask',
-  ...[
-    'mmap',
-    'munmap',
-    'mprotect',
-    'pkey_mprotect',
-    'mremap',
-    'brk',
-    'madvise',
-    'mlock',
-    'mlock2',
-    'munlock',
-    'mlockall',
-    'munlockall',
-  ].flatMap((s) => [`syscalls:sys_enter_${s}`, `syscalls:sys_exit_${s}`]),
+  ...MM_SYSCALLS.flatMap((s) => [`syscalls:sys_enter_${s}`, `syscalls:sys_exit_${s}`]),
   'filemap:mm_filemap_add_to_page_cache',
   'filemap:mm_filemap_delete_from_page_cache',
   'filemap:mm_filemap_fault',
