@@ -20,6 +20,8 @@ export interface CaptureEnvironment {
   /** CONFIG_HZ from the kernel's config, and the file it was read from. */
   hz: number | null
   hz_source: string | null
+  /** CONFIG_BSD_PROCESS_ACCT (acct_collect read-locks the mm when a thread group dies), from the same file. */
+  bsd_process_acct: boolean | null
   /** /proc/sys/kernel/numa_balancing (0 off, 1 NUMA hinting faults on, 2 memory tiering, …). */
   numa_balancing: number | null
   /** AT_PAGESZ from /proc/self/auxv. */
@@ -44,17 +46,28 @@ export function selected(text: string | undefined): string | null {
 const int = (text: string | undefined): number | null =>
   text !== undefined && /^\s*\d+\s*$/.test(text) ? Number(text) : null
 
-/** CONFIG_HZ from /boot/config-RELEASE (Debian) or /proc/config.gz (CONFIG_IKCONFIG_PROC). */
-export function readHz(root: string, release: string): {hz: number | null; source: string | null} {
-  const fromText = (t: string): number | null => int(/^CONFIG_HZ=(\d+)$/m.exec(t)?.[1])
+interface KernelConfig {
+  hz: number | null
+  bsdProcessAcct: boolean | null
+  source: string | null
+}
+
+/** CONFIG_HZ and CONFIG_BSD_PROCESS_ACCT from /boot/config-RELEASE (Debian) or /proc/config.gz (CONFIG_IKCONFIG_PROC). */
+export function readKernelConfig(root: string, release: string): KernelConfig {
+  const fromText = (t: string, source: string): KernelConfig => ({
+    hz: int(/^CONFIG_HZ=(\d+)$/m.exec(t)?.[1]),
+    // a config file lists an unset option as "# CONFIG_X is not set"
+    bsdProcessAcct: /^CONFIG_BSD_PROCESS_ACCT=y$/m.test(t),
+    source,
+  })
   const boot = path.join(root, 'boot', `config-${release}`)
   const t = readText(boot)
-  if (t !== undefined) return {hz: fromText(t), source: boot}
+  if (t !== undefined) return fromText(t, boot)
   const gz = path.join(root, 'proc', 'config.gz')
   try {
-    return {hz: fromText(gunzipSync(fs.readFileSync(gz)).toString('utf8')), source: gz}
+    return fromText(gunzipSync(fs.readFileSync(gz)).toString('utf8'), gz)
   } catch {
-    return {hz: null, source: null}
+    return {hz: null, bsdProcessAcct: null, source: null}
   }
 }
 
@@ -82,7 +95,7 @@ export function readEnvironment(root = '/', release = os.release()): CaptureEnvi
     const v = selected(readText(path.join(thpDir, d, 'enabled')))
     if (v !== null) sizes[d.slice('hugepages-'.length)] = v
   }
-  const {hz, source} = readHz(root, release)
+  const {hz, bsdProcessAcct, source} = readKernelConfig(root, release)
   let pageSize: number | null = null
   try {
     pageSize = auxvPageSize(fs.readFileSync(path.join(root, 'proc/self/auxv')))
@@ -99,6 +112,7 @@ export function readEnvironment(root = '/', release = os.release()): CaptureEnvi
     },
     hz,
     hz_source: source,
+    bsd_process_acct: bsdProcessAcct,
     numa_balancing: int(readText(path.join(root, 'proc/sys/kernel/numa_balancing'))),
     page_size: pageSize,
   }

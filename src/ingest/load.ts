@@ -39,7 +39,9 @@ export async function sha256File(path: string): Promise<string> {
 /** `vmareplay capture` saves FILE.meta.json beside a trace with the kernel it was recorded on. */
 /** The recording machine's settings that change fault paths, stored as traces.environment. */
 export interface TraceEnvironment {
-  thp: ThpMode
+  thp?: ThpMode
+  /** CONFIG_BSD_PROCESS_ACCT of the recording kernel */
+  bsdProcessAcct?: boolean
 }
 
 /** THP mode from /sys/kernel/mm/transparent_hugepage/enabled as printed ("always [madvise] never") or bare. */
@@ -55,10 +57,18 @@ function captureMeta(path: string): {kernelVersion?: string; environment?: Trace
   try {
     const m = JSON.parse(readFileSync(meta, 'utf8')) as {
       kernel?: {release?: string}
-      environment?: {thp?: {enabled?: string} | string}
+      environment?: {thp?: {enabled?: string} | string; bsd_process_acct?: boolean | null}
     }
     const thp = thpMode(typeof m.environment?.thp === 'string' ? m.environment.thp : m.environment?.thp?.enabled)
-    return {kernelVersion: m.kernel?.release, environment: thp === null ? undefined : {thp}}
+    const acct = m.environment?.bsd_process_acct
+    const environment: TraceEnvironment = {
+      ...(thp === null ? {} : {thp}),
+      ...(typeof acct === 'boolean' ? {bsdProcessAcct: acct} : {}),
+    }
+    return {
+      kernelVersion: m.kernel?.release,
+      environment: Object.keys(environment).length === 0 ? undefined : environment,
+    }
   } catch {
     return null
   }

@@ -46,10 +46,17 @@ export function* dupMmap(k: Kernel, t: Task, a: Traced = {}): Step<Mm> {
   return mm
 }
 
-/** exit_mm: read lock/unlock around detaching the task from its mm, then mmput. */
-export function* exitMm(k: Kernel, t: Task): Step<void> {
+/**
+ * do_exit's mm steps (kernel/exit.c, 6.1–6.18): acct_collect read-locks the mm to sum its VMA sizes when the thread
+ * group dies (CONFIG_BSD_PROCESS_ACCT); exit_mm read-locks it around detaching the task, then mmput.
+ */
+export function* exitMm(k: Kernel, t: Task, a: {groupDead: boolean} = {groupDead: false}): Step<void> {
   const mm = t.mm
   if (mm === null) return
+  if (a.groupDead && k.bsdProcessAcct) {
+    yield* mmapReadLock(k, t, mm)
+    mmapReadUnlock(k, t, mm)
+  }
   yield* mmapReadLock(k, t, mm)
   mmapReadUnlock(k, t, mm)
   t.mm = null

@@ -28,6 +28,11 @@ export interface KernelOptions {
   thp?: ThpMode
   /** RLIMIT_STACK, bytes: how far a VM_GROWSDOWN stack may grow (default 8 MiB, the usual ulimit -s). */
   stackRlimit?: number
+  /**
+   * CONFIG_BSD_PROCESS_ACCT: acct_collect read-locks the mm of a dying thread group (default true, as Debian, Ubuntu
+   * and Fedora build their kernels).
+   */
+  bsdProcessAcct?: boolean
   /** Share a scheduler (several kernels on one clock) or pass options to a new one. */
   sched?: Scheduler
 }
@@ -69,6 +74,7 @@ export class Kernel {
   readonly files: FileTable | null
   readonly thp: ThpMode
   readonly stackRlimit: number
+  readonly bsdProcessAcct: boolean
   readonly stats: KernelStats = {
     vmaLock: {success: 0, abort: 0, retry: 0, miss: 0},
     faults: 0,
@@ -95,6 +101,7 @@ export class Kernel {
     this.files = this.policy.rcuDeferredFput ? new FileTable(this.sched, this.rcu, true) : null
     this.thp = opts.thp ?? 'madvise'
     this.stackRlimit = opts.stackRlimit ?? 8 * 2 ** 20
+    this.bsdProcessAcct = opts.bsdProcessAcct ?? true
   }
 
   /** A new, empty address space (mm_alloc). `id` defaults to a counter; the engine may use the traced mm pointer's id. */

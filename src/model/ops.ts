@@ -31,7 +31,8 @@ export type Op =
   | {type: 'fork'; eventId: number; t: number; tid: number; tgid: number; childPid: number}
   | {type: 'newtask'; eventId: number; t: number; tid: number; tgid: number; childPid: number; cloneFlags: number}
   | {type: 'exec'; eventId: number; t: number; tid: number; tgid: number; filename: string}
-  | {type: 'exit'; eventId: number; t: number; tid: number; tgid: number}
+  /** groupDead: sched_process_exit's group_dead (6.18 prints it; null before) */
+  | {type: 'exit'; eventId: number; t: number; tid: number; tgid: number; groupDead: boolean | null}
   | {
       type: 'unmapped_area'
       eventId: number

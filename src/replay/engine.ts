@@ -50,6 +50,8 @@ export interface EngineOptions {
   thp?: ThpMode
   /** The recording kernel put the vDSO just above the stack by hint (x86 before 6.9: infer.ts) */
   vdsoNearStack?: boolean
+  /** CONFIG_BSD_PROCESS_ACCT of the kernel replayed (default: on) */
+  bsdProcessAcct?: boolean
   /** Scheduler knobs: tests switch inline stepping (and with it the faults that run at once) off to compare. */
   scheduler?: SchedulerOptions
 }
@@ -70,6 +72,8 @@ export class Replayer {
   ops = 0
   faults = 0
   private readonly tasks = new Map<number, Task>()
+  /** Live threads per thread group: the last one to exit is the one whose group dies (do_exit's group_dead). */
+  private readonly liveThreads = new Map<number, number>()
   private readonly mms = new Map<number, Mm>() // tgid → its current mm
   private readonly inferred = new InferredVmas()
   private readonly shift = new Map<number, number>() // what-if: how far each thread runs behind its recording
@@ -97,6 +101,7 @@ export class Replayer {
       ...kernelOptions(policy),
       costs: opts.costs,
       thp: opts.thp,
+      bsdProcessAcct: opts.bsdProcessAcct,
       sched: new Scheduler(opts.scheduler),
     })
   }
@@ -187,8 +192,13 @@ export class Replayer {
     if (t === undefined) {
       t = this.k.createTask(tid, this.mmFor(tgid))
       this.tasks.set(tid, t)
+      this.threadStarted(tgid)
     }
     return t
+  }
+
+  private threadStarted(tgid: number): void {
+    this.liveThreads.set(tgid, (this.liveThreads.get(tgid) ?? 0) + 1)
   }
 
   private mmFor(tgid: number): Mm {
@@ -391,12 +401,15 @@ export class Replayer {
     if ((flags & CLONE_VM) !== 0) {
       const t = this.k.createTask(child, parent.mm)
       this.tasks.set(child, t)
+      // a thread (pthread_create; clone3's flags unknown count as one), or a vfork child: its own thread group
+      this.threadStarted((flags & CLONE_VFORK) !== 0 ? child : op.tgid)
       if (!this.mms.has(child)) this.mms.set(child, parent.mm) // a CLONE_VM child that is its own thread group (vfork)
       return
     }
     // The child exists from now on; its own operations wait until the copy is done.
     const childTask = this.k.createTask(child, null)
     this.tasks.set(child, childTask)
+    this.threadStarted(child)
     let copied = false
     childTask.submit(
       (function* () {
@@ -434,7 +447,9 @@ export class Replayer {
     const t = this.tasks.get(op.tid)
     if (t === undefined || t.mm === null) return
     const mm = t.mm
-    this.run(t, op, 'exit', exitMm, undefined, () => {
+    const live = this.liveThreads.get(op.tgid) ?? 1
+    this.liveThreads.set(op.tgid, live - 1)
+    this.run(t, op, 'exit', exitMm, {groupDead: op.groupDead ?? live <= 1}, () => {
       this.tasks.delete(op.tid)
       if (mm.dead) this.k.files?.exitFiles(op.tgid) // exit_files after exit_mm (do_exit)
     })

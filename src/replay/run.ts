@@ -90,7 +90,7 @@ export function engineOptions(
   db: Db,
   info: TraceInfo,
   opts: Pick<ReplayOptions, 'mode' | 'costs' | 'calibrateHolds' | 'thp'>,
-): EngineOptions & {calibrateHolds: boolean; thp: ThpMode; vdsoNearStack: boolean} {
+): EngineOptions & {calibrateHolds: boolean; thp: ThpMode; vdsoNearStack: boolean; bsdProcessAcct: boolean} {
   return {
     mode: opts.mode,
     costs: opts.costs,
@@ -99,6 +99,8 @@ export function engineOptions(
     calibrateHolds: opts.calibrateHolds === true,
     thp: opts.thp ?? info.thp ?? 'madvise',
     vdsoNearStack: vdsoNearStack(info.kernelVersion),
+    // the distributions' kernels are built with it; a capture records the recording kernel's setting
+    bsdProcessAcct: info.bsdProcessAcct ?? true,
   }
 }
 
@@ -116,7 +118,7 @@ export function replayTrace(
   try {
     const info = traceInfo(reader, traceId)
     const engineOpts = engineOptions(reader, info, opts)
-    const {calibrateHolds, thp, vdsoNearStack: vdso} = engineOpts
+    const {calibrateHolds, thp, vdsoNearStack: vdso, bsdProcessAcct} = engineOpts
     const metas = policies.map((p) => ({
       traceId,
       policy: p.name,
@@ -128,6 +130,7 @@ export function replayTrace(
         ...(calibrateHolds ? {calibrateHolds} : {}),
         ...(thp !== 'madvise' ? {thp} : {}),
         ...(vdso ? {vdsoNearStack: vdso} : {}),
+        ...(bsdProcessAcct ? {} : {bsdProcessAcct}),
       }),
       toolVersion: opts.toolVersion,
     }))

@@ -26,6 +26,8 @@ export interface TraceInfo {
   kernelVersion: string | null
   /** THP mode of the recording machine (traces.environment), null when the capture did not say. */
   thp: ThpMode | null
+  /** CONFIG_BSD_PROCESS_ACCT of the recording kernel (traces.environment), null when the capture did not say. */
+  bsdProcessAcct: boolean | null
   firstTsNs: bigint
   lastTsNs: bigint
   monotonic: boolean
@@ -39,12 +41,15 @@ export function traceInfo(db: Db, traceId: number): TraceInfo {
   )
   const r = stmt.safeIntegers(true).get(traceId) as Record<string, bigint | string | null> | undefined
   if (r === undefined) throw new Error(`no trace ${traceId}`)
+  const env =
+    r.environment === null ? {} : (JSON.parse(String(r.environment)) as {thp?: ThpMode; bsdProcessAcct?: boolean})
   return {
     traceId,
     path: String(r.path),
     format: String(r.format),
     kernelVersion: r.kernel_version === null ? null : String(r.kernel_version),
-    thp: r.environment === null ? null : ((JSON.parse(String(r.environment)) as {thp?: ThpMode}).thp ?? null),
+    thp: env.thp ?? null,
+    bsdProcessAcct: env.bsdProcessAcct ?? null,
     firstTsNs: (r.first_ts_ns as bigint | null) ?? 0n,
     lastTsNs: (r.last_ts_ns as bigint | null) ?? 0n,
     monotonic: r.monotonic === 1n,
@@ -409,7 +414,7 @@ function toOp(r: EventRow): Op | null {
     case Kind.Exec:
       return {type: 'exec', eventId, t, tid, tgid, filename: text ?? ''}
     case Kind.Exit:
-      return {type: 'exit', eventId, t, tid, tgid}
+      return {type: 'exit', eventId, t, tid, tgid, groupDead: b === null ? null : b !== 0}
     case Kind.UnmappedArea:
       return {type: 'unmapped_area', eventId, t, tid, tgid, addr: a ?? 0, len: c ?? 0, err: b ?? 0}
     case Kind.Mmap2: {

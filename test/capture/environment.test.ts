@@ -36,7 +36,11 @@ describe('capture environment', () => {
     put(root, `${thp}/use_zero_page`, '1\n')
     put(root, `${thp}/hugepages-2048kB/enabled`, 'always [inherit] madvise never\n')
     put(root, `${thp}/hugepages-64kB/enabled`, 'always inherit madvise [never]\n')
-    put(root, 'boot/config-6.12.118+deb12-amd64', '# CONFIG_HZ_1000 is not set\nCONFIG_HZ_250=y\nCONFIG_HZ=250\n')
+    put(
+      root,
+      'boot/config-6.12.118+deb12-amd64',
+      '# CONFIG_HZ_1000 is not set\nCONFIG_HZ_250=y\nCONFIG_HZ=250\nCONFIG_BSD_PROCESS_ACCT=y\nCONFIG_BSD_PROCESS_ACCT_V3=y\n',
+    )
     put(root, 'proc/sys/kernel/numa_balancing', '0\n')
     put(
       root,
@@ -58,6 +62,7 @@ describe('capture environment', () => {
       },
       hz: 250,
       hz_source: path.join(root, 'boot/config-6.12.118+deb12-amd64'),
+      bsd_process_acct: true,
       numa_balancing: 0,
       page_size: 4096,
     })
@@ -65,14 +70,16 @@ describe('capture environment', () => {
 
   it('HZ from /proc/config.gz when /boot has no config; everything null where nothing is readable', () => {
     const root = path.join(tmp, 'ikconfig')
-    put(root, 'proc/config.gz', gzipSync('CONFIG_HZ=1000\n'))
+    put(root, 'proc/config.gz', gzipSync('CONFIG_HZ=1000\n# CONFIG_BSD_PROCESS_ACCT is not set\n'))
     const env = readEnvironment(root, 'x')
     assert.equal(env.hz, 1000)
+    assert.equal(env.bsd_process_acct, false)
     assert.equal(env.hz_source, path.join(root, 'proc/config.gz'))
     assert.deepEqual(env.thp, {enabled: null, defrag: null, shmem_enabled: null, use_zero_page: null, sizes: {}})
     assert.equal(env.numa_balancing, null)
     assert.equal(env.page_size, null)
     assert.equal(readEnvironment(path.join(tmp, 'nothing'), 'x').hz, null)
+    assert.equal(readEnvironment(path.join(tmp, 'nothing'), 'x').bsd_process_acct, null)
   })
 
   it('selected(): the bracketed choice', () => {

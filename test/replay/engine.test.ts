@@ -288,3 +288,42 @@ test("exec with page_fault_kernel: elf_load's padzero write marks the last file 
   assert.equal(out.get(bss.eventId)!.reason, 'anon_vma_trylock', 'the bss (vm_brk_flags) has none')
   assert.equal(out.get(bssAgain.eventId)!.tookMmapLock, false, 'then it has one')
 })
+
+test('exit: the last thread of a group runs acct_collect (one more mmap read section) before exit_mm, unless the kernel lacks CONFIG_BSD_PROCESS_ACCT', () => {
+  // real 6.12 and 6.18 exit_group of a single-threaded process: R (acct_collect), R (exit_mm), R, W (exit_mmap)
+  const exit = (t: number, tid: number, groupDead: boolean | null): Op => ({
+    type: 'exit',
+    eventId: ++id,
+    t,
+    tid,
+    tgid: PID,
+    groupDead,
+  })
+  const run = (groupDeadOfLast: boolean | null, bsdProcessAcct?: boolean): number[] => {
+    const acquisitions: number[] = []
+    const rec: Recorder = {
+      fault: () => {},
+      op: (op, _label, r) => {
+        if (op.type === 'exit') acquisitions.push(r.acct.acquisitions)
+      },
+    }
+    const r = new Replayer(
+      policyByName('v6.18'),
+      {mode: 'faithful', costs: {}, initialMaps: new Map(), attached: false, bsdProcessAcct},
+      rec,
+    )
+    for (const op of [
+      mmap(0, PID, BASE, 0x10000, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS),
+      fault(10_000, PID + 1, BASE, 0x6),
+      exit(20_000, PID + 1, null),
+      exit(30_000, PID, groupDeadOfLast),
+    ])
+      r.apply(op)
+    r.finish()
+    return acquisitions
+  }
+  assert.deepEqual(run(null), [1, 4], 'group_dead inferred: the second exit is the last live thread')
+  assert.deepEqual(run(true), [1, 4])
+  assert.deepEqual(run(false), [1, 3], "the trace's group_dead=false wins")
+  assert.deepEqual(run(null, false), [1, 3], 'no CONFIG_BSD_PROCESS_ACCT')
+})

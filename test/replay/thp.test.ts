@@ -1,7 +1,8 @@
-// THP mode as input: the capture's meta file says what transparent_hugepage/enabled was; with `always`
+// The recording machine as input. THP mode: the capture's meta file says what transparent_hugepage/enabled was; with `always`
 // (Debian's 6.1 and 6.12 kernels) the first read of a 2 MiB-aligned range of a fresh anonymous VMA goes through
 // do_huge_pmd_anonymous_page, whose vmf_anon_prepare needs an anon_vma (a mmap_read_trylock on 6.10+), where
-// THP madvise reads the zero page under the VMA lock alone.
+// THP madvise reads the zero page under the VMA lock alone. CONFIG_BSD_PROCESS_ACCT: acct_collect read-locks a
+// dying thread group's mm.
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {mkdtempSync, writeFileSync} from 'node:fs'
@@ -74,4 +75,48 @@ test('THP always from the capture meta: the aligned first read needs an anon_vma
 test('--thp overrides the recorded mode (a what-if)', async () => {
   assert.equal((await reasons('[always] madvise never', 'madvise')).reason, 'ok')
   assert.equal((await reasons(null, 'always')).reason, 'anon_vma_trylock')
+})
+
+test('CONFIG_BSD_PROCESS_ACCT from the capture meta: without it the last exit takes one read section fewer', async () => {
+  const trace = TRACE + line('10.000200', 'sched_process_exit: comm=python3 pid=200 prio=120 group_dead=true') + '\n'
+  const reads = async (acct: boolean | null): Promise<{env: unknown; reads: number; options: string}> => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmareplay-acct-'))
+    writeFileSync(join(dir, 'app.trace.txt'), trace)
+    if (acct !== null)
+      writeFileSync(
+        join(dir, 'app.meta.json'),
+        JSON.stringify({kernel: {release: '6.18.4'}, environment: {thp: {enabled: null}, bsd_process_acct: acct}}),
+      )
+    const dbPath = join(dir, 'a.db')
+    const db = openDb(dbPath)
+    try {
+      const {summary} = (await loadTrace(db, join(dir, 'app.trace.txt'), {toolVersion: 'test'})) as {
+        summary: {traceId: number}
+      }
+      const [run] = replayTrace(dbPath, db, summary.traceId, [policyByName('v6.18')], {
+        mode: 'faithful',
+        costs: {},
+        toolVersion: 'test',
+      })
+      return {
+        env: db.prepare('SELECT environment FROM traces').pluck().get(),
+        reads: db
+          .prepare("SELECT value FROM run_counters WHERE run_id = ? AND name = 'mmap_lock.acquire.read'")
+          .pluck()
+          .get(run!.runId) as number,
+        options: db.prepare('SELECT options_json FROM runs WHERE run_id = ?').pluck().get(run!.runId) as string,
+      }
+    } finally {
+      db.close()
+    }
+  }
+  const on = await reads(true)
+  const off = await reads(false)
+  const unknown = await reads(null)
+  assert.equal(on.env, '{"bsdProcessAcct":true}')
+  assert.equal(off.env, '{"bsdProcessAcct":false}')
+  assert.equal(on.reads, off.reads + 1, 'acct_collect')
+  assert.equal(unknown.reads, on.reads, 'unknown: on, as distributions build it')
+  assert.match(off.options, /"bsdProcessAcct":false/)
+  assert.doesNotMatch(on.options, /bsdProcessAcct/)
 })

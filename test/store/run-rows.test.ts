@@ -74,7 +74,7 @@ test('result records round-trip: every field the engine reports lands in its col
     writeAcquisitions: 1,
     waitedFor: {tid: 47, op: 'fault', ref: e1!, write: false},
   }
-  run.op({type: 'exit', eventId: e2!, t: 2000, tid: 8, tgid: 5}, 'munmap', {
+  run.op({type: 'exit', eventId: e2!, t: 2000, tid: 8, tgid: 5, groupDead: null}, 'munmap', {
     op: 'munmap',
     tid: 8,
     startNs: 2003,
