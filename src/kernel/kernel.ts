@@ -214,7 +214,8 @@ export class Kernel {
 
   /** An anonymous kernel file: shmem behind MAP_SHARED|MAP_ANONYMOUS (has ->map_pages), hugetlbfs behind MAP_HUGETLB. */
   internalFile(kind: 'shmem' | 'hugetlb'): FileRef {
-    return {id: `${kind}:${this.nextFileId++}`, mapPages: kind === 'shmem'}
+    const shmem = kind === 'shmem'
+    return {id: `${kind}:${this.nextFileId++}`, mapPages: shmem, ...(shmem ? {shmem} : {})}
   }
 
   /** A new struct anon_vma (anon_vma_alloc); `forked` for anon_vma_fork's child. */

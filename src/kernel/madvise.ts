@@ -1,7 +1,7 @@
 // madvise (mm/madvise.c): which lock each advice takes, the flag-changing advice, the per-VMA lock of 6.17+.
 import type {Step} from '../sim/scheduler.js'
 import type {Kernel} from './kernel.js'
-import {mmapReadLock, mmapReadUnlock, mmapWriteLock, mmapWriteUnlock} from './mm.js'
+import {type Mm, mmapReadLock, mmapReadUnlock, mmapWriteLock, mmapWriteUnlock} from './mm.js'
 import type {Task} from './task.js'
 import {anonVmaPrepare, modifyRange} from './vma-ops.js'
 import {lockVmaUnderRcu, vmaEndRead, type LockVmaResult} from './vma-lock.js'
@@ -120,6 +120,7 @@ export function* sysMadvise(k: Kernel, t: Task, a: MadviseArgs): Step<number> {
         if ((vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE) anonVmaPrepare(k, vma)
     }
     yield hold
+    if (a.advice === MADV.WILLNEED && !failed(a.result)) yield* madviseWillneedFiles(k, t, mm, a.addr, end)
     mmapReadUnlock(k, t, mm)
   } else {
     yield* mmapWriteLock(k, t, mm)
@@ -132,4 +133,18 @@ export function* sysMadvise(k: Kernel, t: Task, a: MadviseArgs): Step<number> {
     mmapWriteUnlock(k, t, mm)
   }
   return a.result ?? 0
+}
+
+/**
+ * madvise_willneed (mm/madvise.c, 6.1–6.18) on a file VMA drops mmap_lock for vfs_fadvise(POSIX_FADV_WILLNEED),
+ * since the filesystem may take its own locks, and read-locks again to walk on: one more read section per file VMA
+ * of the range (anonymous and shmem ones start swap-in reads under the lock). Seen in a 6.18 capture of
+ * madvise(MADV_WILLNEED) on a file mapping: released, then start_locking/acquire_returned again inside the call.
+ */
+function* madviseWillneedFiles(k: Kernel, t: Task, mm: Mm, start: number, end: number): Step<void> {
+  for (const vma of mm.vmasIn(start, end)) {
+    if (vma.file === null || vma.file.shmem === true) continue // shmem_swapin_range, under the lock
+    mmapReadUnlock(k, t, mm)
+    yield* mmapReadLock(k, t, mm)
+  }
 }

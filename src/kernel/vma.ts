@@ -54,6 +54,8 @@ export interface FileRef {
   readonly approximate?: boolean
   /** Path where the trace names it (maps snapshot, perf MMAP2, exec): reports only, never identity. */
   readonly path?: string
+  /** shmem_mapping(): the shmem file behind MAP_SHARED|MAP_ANONYMOUS (a tmpfs file the trace cannot tell). */
+  readonly shmem?: boolean
 }
 
 /** struct anon_vma. `forked`: created by anon_vma_fork (its VMA's anon_vma_chain is not singular). */

@@ -157,6 +157,25 @@ test('madvise lock modes: DONTNEED read (≤6.16), HUGEPAGE write + split, HWPOI
   ])
 })
 
+test('MADV_WILLNEED drops and retakes the read lock once per file VMA (vfs_fadvise outside mmap_lock), not for anonymous or shmem', () => {
+  // a 6.18 capture of python's mmap.madvise(MADV_WILLNEED): on a file mapping Sr Ar Rr Sr Ar Rr inside the call,
+  // on an anonymous one Sr Ar Rr
+  const w = world('6.18')
+  vma(w, 0, 8, {file: {id: 'libc', mapPages: true}})
+  vma(w, 10, 8, {file: {id: 'data', mapPages: true}})
+  vma(w, 20, 8, {anonVma: true})
+  vma(w, 30, 8, {shared: true, file: w.k.internalFile('shmem')})
+  const willneed = (from: number, pages: number): string => {
+    w.events.length = 0
+    opNow(w, w.t[0]!, 'madvise', sysMadvise, {addr: BASE + from * PAGE, len: pages * PAGE, advice: MADV.WILLNEED})
+    return sig(w.events)
+  }
+  assert.equal(willneed(0, 8), 'Sr Ar Rr Sr Ar Rr')
+  assert.equal(willneed(0, 18), 'Sr Ar Rr Sr Ar Rr Sr Ar Rr', 'two file VMAs')
+  assert.equal(willneed(20, 8), 'Sr Ar Rr', 'anonymous')
+  assert.equal(willneed(30, 8), 'Sr Ar Rr', 'shmem')
+})
+
 test('MADV_MERGEABLE write-locks the VMAs it changes (ksm_madvise + madvise_update_vma): a fault during it falls back; UNMERGEABLE clears the flag', () => {
   const w = world('6.18')
   vma(w, 0, 30, {anonVma: true})
