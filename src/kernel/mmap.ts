@@ -41,6 +41,7 @@ import {
   MAP_HUGETLB,
   MAP_LOCKED,
   MAP_NORESERVE,
+  MAP_NONBLOCK,
   MAP_POPULATE,
   MAP_SHARED,
   MAP_STACK,
@@ -109,7 +110,9 @@ export function* sysMmap(k: Kernel, t: Task, a: MmapArgs): Step<number> {
   freeVmas(k, removed)
   yield holdOf(a, k.costs.mmapNs)
   mmapWriteUnlock(k, t, mm)
-  if ((a.flags & MAP_POPULATE) !== 0 || (flags & VM_LOCKED) !== 0) yield* populate(k, t, mm, addr, addr + len, true)
+  // do_mmap: populate when VM_LOCKED, or for MAP_POPULATE without MAP_NONBLOCK
+  if ((a.flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE || (flags & VM_LOCKED) !== 0)
+    yield* populate(k, t, mm, addr, addr + len, true)
   return addr
 }
 

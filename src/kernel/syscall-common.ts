@@ -10,7 +10,7 @@ import type {Kernel} from './kernel.js'
 import {mmapReadLock, mmapReadUnlock, type Mm} from './mm.js'
 import type {Task} from './task.js'
 import {anonVmaPrepare} from './vma-ops.js'
-import {PAGE_SIZE, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE} from './vma.js'
+import {PAGE_SIZE, VM_EXEC, VM_LOCKONFAULT, VM_READ, VM_SHARED, VM_WRITE} from './vma.js'
 import {PROT_EXEC, PROT_READ, PROT_WRITE} from './uapi.js'
 
 export const pageAlign = (n: number): number => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE
@@ -47,11 +47,12 @@ export function split(k: Kernel, holdNs: number): [number, number] {
   return [w, holdNs - w]
 }
 
-// __mm_populate: fault the range in under mmap_read_lock; writable private mappings get their anon_vma.
+// __mm_populate: fault the range in under mmap_read_lock; writable private mappings get their anon_vma, except
+// VM_LOCKONFAULT ones, which populate_vma_page_range leaves to their faults (mm/gup.c, 6.1–6.18).
 export function* populate(k: Kernel, t: Task, mm: Mm, start: number, end: number, write: boolean): Step<void> {
   yield* mmapReadLock(k, t, mm)
   for (const vma of mm.vmasIn(start, end)) {
-    if (write && (vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE) anonVmaPrepare(k, vma)
+    if (write && (vma.flags & (VM_WRITE | VM_SHARED | VM_LOCKONFAULT)) === VM_WRITE) anonVmaPrepare(k, vma)
   }
   yield k.costs.populateNs
   mmapReadUnlock(k, t, mm)

@@ -23,6 +23,7 @@ export const MAP_GROWSDOWN = 0x100
 export const MAP_LOCKED = 0x2000
 export const MAP_NORESERVE = 0x4000
 export const MAP_POPULATE = 0x8000
+export const MAP_NONBLOCK = 0x10000
 export const MAP_STACK = 0x20000
 export const MAP_HUGETLB = 0x40000
 export const MAP_FIXED_NOREPLACE = 0x100000

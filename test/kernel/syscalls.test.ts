@@ -17,6 +17,7 @@ import {
   sysBrk,
   sysMadvise,
   sysMlock,
+  sysMlockall,
   sysMmap,
   sysMprotect,
   sysMremap,
@@ -155,6 +156,24 @@ test('madvise lock modes: DONTNEED read (≤6.16), HUGEPAGE write + split, HWPOI
     [10, 20],
     [20, 30],
   ])
+})
+
+test('populate: MAP_POPULATE|MAP_NONBLOCK does not populate; a VM_LOCKONFAULT mapping takes the read section but gets no anon_vma', () => {
+  // do_mmap: `(flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE`; populate_vma_page_range returns at once for
+  // VM_LOCKONFAULT (mm/gup.c), so its first write fault still needs the anon_vma
+  const w = world('6.18')
+  const t = w.t[0]!
+  opNow(w, t, 'mmap', sysMmap, {len: 8 * PAGE, prot: 3, flags: 0x22 | 0x8000 | 0x10000})
+  assert.equal(sig(w.events), 'Sw Aw Rw', 'no populate section')
+  w.events.length = 0
+  const populated = opNow(w, t, 'mmap', sysMmap, {len: 8 * PAGE, prot: 3, flags: 0x22 | 0x8000}).result
+  assert.equal(sig(w.events), 'Sw Aw Rw Sr Ar Rr')
+  assert.notEqual(w.mm.vmaLookup(populated)!.anonVma, null)
+  opNow(w, t, 'mlockall', sysMlockall, {flags: 2 | 4}) // MCL_FUTURE | MCL_ONFAULT
+  w.events.length = 0
+  const onFault = opNow(w, t, 'mmap', sysMmap, {len: 8 * PAGE, prot: 3, flags: 0x22}).result
+  assert.equal(sig(w.events), 'Sw Aw Rw Sr Ar Rr', '__mm_populate still takes mmap_lock')
+  assert.equal(w.mm.vmaLookup(onFault)!.anonVma, null)
 })
 
 test('MADV_WILLNEED drops and retakes the read lock once per file VMA (vfs_fadvise outside mmap_lock), not for anonymous or shmem', () => {
