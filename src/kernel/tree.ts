@@ -84,6 +84,15 @@ function chunkBounds(n: number, max: number, min: number): number[] {
 }
 
 // The chunk functions take ownership of fresh arrays: a run that fits one node keeps them instead of a copy.
+/** What store() found on its way down: per level, the run of nodes overlapping the range, the index the run
+ * starts at, and the position of its first and last node inside the first and last node of the run above. */
+interface StorePath<V> {
+  runs: TreeNode<V>[][]
+  los: number[]
+  firstIdx: number[]
+  lastIdx: number[]
+}
+
 function chunkLeaves<V>(ends: number[], vals: (V | null)[], lo: number): TreeNode<V>[] {
   if (ends.length <= LEAF_MAX) return [makeLeaf(ends, vals, lo)]
   const out: TreeNode<V>[] = []
@@ -360,104 +369,21 @@ export class RangeTree<V> {
     const a = start > 0 ? start - 1 : 0
     const b = end < TREE_MAX ? end : TREE_MAX - 1
     if (this.storeInLeaf(start, end, value, a, b)) return
-    const H = this.height
-    // The run of nodes overlapping [a, b] on every level, where each run starts, and the index of its first and
-    // last node inside the first and last node of the run above.
-    const runs: TreeNode<V>[][] = [[this.root]]
-    const los = [0]
-    const firstIdx = [0]
-    const lastIdx = [0]
-    for (let d = 0; d < H - 1; d++) {
-      const kids: TreeNode<V>[] = []
-      let lo = -1
-      let s = los[d]!
-      let fi = -1
-      let li = -1
-      for (const node of runs[d]! as Inner<V>[]) {
-        for (let i = 0; i < node.kids.length; i++) {
-          const cs = i === 0 ? s : node.ends[i - 1]!
-          if (node.ends[i]! > a && cs <= b) {
-            if (lo < 0) {
-              lo = cs
-              fi = i
-            }
-            kids.push(node.kids[i]!)
-            li = i
-          }
-        }
-        s = lastEnd(node)
-      }
-      runs.push(kids)
-      los.push(lo)
-      firstIdx.push(fi)
-      lastIdx.push(li)
-    }
-
+    const p = this.overlapping(a, b)
+    const leafD = this.height - 1
     // Leaf level: gather, edit, merge.
-    const leafD = H - 1
-    let leaves = runs[leafD]!
-    let lo = los[leafD]!
-    let slots = 0
-    for (const l of leaves) slots += l.ends.length
-    if (H > 1 && slots < LEAF_MIN) {
-      // Underfull: pull in a sibling under the same parent so leaves do not wither to single slots.
-      const pLast = runs[leafD - 1]![runs[leafD - 1]!.length - 1] as Inner<V>
-      const pFirst = runs[leafD - 1]![0] as Inner<V>
-      if (lastIdx[leafD]! + 1 < pLast.kids.length) {
-        leaves = [...leaves, pLast.kids[++lastIdx[leafD]!]!]
-      } else if (firstIdx[leafD]! > 0) {
-        const i = --firstIdx[leafD]!
-        leaves = [pFirst.kids[i]!, ...leaves]
-        lo = i === 0 ? los[leafD - 1]! : pFirst.ends[i - 1]!
-      }
-      runs[leafD] = leaves
-    }
+    const lo = this.widenLeaves(p, leafD)
     const ends: number[] = []
     const vals: (V | null)[] = []
     let s = lo
-    for (const leaf of leaves as Leaf<V>[]) s = storeInLeaf(leaf, s, start, end, value, ends, vals)
-    let retired = leaves.length
+    for (const leaf of p.runs[leafD]! as Leaf<V>[]) s = storeInLeaf(leaf, s, start, end, value, ends, vals)
+    let retired = p.runs[leafD]!.length
     let level = chunkLeaves(ends, vals, lo)
     let made = level.length
-
     // Upper levels: splice the new nodes in place of the old run, re-chunk the parents.
     for (let d = leafD - 1; d >= 0; d--) {
-      let parents = runs[d]! as Inner<V>[]
-      const first = parents[0]!
-      const last = parents[parents.length - 1]!
-      const fi = firstIdx[d + 1]!
-      const li = lastIdx[d + 1]!
-      let kidEnds: number[] = []
-      let kids: TreeNode<V>[] = []
-      for (let i = 0; i < fi; i++) {
-        kidEnds.push(first.ends[i]!)
-        kids.push(first.kids[i]!)
-      }
-      for (const n of level) {
-        kidEnds.push(lastEnd(n))
-        kids.push(n)
-      }
-      for (let i = li + 1; i < last.kids.length; i++) {
-        kidEnds.push(last.ends[i]!)
-        kids.push(last.kids[i]!)
-      }
-      if (d > 0 && kids.length < NODE_MIN) {
-        const gp = runs[d - 1]![runs[d - 1]!.length - 1] as Inner<V>
-        if (lastIdx[d]! + 1 < gp.kids.length) {
-          const sib = gp.kids[++lastIdx[d]!] as Inner<V>
-          kidEnds = [...kidEnds, ...sib.ends]
-          kids = [...kids, ...sib.kids]
-          parents = [...parents, sib]
-        } else if (firstIdx[d]! > 0) {
-          const gf = runs[d - 1]![0] as Inner<V>
-          const sib = gf.kids[--firstIdx[d]!] as Inner<V>
-          kidEnds = [...sib.ends, ...kidEnds]
-          kids = [...sib.kids, ...kids]
-          parents = [sib, ...parents]
-        }
-        runs[d] = parents
-      }
-      retired += parents.length
+      const {kidEnds, kids, parents} = this.splice(p, d, level)
+      retired += parents
       level = chunkInner(kidEnds, kids)
       made += level.length
     }
@@ -475,6 +401,108 @@ export class RangeTree<V> {
     this.allocated += made
     this.retired += retired
     if (this.retire !== null) this.retire(retired)
+  }
+
+  /** The run of nodes overlapping [a, b] on every level (mas_wr_walk, for every node the range touches). */
+  private overlapping(a: number, b: number): StorePath<V> {
+    const p: StorePath<V> = {runs: [[this.root]], los: [0], firstIdx: [0], lastIdx: [0]}
+    for (let d = 0; d < this.height - 1; d++) {
+      const kids: TreeNode<V>[] = []
+      let lo = -1
+      let s = p.los[d]!
+      let fi = -1
+      let li = -1
+      for (const node of p.runs[d]! as Inner<V>[]) {
+        for (let i = 0; i < node.kids.length; i++) {
+          const cs = i === 0 ? s : node.ends[i - 1]!
+          if (node.ends[i]! > a && cs <= b) {
+            if (lo < 0) {
+              lo = cs
+              fi = i
+            }
+            kids.push(node.kids[i]!)
+            li = i
+          }
+        }
+        s = lastEnd(node)
+      }
+      p.runs.push(kids)
+      p.los.push(lo)
+      p.firstIdx.push(fi)
+      p.lastIdx.push(li)
+    }
+    return p
+  }
+
+  /**
+   * An underfull run of leaves pulls in a sibling under the same parent, so leaves do not wither to single slots
+   * (mas_rebalance). Returns where the run of leaves starts.
+   */
+  private widenLeaves(p: StorePath<V>, leafD: number): number {
+    const leaves = p.runs[leafD]!
+    let lo = p.los[leafD]!
+    let slots = 0
+    for (const l of leaves) slots += l.ends.length
+    if (leafD === 0 || slots >= LEAF_MIN) return lo
+    const up = p.runs[leafD - 1]! as Inner<V>[]
+    const pLast = up[up.length - 1]!
+    const pFirst = up[0]!
+    if (p.lastIdx[leafD]! + 1 < pLast.kids.length) {
+      p.runs[leafD] = [...leaves, pLast.kids[++p.lastIdx[leafD]!]!]
+    } else if (p.firstIdx[leafD]! > 0) {
+      const i = --p.firstIdx[leafD]!
+      p.runs[leafD] = [pFirst.kids[i]!, ...leaves]
+      lo = i === 0 ? p.los[leafD - 1]! : pFirst.ends[i - 1]!
+    }
+    return lo
+  }
+
+  /**
+   * Level d's run with `level` (the new nodes of level d + 1) in place of the old children: the kept children
+   * before and after them, an underfull result widened by a sibling of the run (mas_rebalance). `parents`: how
+   * many nodes of level d it replaces.
+   */
+  private splice(
+    p: StorePath<V>,
+    d: number,
+    level: TreeNode<V>[],
+  ): {kidEnds: number[]; kids: TreeNode<V>[]; parents: number} {
+    let parents = p.runs[d]! as Inner<V>[]
+    const first = parents[0]!
+    const last = parents[parents.length - 1]!
+    const fi = p.firstIdx[d + 1]!
+    const li = p.lastIdx[d + 1]!
+    let kidEnds: number[] = []
+    let kids: TreeNode<V>[] = []
+    for (let i = 0; i < fi; i++) {
+      kidEnds.push(first.ends[i]!)
+      kids.push(first.kids[i]!)
+    }
+    for (const n of level) {
+      kidEnds.push(lastEnd(n))
+      kids.push(n)
+    }
+    for (let i = li + 1; i < last.kids.length; i++) {
+      kidEnds.push(last.ends[i]!)
+      kids.push(last.kids[i]!)
+    }
+    if (d > 0 && kids.length < NODE_MIN) {
+      const up = p.runs[d - 1]! as Inner<V>[]
+      const gp = up[up.length - 1]!
+      if (p.lastIdx[d]! + 1 < gp.kids.length) {
+        const sib = gp.kids[++p.lastIdx[d]!] as Inner<V>
+        kidEnds = [...kidEnds, ...sib.ends]
+        kids = [...kids, ...sib.kids]
+        parents = [...parents, sib]
+      } else if (p.firstIdx[d]! > 0) {
+        const sib = up[0]!.kids[--p.firstIdx[d]!] as Inner<V>
+        kidEnds = [...sib.ends, ...kidEnds]
+        kids = [...sib.kids, ...kids]
+        parents = [sib, ...parents]
+      }
+      p.runs[d] = parents
+    }
+    return {kidEnds, kids, parents: parents.length}
   }
 
   /**
