@@ -253,8 +253,17 @@ export function judgeAttempt(
   return {outcome: 'ok', detail: null}
 }
 
-/** Runs `o.runs` captures, numbered after the runs already in `o.out`; throws LabError on the first run that fails. */
-export async function runLab(o: LabRunOptions): Promise<LabRunResult[]> {
+/** What every run of a series shares: the QEMU binary and version, the settings, the initramfs, the job script. */
+interface Prepared {
+  qemu: string
+  version: string | null
+  s: RunSettings
+  initrd: string
+  job: string
+}
+
+/** Checks and shared files before any VM starts: the tools, /dev/kvm for --accel kvm, the initramfs, the series. */
+function prepare(o: LabRunOptions): Prepared {
   const qemu = requireTool('qemu', o.qemu)
   const s = settingsOf(o)
   if (s.accel === 'kvm') {
@@ -272,7 +281,6 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult[]> {
   if (initrd.built) o.log(`built initramfs ${initrd.path}`)
   claimSeries(o.out, s)
   removeStale(o.out)
-  const version = qemuVersion(qemu)
   const job = jobScript({
     node: process.execPath,
     runJs: path.join(repoRoot(), 'bin', 'run.js'),
@@ -282,93 +290,129 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult[]> {
     bufferKb: s.buffer_kb,
     captureArgs: s.capture_args,
   })
+  return {qemu, version: qemuVersion(qemu), s, initrd: initrd.path, job}
+}
+
+/** One attempt: a fresh results directory, the VM booted and waited for, the verdict, lab.json written into it. */
+async function bootAttempt(
+  o: LabRunOptions,
+  p: Prepared,
+  run: number,
+  attempts: Attempt[],
+): Promise<{tmp: string; info: LabRunInfo; verdict: ReturnType<typeof judgeAttempt>; vm: VmResult}> {
+  const attempt = attempts.length + 1
+  const tmp = path.join(o.out, `.run-${run}.attempt-${attempt}.tmp-${process.pid}`)
+  fs.rmSync(tmp, {recursive: true, force: true})
+  fs.mkdirSync(tmp)
+  fs.writeFileSync(path.join(tmp, 'job.sh'), p.job)
+  fs.writeFileSync(path.join(tmp, 'guest.env'), '')
+  const {s} = p
+  const args = qemuArgs({
+    accel: s.accel,
+    cpu: s.cpu,
+    smp: s.smp,
+    memoryMb: s.memory_mb,
+    vmlinuz: kernelFile(o.kernel, o.kernel.info.files.vmlinuz),
+    initrd: p.initrd,
+    append: o.append,
+    resultsDir: tmp,
+  })
+  o.log(`run ${run} (attempt ${attempt}): booting ${o.kernel.info.name} (${o.kernel.info.release}), ${s.accel}`)
+  let vm: VmResult
+  try {
+    vm = await runVm({
+      qemu: p.qemu,
+      args,
+      consoleFile: path.join(tmp, 'console.log'),
+      timeoutMs: o.timeoutS * 1000,
+      signal: o.signal,
+      onLine: o.onConsoleLine,
+    })
+  } catch (error) {
+    fs.rmSync(tmp, {recursive: true, force: true})
+    throw new LabError(LabExit.NO_TOOL, `cannot start ${p.qemu}: ${(error as Error).message}`)
+  }
+  const verdict = judgeAttempt(vm, tmp, s.accel)
+  attempts.push({attempt, outcome: verdict.outcome, detail: verdict.detail, vm_wall_s: vm.wall_s})
+  const info = runInfo(o, p, {run, attempts, tmp, args, vm, ok: verdict.outcome === 'ok'})
+  fs.writeFileSync(path.join(tmp, 'lab.json'), JSON.stringify(info, null, 2) + '\n')
+  return {tmp, info, verdict, vm}
+}
+
+/** lab.json: the kernel, the VM, the command, the times the guest reported (guest.env) and the capture's exit. */
+function runInfo(
+  o: LabRunOptions,
+  p: Prepared,
+  a: {run: number; attempts: Attempt[]; tmp: string; args: string[]; vm: VmResult; ok: boolean},
+): LabRunInfo {
+  const {s} = p
+  const env = parseGuestEnv(readIf(path.join(a.tmp, 'guest.env')))
+  const jobStart = num(env.get('job_start'))
+  const jobEnd = num(env.get('job_end'))
+  const meta = a.ok ? (JSON.parse(fs.readFileSync(path.join(a.tmp, META_FILE), 'utf8')) as {exit_status?: unknown}) : {}
+  return {
+    format: LAB_RUN_FORMAT,
+    run: a.run,
+    attempt: a.attempts.length,
+    attempts: a.attempts,
+    kernel: {
+      name: o.kernel.info.name,
+      release: o.kernel.info.release,
+      version: o.kernel.info.version,
+      source: o.kernel.info.source,
+      config: o.kernel.info.config,
+    },
+    // the results share is named by the directory the run ends up in
+    qemu: {
+      binary: p.qemu,
+      version: p.version,
+      args: a.args.map((x) => x.replace(a.tmp, path.join(o.out, `run-${a.run}`))),
+      accel: s.accel,
+      cpu: s.cpu,
+      smp: s.smp,
+      memory_mb: s.memory_mb,
+    },
+    command: s.command,
+    cwd: s.cwd,
+    env: s.env,
+    times: {
+      boot_s: num(env.get('ready')),
+      host_boot_s: a.vm.stages.ready?.host_s ?? null,
+      guest_run_s: jobStart !== null && jobEnd !== null ? Math.round((jobEnd - jobStart) * 100) / 100 : null,
+      vm_wall_s: a.vm.wall_s,
+    },
+    capture_exit: Number(env.get('capture_exit') ?? -1),
+    exit_status: meta.exit_status ?? null,
+    files: {
+      trace: TRACE_FILE,
+      meta: META_FILE,
+      console: 'console.log',
+      stdout: 'stdout.txt',
+      stderr: 'stderr.txt',
+      job: 'job.sh',
+    },
+  }
+}
+
+/** A failed attempt keeps its logs under OUT/failed for inspection, never a (partial) trace. Returns where. */
+function keepFailed(o: LabRunOptions, tmp: string, run: number, attempt: number): string {
+  for (const f of [TRACE_FILE, META_FILE]) fs.rmSync(path.join(tmp, f), {force: true})
+  const failed = path.join(o.out, 'failed', `run-${run}.attempt-${attempt}`)
+  fs.mkdirSync(path.dirname(failed), {recursive: true})
+  fs.rmSync(failed, {recursive: true, force: true})
+  fs.renameSync(tmp, failed)
+  return failed
+}
+
+/** Runs `o.runs` captures, numbered after the runs already in `o.out`; throws LabError on the first run that fails. */
+export async function runLab(o: LabRunOptions): Promise<LabRunResult[]> {
+  const p = prepare(o)
   const first = (existingRuns(o.out).pop() ?? 0) + 1
   const results: LabRunResult[] = []
   for (let run = first; run < first + o.runs; run++) {
     const attempts: Attempt[] = []
-    for (let attempt = 1; ; attempt++) {
-      const tmp = path.join(o.out, `.run-${run}.attempt-${attempt}.tmp-${process.pid}`)
-      fs.rmSync(tmp, {recursive: true, force: true})
-      fs.mkdirSync(tmp)
-      fs.writeFileSync(path.join(tmp, 'job.sh'), job)
-      fs.writeFileSync(path.join(tmp, 'guest.env'), '')
-      const args = qemuArgs({
-        accel: s.accel,
-        cpu: s.cpu,
-        smp: s.smp,
-        memoryMb: s.memory_mb,
-        vmlinuz: kernelFile(o.kernel, o.kernel.info.files.vmlinuz),
-        initrd: initrd.path,
-        append: o.append,
-        resultsDir: tmp,
-      })
-      o.log(`run ${run} (attempt ${attempt}): booting ${o.kernel.info.name} (${o.kernel.info.release}), ${s.accel}`)
-      let vm: VmResult
-      try {
-        vm = await runVm({
-          qemu,
-          args,
-          consoleFile: path.join(tmp, 'console.log'),
-          timeoutMs: o.timeoutS * 1000,
-          signal: o.signal,
-          onLine: o.onConsoleLine,
-        })
-      } catch (error) {
-        fs.rmSync(tmp, {recursive: true, force: true})
-        throw new LabError(LabExit.NO_TOOL, `cannot start ${qemu}: ${(error as Error).message}`)
-      }
-      const verdict = judgeAttempt(vm, tmp, s.accel)
-      attempts.push({attempt, outcome: verdict.outcome, detail: verdict.detail, vm_wall_s: vm.wall_s})
-      const env = parseGuestEnv(readIf(path.join(tmp, 'guest.env')))
-      const jobStart = num(env.get('job_start'))
-      const jobEnd = num(env.get('job_end'))
-      const meta =
-        verdict.outcome === 'ok'
-          ? (JSON.parse(fs.readFileSync(path.join(tmp, META_FILE), 'utf8')) as {exit_status?: unknown})
-          : {}
-      const info: LabRunInfo = {
-        format: LAB_RUN_FORMAT,
-        run,
-        attempt,
-        attempts,
-        kernel: {
-          name: o.kernel.info.name,
-          release: o.kernel.info.release,
-          version: o.kernel.info.version,
-          source: o.kernel.info.source,
-          config: o.kernel.info.config,
-        },
-        // the results share is named by the directory the run ends up in
-        qemu: {
-          binary: qemu,
-          version,
-          args: args.map((a) => a.replace(tmp, path.join(o.out, `run-${run}`))),
-          accel: s.accel,
-          cpu: s.cpu,
-          smp: s.smp,
-          memory_mb: s.memory_mb,
-        },
-        command: s.command,
-        cwd: s.cwd,
-        env: s.env,
-        times: {
-          boot_s: num(env.get('ready')),
-          host_boot_s: vm.stages.ready?.host_s ?? null,
-          guest_run_s: jobStart !== null && jobEnd !== null ? Math.round((jobEnd - jobStart) * 100) / 100 : null,
-          vm_wall_s: vm.wall_s,
-        },
-        capture_exit: Number(env.get('capture_exit') ?? -1),
-        exit_status: meta.exit_status ?? null,
-        files: {
-          trace: TRACE_FILE,
-          meta: META_FILE,
-          console: 'console.log',
-          stdout: 'stdout.txt',
-          stderr: 'stderr.txt',
-          job: 'job.sh',
-        },
-      }
-      fs.writeFileSync(path.join(tmp, 'lab.json'), JSON.stringify(info, null, 2) + '\n')
+    for (;;) {
+      const {tmp, info, verdict, vm} = await bootAttempt(o, p, run, attempts)
       if (verdict.outcome === 'ok') {
         const dir = path.join(o.out, `run-${run}`)
         fs.renameSync(tmp, dir)
@@ -378,12 +422,8 @@ export async function runLab(o: LabRunOptions): Promise<LabRunResult[]> {
         )
         break
       }
-      // a failed attempt keeps its logs for inspection, never a (partial) trace
-      for (const f of [TRACE_FILE, META_FILE]) fs.rmSync(path.join(tmp, f), {force: true})
-      const failed = path.join(o.out, 'failed', `run-${run}.attempt-${attempt}`)
-      fs.mkdirSync(path.dirname(failed), {recursive: true})
-      fs.rmSync(failed, {recursive: true, force: true})
-      fs.renameSync(tmp, failed)
+      const attempt = attempts.length
+      const failed = keepFailed(o, tmp, run, attempt)
       const retriable = verdict.outcome === 'timeout' || verdict.outcome === 'stall'
       if (retriable && attempt <= o.retries) {
         o.log(`run ${run} attempt ${attempt}: ${verdict.outcome} (${verdict.detail}); the VM was killed, retrying`)
