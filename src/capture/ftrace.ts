@@ -5,7 +5,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import {readEnvironment} from './environment.js'
+import {eventFacts, machineFacts, metaHeader} from './meta.js'
 import {CaptureError, ExitCode, errnoOf} from './errors.js'
 import {type EventSpec, splitEvent} from './events.js'
 import {Journal, type RestoreFailure, restoreEntries} from './journal.js'
@@ -510,20 +510,12 @@ function ftraceMeta(
 ): Record<string, unknown> {
   const paths = outputPaths(o.out)
   return {
-    format: 'vmareplay-capture-meta/1',
-    tool: {name: 'vmareplay capture', version: o.toolVersion},
-    backend: 'ftrace',
-    mode: r.target ? 'attach' : 'launch',
-    command: o.command ?? null,
+    ...metaHeader(o, 'ftrace', r.target !== undefined),
     command_pid: r.commandPid ?? null,
     attach: r.attachInfo ?? null,
     trace_file: path.basename(paths.trace),
     maps_file: r.attachInfo?.maps_lines !== undefined ? path.basename(paths.maps) : null,
-    kernel: {release: os.release(), version: os.version(), machine: os.machine()},
-    environment: readEnvironment(),
-    cpus: r.cpus,
-    created: new Date().toISOString(),
-    clock: 'mono',
+    ...machineFacts(r.cpus),
     times: r.times,
     stop_reason: r.stopReason,
     exit_status: r.status ?? null,
@@ -534,15 +526,7 @@ function ftraceMeta(
       options: r.optionsSet,
       pid_filter: 'set_event_pid + options/event-fork',
     },
-    events: {
-      enabled: r.enabled.map((e) => e.name),
-      missing: r.missing.map((e) => e.name),
-      groups: {
-        kfault: o.events.kfault,
-        pagecache: o.events.pagecache,
-        extra: o.events.extra,
-      },
-    },
+    events: eventFacts(o, r.enabled, r.missing),
     loss: {lost: loss.lost, reasons: loss.reasons, trace: r.scan ?? null, per_cpu: r.stats},
     output: {lines: r.scan?.lines ?? 0, bytes: r.scan?.bytes ?? 0},
     warnings,

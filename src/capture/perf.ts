@@ -6,7 +6,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 
-import {readEnvironment} from './environment.js'
+import {eventFacts, machineFacts, metaHeader} from './meta.js'
 import {CaptureError, ExitCode} from './errors.js'
 import {type EventSpec, resolveEvents} from './events.js'
 import {type ExitStatus, describeStatus} from './launch.js'
@@ -287,11 +287,7 @@ interface PerfRecorded {
 
 function perfMeta(o: PerfOptions, r: PerfRecorded): Record<string, unknown> {
   return {
-    format: 'vmareplay-capture-meta/1',
-    tool: {name: 'vmareplay capture', version: o.toolVersion},
-    backend: 'perf',
-    mode: r.target ? 'attach' : 'launch',
-    command: o.command ?? null,
+    ...metaHeader(o, 'perf', r.target !== undefined),
     attach: r.target
       ? {
           pid: o.pid,
@@ -303,11 +299,7 @@ function perfMeta(o: PerfOptions, r: PerfRecorded): Record<string, unknown> {
       : null,
     trace_file: path.basename(r.paths.trace),
     maps_file: r.mapsInfo ? path.basename(r.paths.maps) : null,
-    kernel: {release: os.release(), version: os.version(), machine: os.machine()},
-    environment: readEnvironment(),
-    cpus: os.cpus().length,
-    created: new Date().toISOString(),
-    clock: 'mono',
+    ...machineFacts(os.cpus().length),
     times: r.times,
     stop_reason: r.stopReason,
     // perf record exits with the launched command's exit code (and re-raises its fatal signal)
@@ -321,11 +313,7 @@ function perfMeta(o: PerfOptions, r: PerfRecorded): Record<string, unknown> {
       stats: r.stats,
       record_messages: r.stderrTail.filter((l) => l.startsWith('[ perf record')),
     },
-    events: {
-      enabled: r.enabled.map((e) => e.name),
-      missing: r.missing.map((e) => e.name),
-      groups: {kfault: o.events.kfault, pagecache: o.events.pagecache, extra: o.events.extra},
-    },
+    events: eventFacts(o, r.enabled, r.missing),
     loss: {lost: r.lost, perf_lost: r.stats.lost, perf_lost_samples: r.stats.lost_samples},
     output: {lines: r.lines, bytes: r.bytes},
     warnings: r.warnings,
