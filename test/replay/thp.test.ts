@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import {mkdtempSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {openDb} from '../../src/store/db.js'
+import {openDb, type Db} from '../../src/store/db.js'
 import {loadTrace, thpMode} from '../../src/ingest/load.js'
 import {policyByName} from '../../src/replay/policies.js'
 import {replayTrace} from '../../src/replay/run.js'
@@ -22,35 +22,44 @@ const TRACE =
     line('10.000100', 'page_fault_user: address=0x7f0000200010 ip=0x401000 error_code=0x4'),
   ].join('\n') + '\n'
 
-async function reasons(
-  thpLine: string | null,
-  override?: 'always' | 'madvise',
-): Promise<{env: unknown; reason: string}> {
-  const dir = mkdtempSync(join(tmpdir(), 'vmareplay-thp-'))
-  writeFileSync(join(dir, 'app.trace.txt'), TRACE)
-  if (thpLine !== null)
-    writeFileSync(
-      join(dir, 'app.meta.json'),
-      JSON.stringify({kernel: {release: '6.12.115+deb12-amd64'}, environment: {thp: {enabled: thpLine}}}),
-    )
+/** Ingests `trace` (beside `meta` as its capture meta file, if any), replays it once and reads from the result. */
+async function replayed<T>(
+  trace: string,
+  meta: object | null,
+  policy: string,
+  thp: 'always' | 'madvise' | undefined,
+  read: (db: Db, runId: number) => T,
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'vmareplay-env-'))
+  writeFileSync(join(dir, 'app.trace.txt'), trace)
+  if (meta !== null) writeFileSync(join(dir, 'app.meta.json'), JSON.stringify(meta))
   const dbPath = join(dir, 'a.db')
   const db = openDb(dbPath)
   try {
     const {summary} = (await loadTrace(db, join(dir, 'app.trace.txt'), {toolVersion: 'test'})) as {
       summary: {traceId: number}
     }
-    const [run] = replayTrace(dbPath, db, summary.traceId, [policyByName('v6.10')], {
+    const [run] = replayTrace(dbPath, db, summary.traceId, [policyByName(policy)], {
       mode: 'faithful',
       costs: {},
       toolVersion: 'test',
-      thp: override,
+      thp,
     })
-    const env = db.prepare('SELECT environment FROM traces').pluck().get()
-    const reason = db.prepare('SELECT reason FROM fault_outcomes WHERE run_id = ?').pluck().get(run!.runId) as string
-    return {env, reason}
+    return read(db, run!.runId)
   } finally {
     db.close()
   }
+}
+
+const environmentOf = (db: Db): unknown => db.prepare('SELECT environment FROM traces').pluck().get()
+
+function reasons(thpLine: string | null, override?: 'always' | 'madvise'): Promise<{env: unknown; reason: string}> {
+  const meta =
+    thpLine === null ? null : {kernel: {release: '6.12.115+deb12-amd64'}, environment: {thp: {enabled: thpLine}}}
+  return replayed(TRACE, meta, 'v6.10', override, (db, runId) => ({
+    env: environmentOf(db),
+    reason: db.prepare('SELECT reason FROM fault_outcomes WHERE run_id = ?').pluck().get(runId) as string,
+  }))
 }
 
 test('thpMode reads the bracketed choice as sysfs prints it', () => {
@@ -79,37 +88,21 @@ test('--thp overrides the recorded mode (a what-if)', async () => {
 
 test('CONFIG_BSD_PROCESS_ACCT from the capture meta: without it the last exit takes one read section fewer', async () => {
   const trace = TRACE + line('10.000200', 'sched_process_exit: comm=python3 pid=200 prio=120 group_dead=true') + '\n'
-  const reads = async (acct: boolean | null): Promise<{env: unknown; reads: number; options: string}> => {
-    const dir = mkdtempSync(join(tmpdir(), 'vmareplay-acct-'))
-    writeFileSync(join(dir, 'app.trace.txt'), trace)
-    if (acct !== null)
-      writeFileSync(
-        join(dir, 'app.meta.json'),
-        JSON.stringify({kernel: {release: '6.18.4'}, environment: {thp: {enabled: null}, bsd_process_acct: acct}}),
-      )
-    const dbPath = join(dir, 'a.db')
-    const db = openDb(dbPath)
-    try {
-      const {summary} = (await loadTrace(db, join(dir, 'app.trace.txt'), {toolVersion: 'test'})) as {
-        summary: {traceId: number}
-      }
-      const [run] = replayTrace(dbPath, db, summary.traceId, [policyByName('v6.18')], {
-        mode: 'faithful',
-        costs: {},
-        toolVersion: 'test',
-      })
-      return {
-        env: db.prepare('SELECT environment FROM traces').pluck().get(),
+  const reads = (acct: boolean | null): Promise<{env: unknown; reads: number; options: string}> =>
+    replayed(
+      trace,
+      acct === null ? null : {kernel: {release: '6.18.4'}, environment: {thp: {enabled: null}, bsd_process_acct: acct}},
+      'v6.18',
+      undefined,
+      (db, runId) => ({
+        env: environmentOf(db),
         reads: db
           .prepare("SELECT value FROM run_counters WHERE run_id = ? AND name = 'mmap_lock.acquire.read'")
           .pluck()
-          .get(run!.runId) as number,
-        options: db.prepare('SELECT options_json FROM runs WHERE run_id = ?').pluck().get(run!.runId) as string,
-      }
-    } finally {
-      db.close()
-    }
-  }
+          .get(runId) as number,
+        options: db.prepare('SELECT options_json FROM runs WHERE run_id = ?').pluck().get(runId) as string,
+      }),
+    )
   const on = await reads(true)
   const off = await reads(false)
   const unknown = await reads(null)
