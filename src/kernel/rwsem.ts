@@ -3,8 +3,10 @@
 // a handoff is pending; a woken writer must take the lock itself after its wake-up latency, and others (readers,
 // spinning writers) may steal the free lock in that window until the head waiter, having waited
 // DIV_ROUND_UP(HZ,250) jiffies, sets RWSEM_FLAG_HANDOFF. Waking readers grants every queued reader (up to 256)
-// at once, skipping writers (rwsem_mark_wake); writers are FIFO. Writer optimistic spinning is not modelled: a
-// writer that cannot take the lock queues at once.
+// at once, skipping writers (rwsem_mark_wake); writers are FIFO. A reader whose fast path failed and that steals
+// the lock in rwsem_down_read_slowpath spends readSlowpathNs getting it, a wait that the lock's tracepoints show
+// (start_locking → acquire_returned) though it never sleeps. Writer optimistic spinning is not modelled: a writer
+// that cannot take the lock queues at once.
 import {BLOCK, DONE, type Step} from '../sim/scheduler.js'
 import type {Blocker, Task} from './task.js'
 
@@ -19,6 +21,8 @@ interface Waiter {
 export interface RwsemTimes {
   wakeLatencyNs: number
   rwsemHandoffNs: number
+  /** rwsem_down_read_slowpath's reader optimistic steal, from the failed fast path to owning the lock */
+  readSlowpathNs: number
 }
 
 export class RwSem {
@@ -61,17 +65,30 @@ export class RwSem {
     return true
   }
 
-  /** down_read / down_read_killable (DONE when it did not sleep). */
+  /** down_read / down_read_killable (DONE when it did not wait). */
   read(t: Task): Step<void> {
     if (this.tryRead(t)) return DONE
-    // rwsem_down_read_slowpath: optimistic steal when free (no other reader) and no handoff.
+    // rwsem_down_read_slowpath (6.1–6.18): optimistic steal unless writer-locked, a handoff is set, or other readers
+    // own it (rcnt > 1); the reader's count is in sem->count from rwsem_read_trylock on, so it owns the lock at once
     if (this.owner === null && this.readers === 0 && !this.handoff) {
       this.steals++
+      const blocker = this.blocker()
       this.grantRead(t)
       if (this.waiters > 0 && !this.queue[this.head]!.write) this.wakeReaders()
-      return DONE
+      return this.times.readSlowpathNs > 0 ? this.readSlowpathSteal(t, blocker) : DONE
     }
     return this.sleep(t, false)
+  }
+
+  // The steal's time in the slow path: a wait (behind whoever made the fast path fail) that is not part of the hold.
+  private *readSlowpathSteal(t: Task, blocker: Blocker | null): Step<void> {
+    const ns = this.times.readSlowpathNs
+    const i = this.readerTasks.lastIndexOf(t)
+    this.readerSince[i] = t.sched.now + ns
+    if (t.acct.waitedFor === null) t.acct.waitedFor = blocker
+    if (t.acct.waitStartNs < 0) t.acct.waitStartNs = t.sched.now
+    t.acct.waitNs += ns
+    yield ns
   }
 
   /** down_write / down_write_killable (DONE when it did not sleep). */

@@ -5,9 +5,9 @@ import {RwSem, Scheduler, Task, type Step} from './api.js'
 
 const W = 3_000 // wake latency
 
-function setup(handoffNs = 4_000_000) {
+function setup(handoffNs = 4_000_000, readSlowpathNs = 0) {
   const sched = new Scheduler()
-  const sem = new RwSem({wakeLatencyNs: W, rwsemHandoffNs: handoffNs})
+  const sem = new RwSem({wakeLatencyNs: W, rwsemHandoffNs: handoffNs, readSlowpathNs})
   const log: string[] = []
   const tasks = [1, 2, 3, 4, 5].map((i) => new Task(sched, i, null))
   function* hold(t: Task, write: boolean, ns: number, name: string): Step<void> {
@@ -77,6 +77,22 @@ test("a reader steals the free lock in a woken writer's window; after the handof
   assert.deepEqual(log, ['w1@0', 'r-steal@200', `w2@${5200 + W}`, `r-late@${5300 + 2 * W}`])
   assert.equal(sem.steals, 1)
   assert.equal(sem.handoffs, 1)
+})
+
+test('a reader stealing behind a queued writer waits its slow path, blames the writer, and holds from then on', () => {
+  const S = 200 // readSlowpathNs
+  const {sched, sem, log, tasks, at} = setup(4_000_000, S)
+  at(0, tasks[0]!, false, 1000, 'r1')
+  at(10, tasks[1]!, true, 100, 'w') // queues behind r1: RWSEM_FLAG_WAITERS
+  at(1000 + W / 2, tasks[2]!, false, 500, 'r-steal') // r1 gone, w woken and not yet running: the fast path fails
+  sched.run()
+  const r = tasks[2]!
+  assert.deepEqual(log, ['r1@0', `r-steal@${1000 + W / 2 + S}`, `w@${1000 + W}`]) // woken at 1000: runs at 1000 + W, after the steal released
+  assert.equal(sem.steals, 1)
+  assert.equal(r.acct.waitNs, S, 'the slow path is a wait, as start_locking → acquire_returned shows it')
+  assert.equal(r.acct.waitStartNs, 1000 + W / 2)
+  assert.equal(r.acct.holdNs, 500, 'the hold starts when the steal returns, as acquire_returned → released shows it')
+  assert.deepEqual(r.acct.waitedFor, {tid: 2, op: 'w', ref: 0, write: true})
 })
 
 test('downgrade_write keeps the lock for read and grants queued readers, not writers', () => {
