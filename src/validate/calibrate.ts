@@ -136,11 +136,15 @@ export function calibrateCosts(dbPath: string, db: Db, traceId: number): Calibra
         if (f.pattern === 'read' && f.holdNs > 0) obs.run(f.eventId, f.holdNs)
       }),
     )()
-    const steal = readSlowpathField(reader, traceId)
+    const locks = observeLocks(reader, traceId)
+    const direct = [
+      medianField('readSlowpathNs', locks.readStealWaitsNs),
+      medianField('wakeLatencyNs', locks.readerWakeNs),
+    ].filter((f) => f !== null)
     replayHolds({})
-    const first = fit(db, traceId, policy.name, DEFAULT_COSTS, steal)
+    const first = fit(db, traceId, policy.name, DEFAULT_COSTS, direct)
     replayHolds(first.costs)
-    return fit(db, traceId, policy.name, first.costs, steal, first)
+    return fit(db, traceId, policy.name, first.costs, direct, first)
   } finally {
     reader.close()
     db.exec('DROP TABLE IF EXISTS temp.calibrate_model; DROP TABLE IF EXISTS temp.calibrate_observed')
@@ -148,15 +152,15 @@ export function calibrateCosts(dbPath: string, db: Db, traceId: number): Calibra
 }
 
 /**
- * readSlowpathNs from the trace's reader steals (lab-metrics.ts observeLocks): the median start_locking →
- * acquire_returned of the contended reads no writer held the lock against. Not a speed factor's sample: the traced
- * span is mostly the tracepoints themselves, a cost of its own.
+ * An rwsem time measured directly from the trace's lock events (lab-metrics.ts observeLocks), as their median:
+ * readSlowpathNs from the reader steals (start_locking → acquire_returned of the contended reads no writer held the
+ * lock against), wakeLatencyNs from the queued readers granted at a writer's release (released → their
+ * acquire_returned). Not speed-factor samples: the one is mostly the tracepoints themselves, the other scheduling.
  */
-function readSlowpathField(db: Db, traceId: number): CalibratedField | null {
-  const waits = observeLocks(db, traceId).readStealWaitsNs.sort((a, b) => a - b)
+function medianField(field: 'readSlowpathNs' | 'wakeLatencyNs', samples: number[]): CalibratedField | null {
+  const waits = [...samples].sort((a, b) => a - b)
   if (waits.length < MIN_SAMPLES) return null
   const v = percentile(waits, 0.5)
-  const field = 'readSlowpathNs'
   return {
     field,
     defaultValue: DEFAULT_COSTS[field],
@@ -173,7 +177,7 @@ function fit(
   traceId: number,
   policy: string,
   base: Readonly<CostTable>,
-  steal: CalibratedField | null,
+  direct: CalibratedField[],
   previous?: Calibration,
 ): Calibration {
   const median = (sql: string, params: Record<string, unknown>): {n: number; v: number} => {
@@ -220,7 +224,7 @@ function fit(
   }
   // the second fit keeps the first's speed factors: only the measured fields move
   const speedFactor = previous?.speedFactor ?? speedFactors(measured)
-  if (steal !== null) measured.set(steal.field, steal)
+  for (const f of direct) measured.set(f.field, f)
   const fields = (Object.keys(DEFAULT_COSTS) as (keyof CostTable)[]).map((field): CalibratedField => {
     const m = measured.get(field)
     if (m !== undefined) return m

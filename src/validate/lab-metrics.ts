@@ -70,6 +70,10 @@ export interface ObservedLocks {
   /** those of the contended reads that rwsem_down_read_slowpath's steal explains: no writer held the lock at their
    * start_locking and none took it before their acquire_returned (a writer was only queued) */
   readStealWaitsNs: number[]
+  /** for each read that was queued when another thread released a write hold and got the lock next: the time from
+   * that release to its acquire_returned (up_write → rwsem_wake grants queued readers, then wakes them: the gap is
+   * their wake-up latency) */
+  readerWakeNs: number[]
 }
 
 interface Pending {
@@ -92,11 +96,22 @@ interface Pending {
  * lock). Holds are known from acquire_returned to released, which lie inside the real hold.
  */
 export function observeLocks(db: Db, traceId: number): ObservedLocks {
-  const out: ObservedLocks = {acquireRead: 0, acquireWrite: 0, contendedWaitsNs: [], readStealWaitsNs: []}
-  const mms = new Map<
-    string,
-    {holders: Map<number, boolean>; pending: Map<number, Pending>; failed: Set<number>; writes: number}
-  >()
+  const out: ObservedLocks = {
+    acquireRead: 0,
+    acquireWrite: 0,
+    contendedWaitsNs: [],
+    readStealWaitsNs: [],
+    readerWakeNs: [],
+  }
+  interface MmLocks {
+    holders: Map<number, boolean>
+    pending: Map<number, Pending>
+    failed: Set<number>
+    writes: number
+    /** the last release, if a write release no acquisition followed yet */
+    writeRelease: {ts: number; tid: number} | null
+  }
+  const mms = new Map<string, MmLocks>()
   const stmt = db.prepare(
     `SELECT kind, tid, ts_ns, a, b, text FROM events WHERE trace_id = ? AND kind IN (${Kind.LockStart},${Kind.LockAcquire},${Kind.LockRelease}) ORDER BY event_id`,
   )
@@ -104,7 +119,8 @@ export function observeLocks(db: Db, traceId: number): ObservedLocks {
     [number, number, number, number, number, string]
   >) {
     let mm = mms.get(mmText)
-    if (mm === undefined) mms.set(mmText, (mm = {holders: new Map(), pending: new Map(), failed: new Set(), writes: 0}))
+    if (mm === undefined)
+      mms.set(mmText, (mm = {holders: new Map(), pending: new Map(), failed: new Set(), writes: 0, writeRelease: null}))
     const write = a === 1
     if (kind === Kind.LockStart) {
       let conflict = mm.failed.has(tid)
@@ -119,6 +135,7 @@ export function observeLocks(db: Db, traceId: number): ObservedLocks {
     }
     if (kind === Kind.LockRelease) {
       mm.holders.delete(tid)
+      mm.writeRelease = write ? {ts, tid} : null
       continue
     }
     const p = mm.pending.get(tid)
@@ -138,7 +155,10 @@ export function observeLocks(db: Db, traceId: number): ObservedLocks {
     else out.acquireRead++
     if (p.contended) out.contendedWaitsNs.push(ts - p.ts)
     if (p.contended && !write && !p.writerHeld && p.writes === mm.writes) out.readStealWaitsNs.push(ts - p.ts)
+    const wr = mm.writeRelease
+    if (!write && wr !== null && wr.tid !== tid && p.ts < wr.ts) out.readerWakeNs.push(ts - wr.ts)
     if (write) mm.writes++
+    if (write) mm.writeRelease = null // readers woken by one up_write share it
   }
   return out
 }
