@@ -25,6 +25,8 @@ export interface CostTable {
   stackExpandNs: number
   /** A woken sleeper starts running (rwsem writer wake-up; the window in which others may steal the lock). */
   wakeLatencyNs: number
+  /** rwsem_down_read_slowpath's steal: a reader whose fast path failed (a writer queued) takes the free lock anyway. */
+  readSlowpathNs: number
   /** rwsem handoff: the head waiter forbids stealing after waiting this long (DIV_ROUND_UP(HZ,250) jiffies = 4 ms at HZ=250). */
   rwsemHandoffNs: number
   /** Critical sections of the tree-changing syscalls (total lock hold when no traced duration is given). */
@@ -63,6 +65,7 @@ export const DEFAULT_COSTS: Readonly<CostTable> = Object.freeze({
   uffdNs: 20_000,
   stackExpandNs: 500,
   wakeLatencyNs: 3_000,
+  readSlowpathNs: 200,
   rwsemHandoffNs: 4_000_000,
   mmapNs: 3_000,
   munmapNs: 6_000,

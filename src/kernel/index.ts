@@ -46,7 +46,7 @@ export {policyFromGeneration, type FaultPolicy, type FaultReason, type FaultKind
 export {DEFAULT_COSTS, costTable, type CostTable} from './costs.js'
 export {RcuClock, DEFAULT_RCU_GRACE_PERIOD_NS, type RcuStats} from './rcu.js'
 export {FileTable, nearestRank, type FdEnd, type FileRelease, type FputStats} from './files.js'
-export {RwSem} from './rwsem.js'
+export {RwSem, rwsemRspinThresholdNs} from './rwsem.js'
 export {RangeTree, TREE_MAX, walk, type Entry} from './tree.js'
 export {Task, type Blocker, type LockAcct} from './task.js'
 export {

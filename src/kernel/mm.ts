@@ -42,7 +42,7 @@ export class Mm {
     readonly id: number,
     k: Kernel,
   ) {
-    this.lock = new RwSem(k.costs)
+    this.lock = new RwSem(k.costs, true) // CONFIG_RWSEM_SPIN_ON_OWNER: on in every x86 SMP kernel modelled
     this.tree.retire = (nodes) => k.rcu.callRcu(null, nodes * NODE_BYTES, nodes, true) // ma_free_rcu: call_rcu, lazy under RCU_LAZY
   }
 

@@ -3,12 +3,28 @@
 // a handoff is pending; a woken writer must take the lock itself after its wake-up latency, and others (readers,
 // spinning writers) may steal the free lock in that window until the head waiter, having waited
 // DIV_ROUND_UP(HZ,250) jiffies, sets RWSEM_FLAG_HANDOFF. Waking readers grants every queued reader (up to 256)
-// at once, skipping writers (rwsem_mark_wake); writers are FIFO. Writer optimistic spinning is not modelled: a
-// writer that cannot take the lock queues at once.
-import {BLOCK, DONE, type Step} from '../sim/scheduler.js'
+// at once, skipping writers (rwsem_mark_wake); writers are FIFO. A reader whose fast path failed and that steals
+// the lock in rwsem_down_read_slowpath spends readSlowpathNs getting it, a wait that the lock's tracepoints show
+// (start_locking → acquire_returned) though it never sleeps. A writer that finds the lock taken first spins on its
+// owner (rwsem_optimistic_spin, CONFIG_RWSEM_SPIN_ON_OWNER): while a writer owns it, until it is released; while
+// readers do, for rwsem_rspin_threshold, after which the lock is marked RWSEM_NONSPINNABLE until a writer takes it;
+// a spinner does not queue (readers' fast path still succeeds) and takes the lock the moment it is released.
+import {BLOCK, DONE, Timer, type Step} from '../sim/scheduler.js'
 import type {Blocker, Task} from './task.js'
 
 const MAX_READERS_WAKEUP = 256
+
+/** rwsem_rspin_threshold (6.1–6.18): how long a writer spins on a reader-owned lock, (20 + readers) / 2 µs. */
+export function rwsemRspinThresholdNs(readers: number): number {
+  return ((20 + Math.min(readers, 30)) * 1000) / 2
+}
+
+interface Spinner {
+  task: Task
+  /** the reader-owned spin's end (rwsem_rspin_threshold), or null while a writer owns the lock */
+  timer: Timer | null
+  granted: boolean
+}
 
 interface Waiter {
   task: Task
@@ -19,6 +35,8 @@ interface Waiter {
 export interface RwsemTimes {
   wakeLatencyNs: number
   rwsemHandoffNs: number
+  /** rwsem_down_read_slowpath's reader optimistic steal, from the failed fast path to owning the lock */
+  readSlowpathNs: number
 }
 
 export class RwSem {
@@ -34,12 +52,20 @@ export class RwSem {
   handoff = false
   /** A writer woken and not yet running (the steal window). */
   private wokenWriter: Task | null = null
+  /** Writers in rwsem_optimistic_spin, in osq_lock order. */
+  private readonly spinners: Spinner[] = []
+  /** RWSEM_NONSPINNABLE: a writer's reader-owned spin timed out; cleared when a writer takes the lock. */
+  private nonspinnable = false
   /** Statistics. */
   steals = 0
   handoffs = 0
   contended = 0
 
-  constructor(private readonly times: RwsemTimes) {}
+  constructor(
+    private readonly times: RwsemTimes,
+    /** CONFIG_RWSEM_SPIN_ON_OWNER (x86 SMP kernels: on) */
+    private readonly spinOnOwner = false,
+  ) {}
 
   get readers(): number {
     return this.readerTasks.length
@@ -61,17 +87,30 @@ export class RwSem {
     return true
   }
 
-  /** down_read / down_read_killable (DONE when it did not sleep). */
+  /** down_read / down_read_killable (DONE when it did not wait). */
   read(t: Task): Step<void> {
     if (this.tryRead(t)) return DONE
-    // rwsem_down_read_slowpath: optimistic steal when free (no other reader) and no handoff.
+    // rwsem_down_read_slowpath (6.1–6.18): optimistic steal unless writer-locked, a handoff is set, or other readers
+    // own it (rcnt > 1); the reader's count is in sem->count from rwsem_read_trylock on, so it owns the lock at once
     if (this.owner === null && this.readers === 0 && !this.handoff) {
       this.steals++
+      const blocker = this.blocker()
       this.grantRead(t)
       if (this.waiters > 0 && !this.queue[this.head]!.write) this.wakeReaders()
-      return DONE
+      return this.times.readSlowpathNs > 0 ? this.readSlowpathSteal(t, blocker) : DONE
     }
     return this.sleep(t, false)
+  }
+
+  // The steal's time in the slow path: a wait (behind whoever made the fast path fail) that is not part of the hold.
+  private *readSlowpathSteal(t: Task, blocker: Blocker | null): Step<void> {
+    const ns = this.times.readSlowpathNs
+    const i = this.readerTasks.lastIndexOf(t)
+    this.readerSince[i] = t.sched.now + ns
+    if (t.acct.waitedFor === null) t.acct.waitedFor = blocker
+    if (t.acct.waitStartNs < 0) t.acct.waitStartNs = t.sched.now
+    t.acct.waitNs += ns
+    yield ns
   }
 
   /** down_write / down_write_killable (DONE when it did not sleep). */
@@ -81,7 +120,50 @@ export class RwSem {
       this.grantWrite(t)
       return DONE
     }
+    if (this.canSpinOnOwner()) return this.optimisticSpin(t)
     return this.sleep(t, true)
+  }
+
+  // rwsem_can_spin_on_owner: a running writer owner, or readers not marked RWSEM_NONSPINNABLE; no handoff pending
+  private canSpinOnOwner(): boolean {
+    if (!this.spinOnOwner || this.handoff) return false
+    return this.owner !== null ? !this.owner.blocked : !this.nonspinnable
+  }
+
+  // rwsem_optimistic_spin, then rwsem_down_write_slowpath's queue if the spin gave up
+  private *optimisticSpin(t: Task): Step<void> {
+    const since = t.sched.now
+    const s: Spinner = {task: t, timer: null, granted: false}
+    this.spinners.push(s)
+    if (this.owner === null) this.armReaderSpin(s)
+    if (t.acct.waitedFor === null) t.acct.waitedFor = this.blocker()
+    if (t.acct.waitStartNs < 0) t.acct.waitStartNs = since
+    yield BLOCK
+    t.acct.waitNs += t.sched.now - since
+    if (!s.granted) yield* this.sleep(t, true)
+  }
+
+  // the spin on a reader-owned lock ends at rwsem_rspin_threshold: RWSEM_NONSPINNABLE, and the writer queues
+  private armReaderSpin(s: Spinner): void {
+    const sched = s.task.sched
+    s.timer = new Timer(() => {
+      this.spinners.splice(this.spinners.indexOf(s), 1)
+      this.nonspinnable = true
+      s.task.wake()
+    })
+    sched.schedule(s.timer, sched.now + rwsemRspinThresholdNs(this.readers))
+  }
+
+  // rwsem_try_write_lock_unqueued: the first spinner takes the lock just released (true if one did)
+  private spinnerTakes(): boolean {
+    const s = this.spinners.shift()
+    if (s === undefined) return false
+    if (s.timer !== null) s.task.sched.cancel(s.timer)
+    if (this.waiters > 0) this.steals++
+    s.granted = true
+    this.grantWrite(s.task)
+    s.task.wake()
+    return true
   }
 
   private *sleep(t: Task, write: boolean): Step<void> {
@@ -120,7 +202,7 @@ export class RwSem {
     this.readerSince[i] = this.readerSince[last]!
     this.readerTasks.pop()
     this.readerSince.pop()
-    if (this.readerTasks.length === 0 && this.waiters > 0) this.wake()
+    if (this.readerTasks.length === 0 && !this.spinnerTakes() && this.waiters > 0) this.wake()
   }
 
   /** up_write */
@@ -129,7 +211,7 @@ export class RwSem {
     t.acct.holdNs += t.sched.now - this.ownerSince
     t.acct.writeHoldNs += t.sched.now - this.ownerSince
     this.owner = null
-    if (this.waiters > 0) this.wake()
+    if (!this.spinnerTakes() && this.waiters > 0) this.wake()
   }
 
   /** downgrade_write: the writer becomes a reader; queued readers at the head are granted with it. */
@@ -140,6 +222,7 @@ export class RwSem {
     this.owner = null
     this.grantRead(t)
     t.acct.acquisitions-- // a downgrade is not a new acquisition
+    for (const s of this.spinners) if (s.timer === null) this.armReaderSpin(s) // now OWNER_READER
     if (this.waiters > 0 && !this.queue[this.head]!.write) this.wakeReaders()
   }
 
@@ -150,6 +233,7 @@ export class RwSem {
   }
 
   private grantWrite(t: Task): void {
+    this.nonspinnable = false
     this.owner = t
     this.ownerSince = t.sched.now
     t.acct.acquisitions++

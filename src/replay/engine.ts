@@ -46,6 +46,10 @@ export interface EngineOptions {
   attached: boolean
   /** Size syscalls' critical sections from the trace's own mmap_lock events (syscalls.lock_hold_ns) where it has them. */
   calibrateHolds?: boolean
+  /** Each fault's own mmap_lock hold in the trace (acquire_returned → released), by event id, where the recording
+   * kernel handled every fault under mmap_lock: find_vma plus the handler, which then takes that time instead of its
+   * kind's cost (a fault's service time varies far more than one median per kind says). */
+  faultHoldsNs?: ReadonlyMap<number, number>
   /** /sys/kernel/mm/transparent_hugepage/enabled of the kernel replayed (default madvise). */
   thp?: ThpMode
   /** The recording kernel put the vDSO just above the stack by hint (x86 before 6.9: infer.ts) */
@@ -249,6 +253,8 @@ export class Replayer {
     req.kernelMode = !op.user
     req.io = op.io || undefined
     req.ref = op.eventId
+    const held = this.opts.faultHoldsNs?.get(op.eventId)
+    req.handleNs = held === undefined ? undefined : Math.max(0, held - this.k.costs.findVmaNs)
     // The address space is looked at when the fault runs: an idle thread runs it now (at once when nothing can
     // interleave, as Kernel.fault does), a busy one later.
     if (!t.busy) {

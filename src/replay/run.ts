@@ -20,6 +20,8 @@ export interface ReplayOptions {
   calibrateHolds?: boolean
   /** THP mode to replay under (a what-if); default: the recording machine's (traces.environment), else madvise */
   thp?: ThpMode
+  /** EngineOptions.faultHoldsNs */
+  faultHoldsNs?: ReadonlyMap<number, number>
   onProgress?: (done: number, total: number) => void
 }
 
@@ -89,7 +91,7 @@ function attached(db: Db, traceId: number): boolean {
 export function engineOptions(
   db: Db,
   info: TraceInfo,
-  opts: Pick<ReplayOptions, 'mode' | 'costs' | 'calibrateHolds' | 'thp'>,
+  opts: Pick<ReplayOptions, 'mode' | 'costs' | 'calibrateHolds' | 'thp' | 'faultHoldsNs'>,
 ): EngineOptions & {calibrateHolds: boolean; thp: ThpMode; vdsoNearStack: boolean; bsdProcessAcct: boolean} {
   return {
     mode: opts.mode,
@@ -97,6 +99,7 @@ export function engineOptions(
     initialMaps: initialMaps(db, info.traceId),
     attached: attached(db, info.traceId),
     calibrateHolds: opts.calibrateHolds === true,
+    faultHoldsNs: opts.faultHoldsNs,
     thp: opts.thp ?? info.thp ?? 'madvise',
     vdsoNearStack: vdsoNearStack(info.kernelVersion),
     // the distributions' kernels are built with it; a capture records the recording kernel's setting

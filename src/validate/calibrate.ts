@@ -17,6 +17,7 @@ import {engineOptions} from '../replay/run.js'
 import {readOps, TIME_INDEX_SQL, traceInfo} from '../replay/stream.js'
 import {openDbReadOnly, type Db} from '../store/db.js'
 import {exactPercentiles} from '../store/percentiles.js'
+import {observeLocks, percentile} from './lab-metrics.js'
 import {observeFaults} from './observed.js'
 
 /** Fewer samples than this leave a field to the speed factor: a median of a handful is noise. */
@@ -41,6 +42,7 @@ const FAULT_PATH = new Set<keyof CostTable>([
   'uffdNs',
   'stackExpandNs',
   'wakeLatencyNs',
+  'readSlowpathNs',
 ])
 
 /** The mm syscalls whose whole critical section a cost field sizes (src/kernel/mmap.ts, mprotect.ts, mremap.ts, madvise.ts, mlock.ts), by traced name. */
@@ -134,18 +136,50 @@ export function calibrateCosts(dbPath: string, db: Db, traceId: number): Calibra
         if (f.pattern === 'read' && f.holdNs > 0) obs.run(f.eventId, f.holdNs)
       }),
     )()
+    const locks = observeLocks(reader, traceId)
+    const direct = [
+      medianField('readSlowpathNs', locks.readStealWaitsNs),
+      medianField('wakeLatencyNs', locks.readerWakeNs),
+    ].filter((f) => f !== null)
     replayHolds({})
-    const first = fit(db, traceId, policy.name, DEFAULT_COSTS)
+    const first = fit(db, traceId, policy.name, DEFAULT_COSTS, direct)
     replayHolds(first.costs)
-    return fit(db, traceId, policy.name, first.costs, first)
+    return fit(db, traceId, policy.name, first.costs, direct, first)
   } finally {
     reader.close()
     db.exec('DROP TABLE IF EXISTS temp.calibrate_model; DROP TABLE IF EXISTS temp.calibrate_observed')
   }
 }
 
+/**
+ * An rwsem time measured directly from the trace's lock events (lab-metrics.ts observeLocks), as their median:
+ * readSlowpathNs from the reader steals (start_locking → acquire_returned of the contended reads no writer held the
+ * lock against), wakeLatencyNs from the queued readers granted at a writer's release (released → their
+ * acquire_returned). Not speed-factor samples: the one is mostly the tracepoints themselves, the other scheduling.
+ */
+function medianField(field: 'readSlowpathNs' | 'wakeLatencyNs', samples: number[]): CalibratedField | null {
+  const waits = [...samples].sort((a, b) => a - b)
+  if (waits.length < MIN_SAMPLES) return null
+  const v = percentile(waits, 0.5)
+  return {
+    field,
+    defaultValue: DEFAULT_COSTS[field],
+    value: v,
+    source: 'measured',
+    samples: waits.length,
+    observedMedianNs: v,
+  }
+}
+
 /** One fit of the fault fields against the model's holds under `base` (the table the model last replayed with). */
-function fit(db: Db, traceId: number, policy: string, base: Readonly<CostTable>, previous?: Calibration): Calibration {
+function fit(
+  db: Db,
+  traceId: number,
+  policy: string,
+  base: Readonly<CostTable>,
+  direct: CalibratedField[],
+  previous?: Calibration,
+): Calibration {
   const median = (sql: string, params: Record<string, unknown>): {n: number; v: number} => {
     const d = exactPercentiles(db, sql, params, [50])
     return {n: d.n, v: d.values[0]!}
@@ -190,6 +224,7 @@ function fit(db: Db, traceId: number, policy: string, base: Readonly<CostTable>,
   }
   // the second fit keeps the first's speed factors: only the measured fields move
   const speedFactor = previous?.speedFactor ?? speedFactors(measured)
+  for (const f of direct) measured.set(f.field, f)
   const fields = (Object.keys(DEFAULT_COSTS) as (keyof CostTable)[]).map((field): CalibratedField => {
     const m = measured.get(field)
     if (m !== undefined) return m

@@ -13,7 +13,7 @@ import type {Policy} from '../replay/policies.js'
 import {replayTrace} from '../replay/run.js'
 import {costsForTrace} from './lab-costs.js'
 import {isShare, metricValues, predictedMetrics, realMetrics, runReasons} from './lab-metrics.js'
-import {observeFaults} from './observed.js'
+import {faultHoldsNs, observeFaults} from './observed.js'
 import {hasLockEvents, poolScores, scoreRun, type Score} from './score.js'
 
 export const LAB_VALIDATE_FORMAT = 'vmareplay-lab-validate/1'
@@ -271,10 +271,12 @@ export async function validateSuite(o: LabValidateOptions): Promise<LabValidatio
   for (const s of states) {
     const costs = costsForTrace(o.dbPath, db, s.traceId, o.calibrate, o.costs)
     const own = policies.get(s.entry.kernel)!
+    const faultHolds = own.generation.perVmaLock ? undefined : faultHoldsNs(db, s.traceId)
     s.faithfulRun = replayTrace(o.dbPath, db, s.traceId, [own], {
       mode: 'faithful',
       costs,
       calibrateHolds: true,
+      faultHoldsNs: faultHolds,
       toolVersion: o.toolVersion,
     })[0]!.runId
     // one what-if pass per distinct target policy
@@ -283,6 +285,7 @@ export async function validateSuite(o: LabValidateOptions): Promise<LabValidatio
       mode: 'what-if',
       costs,
       calibrateHolds: true,
+      faultHoldsNs: faultHolds,
       toolVersion: o.toolVersion,
     })
     for (const [k, p] of policies) s.whatIfRuns.set(k, runs.find((r) => r.policy === p.name)!.runId)

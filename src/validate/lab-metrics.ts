@@ -67,12 +67,23 @@ export interface ObservedLocks {
   acquireWrite: number
   /** start_locking → acquire_returned(success) of the contended acquisitions, ns */
   contendedWaitsNs: number[]
+  /** those of the contended reads that rwsem_down_read_slowpath's steal explains: no writer held the lock at their
+   * start_locking and none took it before their acquire_returned (a writer was only queued) */
+  readStealWaitsNs: number[]
+  /** for each read that was queued when another thread released a write hold and got the lock next: the time from
+   * that release to its acquire_returned (up_write → rwsem_wake grants queued readers, then wakes them: the gap is
+   * their wake-up latency) */
+  readerWakeNs: number[]
 }
 
 interface Pending {
   ts: number
   write: boolean
   contended: boolean
+  /** a writer held the lock at start_locking */
+  writerHeld: boolean
+  /** the mm's write acquisitions so far */
+  writes: number
 }
 
 /**
@@ -85,8 +96,22 @@ interface Pending {
  * lock). Holds are known from acquire_returned to released, which lie inside the real hold.
  */
 export function observeLocks(db: Db, traceId: number): ObservedLocks {
-  const out: ObservedLocks = {acquireRead: 0, acquireWrite: 0, contendedWaitsNs: []}
-  const mms = new Map<string, {holders: Map<number, boolean>; pending: Map<number, Pending>; failed: Set<number>}>()
+  const out: ObservedLocks = {
+    acquireRead: 0,
+    acquireWrite: 0,
+    contendedWaitsNs: [],
+    readStealWaitsNs: [],
+    readerWakeNs: [],
+  }
+  interface MmLocks {
+    holders: Map<number, boolean>
+    pending: Map<number, Pending>
+    failed: Set<number>
+    writes: number
+    /** the last release, if a write release no acquisition followed yet */
+    writeRelease: {ts: number; tid: number} | null
+  }
+  const mms = new Map<string, MmLocks>()
   const stmt = db.prepare(
     `SELECT kind, tid, ts_ns, a, b, text FROM events WHERE trace_id = ? AND kind IN (${Kind.LockStart},${Kind.LockAcquire},${Kind.LockRelease}) ORDER BY event_id`,
   )
@@ -94,17 +119,23 @@ export function observeLocks(db: Db, traceId: number): ObservedLocks {
     [number, number, number, number, number, string]
   >) {
     let mm = mms.get(mmText)
-    if (mm === undefined) mms.set(mmText, (mm = {holders: new Map(), pending: new Map(), failed: new Set()}))
+    if (mm === undefined)
+      mms.set(mmText, (mm = {holders: new Map(), pending: new Map(), failed: new Set(), writes: 0, writeRelease: null}))
     const write = a === 1
     if (kind === Kind.LockStart) {
       let conflict = mm.failed.has(tid)
-      for (const [h, w] of mm.holders) if (h !== tid && (w || write)) conflict = true
+      let writerHeld = false
+      for (const [h, w] of mm.holders) {
+        if (h !== tid && (w || write)) conflict = true
+        if (h !== tid && w) writerHeld = true
+      }
       for (const [p, q] of mm.pending) if (p !== tid && q.write) conflict = true
-      mm.pending.set(tid, {ts, write, contended: conflict})
+      mm.pending.set(tid, {ts, write, contended: conflict, writerHeld, writes: mm.writes})
       continue
     }
     if (kind === Kind.LockRelease) {
       mm.holders.delete(tid)
+      mm.writeRelease = write ? {ts, tid} : null
       continue
     }
     const p = mm.pending.get(tid)
@@ -123,6 +154,11 @@ export function observeLocks(db: Db, traceId: number): ObservedLocks {
     if (write) out.acquireWrite++
     else out.acquireRead++
     if (p.contended) out.contendedWaitsNs.push(ts - p.ts)
+    if (p.contended && !write && !p.writerHeld && p.writes === mm.writes) out.readStealWaitsNs.push(ts - p.ts)
+    const wr = mm.writeRelease
+    if (!write && wr !== null && wr.tid !== tid && p.ts < wr.ts) out.readerWakeNs.push(ts - wr.ts)
+    if (write) mm.writes++
+    if (write) mm.writeRelease = null // readers woken by one up_write share it
   }
   return out
 }

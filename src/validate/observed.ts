@@ -75,3 +75,16 @@ export function observeFaults(db: Db, traceId: number, emit: (f: ObservedFault) 
   }
   for (const tid of [...open.keys()]) close(tid)
 }
+
+/**
+ * Each user fault's own mmap_lock hold, by event id, where it is the fault's whole handling: one read section
+ * (`Sr Ar Rr`, or `Sr Ar! Sr Ar Rr` after a failed trylock) on a kernel without per-VMA locks, where that section is
+ * lock_mm_and_find_vma to mmap_read_unlock (on 6.4+ the same pattern is also __vmf_anon_prepare's trylock alone).
+ */
+export function faultHoldsNs(db: Db, traceId: number): Map<number, number> {
+  const out = new Map<number, number>()
+  observeFaults(db, traceId, (f) => {
+    if ((f.pattern === 'read' || f.pattern === 'read_contended') && f.holdNs > 0) out.set(f.eventId, f.holdNs)
+  })
+  return out
+}

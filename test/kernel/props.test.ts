@@ -169,8 +169,11 @@ function runScenario(s: Scenario, noInline: boolean, stats: Stats): string[] {
       refs.get(t.mm!)!.set(p, 8, prot)
     }
   }
+  // the references hold the setup's result: let it finish (a writer spinning on the lock would take it between
+  // two of the setup's mmaps, rwsem_optimistic_spin)
+  k.sched.run()
   let snapshot: {root: TreeNode<Vma>; entries: Entry<Vma>[]} | null = null
-  let now = 0
+  let now = k.sched.now
   const a = (p: number): number => BASE + p * PAGE
   s.steps.forEach(({step, thread, delay}, i) => {
     now += delay

@@ -4,7 +4,7 @@ import {Replayer} from '../../src/replay/engine.js'
 import type {Recorder} from '../../src/results/recorder.js'
 import {policyByName} from '../../src/replay/policies.js'
 import type {Op} from '../../src/model/ops.js'
-import type {FaultOutcome} from '../../src/kernel/index.js'
+import {DEFAULT_COSTS, type FaultOutcome} from '../../src/kernel/index.js'
 
 // A tiny hand-built trace: one process, two threads. Times in ns since the trace start.
 const PID = 100
@@ -326,4 +326,34 @@ test('exit: the last thread of a group runs acct_collect (one more mmap read sec
   assert.deepEqual(run(true), [1, 4])
   assert.deepEqual(run(false), [1, 3], "the trace's group_dead=false wins")
   assert.deepEqual(run(null, false), [1, 3], 'no CONFIG_BSD_PROCESS_ACCT')
+})
+
+test("a fault's own traced mmap_lock hold (faultHoldsNs) sizes its handling, and so what a writer behind it waits", () => {
+  const first = fault(5_000, PID + 1, BASE + 0x10, 0x6) // attaches the anon_vma
+  const f = fault(10_000, PID + 1, BASE + 0x1010, 0x6)
+  const w = mprotect(12_000, PID + 2, BASE + 0x8000, 0x1000, PROT_R, 200_000, 1_000)
+  const ops = [mmap(0, PID, BASE, 0x10000, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS), first, f, w]
+  const run = (faultHoldsNs?: Map<number, number>): {fault: FaultOutcome; writerWaitNs: number} => {
+    let fo: FaultOutcome | null = null
+    let writerWaitNs = -1
+    const rec: Recorder = {
+      fault: (op, out) => {
+        if (op.eventId === f.eventId) fo = {...out}
+      },
+      op: (op, _label, r) => {
+        if (op.eventId === w.eventId) writerWaitNs = r.acct.waitNs
+      },
+    }
+    const opts = {mode: 'faithful' as const, costs: {}, initialMaps: new Map(), attached: false, calibrateHolds: true}
+    const r = new Replayer(policyByName('mmap-lock'), {...opts, faultHoldsNs}, rec)
+    for (const op of ops) r.apply(op)
+    r.finish()
+    return {fault: fo!, writerWaitNs}
+  }
+  const median = run()
+  assert.equal(median.fault.holdNs, DEFAULT_COSTS.findVmaNs + DEFAULT_COSTS.anonFaultNs, "the kind's cost")
+  assert.equal(median.writerWaitNs, 0, 'the fault is long gone when mprotect locks')
+  const traced = run(new Map([[f.eventId, 50_000]]))
+  assert.equal(traced.fault.holdNs, 50_000, 'find_vma plus the handler: the traced hold')
+  assert.ok(traced.writerWaitNs >= 48_000, `mprotect waits for the rest of it (${traced.writerWaitNs})`)
 })

@@ -59,9 +59,9 @@ const TRACE = [
   '',
 ].join('\n')
 
-async function ingest(): Promise<{db: ReturnType<typeof openDb>; dbPath: string; traceId: number}> {
+async function ingest(trace = TRACE): Promise<{db: ReturnType<typeof openDb>; dbPath: string; traceId: number}> {
   const dir = mkdtempSync(join(tmpdir(), 'vmareplay-labm-'))
-  writeFileSync(join(dir, 'hand.trace.txt'), TRACE)
+  writeFileSync(join(dir, 'hand.trace.txt'), trace)
   const dbPath = join(dir, 'm.db')
   const db = openDb(dbPath)
   const r = await loadTrace(db, join(dir, 'hand.trace.txt'), {toolVersion: 'test'})
@@ -77,6 +77,37 @@ test("acquisitions and contended waits from the trace's own mmap_lock events", a
   assert.equal(o.acquireRead, 5, 'read acquisitions: the downgrade and the failed trylock do not count')
   assert.equal(o.acquireWrite, 3)
   assert.deepEqual(o.contendedWaitsNs, [20_000, 17_000, 13_000, 17_000])
+  assert.deepEqual(o.readStealWaitsNs, [], 'both contended reads met a writer holding or taking the lock first')
+  assert.deepEqual(o.readerWakeNs, [10_000, 4_000], 'the reads queued across a write release')
+  db.close()
+})
+
+test("a reader's steal behind a queued writer and a queued reader's wake-up, as calibrate measures them", async () => {
+  const {db, traceId} = await ingest(
+    [
+      '# tracer: nop',
+      start(20, '2.000000', false),
+      acq(20, '2.000001', false), // a reader holds
+      start(21, '2.000002', true), // a writer queues
+      rel(20, '2.000010', false),
+      fault(22, '2.000011', '0x7f0000001000', '0x6'),
+      start(22, '2.000012', false),
+      acq(22, '2.000013', false, false), // trylock fails: a writer waits
+      start(22, '2.000014', false),
+      acq(22, '2.000017', false), // no writer holds, none takes it first: the steal, 3 µs
+      rel(22, '2.000020', false),
+      acq(21, '2.000030', true),
+      start(23, '2.000031', false), // queued behind the writer
+      rel(21, '2.000040', true),
+      acq(23, '2.000190', false), // granted at the release, running 150 µs later
+      rel(23, '2.000191', false),
+      '',
+    ].join('\n'),
+  )
+  const o = observeLocks(db, traceId)
+  assert.deepEqual(o.readStealWaitsNs, [3_000])
+  assert.deepEqual(o.readerWakeNs, [150_000])
+  assert.deepEqual(o.contendedWaitsNs, [3_000, 28_000, 159_000], 'in acquire_returned order')
   db.close()
 })
 
