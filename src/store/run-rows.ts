@@ -41,6 +41,17 @@ interface FaultGroup {
   /** index in the writer's string table */
   reason: number
   faults: number
+  /** the uncontended default: the latency and hold of its first fault that neither waited nor started late */
+  latencyNs: number | null
+  holdNs: number | null
+}
+
+/** A thread's run of consecutive faults that went as their group's default (one fault_spans row). */
+interface Span {
+  group: FaultGroup
+  first: number
+  last: number
+  faults: number
 }
 
 /**
@@ -78,6 +89,9 @@ export class RunRows {
   readonly runId: number
   private readonly hash: Hash = createHash('sha256')
   private readonly faultRows
+  private readonly spanRows
+  /** each thread's open span (null after a fault stored as a row), and the event id of its last fault */
+  private readonly spans = new Map<number, {span: Span | null; last: number}>()
   private readonly waits
   private readonly holds
   private readonly files
@@ -113,8 +127,15 @@ export class RunRows {
     const run = {run_id: this.runId}
     this.faultRows = new BatchInsert(
       db,
-      'fault_results',
+      'fault_rows',
       ['event_id', 'group_id', 'wait_ns', 'latency_ns', 'start_delay_ns', 'hold_ns'],
+      BATCH,
+      run,
+    )
+    this.spanRows = new BatchInsert(
+      db,
+      'fault_spans',
+      ['tid', 'first_event_id', 'last_event_id', 'group_id', 'faults'],
       BATCH,
       run,
     )
@@ -170,7 +191,17 @@ export class RunRows {
     let at = this.groupsAt.get(start)
     if (at === undefined) this.groupsAt.set(start, (at = []))
     for (const g of at) if (g.end === end && g.tgid === tgid && g.flags === flags && g.reason === reason) return g
-    const g: FaultGroup = {id: this.groups.length, tgid, start, end, flags, reason, faults: 0}
+    const g: FaultGroup = {
+      id: this.groups.length,
+      tgid,
+      start,
+      end,
+      flags,
+      reason,
+      faults: 0,
+      latencyNs: null,
+      holdNs: null,
+    }
     at.push(g)
     this.groups.push(g)
     return g
@@ -224,7 +255,12 @@ export class RunRows {
     g.faults++
     // in faithful mode a fault starts at its recorded time unless its thread was still busy: almost always 0
     const delayNs = startNs - t
-    this.faultRows.add(eventId, g.id, waitNs, latencyNs, delayNs, holdNs)
+    if (waitNs === 0 && delayNs === 0 && g.latencyNs === null) {
+      g.latencyNs = latencyNs
+      g.holdNs = holdNs
+    }
+    this.store(tid, eventId, g, waitNs === 0 && delayNs === 0 && latencyNs === g.latencyNs && holdNs === g.holdNs)
+    if (this.spans.get(tid)!.span === null) this.faultRows.add(eventId, g.id, waitNs, latencyNs, delayNs, holdNs)
     const d = this.digestBuf
     let k = this.digestFill
     d[k++] = eventId
@@ -257,6 +293,31 @@ export class RunRows {
         wRef,
       )
     }
+  }
+
+  /**
+   * Stores a fault of thread `tid` as part of its open span when it went as its group's default, else closes the
+   * span (the caller writes the fault's row). A span stands for every fault event of the thread between its first
+   * and last: a thread's faults complete in the order they were traced, which this checks.
+   */
+  private store(tid: number, eventId: number, g: FaultGroup, isDefault: boolean): void {
+    let s = this.spans.get(tid)
+    if (s === undefined) this.spans.set(tid, (s = {span: null, last: -1}))
+    else if (eventId <= s.last)
+      throw new Error(`internal error: thread ${tid}'s fault ${eventId} recorded after its fault ${s.last}`)
+    s.last = eventId
+    const open = s.span
+    if (open !== null && isDefault && open.group === g) {
+      open.last = eventId
+      open.faults++
+      return
+    }
+    if (open !== null) this.closeSpan(tid, open)
+    s.span = isDefault ? {group: g, first: eventId, last: eventId, faults: 1} : null
+  }
+
+  private closeSpan(tid: number, s: Span): void {
+    this.spanRows.add(tid, s.first, s.last, s.group.id, s.faults)
   }
 
   /** An OP record's fields at b[o] (its kind and run already read). */
@@ -327,14 +388,16 @@ export class RunRows {
   finish(ops: number, simEndNs: number, kernelCounters: [string, number][], strings: string[]): string {
     this.hashPending()
     this.faultRows.flush()
+    for (const [tid, s] of this.spans) if (s.span !== null) this.closeSpan(tid, s.span)
+    this.spanRows.flush()
     this.waits.flush()
     this.holds.flush()
     this.files.flush()
     const f = {vmaLock: 0, mmapLock: 0, took: 0, low: 0, inferred: 0, ...this.faultCounts}
     const reasons = new Map<string, number>()
     const group = this.db.prepare(
-      `INSERT INTO fault_groups (run_id, group_id, tgid, vma_start, vma_end, vma_lock, took_mmap_lock, reason_id, low_confidence, inferred_vma)
-       VALUES (?,?,?,?,?,?,?,?,?,?)`,
+      `INSERT INTO fault_groups (run_id, group_id, tgid, vma_start, vma_end, vma_lock, took_mmap_lock, reason_id, low_confidence, inferred_vma, latency_ns, hold_ns)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
     )
     for (const g of this.groups) {
       if (g.flags & VMA_LOCK) f.vmaLock += g.faults
@@ -347,7 +410,20 @@ export class RunRows {
       const [vmaLock, took, low, inferred] = [VMA_LOCK, TOOK_MMAP_LOCK, LOW_CONFIDENCE, INFERRED_VMA].map((bit) =>
         g.flags & bit ? 1 : 0,
       )
-      group.run(this.runId, g.id, g.tgid, g.start, g.end, vmaLock, took, this.reasonId(reason), low, inferred)
+      group.run(
+        this.runId,
+        g.id,
+        g.tgid,
+        g.start,
+        g.end,
+        vmaLock,
+        took,
+        this.reasonId(reason),
+        low,
+        inferred,
+        g.latencyNs,
+        g.holdNs,
+      )
       this.hash.update(
         `${g.tgid},${g.start},${g.end},${vmaLock ? 'vma_lock' : 'mmap_lock'},${took},${low},${inferred},${reason}\n`,
       )
