@@ -1,6 +1,7 @@
 // One replay run's stored outcomes, built on the result writer thread from the records runs.ts sends (layout in
-// run-records.ts): per-fault results (runs of faults that went as their group's default as spans, the rest as rows), lock waits and holds, counters, thread totals, and the run digest — a SHA-256
-// over everything stored for the run in insertion order, so equal inputs give equal digests anywhere.
+// run-records.ts): per-fault results (faults that went as their group's default as spans, the rest as rows), lock
+// waits and holds, counters, thread totals, and the run digest — a SHA-256 over everything stored for the run in
+// insertion order, so equal inputs give equal digests anywhere.
 import {createHash, type Hash} from 'node:crypto'
 import {endianness} from 'node:os'
 import type {Db} from './db.js'
