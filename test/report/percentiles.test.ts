@@ -31,7 +31,7 @@ function syntheticRun(waits: number[], writerWaits: number[] = []): {db: Db; run
     `INSERT INTO events (event_id, trace_id, line, ts_ns, tid, tgid, kind, a, c) VALUES (?, 1, ?, ?, 1, 1, ${Kind.FaultUser}, 4096, 6)`,
   )
   const f = db.prepare(
-    'INSERT INTO fault_results (run_id, event_id, group_id, wait_ns, latency_ns, start_delay_ns, hold_ns) VALUES (1, ?, ?, ?, ?, 0, 0)',
+    'INSERT INTO fault_rows (run_id, event_id, group_id, wait_ns, latency_ns, start_delay_ns, hold_ns) VALUES (1, ?, ?, ?, ?, 0, 0)',
   )
   const w = db.prepare(
     `INSERT INTO lock_waits (run_id, lock, mode, tgid, waiter_tid, waiter_op, waiter_event_id, start_ns, end_ns, wait_ns, holder_tid, holder_op, holder_event_id)
