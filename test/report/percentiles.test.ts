@@ -132,7 +132,7 @@ test('lock occupancy spreads waits over buckets and counts faults and fallbacks 
   assert.equal(occ.get(0)!.faults, 2)
   assert.equal(occ.get(0)!.fallbacks, 1)
   // a fault whose thread was still busy starts after its recorded time, and counts where it started
-  db.prepare('UPDATE fault_results SET start_delay_ns = 1000000 WHERE event_id = 2').run()
+  db.prepare('UPDATE fault_rows SET start_delay_ns = 1000000 WHERE event_id = 2').run()
   const later = lockOccupancy(db, runId, 1_000_000).get(1)!
   assert.deepEqual([later.get(0)!.faults, later.get(1)!.faults, later.get(1)!.fallbacks], [1, 1, 1])
   db.close()
