@@ -120,6 +120,9 @@ export interface WriterInput {
   runs: RunMeta[]
   /** Lost-event windows, relative ns, sorted. */
   lost: [number, number][]
+  /** Whether faults may be stored as spans: only when each thread's faults complete in event-id order, which a
+   * trace replayed in file order (monotonic timestamps) guarantees; otherwise every fault gets a row. */
+  spans: boolean
   slots: SharedArrayBuffer[]
   ctl: SharedArrayBuffer
   /** One Int32: STARTING, then READY once the transaction is open and the runs rows are in, CLOSED at the end. */

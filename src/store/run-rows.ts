@@ -117,6 +117,8 @@ export class RunRows {
     private readonly db: Db,
     meta: RunMeta,
     private readonly lost: LostWindows,
+    /** whether faults may go into spans (WriterInput.spans) */
+    private readonly spansAllowed: boolean,
   ) {
     const r = db
       .prepare(
@@ -260,8 +262,9 @@ export class RunRows {
       g.latencyNs = latencyNs
       g.holdNs = holdNs
     }
-    this.store(tid, eventId, g, waitNs === 0 && delayNs === 0 && latencyNs === g.latencyNs && holdNs === g.holdNs)
-    if (this.spans.get(tid)!.span === null) this.faultRows.add(eventId, g.id, waitNs, latencyNs, delayNs, holdNs)
+    const isDefault = waitNs === 0 && delayNs === 0 && latencyNs === g.latencyNs && holdNs === g.holdNs
+    if (!this.spansAllowed || !this.store(tid, eventId, g, isDefault))
+      this.faultRows.add(eventId, g.id, waitNs, latencyNs, delayNs, holdNs)
     const d = this.digestBuf
     let k = this.digestFill
     d[k++] = eventId
@@ -298,10 +301,10 @@ export class RunRows {
 
   /**
    * Stores a fault of thread `tid` as part of its open span when it went as its group's default, else closes the
-   * span (the caller writes the fault's row). A span stands for every fault event of the thread between its first
-   * and last: a thread's faults complete in the order they were traced, which this checks.
+   * span and returns false (the caller writes the fault's row). A span stands for every fault event of the thread
+   * between its first and last: a thread's faults must complete in the order they were traced, which this checks.
    */
-  private store(tid: number, eventId: number, g: FaultGroup, isDefault: boolean): void {
+  private store(tid: number, eventId: number, g: FaultGroup, isDefault: boolean): boolean {
     let s = this.spans.get(tid)
     if (s === undefined) this.spans.set(tid, (s = {span: null, last: -1}))
     else if (eventId <= s.last)
@@ -311,10 +314,11 @@ export class RunRows {
     if (open !== null && isDefault && open.group === g) {
       open.last = eventId
       open.faults++
-      return
+      return true
     }
     if (open !== null) this.closeSpan(tid, open)
     s.span = isDefault ? {group: g, first: eventId, last: eventId, faults: 1} : null
+    return isDefault
   }
 
   private closeSpan(tid: number, s: Span): void {
