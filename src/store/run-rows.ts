@@ -1,5 +1,5 @@
 // One replay run's stored outcomes, built on the result writer thread from the records runs.ts sends (layout in
-// run-records.ts): per-fault results (faults that went as their group's default as spans, the rest as rows), lock
+// run-records.ts): per-fault results (runs of a thread's faults that did not wait as spans, the rest as rows), lock
 // waits and holds, counters, thread totals, and the run digest — a SHA-256 over everything stored for the run in
 // insertion order, so equal inputs give equal digests anywhere.
 import {createHash, type Hash} from 'node:crypto'
@@ -42,17 +42,17 @@ interface FaultGroup {
   /** index in the writer's string table */
   reason: number
   faults: number
-  /** the uncontended default: the latency and hold of its first fault that neither waited nor started late */
-  latencyNs: number | null
-  holdNs: number | null
 }
 
-/** A thread's run of consecutive faults that went as their group's default (one fault_spans row). */
+/** A thread's run of consecutive faults of one group that did not wait, started on time and took the same latency
+ * and hold (one fault_spans row). */
 interface Span {
   group: FaultGroup
   first: number
   last: number
   faults: number
+  latencyNs: number
+  holdNs: number
 }
 
 /**
@@ -138,7 +138,7 @@ export class RunRows {
     this.spanRows = new BatchInsert(
       db,
       'fault_spans',
-      ['tid', 'first_event_id', 'last_event_id', 'group_id', 'faults'],
+      ['tid', 'first_event_id', 'last_event_id', 'group_id', 'faults', 'latency_ns', 'hold_ns'],
       BATCH,
       run,
     )
@@ -202,8 +202,6 @@ export class RunRows {
       flags,
       reason,
       faults: 0,
-      latencyNs: null,
-      holdNs: null,
     }
     at.push(g)
     this.groups.push(g)
@@ -258,12 +256,7 @@ export class RunRows {
     g.faults++
     // in faithful mode a fault starts at its recorded time unless its thread was still busy: almost always 0
     const delayNs = startNs - t
-    if (waitNs === 0 && delayNs === 0 && g.latencyNs === null) {
-      g.latencyNs = latencyNs
-      g.holdNs = holdNs
-    }
-    const isDefault = waitNs === 0 && delayNs === 0 && latencyNs === g.latencyNs && holdNs === g.holdNs
-    if (!this.spansAllowed || !this.store(tid, eventId, g, isDefault))
+    if (!this.spansAllowed || !this.store(tid, eventId, g, waitNs === 0 && delayNs === 0, latencyNs, holdNs))
       this.faultRows.add(eventId, g.id, waitNs, latencyNs, delayNs, holdNs)
     const d = this.digestBuf
     let k = this.digestFill
@@ -300,29 +293,37 @@ export class RunRows {
   }
 
   /**
-   * Stores a fault of thread `tid` as part of its open span when it went as its group's default, else closes the
-   * span and returns false (the caller writes the fault's row). A span stands for every fault event of the thread
-   * between its first and last: a thread's faults must complete in the order they were traced, which this checks.
+   * Stores a fault of thread `tid` that did not wait and started on time (`spannable`) in its thread's span,
+   * extending the open one if it has the same group, latency and hold, else opening a new one; any other fault closes
+   * the span and gets false (the caller writes its row). A span stands for every fault event of the thread between
+   * its first and last: a thread's faults must complete in the order they were traced, which this checks.
    */
-  private store(tid: number, eventId: number, g: FaultGroup, isDefault: boolean): boolean {
+  private store(
+    tid: number,
+    eventId: number,
+    g: FaultGroup,
+    spannable: boolean,
+    latencyNs: number,
+    holdNs: number,
+  ): boolean {
     let s = this.spans.get(tid)
     if (s === undefined) this.spans.set(tid, (s = {span: null, last: -1}))
     else if (eventId <= s.last)
       throw new Error(`internal error: thread ${tid}'s fault ${eventId} recorded after its fault ${s.last}`)
     s.last = eventId
     const open = s.span
-    if (open !== null && isDefault && open.group === g) {
+    if (open !== null && spannable && open.group === g && open.latencyNs === latencyNs && open.holdNs === holdNs) {
       open.last = eventId
       open.faults++
       return true
     }
     if (open !== null) this.closeSpan(tid, open)
-    s.span = isDefault ? {group: g, first: eventId, last: eventId, faults: 1} : null
-    return isDefault
+    s.span = spannable ? {group: g, first: eventId, last: eventId, faults: 1, latencyNs, holdNs} : null
+    return spannable
   }
 
   private closeSpan(tid: number, s: Span): void {
-    this.spanRows.add(tid, s.first, s.last, s.group.id, s.faults)
+    this.spanRows.add(tid, s.first, s.last, s.group.id, s.faults, s.latencyNs, s.holdNs)
   }
 
   /** An OP record's fields at b[o] (its kind and run already read). */
@@ -401,8 +402,8 @@ export class RunRows {
     const f = {vmaLock: 0, mmapLock: 0, took: 0, low: 0, inferred: 0, ...this.faultCounts}
     const reasons = new Map<string, number>()
     const group = this.db.prepare(
-      `INSERT INTO fault_groups (run_id, group_id, tgid, vma_start, vma_end, vma_lock, took_mmap_lock, reason_id, low_confidence, inferred_vma, latency_ns, hold_ns)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+      `INSERT INTO fault_groups (run_id, group_id, tgid, vma_start, vma_end, vma_lock, took_mmap_lock, reason_id, low_confidence, inferred_vma)
+       VALUES (?,?,?,?,?,?,?,?,?,?)`,
     )
     for (const g of this.groups) {
       if (g.flags & VMA_LOCK) f.vmaLock += g.faults
@@ -415,20 +416,7 @@ export class RunRows {
       const [vmaLock, took, low, inferred] = [VMA_LOCK, TOOK_MMAP_LOCK, LOW_CONFIDENCE, INFERRED_VMA].map((bit) =>
         g.flags & bit ? 1 : 0,
       )
-      group.run(
-        this.runId,
-        g.id,
-        g.tgid,
-        g.start,
-        g.end,
-        vmaLock,
-        took,
-        this.reasonId(reason),
-        low,
-        inferred,
-        g.latencyNs,
-        g.holdNs,
-      )
+      group.run(this.runId, g.id, g.tgid, g.start, g.end, vmaLock, took, this.reasonId(reason), low, inferred)
       this.hash.update(
         `${g.tgid},${g.start},${g.end},${vmaLock ? 'vma_lock' : 'mmap_lock'},${took},${low},${inferred},${reason}\n`,
       )

@@ -111,17 +111,15 @@ CREATE VIEW fault_outcomes AS
 `
 
 /**
- * Version 7's fault outcomes: a fault that went as its group's uncontended default (no wait, no start delay, the
- * group's latency and hold) is stored only as part of a span, its thread's run of consecutive such faults of one
- * group; the rest keep a row in fault_rows, as do all faults of runs stored before. fault_results, the view, gives
- * the same rows as the table it replaces. New files get it on top of version 6's tables (and views over them).
+ * Version 7's fault outcomes: a fault that did not wait and started on time is stored only as part of a span, its
+ * thread's run of consecutive such faults of one group with the same latency and hold; the rest keep a row in
+ * fault_rows, as do all faults of runs stored before. fault_results, the view, gives the same rows as the table it
+ * replaces. New files get it on top of version 6's tables (and views over them).
  */
 const SPARSE_FAULTS = `
 DROP VIEW lock_holds;
 DROP VIEW fault_outcomes;
 ALTER TABLE fault_results RENAME TO fault_rows;
-ALTER TABLE fault_groups ADD COLUMN latency_ns INTEGER;
-ALTER TABLE fault_groups ADD COLUMN hold_ns INTEGER;
 CREATE TABLE fault_spans (
   run_id INTEGER NOT NULL REFERENCES runs(run_id),
   tid INTEGER NOT NULL,
@@ -129,15 +127,16 @@ CREATE TABLE fault_spans (
   last_event_id INTEGER NOT NULL,
   group_id INTEGER NOT NULL,
   faults INTEGER NOT NULL,
+  latency_ns INTEGER NOT NULL,
+  hold_ns INTEGER NOT NULL,
   PRIMARY KEY (run_id, tid, first_event_id),
   FOREIGN KEY (run_id, group_id) REFERENCES fault_groups(run_id, group_id)
 ) WITHOUT ROWID;
 CREATE VIEW fault_results AS
   SELECT run_id, event_id, group_id, wait_ns, latency_ns, start_delay_ns, hold_ns FROM fault_rows
   UNION ALL
-  SELECT s.run_id, e.event_id, s.group_id, 0, g.latency_ns, 0, g.hold_ns
-  FROM fault_spans s JOIN fault_groups g USING (run_id, group_id)
-  JOIN events e ON e.event_id BETWEEN s.first_event_id AND s.last_event_id
+  SELECT s.run_id, e.event_id, s.group_id, 0, s.latency_ns, 0, s.hold_ns
+  FROM fault_spans s JOIN events e ON e.event_id BETWEEN s.first_event_id AND s.last_event_id
   WHERE e.tid = s.tid AND e.kind IN (${Kind.FaultUser}, ${Kind.FaultKernel});
 ${RESULT_VIEWS}`
 
@@ -349,7 +348,7 @@ function eventViews(): string {
  * v5 → v6: traces gain `format_variant`, what the text format showed of the kernel that printed it (memcg_id or
  * memcg_path in the mmap_lock events, 0x-prefixed or bare-hex syscall arguments); NULL for traces ingested before.
  * v6 → v7: fault_results becomes a view over fault_rows (the old table, renamed, so stored runs read as before)
- * and fault_spans; fault_groups gain their default latency_ns / hold_ns (NULL for groups stored before).
+ * and fault_spans.
  */
 export const MIGRATIONS: Record<number, string> = {
   1: `
