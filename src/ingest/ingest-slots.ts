@@ -10,9 +10,29 @@ import {SYSCALL_COLUMNS, type RowSink, type SyscallRow} from './track.js'
 export const SLOTS = 4
 export const SLOT_EVENTS = 8192
 export const SLOT_SYSCALLS = 4096
-/** Numeric columns per events row: line, ts_ns, tid, tgid, cpu, kind, a..f (the text column is separate). */
-export const EV_NUM = 12
-/** Numeric columns per syscalls row (SYSCALL_COLUMNS). */
+/**
+ * The slot layout of an events row, defined once: its numeric columns in slot order, each beside the TraceEvent
+ * field it holds, then its one string column (text). SlotWriter.event encodes by this list, and TraceWriter names
+ * the INSERT's columns by it and decodes every slot row in the same order, so a field cannot move on one side only.
+ */
+export const EVENT_SLOT_COLUMNS = [
+  ['line', 'line'],
+  ['ts_ns', 'ts'],
+  ['tid', 'tid'],
+  ['tgid', 'tgid'],
+  ['cpu', 'cpu'],
+  ['kind', 'kind'],
+  ['a', 'a'],
+  ['b', 'b'],
+  ['c', 'c'],
+  ['d', 'd'],
+  ['e', 'e'],
+  ['f', 'f'],
+] as const satisfies readonly (readonly [string, keyof TraceEvent])[]
+const EVENT_FIELDS = EVENT_SLOT_COLUMNS.map(([, field]) => field)
+/** Numeric columns per events row. */
+export const EV_NUM = EVENT_SLOT_COLUMNS.length
+/** Numeric columns per syscalls row (SYSCALL_COLUMNS, named as the row's fields), then its string column, name. */
 export const SC_NUM = SYSCALL_COLUMNS.length
 
 export const TAG_NUMBER = 0
@@ -31,25 +51,53 @@ export interface SlotBuffers {
   scTxt: SharedArrayBuffer
 }
 
+/** One table's rows in a slot: `width` numeric columns per row (value, tag, bigint), then one string index. */
+export class SlotRows {
+  readonly num: Float64Array
+  readonly tag: Uint8Array
+  readonly big: BigInt64Array
+  readonly txt: Int32Array
+
+  constructor(
+    num: SharedArrayBuffer,
+    tag: SharedArrayBuffer,
+    big: SharedArrayBuffer,
+    txt: SharedArrayBuffer,
+    readonly width: number,
+  ) {
+    this.num = new Float64Array(num)
+    this.tag = new Uint8Array(tag)
+    this.big = new BigInt64Array(big)
+    this.txt = new Int32Array(txt)
+  }
+
+  /** Stores value v at numeric column i (row × width + column). */
+  put(i: number, v: U64 | null): void {
+    if (typeof v === 'number') {
+      this.num[i] = v
+      this.tag[i] = TAG_NUMBER
+    } else if (v === null) {
+      this.tag[i] = TAG_NULL
+    } else {
+      this.big[i] = BigInt.asIntN(64, v) // SQLite INTEGER is signed 64-bit: two's complement, as toSql
+      this.tag[i] = TAG_BIGINT
+    }
+  }
+
+  /** The value put at numeric column i, as bound to SQLite. */
+  get(i: number): number | bigint | null {
+    const t = this.tag[i]
+    return t === TAG_NUMBER ? this.num[i]! : t === TAG_NULL ? null : this.big[i]!
+  }
+}
+
 export class Slot {
-  readonly evNum: Float64Array
-  readonly evTag: Uint8Array
-  readonly evBig: BigInt64Array
-  readonly evTxt: Int32Array
-  readonly scNum: Float64Array
-  readonly scTag: Uint8Array
-  readonly scBig: BigInt64Array
-  readonly scTxt: Int32Array
+  readonly events: SlotRows
+  readonly syscalls: SlotRows
 
   constructor(b: SlotBuffers) {
-    this.evNum = new Float64Array(b.evNum)
-    this.evTag = new Uint8Array(b.evTag)
-    this.evBig = new BigInt64Array(b.evBig)
-    this.evTxt = new Int32Array(b.evTxt)
-    this.scNum = new Float64Array(b.scNum)
-    this.scTag = new Uint8Array(b.scTag)
-    this.scBig = new BigInt64Array(b.scBig)
-    this.scTxt = new Int32Array(b.scTxt)
+    this.events = new SlotRows(b.evNum, b.evTag, b.evBig, b.evTxt, EV_NUM)
+    this.syscalls = new SlotRows(b.scNum, b.scTag, b.scBig, b.scTxt, SC_NUM)
   }
 }
 
@@ -80,18 +128,6 @@ export interface BatchMessage {
   problems: [line: number, reason: string, excerpt: string][]
   lost: [line: number, cpu: number | null, count: number | null, start: number | bigint, end: number | bigint][]
   pages: [pageNo: number, faults: number, data: Uint8Array][]
-}
-
-function put(num: Float64Array, tag: Uint8Array, big: BigInt64Array, i: number, v: U64 | null): void {
-  if (typeof v === 'number') {
-    num[i] = v
-    tag[i] = TAG_NUMBER
-  } else if (v === null) {
-    tag[i] = TAG_NULL
-  } else {
-    big[i] = BigInt.asIntN(64, v) // SQLite INTEGER is signed 64-bit: two's complement, as toSql
-    tag[i] = TAG_BIGINT
-  }
 }
 
 /** The worker's RowSink: fills the shared slots and posts each full one. */
@@ -131,36 +167,20 @@ export class SlotWriter implements RowSink {
 
   event(e: TraceEvent): void {
     if (this.nEv === SLOT_EVENTS) this.flush()
-    const s = this.slot
-    const num = s.evNum
-    const tag = s.evTag
+    const rows = this.slot.events
     const r = this.nEv++
     const o = r * EV_NUM
-    num[o] = e.line
-    tag[o] = TAG_NUMBER
-    put(num, tag, s.evBig, o + 1, e.ts)
-    num[o + 2] = e.tid
-    tag[o + 2] = TAG_NUMBER
-    put(num, tag, s.evBig, o + 3, e.tgid)
-    put(num, tag, s.evBig, o + 4, e.cpu)
-    num[o + 5] = e.kind
-    tag[o + 5] = TAG_NUMBER
-    put(num, tag, s.evBig, o + 6, e.a)
-    put(num, tag, s.evBig, o + 7, e.b)
-    put(num, tag, s.evBig, o + 8, e.c)
-    put(num, tag, s.evBig, o + 9, e.d)
-    put(num, tag, s.evBig, o + 10, e.e)
-    put(num, tag, s.evBig, o + 11, e.f)
-    s.evTxt[r] = e.text === null ? -1 : this.str(e.text)
+    for (let j = 0; j < EV_NUM; j++) rows.put(o + j, e[EVENT_FIELDS[j]!] as U64 | null)
+    rows.txt[r] = e.text === null ? -1 : this.str(e.text)
   }
 
   syscall(row: SyscallRow): void {
     if (this.nSc === SLOT_SYSCALLS) this.flush()
-    const s = this.slot
+    const rows = this.slot.syscalls
     const r = this.nSc++
     const o = r * SC_NUM
-    for (let j = 0; j < SC_NUM; j++) put(s.scNum, s.scTag, s.scBig, o + j, row[SYSCALL_COLUMNS[j]!])
-    s.scTxt[r] = this.str(row.name)
+    for (let j = 0; j < SC_NUM; j++) rows.put(o + j, row[SYSCALL_COLUMNS[j]!])
+    rows.txt[r] = this.str(row.name)
   }
 
   problem(line: number, reason: string, excerpt: string): void {

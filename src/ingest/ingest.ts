@@ -11,13 +11,15 @@ import {
   type U64,
   type TraceFormat,
 } from '../model/events.js'
-import {EV_NUM, SC_NUM, TAG_NUMBER, TAG_NULL, type BatchMessage, type Slot} from './ingest-slots.js'
+import {EVENT_SLOT_COLUMNS, type BatchMessage, type Slot, type SlotRows} from './ingest-slots.js'
 import {SYSCALL_COLUMNS, toSql, type RowSink, type SyscallRow, type TrackedTrace} from './track.js'
 
-/** Columns bound per events row: event_id is left to SQLite (the next rowid, checked in finish) and trace_id is a literal. */
-const EVENT_PARAMS = 13
+/** Columns bound per events row, the slot layout's (event_id is left to SQLite, the next rowid, checked in finish;
+ * trace_id is a literal): its numeric columns, then text. */
+const EVENT_COLUMNS = [...EVENT_SLOT_COLUMNS.map(([column]) => column), 'text']
+const EVENT_PARAMS = EVENT_COLUMNS.length
 const EVENT_BATCH = 128
-/** Parameters per syscalls row: name, then SYSCALL_COLUMNS (trace_id is a literal). */
+/** Parameters per syscalls row: SYSCALL_COLUMNS, then name (trace_id is a literal). */
 const SYSCALL_PARAMS = 1 + SYSCALL_COLUMNS.length
 const SYSCALL_BATCH = 64
 
@@ -69,11 +71,11 @@ export class TraceWriter implements RowSink {
     const t = Number(traceId)
     if (!Number.isSafeInteger(t)) throw new Error(`bad trace id ${traceId}`)
     const evRow = `(${t},${Array(EVENT_PARAMS).fill('?').join(',')})`
-    const evSql = `INSERT INTO events (trace_id, line, ts_ns, tid, tgid, cpu, kind, a, b, c, d, e, f, text) VALUES `
+    const evSql = `INSERT INTO events (trace_id, ${EVENT_COLUMNS.join(', ')}) VALUES `
     this.insertEvents = db.prepare(evSql + Array(EVENT_BATCH).fill(evRow).join(','))
     this.insertEvent = db.prepare(evSql + evRow)
     const scRow = `(${t},${Array(SYSCALL_PARAMS).fill('?').join(',')})`
-    const scSql = `INSERT INTO syscalls (trace_id, name, ${SYSCALL_COLUMNS.join(', ')}) VALUES `
+    const scSql = `INSERT INTO syscalls (trace_id, ${SYSCALL_COLUMNS.join(', ')}, name) VALUES `
     this.insertSyscalls = db.prepare(scSql + Array(SYSCALL_BATCH).fill(scRow).join(','))
     this.insertSyscall = db.prepare(scSql + scRow)
     this.insertProblem = db.prepare('INSERT INTO parse_problems (trace_id, line, reason, excerpt) VALUES (?,?,?,?)')
@@ -112,8 +114,8 @@ export class TraceWriter implements RowSink {
   syscall(row: SyscallRow): void {
     const p = this.scParams
     let k = this.scFill
-    p[k++] = row.name
     for (const c of SYSCALL_COLUMNS) p[k++] = toSql(row[c])
+    p[k++] = row.name
     if (k === p.length) {
       this.insertSyscalls.run(...p)
       k = 0
@@ -135,51 +137,9 @@ export class TraceWriter implements RowSink {
 
   /** Inserts one slot the parse worker filled (see ingest-slots.ts): the same rows the RowSink calls would insert. */
   insertSlot(s: Slot, m: BatchMessage): void {
-    const strings = m.strings
-    {
-      const num = s.evNum
-      const tag = s.evTag
-      const big = s.evBig
-      const txt = s.evTxt
-      const p = this.evParams
-      const len = p.length
-      let k = this.evFill
-      for (let r = 0, o = 0; r < m.events; r++) {
-        for (const end = o + EV_NUM; o < end; o++) {
-          const t = tag[o]
-          p[k++] = t === TAG_NUMBER ? num[o]! : t === TAG_NULL ? null : big[o]!
-        }
-        const i = txt[r]!
-        p[k++] = i < 0 ? null : strings[i]!
-        if (k === len) {
-          this.insertEvents.run(...p)
-          k = 0
-        }
-      }
-      this.evFill = k
-      this.events += m.events
-    }
-    {
-      const num = s.scNum
-      const tag = s.scTag
-      const big = s.scBig
-      const txt = s.scTxt
-      const p = this.scParams
-      const len = p.length
-      let k = this.scFill
-      for (let r = 0, o = 0; r < m.syscalls; r++) {
-        p[k++] = strings[txt[r]!]!
-        for (let j = 0; j < SC_NUM; j++, o++) {
-          const t = tag[o]
-          p[k++] = t === TAG_NUMBER ? num[o]! : t === TAG_NULL ? null : big[o]!
-        }
-        if (k === len) {
-          this.insertSyscalls.run(...p)
-          k = 0
-        }
-      }
-      this.scFill = k
-    }
+    this.evFill = insertRows(s.events, m.events, m.strings, this.evParams, this.evFill, this.insertEvents)
+    this.events += m.events
+    this.scFill = insertRows(s.syscalls, m.syscalls, m.strings, this.scParams, this.scFill, this.insertSyscalls)
     for (const [line, reason, excerpt] of m.problems) this.problem(line, reason, excerpt)
     for (const [line, cpu, count, start, end] of m.lost) this.insertLost.run(this.traceId, line, cpu, count, start, end)
     for (const [pageNo, faults, data] of m.pages) this.faultPage(pageNo, faults, data)
@@ -354,4 +314,30 @@ function minVersion(hint: string | undefined): string | null {
   ]
   const range = parts.filter((p) => p !== '').join(' ')
   return range === '' ? null : range
+}
+
+/**
+ * Binds `n` rows of a slot (each: its numeric columns, then its string) into the batch parameters `p`, already
+ * filled up to `k`, running `full` whenever the batch is; returns the new fill.
+ */
+function insertRows(
+  rows: SlotRows,
+  n: number,
+  strings: string[],
+  p: Param[],
+  k: number,
+  full: {run(...params: Param[]): unknown},
+): number {
+  const width = rows.width
+  const len = p.length
+  for (let r = 0, o = 0; r < n; r++) {
+    for (const end = o + width; o < end; o++) p[k++] = rows.get(o)
+    const i = rows.txt[r]!
+    p[k++] = i < 0 ? null : strings[i]!
+    if (k === len) {
+      full.run(...p)
+      k = 0
+    }
+  }
+  return k
 }

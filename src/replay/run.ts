@@ -137,7 +137,8 @@ export function replayTrace(
       }),
       toolVersion: opts.toolVersion,
     }))
-    const results = new ResultWriter(dbPath, metas, lostWindows(reader, traceId, info.firstTsNs))
+    // ops are replayed in time order: a thread's faults complete in event-id order only if that is file order
+    const results = new ResultWriter(dbPath, metas, lostWindows(reader, traceId, info.firstTsNs), monotonic)
     try {
       const runs = policies.map((p, i) => ({
         p,

@@ -10,13 +10,16 @@ export const SLOTS = 4
 export const SLOT_LEN = 1 << 16
 
 /** Field offsets by name from a list in wire order: the writer (runs.ts) and the reader (run-rows.ts) both address
- * fields by these names, so the order is written once and a field cannot be swapped on one side only. */
+ * fields by these names, so the order is written once and a field cannot be swapped on one side only. Built one
+ * property at a time: Object.fromEntries of more than ~17 entries gives a dictionary-mode object, whose every
+ * field lookup is a hash probe (it cost the simulating thread ~0.5 s of node_gc_long's 2.4 M FAULT records). */
 function layout<const N extends readonly string[]>(
   names: N,
 ): Readonly<Record<N[number], number>> & {readonly length: number} {
-  return Object.freeze(
-    Object.assign(Object.fromEntries(names.map((n, i) => [n, i])) as Record<N[number], number>, {length: names.length}),
-  )
+  const o: Record<string, number> = {}
+  names.forEach((n, i) => (o[n] = i))
+  o.length = names.length
+  return Object.freeze(o) as Readonly<Record<N[number], number>> & {readonly length: number}
 }
 
 // Record kinds (the first Float64 of a record, then the run's index, then the fields of its layout):
@@ -117,6 +120,9 @@ export interface WriterInput {
   runs: RunMeta[]
   /** Lost-event windows, relative ns, sorted. */
   lost: [number, number][]
+  /** Whether faults may be stored as spans: only when each thread's faults complete in event-id order, which a
+   * trace replayed in file order (monotonic timestamps) guarantees; otherwise every fault gets a row. */
+  spans: boolean
   slots: SharedArrayBuffer[]
   ctl: SharedArrayBuffer
   /** One Int32: STARTING, then READY once the transaction is open and the runs rows are in, CLOSED at the end. */

@@ -1,6 +1,7 @@
 // One replay run's stored outcomes, built on the result writer thread from the records runs.ts sends (layout in
-// run-records.ts): per-fault results, lock waits and holds, counters, thread totals, and the run digest — a SHA-256
-// over everything stored for the run in insertion order, so equal inputs give equal digests anywhere.
+// run-records.ts): per-fault results (runs of a thread's faults that did not wait as spans, the rest as rows), lock
+// waits and holds, counters, thread totals, and the run digest — a SHA-256 over everything stored for the run in
+// insertion order, so equal inputs give equal digests anywhere.
 import {createHash, type Hash} from 'node:crypto'
 import {endianness} from 'node:os'
 import type {Db} from './db.js'
@@ -43,6 +44,17 @@ interface FaultGroup {
   faults: number
 }
 
+/** A thread's run of consecutive faults of one group that did not wait, started on time and took the same latency
+ * and hold (one fault_spans row). */
+interface Span {
+  group: FaultGroup
+  first: number
+  last: number
+  faults: number
+  latencyNs: number
+  holdNs: number
+}
+
 /**
  * Lost-event windows (relative ns, ends inclusive), merged into disjoint sorted spans. A fault is recorded when it
  * completes, and one that waited completes after later ones, so each lookup is a binary search, not a cursor.
@@ -78,6 +90,9 @@ export class RunRows {
   readonly runId: number
   private readonly hash: Hash = createHash('sha256')
   private readonly faultRows
+  private readonly spanRows
+  /** each thread's open span (null after a fault stored as a row), and the event id of its last fault */
+  private readonly spans = new Map<number, {span: Span | null; last: number}>()
   private readonly waits
   private readonly holds
   private readonly files
@@ -102,6 +117,8 @@ export class RunRows {
     private readonly db: Db,
     meta: RunMeta,
     private readonly lost: LostWindows,
+    /** whether faults may go into spans (WriterInput.spans) */
+    private readonly spansAllowed: boolean,
   ) {
     const r = db
       .prepare(
@@ -113,8 +130,15 @@ export class RunRows {
     const run = {run_id: this.runId}
     this.faultRows = new BatchInsert(
       db,
-      'fault_results',
+      'fault_rows',
       ['event_id', 'group_id', 'wait_ns', 'latency_ns', 'start_delay_ns', 'hold_ns'],
+      BATCH,
+      run,
+    )
+    this.spanRows = new BatchInsert(
+      db,
+      'fault_spans',
+      ['tid', 'first_event_id', 'last_event_id', 'group_id', 'faults', 'latency_ns', 'hold_ns'],
       BATCH,
       run,
     )
@@ -170,7 +194,15 @@ export class RunRows {
     let at = this.groupsAt.get(start)
     if (at === undefined) this.groupsAt.set(start, (at = []))
     for (const g of at) if (g.end === end && g.tgid === tgid && g.flags === flags && g.reason === reason) return g
-    const g: FaultGroup = {id: this.groups.length, tgid, start, end, flags, reason, faults: 0}
+    const g: FaultGroup = {
+      id: this.groups.length,
+      tgid,
+      start,
+      end,
+      flags,
+      reason,
+      faults: 0,
+    }
     at.push(g)
     this.groups.push(g)
     return g
@@ -224,7 +256,8 @@ export class RunRows {
     g.faults++
     // in faithful mode a fault starts at its recorded time unless its thread was still busy: almost always 0
     const delayNs = startNs - t
-    this.faultRows.add(eventId, g.id, waitNs, latencyNs, delayNs, holdNs)
+    if (!this.spansAllowed || !this.store(tid, eventId, g, waitNs === 0 && delayNs === 0, latencyNs, holdNs))
+      this.faultRows.add(eventId, g.id, waitNs, latencyNs, delayNs, holdNs)
     const d = this.digestBuf
     let k = this.digestFill
     d[k++] = eventId
@@ -257,6 +290,40 @@ export class RunRows {
         wRef,
       )
     }
+  }
+
+  /**
+   * Stores a fault of thread `tid` that did not wait and started on time (`spannable`) in its thread's span,
+   * extending the open one if it has the same group, latency and hold, else opening a new one; any other fault closes
+   * the span and gets false (the caller writes its row). A span stands for every fault event of the thread between
+   * its first and last: a thread's faults must complete in the order they were traced, which this checks.
+   */
+  private store(
+    tid: number,
+    eventId: number,
+    g: FaultGroup,
+    spannable: boolean,
+    latencyNs: number,
+    holdNs: number,
+  ): boolean {
+    let s = this.spans.get(tid)
+    if (s === undefined) this.spans.set(tid, (s = {span: null, last: -1}))
+    else if (eventId <= s.last)
+      throw new Error(`internal error: thread ${tid}'s fault ${eventId} recorded after its fault ${s.last}`)
+    s.last = eventId
+    const open = s.span
+    if (open !== null && spannable && open.group === g && open.latencyNs === latencyNs && open.holdNs === holdNs) {
+      open.last = eventId
+      open.faults++
+      return true
+    }
+    if (open !== null) this.closeSpan(tid, open)
+    s.span = spannable ? {group: g, first: eventId, last: eventId, faults: 1, latencyNs, holdNs} : null
+    return spannable
+  }
+
+  private closeSpan(tid: number, s: Span): void {
+    this.spanRows.add(tid, s.first, s.last, s.group.id, s.faults, s.latencyNs, s.holdNs)
   }
 
   /** An OP record's fields at b[o] (its kind and run already read). */
@@ -327,6 +394,8 @@ export class RunRows {
   finish(ops: number, simEndNs: number, kernelCounters: [string, number][], strings: string[]): string {
     this.hashPending()
     this.faultRows.flush()
+    for (const [tid, s] of this.spans) if (s.span !== null) this.closeSpan(tid, s.span)
+    this.spanRows.flush()
     this.waits.flush()
     this.holds.flush()
     this.files.flush()

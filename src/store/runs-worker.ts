@@ -92,7 +92,7 @@ function main(input: WriterInput): void {
     // inserted itself: per-row foreign-key lookups would prove nothing (this connection is the thread's own).
     db.pragma('foreign_keys = OFF')
     db.exec('BEGIN IMMEDIATE')
-    const runs = input.runs.map((m) => new RunRows(db!, m, new LostWindows(input.lost)))
+    const runs = input.runs.map((m) => new RunRows(db!, m, new LostWindows(input.lost), input.spans))
     post({type: 'ready', runIds: runs.map((r) => r.runId)})
     setState(READY)
     const digests = consume(

@@ -62,7 +62,7 @@ export class ResultWriter {
   private readonly strings = new Map<string, number>()
 
   /** Starts the writer thread and waits until its transaction is open and the runs rows are in (or it failed). */
-  constructor(dbPath: string, metas: RunMeta[], lost: [number, number][]) {
+  constructor(dbPath: string, metas: RunMeta[], lost: [number, number][], spans: boolean) {
     const slots = Array.from({length: SLOTS}, () => new SharedArrayBuffer(SLOT_LEN * 8))
     this.bufs = slots.map((s) => new Float64Array(s))
     this.buf = this.bufs[0]!
@@ -72,7 +72,7 @@ export class ResultWriter {
     this.state = new Int32Array(state)
     const {port1, port2} = new MessageChannel()
     this.port = port1
-    const input: WriterInput = {dbPath, runs: metas, lost, slots, ctl, state, port: port2}
+    const input: WriterInput = {dbPath, runs: metas, lost, spans, slots, ctl, state, port: port2}
     // The writer's garbage is short-lived (digest lines, bind arrays): a small young generation keeps peak RSS ~40 MB
     // lower (node_gc_long, 3 policies: 260–280 → 228 MB) at no CPU cost that measured.
     const resourceLimits = {maxYoungGenerationSizeMb: 8}

@@ -3,7 +3,7 @@
 // unsigned value, so kernel-half addresses are negative); the *_hex view columns print them unsigned.
 import {FIELD_NAMES, KIND_NAMES, Kind} from '../model/events.js'
 
-export const SCHEMA_VERSION = 6
+export const SCHEMA_VERSION = 7
 
 /**
  * Kinds a trace has few of, that queries look up by literal kind (exec, mmap2, ...). The index covers only them:
@@ -109,6 +109,36 @@ CREATE VIEW fault_outcomes AS
   FROM fault_results r JOIN fault_groups g USING (run_id, group_id) JOIN runs USING (run_id)
   JOIN events e ON e.event_id = r.event_id JOIN reasons ON reasons.reason_id = g.reason_id;
 `
+
+/**
+ * Version 7's fault outcomes: a fault that did not wait and started on time is stored only as part of a span, its
+ * thread's run of consecutive such faults of one group with the same latency and hold; the rest keep a row in
+ * fault_rows, as do all faults of runs stored before. fault_results, the view, gives the same rows as the table it
+ * replaces. New files get it on top of version 6's tables (and views over them).
+ */
+const SPARSE_FAULTS = `
+DROP VIEW lock_holds;
+DROP VIEW fault_outcomes;
+ALTER TABLE fault_results RENAME TO fault_rows;
+CREATE TABLE fault_spans (
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  tid INTEGER NOT NULL,
+  first_event_id INTEGER NOT NULL,
+  last_event_id INTEGER NOT NULL,
+  group_id INTEGER NOT NULL,
+  faults INTEGER NOT NULL,
+  latency_ns INTEGER NOT NULL,
+  hold_ns INTEGER NOT NULL,
+  PRIMARY KEY (run_id, tid, first_event_id),
+  FOREIGN KEY (run_id, group_id) REFERENCES fault_groups(run_id, group_id)
+) WITHOUT ROWID;
+CREATE VIEW fault_results AS
+  SELECT run_id, event_id, group_id, wait_ns, latency_ns, start_delay_ns, hold_ns FROM fault_rows
+  UNION ALL
+  SELECT s.run_id, e.event_id, s.group_id, 0, s.latency_ns, 0, s.hold_ns
+  FROM fault_spans s JOIN events e ON e.event_id BETWEEN s.first_event_id AND s.last_event_id
+  WHERE e.tid = s.tid AND e.kind IN (${Kind.FaultUser}, ${Kind.FaultKernel});
+${RESULT_VIEWS}`
 
 const TABLES = `
 CREATE TABLE traces (
@@ -282,7 +312,8 @@ CREATE TABLE thread_results (
   PRIMARY KEY (run_id, tid)
 ) WITHOUT ROWID;
 ${FILE_RELEASES}
-${RESULT_VIEWS}`
+${RESULT_VIEWS}
+${SPARSE_FAULTS}`
 
 /** A typed view per event kind, naming the generic a..f/text columns (FIELD_NAMES). */
 function eventViews(): string {
@@ -316,6 +347,8 @@ function eventViews(): string {
  * stored before have no such policy, so the table starts empty and their digests stay as they were.
  * v5 → v6: traces gain `format_variant`, what the text format showed of the kernel that printed it (memcg_id or
  * memcg_path in the mmap_lock events, 0x-prefixed or bare-hex syscall arguments); NULL for traces ingested before.
+ * v6 → v7: fault_results becomes a view over fault_rows (the old table, renamed, so stored runs read as before)
+ * and fault_spans.
  */
 export const MIGRATIONS: Record<number, string> = {
   1: `
@@ -352,6 +385,7 @@ CREATE INDEX syscalls_trace_enter ON syscalls(trace_id, enter_event_id);`,
   3: `ALTER TABLE traces ADD COLUMN environment TEXT;`,
   4: FILE_RELEASES,
   5: `ALTER TABLE traces ADD COLUMN format_variant TEXT;`,
+  6: SPARSE_FAULTS,
 }
 
 export function schemaSql(): string {

@@ -48,6 +48,8 @@ function untouched(): void {
     'runs',
     'fault_groups',
     'fault_results',
+    'fault_spans',
+    'fault_rows',
     'lock_waits',
     'lock_holds',
     'run_counters',
@@ -65,7 +67,7 @@ function untouched(): void {
 
 test('an insert failing on the writer thread fails the replay with its error and stores nothing', () => {
   db.exec(
-    `CREATE TRIGGER late_boom BEFORE INSERT ON fault_results WHEN NEW.event_id > ${FAULTS - 1000} BEGIN SELECT RAISE(ABORT, 'boom at the end'); END`,
+    `CREATE TRIGGER late_boom BEFORE INSERT ON fault_spans WHEN NEW.last_event_id > ${FAULTS - 1000} BEGIN SELECT RAISE(ABORT, 'boom at the end'); END`,
   )
   try {
     assert.throws(() => replayTrace(dbPath, db, 1, policies, opts), /boom at the end/)

@@ -31,7 +31,7 @@ function syntheticRun(waits: number[], writerWaits: number[] = []): {db: Db; run
     `INSERT INTO events (event_id, trace_id, line, ts_ns, tid, tgid, kind, a, c) VALUES (?, 1, ?, ?, 1, 1, ${Kind.FaultUser}, 4096, 6)`,
   )
   const f = db.prepare(
-    'INSERT INTO fault_results (run_id, event_id, group_id, wait_ns, latency_ns, start_delay_ns, hold_ns) VALUES (1, ?, ?, ?, ?, 0, 0)',
+    'INSERT INTO fault_rows (run_id, event_id, group_id, wait_ns, latency_ns, start_delay_ns, hold_ns) VALUES (1, ?, ?, ?, ?, 0, 0)',
   )
   const w = db.prepare(
     `INSERT INTO lock_waits (run_id, lock, mode, tgid, waiter_tid, waiter_op, waiter_event_id, start_ns, end_ns, wait_ns, holder_tid, holder_op, holder_event_id)
@@ -132,7 +132,7 @@ test('lock occupancy spreads waits over buckets and counts faults and fallbacks 
   assert.equal(occ.get(0)!.faults, 2)
   assert.equal(occ.get(0)!.fallbacks, 1)
   // a fault whose thread was still busy starts after its recorded time, and counts where it started
-  db.prepare('UPDATE fault_results SET start_delay_ns = 1000000 WHERE event_id = 2').run()
+  db.prepare('UPDATE fault_rows SET start_delay_ns = 1000000 WHERE event_id = 2').run()
   const later = lockOccupancy(db, runId, 1_000_000).get(1)!
   assert.deepEqual([later.get(0)!.faults, later.get(1)!.faults, later.get(1)!.fallbacks], [1, 1, 1])
   db.close()

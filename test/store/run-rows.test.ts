@@ -41,6 +41,7 @@ test('result records round-trip: every field the engine reports lands in its col
     dbPath,
     [{traceId, policy: 'p', policyJson: '{}', mode: 'faithful', optionsJson: '{}', toolVersion: 'test'}],
     [],
+    true,
   )
   const run = writer.runs[0]!
   const fault = {
@@ -183,6 +184,7 @@ test('FILE_RELEASE records: each field lands in its file_releases column, NULLs 
     dbPath,
     [{traceId, policy: 'spf-rcu-file', policyJson: '{}', mode: 'faithful', optionsJson: '{}', toolVersion: 'test'}],
     [],
+    true,
   )
   const run = writer.runs[0]!
   const files = {
