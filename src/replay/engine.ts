@@ -118,6 +118,9 @@ export class Replayer {
       this.lastT = at
     }
     this.k.sched.horizon(horizon)
+    // Faithful: the recording shows the thread done with its previous operation by now (a slower cost table
+    // must not queue this one behind it); only a lock wait the model adds still delays it.
+    if (this.opts.mode === 'faithful') this.tasks.get(op.tid)?.hurry()
     switch (op.type) {
       case 'fault':
         this.faults++

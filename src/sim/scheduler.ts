@@ -62,6 +62,8 @@ export class SimThread extends Schedulable {
   private backlogHead = 0
   /** True while the current operation sleeps on BLOCK (not in the heap). */
   blocked = false
+  // The current operation's remaining timed steps take no time (hurry), until it finishes.
+  private hurried = false
 
   constructor(
     readonly sched: Scheduler,
@@ -86,6 +88,18 @@ export class SimThread extends Schedulable {
     else this.backlog.push({op, done: d})
   }
 
+  /**
+   * The current operation's remaining timed steps take no time from now on; its waits (BLOCK) still wait. A
+   * faithful replay calls this when the recording shows the thread's next operation starting while the model still
+   * runs its previous one.
+   */
+  hurry(): void {
+    if (this.gen === null || this.blocked) return
+    this.hurried = true
+    this.sched.cancel(this)
+    this.step()
+  }
+
   private start(op: Step<unknown>, done: ((v: unknown) => void) | null): void {
     this.gen = op
     this.done = done
@@ -106,6 +120,7 @@ export class SimThread extends Schedulable {
         const done = this.done
         this.gen = null
         this.done = null
+        this.hurried = false
         if (done !== null) done(r.value)
         // done() may have started a new operation itself; else the next queued one runs in this same loop
         // (not a nested start(): a thread with a long backlog of inlined operations would overflow the stack)
@@ -129,7 +144,7 @@ export class SimThread extends Schedulable {
         this.blocked = true
         return
       }
-      if (d === 0) continue
+      if (d === 0 || this.hurried) continue
       const t = s.now + d
       if (s.canInline(t)) {
         s.now = t

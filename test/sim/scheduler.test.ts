@@ -123,3 +123,38 @@ test('a long backlog on one thread runs without growing the stack, in order', ()
   assert.ok(order.every((v, i) => v === i))
   assert.equal(s.now, N)
 })
+
+test('hurry: the current operation finishes its timed steps now, a wait still waits, the next operation is untouched', () => {
+  const s = new Scheduler()
+  const t = new SimThread(s, 1)
+  const log: string[] = []
+  function* slow(name: string): Step<void> {
+    yield 100
+    log.push(`${name} half@${s.now}`)
+    yield 100
+    log.push(`${name} end@${s.now}`)
+  }
+  t.submit(slow('a'))
+  s.runUntil(30)
+  t.hurry()
+  // both remaining steps of a ran at 30, without the heap
+  assert.deepEqual(log, ['a half@30', 'a end@30'])
+  assert.equal(t.busy, false)
+  t.submit(slow('b'))
+  s.run()
+  assert.deepEqual(log.slice(2), ['b half@130', 'b end@230'])
+
+  // a blocked operation is not hurried: it waits for its wake, then keeps its own time
+  const u = new SimThread(s, 2)
+  function* waiter(): Step<void> {
+    yield BLOCK
+    yield 50
+    log.push(`waiter end@${s.now}`)
+  }
+  u.submit(waiter())
+  u.hurry()
+  assert.equal(u.blocked, true)
+  s.schedule(new Timer(() => u.wake()), 300)
+  s.run()
+  assert.deepEqual(log.slice(4), ['waiter end@350'])
+})
