@@ -74,12 +74,12 @@ export type ContentionReport = {
     sim_end_ns: number
   }[]
 } & SectionRows & {
-  sort_key: SortKey
-  /** --pid/--tid/--read/--write: they filter locks, lockstat, lockstat_classes, blockers, threads and processes */
-  filter: WaitFilter
-  /** Only when a run defers VMA fputs (rcuDeferredFput): the deferred vm_file releases and their trade (rcu-file.ts) */
-  rcu_file?: RcuFileReport
-}
+    sort_key: SortKey
+    /** --pid/--tid/--read/--write: they filter locks, lockstat, lockstat_classes, blockers, threads and processes */
+    filter: WaitFilter
+    /** Only when a run defers VMA fputs (rcuDeferredFput): the deferred vm_file releases and their trade (rcu-file.ts) */
+    rcu_file?: RcuFileReport
+  }
 
 export interface CollectContext {
   db: Db
@@ -163,7 +163,8 @@ export const SECTIONS: {[K in keyof SectionRows]: SectionDef<K>} = {
   threads: {
     collect: ({db, run, filter}) =>
       threadRows(db, run.runId, run.traceId).filter(
-        (t) => (filter.pid === undefined || t.tgid === filter.pid) && (filter.tid === undefined || t.tid === filter.tid),
+        (t) =>
+          (filter.pid === undefined || t.tgid === filter.pid) && (filter.tid === undefined || t.tid === filter.tid),
       ),
     text: (r, top) => [title(`Threads (top ${top} per run by time spent waiting)`), threadTable(r, top, 'threads')],
   },
@@ -325,4 +326,3 @@ function lockStatClassRows(r: ContentionReport): Row[] {
     'delay caused (µs)': opt(c.holder_wait_ns, us),
   }))
 }
-
