@@ -86,12 +86,12 @@ export const PAGECACHE_EVENTS: readonly EventSpec[] = [
   {
     name: 'filemap:mm_filemap_fault',
     group: 'pagecache',
-    why: 'filemap_fault() was called for a file page (fault-around did not map it)',
+    why: 'filemap_fault() was called for a file page (fault-around did not map it); the handler running again after it is a VM_FAULT_RETRY for I/O',
   },
   {
     name: 'filemap:mm_filemap_map_pages',
     group: 'pagecache',
-    why: 'fault-around mapped a range of already cached pages (no I/O, no lock drop)',
+    why: 'fault-around mapped a range of already cached pages (no I/O, no lock drop); after mm_filemap_fault in one fault, the retry',
   },
   {
     name: 'filemap:mm_filemap_get_pages',

@@ -26,6 +26,8 @@ export const enum Kind {
   Marker = 19, // ftrace:print / tracing_mark_write
   Readahead = 20, // readahead:page_cache_sync_ra / page_cache_async_ra: filemap_fault dropped its lock for I/O
   PageCacheAdd = 21, // filemap:mm_filemap_add_to_page_cache: a page-cache miss was filled
+  FilemapFault = 22, // filemap:mm_filemap_fault (6.3+): filemap_fault was called (fault-around did not map the page)
+  FilemapMapPages = 23, // filemap:mm_filemap_map_pages (6.3+): filemap_map_pages mapped cached pages of this range
 }
 
 export const KIND_NAMES: Record<Kind, string> = {
@@ -50,6 +52,8 @@ export const KIND_NAMES: Record<Kind, string> = {
   [Kind.Marker]: 'marker',
   [Kind.Readahead]: 'readahead',
   [Kind.PageCacheAdd]: 'page_cache_add',
+  [Kind.FilemapFault]: 'filemap_fault',
+  [Kind.FilemapMapPages]: 'filemap_map_pages',
 }
 
 /**
@@ -97,6 +101,8 @@ export const FIELD_NAMES: Partial<Record<Kind, Partial<Record<'a' | 'b' | 'c' | 
   [Kind.Marker]: {text: 'message'},
   [Kind.Readahead]: {a: 'ino', b: 'page_index'},
   [Kind.PageCacheAdd]: {a: 'ino', b: 'file_offset'},
+  [Kind.FilemapFault]: {a: 'ino', b: 'file_offset'},
+  [Kind.FilemapMapPages]: {a: 'ino', b: 'file_offset', c: 'last_offset'},
 }
 
 /** A window in which the tracer dropped events (`CPU:N [LOST M EVENTS]`): outcomes inside it are low confidence. */

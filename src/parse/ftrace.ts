@@ -31,6 +31,8 @@ const NAMES = new NameTable([
   ['page_cache_sync_ra', Kind.Readahead],
   ['page_cache_async_ra', Kind.Readahead],
   ['mm_filemap_add_to_page_cache', Kind.PageCacheAdd],
+  ['mm_filemap_fault', Kind.FilemapFault],
+  ['mm_filemap_map_pages', Kind.FilemapMapPages],
 ])
 
 const K_SYS = key('sys_')

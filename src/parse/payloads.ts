@@ -380,6 +380,20 @@ function fileIo(em: Emitter, kind: Kind, s: string): string | null {
   return null
 }
 
+/**
+ * mm_filemap_fault `dev=M:m ino=HEX ofs=N` and mm_filemap_map_pages `dev=M:m ino=HEX ofs=N-M`
+ * (include/trace/events/filemap.h, 6.3+; unchanged through 6.18): byte offsets, index << PAGE_SHIFT, the range's
+ * end inclusive.
+ */
+function filemapRange(em: Emitter, kind: Kind, s: string): string | null {
+  const m = /\bino=([0-9a-f]+) ofs=(\d+)(?:-(\d+))?/.exec(s)
+  if (m === null) return `no ino= ofs= in ${kind === Kind.FilemapFault ? 'mm_filemap_fault' : 'mm_filemap_map_pages'}`
+  if (kind === Kind.FilemapMapPages && m[3] === undefined) return 'no ofs=START-END in mm_filemap_map_pages'
+  const last = m[3] === undefined ? null : parseInteger(m[3])
+  em.event(kind, parseInteger('0x' + m[1]), parseInteger(m[2]!), last, null, null, null, null)
+  return null
+}
+
 /** Parses the payload of a tracepoint the model uses (by its Kind); SysArgs/SysRet are dispatched by name instead. */
 export function payload(em: Emitter, kind: Kind, L: Line, p: number): string | null {
   switch (kind) {
@@ -414,6 +428,9 @@ export function payload(em: Emitter, kind: Kind, L: Line, p: number): string | n
     case Kind.Readahead:
     case Kind.PageCacheAdd:
       return fileIo(em, kind, s)
+    case Kind.FilemapFault:
+    case Kind.FilemapMapPages:
+      return filemapRange(em, kind, s)
     case Kind.Marker:
       return marker(em, s)
     default:

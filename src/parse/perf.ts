@@ -32,6 +32,8 @@ const NAMES = new NameTable([
   ['readahead:page_cache_sync_ra', Kind.Readahead],
   ['readahead:page_cache_async_ra', Kind.Readahead],
   ['filemap:mm_filemap_add_to_page_cache', Kind.PageCacheAdd],
+  ['filemap:mm_filemap_fault', Kind.FilemapFault],
+  ['filemap:mm_filemap_map_pages', Kind.FilemapMapPages],
   ['maple_tree:ma_write', Kind.MapleWrite],
   ['ftrace:print', Kind.Marker],
 ])

@@ -269,6 +269,22 @@ class Decoders {
           return null
         })
       }
+      case 'mm_filemap_fault':
+      case 'mm_filemap_map_pages': {
+        const kind = name === 'mm_filemap_fault' ? Kind.FilemapFault : Kind.FilemapMapPages
+        const fields = kind === Kind.FilemapFault ? ['i_ino', 'index'] : ['i_ino', 'index', 'last_index']
+        return using(fields, ([fi, fx, fl]) => {
+          // TP_printk prints byte offsets, ((loff_t)index) << PAGE_SHIFT and the range's last byte
+          const shift = BigInt(/REC->index\)? << (\d+)/.exec(fmt.print)?.[1] ?? Math.log2(this.meta.pageSize))
+          const exact = (v: bigint): number | bigint => (v < 9007199254740992n ? Number(v) : v)
+          return (r) => {
+            const first = exact(BigInt(r.num(fx)) << shift)
+            const last = fl === undefined ? null : exact(((BigInt(r.num(fl)) + 1n) << shift) - 1n)
+            em.event(kind, r.num(fi), first, last, null, null, null, null)
+            return null
+          }
+        })
+      }
       case 'mm_filemap_add_to_page_cache': {
         return using(['i_ino', 'index'], ([fi, fx]) => {
           // TP_printk prints ofs=index << PAGE_SHIFT, the shift written out in the print fmt

@@ -127,6 +127,10 @@ export class Replayer {
       this.lastT = at
     }
     this.k.sched.horizon(horizon)
+    // Faithful: the recording shows the thread done with its previous fault by now (a slower cost table must not
+    // queue this operation behind it); only a lock wait the model adds still delays it. A syscall is not cut: its
+    // hold may be the one the trace measured (--calibrate-holds).
+    if (this.opts.mode === 'faithful') this.tasks.get(op.tid)?.hurry()
     switch (op.type) {
       case 'fault':
         this.faults++
@@ -261,8 +265,8 @@ export class Replayer {
       this.inferIfUnmapped(t, op)
       const out = doUserAddrFaultUncontended(this.k, t, req, this.outcome)
       if (out !== null) this.faulted(t, op, out)
-      else t.submit(doUserAddrFault(this.k, t, {...req}), (o) => this.faulted(t, op, o))
-    } else t.submit(this.inferThenFault(t, op, {...req}), (o) => this.faulted(t, op, o))
+      else t.submit(doUserAddrFault(this.k, t, {...req}), (o) => this.faulted(t, op, o), true)
+    } else t.submit(this.inferThenFault(t, op, {...req}), (o) => this.faulted(t, op, o), true)
   }
 
   private faulted(t: Task, op: FaultOp, out: FaultOutcome): void {

@@ -375,22 +375,29 @@ class ChunkedFaults implements FaultSource {
 
 const WINDOW_END = [Kind.FaultUser, Kind.FaultKernel, Kind.SysEnter, Kind.SysArgs, Kind.Exit]
 
+const IO_KINDS = [Kind.Readahead, Kind.PageCacheAdd, Kind.FilemapFault, Kind.FilemapMapPages]
+
 /**
- * Faults that waited for file I/O, when the trace has the page-cache tracepoints: a readahead or a page-cache
- * fill by the faulting thread before its next fault or syscall. filemap_fault drops the fault's lock to start
- * readahead (maybe_unlock_mmap_for_io) and returns VM_FAULT_RETRY. One ordered scan; the set holds only those
- * faults. This reads what the kernel did to the page cache, not how it locked, so validation stays honest.
+ * Faults that waited for file I/O, when the trace has the page-cache tracepoints, by what the faulting thread did
+ * before its next fault or syscall: a readahead or a page-cache fill; or, with the filemap tracepoints of 6.3+,
+ * a second pass of the fault handler after filemap_fault (mm_filemap_fault, then mm_filemap_map_pages or
+ * mm_filemap_fault again: do_read_fault ran again). filemap_fault drops the fault's lock to start or wait for the
+ * read (maybe_unlock_mmap_for_io, lock_folio_maybe_drop_mmap) and returns VM_FAULT_RETRY, and the retry (under
+ * mmap_lock) faults around again; page_fault_user is traced once per fault, so no new window opens. One ordered
+ * scan; the set holds only those faults. This reads what the kernel did to the page cache, not how it locked, so
+ * validation stays honest.
  */
 function faultsWithIo(db: Db, info: TraceInfo): Set<number> {
   const out = new Set<number>()
   const has = db
-    .prepare('SELECT 1 FROM event_counts WHERE trace_id = ? AND name IN (?, ?)')
-    .get(info.traceId, KIND_NAMES[Kind.Readahead], KIND_NAMES[Kind.PageCacheAdd])
+    .prepare(`SELECT 1 FROM event_counts WHERE trace_id = ? AND name IN (${IO_KINDS.map(() => '?').join(', ')})`)
+    .get(info.traceId, ...IO_KINDS.map((k) => KIND_NAMES[k]))
   if (has === undefined) return out
   const open = new Map<number, number>() // tid → its latest fault still in its window
+  const calledFault = new Set<number>() // tids whose open fault has called filemap_fault
   const rows = db
     .prepare(
-      `SELECT event_id, kind, tid FROM events WHERE trace_id = ? AND kind IN (${[...WINDOW_END, Kind.Readahead, Kind.PageCacheAdd].join(',')}) ORDER BY event_id`,
+      `SELECT event_id, kind, tid FROM events WHERE trace_id = ? AND kind IN (${[...WINDOW_END, ...IO_KINDS].join(',')}) ORDER BY event_id`,
     )
     .raw(true)
     .iterate(info.traceId) as Iterable<[number, Kind, number]>
@@ -398,8 +405,16 @@ function faultsWithIo(db: Db, info: TraceInfo): Set<number> {
     if (kind === Kind.Readahead || kind === Kind.PageCacheAdd) {
       const f = open.get(tid)
       if (f !== undefined) out.add(f)
-    } else if (kind === Kind.FaultUser || kind === Kind.FaultKernel) open.set(tid, id)
-    else open.delete(tid)
+    } else if (kind === Kind.FilemapFault || kind === Kind.FilemapMapPages) {
+      const f = open.get(tid)
+      if (f === undefined) continue
+      if (calledFault.has(tid)) out.add(f)
+      else if (kind === Kind.FilemapFault) calledFault.add(tid)
+    } else {
+      calledFault.delete(tid)
+      if (kind === Kind.FaultUser || kind === Kind.FaultKernel) open.set(tid, id)
+      else open.delete(tid)
+    }
   }
   return out
 }

@@ -58,10 +58,13 @@ export class Timer extends Schedulable {
 export class SimThread extends Schedulable {
   private gen: Step<unknown> | null = null
   private done: ((v: unknown) => void) | null = null
-  private readonly backlog: Array<{op: Step<unknown>; done: ((v: unknown) => void) | null}> = []
+  private readonly backlog: Array<{op: Step<unknown>; done: ((v: unknown) => void) | null; cuttable: boolean}> = []
   private backlogHead = 0
   /** True while the current operation sleeps on BLOCK (not in the heap). */
   blocked = false
+  // The current operation may be cut short (submitted cuttable); hurry() did: its timed steps take no time.
+  private cuttable = false
+  private hurried = false
 
   constructor(
     readonly sched: Scheduler,
@@ -79,16 +82,29 @@ export class SimThread extends Schedulable {
     return this.backlog.length - this.backlogHead
   }
 
-  /** Start `op` now if idle, else after the operations already submitted to this thread. */
-  submit<T>(op: Step<T>, done?: (v: T) => void): void {
+  /** Start `op` now if idle, else after the operations already submitted to this thread; `cuttable`: see hurry. */
+  submit<T>(op: Step<T>, done?: (v: T) => void, cuttable = false): void {
     const d = (done ?? null) as ((v: unknown) => void) | null
-    if (this.gen === null) this.start(op, d)
-    else this.backlog.push({op, done: d})
+    if (this.gen === null) this.start(op, d, cuttable)
+    else this.backlog.push({op, done: d, cuttable})
   }
 
-  private start(op: Step<unknown>, done: ((v: unknown) => void) | null): void {
+  /**
+   * A cuttable current operation's remaining timed steps take no time from now on; its waits (BLOCK) still wait.
+   * A faithful replay calls this when the recording shows the thread's next operation starting while the model
+   * still runs a fault it submitted cuttable.
+   */
+  hurry(): void {
+    if (this.gen === null || this.blocked || !this.cuttable) return
+    this.hurried = true
+    this.sched.cancel(this)
+    this.step()
+  }
+
+  private start(op: Step<unknown>, done: ((v: unknown) => void) | null, cuttable: boolean): void {
     this.gen = op
     this.done = done
+    this.cuttable = cuttable
     this.step()
   }
 
@@ -106,6 +122,7 @@ export class SimThread extends Schedulable {
         const done = this.done
         this.gen = null
         this.done = null
+        this.hurried = this.cuttable = false
         if (done !== null) done(r.value)
         // done() may have started a new operation itself; else the next queued one runs in this same loop
         // (not a nested start(): a thread with a long backlog of inlined operations would overflow the stack)
@@ -122,6 +139,7 @@ export class SimThread extends Schedulable {
         }
         this.gen = gen = next.op
         this.done = next.done
+        this.cuttable = next.cuttable
         continue
       }
       const d = r.value
@@ -129,7 +147,7 @@ export class SimThread extends Schedulable {
         this.blocked = true
         return
       }
-      if (d === 0) continue
+      if (d === 0 || this.hurried) continue
       const t = s.now + d
       if (s.canInline(t)) {
         s.now = t

@@ -3,7 +3,7 @@
 // unsigned value, so kernel-half addresses are negative); the *_hex view columns print them unsigned.
 import {FIELD_NAMES, KIND_NAMES, Kind} from '../model/events.js'
 
-export const SCHEMA_VERSION = 7
+export const SCHEMA_VERSION = 8
 
 /**
  * Kinds a trace has few of, that queries look up by literal kind (exec, mmap2, ...). The index covers only them:
@@ -316,10 +316,11 @@ ${RESULT_VIEWS}
 ${SPARSE_FAULTS}`
 
 /** A typed view per event kind, naming the generic a..f/text columns (FIELD_NAMES). */
-function eventViews(): string {
+function eventViews(only?: Kind[]): string {
   const views: string[] = []
   const hexish = new Set(['address', 'ip', 'start', 'addr', 'lo', 'hi'])
   for (const [k, fields] of Object.entries(FIELD_NAMES)) {
+    if (only !== undefined && !only.includes(Number(k) as Kind)) continue
     const name = KIND_NAMES[Number(k) as Kind]
     const cols = Object.entries(fields!).map(([col, field]) =>
       hexish.has(field!) ? `${col} AS ${field}, printf('0x%x', ${col}) AS ${field}_hex` : `${col} AS ${field}`,
@@ -349,6 +350,8 @@ function eventViews(): string {
  * memcg_path in the mmap_lock events, 0x-prefixed or bare-hex syscall arguments); NULL for traces ingested before.
  * v6 → v7: fault_results becomes a view over fault_rows (the old table, renamed, so stored runs read as before)
  * and fault_spans.
+ * v7 → v8: the event kinds filemap_fault and filemap_map_pages (mm_filemap_fault, mm_filemap_map_pages) and their
+ * views; traces ingested before have none of these events until re-ingested.
  */
 export const MIGRATIONS: Record<number, string> = {
   1: `
@@ -386,6 +389,13 @@ CREATE INDEX syscalls_trace_enter ON syscalls(trace_id, enter_event_id);`,
   4: FILE_RELEASES,
   5: `ALTER TABLE traces ADD COLUMN format_variant TEXT;`,
   6: SPARSE_FAULTS,
+  7: addedKinds([Kind.FilemapFault, Kind.FilemapMapPages]),
+}
+
+/** A migration that adds event kinds: their event_kinds rows and typed views. */
+function addedKinds(kinds: Kind[]): string {
+  const rows = kinds.map((k) => `(${k}, '${KIND_NAMES[k]}')`).join(', ')
+  return `INSERT INTO event_kinds VALUES ${rows};\n${eventViews(kinds)}`
 }
 
 export function schemaSql(): string {

@@ -27,9 +27,10 @@ export async function smallDb(policies = ['mmap-lock', 'v6.4', 'v6.18'], trace =
   const traceId = loaded.status === 'ingested' ? loaded.summary.traceId : loaded.traceId
   // Slow faults (50 µs each) make the small trace contended enough that every report section has rows: under
   // mmap-lock the faults hold mmap_lock for read long enough for the other threads' writers to queue behind them.
+  // What-if, since a faithful replay cuts a fault short where the trace shows its thread's next operation.
   const costs = {anonFaultNs: 50_000, zeroPageFaultNs: 50_000, fileFaultNs: 50_000, cowFaultNs: 50_000}
   const runs = replayTrace(path, db, traceId, policies.map(policyByName), {
-    mode: 'faithful',
+    mode: 'what-if',
     costs,
     toolVersion: 'test',
   })

@@ -123,3 +123,43 @@ test('a long backlog on one thread runs without growing the stack, in order', ()
   assert.ok(order.every((v, i) => v === i))
   assert.equal(s.now, N)
 })
+
+test('hurry: a cuttable current operation finishes its timed steps now, a wait still waits, the next operation is untouched', () => {
+  const s = new Scheduler()
+  const t = new SimThread(s, 1)
+  const log: string[] = []
+  function* slow(name: string): Step<void> {
+    yield 100
+    log.push(`${name} half@${s.now}`)
+    yield 100
+    log.push(`${name} end@${s.now}`)
+  }
+  t.submit(slow('b0'))
+  s.runUntil(30)
+  t.hurry() // not submitted cuttable: keeps its time
+  s.run()
+  assert.deepEqual(log.splice(0), ['b0 half@100', 'b0 end@200'])
+  t.submit(slow('a'), undefined, true)
+  s.runUntil(230)
+  t.hurry()
+  // both remaining steps of a ran at 230, without the heap
+  assert.deepEqual(log, ['a half@230', 'a end@230'])
+  assert.equal(t.busy, false)
+  t.submit(slow('b'))
+  s.run()
+  assert.deepEqual(log.slice(2), ['b half@330', 'b end@430'])
+
+  // a blocked operation is not hurried: it waits for its wake, then keeps its own time
+  const u = new SimThread(s, 2)
+  function* waiter(): Step<void> {
+    yield BLOCK
+    yield 50
+    log.push(`waiter end@${s.now}`)
+  }
+  u.submit(waiter(), undefined, true)
+  u.hurry()
+  assert.equal(u.blocked, true)
+  s.schedule(new Timer(() => u.wake()), 500)
+  s.run()
+  assert.deepEqual(log.slice(4), ['waiter end@550'])
+})
