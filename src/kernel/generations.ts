@@ -66,9 +66,9 @@ export interface Generation {
   /** calc_vm_flag_bits maps MAP_STACK to VM_NOHUGEPAGE (6.7+, CONFIG_TRANSPARENT_HUGEPAGE), so a thread stack does not merge with its plain anonymous neighbours. */
   readonly mapStackNoHugepage: boolean
   /**
-   * exit_mmap of an mm with no VMA still takes the write lock (`goto destroy`, read in 6.12's mm/mmap.c; it came with
-   * the XA_ZERO_ENTRY handling of "fork: use __mt_dup() to duplicate maple tree in dup_mmap()", 6.8); 6.1 returns
-   * after the read section.
+   * exit_mmap of an mm with no VMA still takes the write lock (`goto destroy`, read in 6.12's mm/mmap.c); 6.1 returns
+   * after the read section. The release between them is not pinned down: the check sits beside the XA_ZERO_ENTRY
+   * handling of "fork: use __mt_dup() to duplicate maple tree in dup_mmap()" (6.8), so the 6.10 generation has it.
    */
   readonly exitMmapEmptyWriteLocks: boolean
   /** Minimum RCU grace period, ns. */
