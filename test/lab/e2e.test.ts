@@ -7,7 +7,8 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {after, test} from 'node:test'
 
-import {labDir} from '../../src/lab/paths.js'
+import {hiddenInGuest} from '../../src/lab/guest.js'
+import {labDir, repoRoot} from '../../src/lab/paths.js'
 import {RECIPES_DIR} from '../../src/lab/workloads.js'
 import {missingTools, which} from '../../src/lab/tools.js'
 import {tmpDir} from './helpers.js'
@@ -18,6 +19,8 @@ const lab = labDir()
 const installed = (): boolean => fs.existsSync(path.join(lab, 'kernels', '6.12', 'kernel.json'))
 
 function prepare(): string | false {
+  const own = hiddenInGuest(repoRoot())
+  if (own !== null) return `the checkout ${repoRoot()} is under ${own}, which the guest mounts its own filesystem over`
   if (process.getuid?.() !== 0)
     return 'not root (the guest capture needs no root, but installing QEMU and the kernel does)'
   if (ci && (!installed() || missingTools(['qemu', 'busybox']).length > 0)) {
